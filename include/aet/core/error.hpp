@@ -1,0 +1,31 @@
+// Error types and the one helper that names the offending file.
+// Library code throws; only main() turns exceptions into exit codes:
+//   InputError -> 2 (bad input or usage), anything else -> 1 (internal failure).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace aet {
+
+// Bad input from the user: a file that cannot be read or is malformed, an invalid option.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Something went wrong inside aet (a bug, a failed CUDA call, out of memory...).
+class InternalError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws InputError "PATH: what". Every reader reports through this so messages look alike.
+[[noreturn]] inline void fail_file(const std::string& path, const std::string& what) {
+  throw InputError(path + ": " + what);
+}
+
+// Throws InputError with a plain message (bad option values and the like).
+[[noreturn]] inline void fail_input(const std::string& what) { throw InputError(what); }
+
+}  // namespace aet

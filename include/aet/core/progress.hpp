@@ -1,0 +1,39 @@
+// Progress reporting: a redrawn bar on a terminal, plain occasional lines in a log or batch job.
+// Verbosity is process-wide (set once by the CLI from --quiet / --verbose).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace aet {
+
+enum class Verbosity { quiet = 0, normal = 1, verbose = 2 };
+void set_verbosity(Verbosity v);
+Verbosity verbosity();
+
+// Messages on stderr, filtered by verbosity.
+void log_info(const std::string& msg);     // shown unless --quiet
+void log_verbose(const std::string& msg);  // shown with --verbose
+void log_warning(const std::string& msg);  // always shown
+
+class Progress {
+ public:
+  Progress(std::string label, std::int64_t total);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  void advance(std::int64_t n = 1);  // thread-compatible: call from one thread
+  void set(std::int64_t done);
+  void finish();
+
+ private:
+  void draw(bool final);
+  std::string label_;
+  std::int64_t total_, done_ = 0;
+  int last_percent_ = -100;
+  bool tty_, finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+}  // namespace aet

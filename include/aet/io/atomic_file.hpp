@@ -1,0 +1,29 @@
+// Atomic output: write to a temporary file in the same directory, then rename over the target.
+// A run that is killed or fails leaves either the old file or nothing, never a half file.
+#pragma once
+
+#include <fstream>
+#include <string>
+
+namespace aet {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);  // opens PATH.tmp.<pid> for binary writing
+  ~AtomicFile();                           // removes the temporary when not committed
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  std::ofstream& stream() { return out_; }
+  const std::string& temp_path() const { return tmp_; }
+  void commit();  // flush, check, close, rename; throws InputError naming the file on failure
+
+ private:
+  std::string path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+// Creates the directory (and parents) or throws InputError naming it.
+void ensure_directory(const std::string& dir);
+
+}  // namespace aet

@@ -1,0 +1,548 @@
+#include "phantoms/nanoparticle.hpp"
+
+#include <Eigen/Geometry>
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+
+#include "aet/core/elements.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/rng.hpp"
+
+namespace aet::phantoms {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// Independent random streams, so that (say) changing the jitter leaves the vacancies unchanged.
+enum Stream : std::uint64_t { kShapeStream = 1, kVacancyStream = 2, kRotationStream = 3,
+                              kJitterStream = 4 };
+
+// Refuse particles whose candidate lattice box would hold more sites than this: a typo in
+// `size` should give an error, not exhaust memory.
+constexpr double kMaxCandidateSites = 5.0e7;
+
+std::string fmt(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+// --- Species and lattice -----------------------------------------------------------------------
+
+enum class Structure { fcc, bcc, hcp, l10 };
+
+const char* structure_name(Structure s) {
+  switch (s) {
+    case Structure::fcc: return "fcc";
+    case Structure::bcc: return "bcc";
+    case Structure::hcp: return "hcp";
+    case Structure::l10: return "l10";
+  }
+  return "?";
+}
+
+struct L10Constants {
+  const char* a_species;
+  const char* b_species;
+  double a, c;
+};
+
+// Room-temperature L1_0 lattice constants of the common ordered alloys (Angstrom).
+const L10Constants kL10Table[] = {
+    {"Fe", "Pt", 3.85, 3.71},
+    {"Co", "Pt", 3.80, 3.70},
+};
+
+// Orthorhombic conventional cell with its motif: every lattice used here has one, which keeps
+// site generation a plain triple loop.
+struct LatticeCell {
+  Structure structure;
+  std::vector<std::string> species;  // one or two symbols
+  double a = 0.0, c = 0.0;           // lattice constants as reported
+  Vec3 cell;                         // edge lengths of the orthorhombic cell
+  std::vector<Vec3> motif;           // fractional coordinates
+  std::vector<int> motif_species;    // index into `species`
+  Vec3 origin_shift = Vec3::Zero();  // subtracted from every site
+};
+
+// "FePt" -> {"Fe", "Pt"}; empty when the text is not two element symbols.
+std::vector<std::string> split_alloy(const std::string& text) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!std::isupper(static_cast<unsigned char>(text[i]))) return {};
+    std::size_t j = i + 1;
+    while (j < text.size() && std::islower(static_cast<unsigned char>(text[j]))) ++j;
+    parts.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  for (const auto& p : parts)
+    if (!find_element(p)) return {};
+  if (parts.size() != 2) return {};
+  return parts;
+}
+
+Structure parse_structure(const std::string& name) {
+  std::string s;
+  for (char ch : name) s += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (s == "fcc") return Structure::fcc;
+  if (s == "bcc") return Structure::bcc;
+  if (s == "hcp") return Structure::hcp;
+  if (s == "l10" || s == "l1_0" || s == "l1o") return Structure::l10;
+  fail_input("unknown crystal structure '" + name + "' (valid: fcc, bcc, hcp, l10)");
+}
+
+void check_lattice_constant(const char* name, double v) {
+  if (!std::isfinite(v) || v < 0.0)
+    fail_input(std::string("lattice constant ") + name + " must be >= 0 (0 = tabulated), got " +
+               fmt(v));
+}
+
+LatticeCell make_lattice(const ParticleSpec& spec) {
+  check_lattice_constant("a", spec.a);
+  check_lattice_constant("c", spec.c);
+  LatticeCell L;
+  if (const Element* el = find_element(spec.element)) {
+    L.species = {el->symbol};
+    if (spec.structure.empty()) {
+      switch (el->lattice) {
+        case Lattice::fcc: L.structure = Structure::fcc; break;
+        case Lattice::bcc: L.structure = Structure::bcc; break;
+        case Lattice::hcp: L.structure = Structure::hcp; break;
+        default:
+          fail_input("element " + el->symbol +
+                     " has no tabulated fcc, bcc or hcp lattice; give a structure and a lattice "
+                     "constant a");
+      }
+    } else {
+      L.structure = parse_structure(spec.structure);
+      if (L.structure == Structure::l10)
+        fail_input("structure l10 needs two species, e.g. element \"FePt\"; got \"" +
+                   spec.element + "\"");
+    }
+    const bool own = lattice_name(el->lattice) == std::string(structure_name(L.structure));
+    L.a = spec.a > 0.0 ? spec.a : (own ? el->a : 0.0);
+    if (!(L.a > 0.0))
+      fail_input("no tabulated " + std::string(structure_name(L.structure)) +
+                 " lattice constant for " + el->symbol + "; give a (Angstrom)");
+    if (L.structure == Structure::hcp) {
+      // Tabulated c when the element is hcp, otherwise the ideal c/a = sqrt(8/3).
+      L.c = spec.c > 0.0 ? spec.c
+                         : (own && el->c > 0.0 ? el->c : std::sqrt(8.0 / 3.0) * L.a);
+    }
+  } else {
+    L.species = split_alloy(spec.element);
+    if (L.species.empty())
+      fail_input("unknown element '" + spec.element +
+                 "' (expected a symbol such as Pt, or an L1_0 alloy such as FePt or CoPt)");
+    if (!spec.structure.empty() && parse_structure(spec.structure) != Structure::l10)
+      fail_input("two-species element \"" + spec.element +
+                 "\" is built as the L1_0 ordered alloy; structure must be empty or l10, got \"" +
+                 spec.structure + "\"");
+    L.structure = Structure::l10;
+    double a = 0.0, c = 0.0;
+    for (const auto& t : kL10Table)
+      if (L.species[0] == t.a_species && L.species[1] == t.b_species) a = t.a, c = t.c;
+    L.a = spec.a > 0.0 ? spec.a : a;
+    L.c = spec.c > 0.0 ? spec.c : c;
+    if (!(L.a > 0.0) || !(L.c > 0.0))
+      fail_input("no tabulated L1_0 lattice constants for " + spec.element +
+                 " (known: FePt, CoPt); give a and c (Angstrom)");
+  }
+
+  const double a = L.a;
+  switch (L.structure) {
+    case Structure::fcc:
+      L.cell = Vec3(a, a, a);
+      L.motif = {{0, 0, 0}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}};
+      L.motif_species = {0, 0, 0, 0};
+      break;
+    case Structure::bcc:
+      L.cell = Vec3(a, a, a);
+      L.motif = {{0, 0, 0}, {0.5, 0.5, 0.5}};
+      L.motif_species = {0, 0};
+      break;
+    case Structure::hcp:
+      // Orthohexagonal cell a x sqrt(3)a x c (c along z); the B layer sits over the A triangles.
+      L.cell = Vec3(a, std::sqrt(3.0) * a, L.c);
+      L.motif = {{0, 0, 0}, {0.5, 0.5, 0}, {0, 1.0 / 3.0, 0.5}, {0.5, 5.0 / 6.0, 0.5}};
+      L.motif_species = {0, 0, 0, 0};
+      break;
+    case Structure::l10:
+      // First species on the z = 0 layers, second on z = c/2. The origin is put on a tetrahedral
+      // interstice (a/4, a/4, c/4): the mirrors x -> -x, z -> -z then swap the two species, so
+      // every shape with that symmetry is cut exactly 50/50.
+      L.cell = Vec3(a, a, L.c);
+      L.motif = {{0, 0, 0}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}};
+      L.motif_species = {0, 0, 1, 1};
+      L.origin_shift = Vec3(0.25 * a, 0.25 * a, 0.25 * L.c);
+      break;
+  }
+  return L;
+}
+
+// --- Shapes ------------------------------------------------------------------------------------
+
+struct HalfSpace {
+  Vec3 n;  // unit normal
+  double d;
+};
+
+// Every sign change and permutation of (h, k, l), normalised and without duplicates.
+void add_family(std::vector<HalfSpace>& planes, int h, int k, int l, double distance) {
+  if (h == 0 && k == 0 && l == 0) fail_input("facet family {000} has no normal");
+  if (!std::isfinite(distance) || distance <= 0.0)
+    fail_input("facet distance must be > 0 Angstrom, got " + fmt(distance) + " for {" +
+               std::to_string(h) + std::to_string(k) + std::to_string(l) + "}");
+  int v[3] = {std::abs(h), std::abs(k), std::abs(l)};
+  std::sort(v, v + 3);
+  do {
+    for (int s = 0; s < 8; ++s) {
+      Vec3 n((s & 1) ? -v[0] : v[0], (s & 2) ? -v[1] : v[1], (s & 4) ? -v[2] : v[2]);
+      n.normalize();
+      bool dup = false;
+      for (auto& p : planes)
+        if ((p.n - n).norm() < 1e-12) {
+          // Two families sharing a normal: the nearer plane is the one that cuts.
+          p.d = std::min(p.d, distance);
+          dup = true;
+        }
+      if (!dup) planes.push_back({n, distance});
+    }
+  } while (std::next_permutation(v, v + 3));
+}
+
+bool inside(const std::vector<HalfSpace>& planes, const Vec3& p, double tol) {
+  for (const auto& h : planes)
+    if (p.dot(h.n) > h.d + tol) return false;
+  return true;
+}
+
+// Circumradius of a bounded polytope: the farthest vertex, found by intersecting every triple of
+// planes. Families of a cubic point group always enclose the origin, so the polytope is bounded.
+double polytope_radius(const std::vector<HalfSpace>& planes) {
+  const double scale = std::accumulate(planes.begin(), planes.end(), 0.0,
+                                       [](double m, const HalfSpace& h) { return std::max(m, h.d); });
+  const double tol = 1e-9 * scale;
+  double r = 0.0;
+  const std::size_t n = planes.size();
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j) {
+      const Vec3 nij = planes[i].n.cross(planes[j].n);
+      for (std::size_t k = j + 1; k < n; ++k) {
+        const double det = nij.dot(planes[k].n);
+        if (std::abs(det) < 1e-9) continue;
+        const Vec3 x = (planes[i].d * planes[j].n.cross(planes[k].n) +
+                        planes[j].d * planes[k].n.cross(planes[i].n) + planes[k].d * nij) /
+                       det;
+        if (inside(planes, x, tol)) r = std::max(r, x.norm());
+      }
+    }
+  return r;
+}
+
+struct Sphere {
+  Vec3 centre;
+  double radius;
+};
+
+// Sites of the lattice within the axis-aligned cube |x|, |y|, |z| <= half (origin shift applied).
+template <typename Keep>
+void lattice_sites(const LatticeCell& L, double half, Keep keep, std::vector<Vec3>& pos,
+                   std::vector<int>& spc) {
+  long lo[3], hi[3];
+  double cells = 1.0;
+  for (int d = 0; d < 3; ++d) {
+    lo[d] = static_cast<long>(std::floor((-half + L.origin_shift[d]) / L.cell[d])) - 1;
+    hi[d] = static_cast<long>(std::ceil((half + L.origin_shift[d]) / L.cell[d])) + 1;
+    cells *= static_cast<double>(hi[d] - lo[d] + 1);
+  }
+  if (cells * static_cast<double>(L.motif.size()) > kMaxCandidateSites)
+    fail_input("particle too large: about " + fmt(cells * L.motif.size()) +
+               " candidate lattice sites (limit " + fmt(kMaxCandidateSites) + "); reduce size");
+  for (long iz = lo[2]; iz <= hi[2]; ++iz)
+    for (long iy = lo[1]; iy <= hi[1]; ++iy)
+      for (long ix = lo[0]; ix <= hi[0]; ++ix)
+        for (std::size_t m = 0; m < L.motif.size(); ++m) {
+          const Vec3 p((ix + L.motif[m].x()) * L.cell.x() - L.origin_shift.x(),
+                       (iy + L.motif[m].y()) * L.cell.y() - L.origin_shift.y(),
+                       (iz + L.motif[m].z()) * L.cell.z() - L.origin_shift.z());
+          if (std::abs(p.x()) > half || std::abs(p.y()) > half || std::abs(p.z()) > half) continue;
+          if (!keep(p)) continue;
+          pos.push_back(p);
+          spc.push_back(L.motif_species[m]);
+        }
+}
+
+// Uniform random rotation: a unit quaternion from four standard normals is uniform on S^3.
+Eigen::Quaterniond random_rotation(Rng& rng) {
+  for (;;) {
+    const double w = rng.normal(), x = rng.normal(), y = rng.normal(), z = rng.normal();
+    const double n = std::sqrt(w * w + x * x + y * y + z * z);
+    if (n > 1e-12) return Eigen::Quaterniond(w / n, x / n, y / n, z / n);
+  }
+}
+
+std::string canonical(const std::string& name) {
+  std::string s;
+  for (char ch : name) {
+    const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    s += c == '_' ? '-' : c;
+  }
+  return s;
+}
+
+constexpr Shape kAllShapes[] = {Shape::sphere,       Shape::octahedron, Shape::truncated_octahedron,
+                                Shape::cuboctahedron, Shape::cube,      Shape::wulff,
+                                Shape::random};
+
+}  // namespace
+
+const char* shape_name(Shape s) {
+  switch (s) {
+    case Shape::sphere: return "sphere";
+    case Shape::octahedron: return "octahedron";
+    case Shape::truncated_octahedron: return "truncated-octahedron";
+    case Shape::cuboctahedron: return "cuboctahedron";
+    case Shape::cube: return "cube";
+    case Shape::wulff: return "wulff";
+    case Shape::random: return "random";
+  }
+  return "?";
+}
+
+Shape parse_shape(const std::string& name) {
+  const std::string key = canonical(name);
+  for (Shape s : kAllShapes)
+    if (key == shape_name(s)) return s;
+  std::string valid;
+  for (Shape s : kAllShapes) valid += std::string(valid.empty() ? "" : ", ") + shape_name(s);
+  fail_input("unknown particle shape '" + name + "' (valid: " + valid + ")");
+}
+
+AtomModel build_particle(const ParticleSpec& spec) {
+  const LatticeCell L = make_lattice(spec);
+  const double tol = 1e-6 * L.a;  // sites on a facet plane belong to the particle
+
+  if (!std::isfinite(spec.vacancy_fraction) || spec.vacancy_fraction < 0.0 ||
+      spec.vacancy_fraction >= 1.0)
+    fail_input("vacancy fraction must be in [0, 1), got " + fmt(spec.vacancy_fraction));
+  if (!std::isfinite(spec.jitter_sd) || spec.jitter_sd < 0.0)
+    fail_input("jitter sd must be >= 0 Angstrom, got " + fmt(spec.jitter_sd));
+  if (!std::isfinite(spec.b_factor) || spec.b_factor < 0.0)
+    fail_input("B-factor must be >= 0 Angstrom^2 (0 = from jitter), got " + fmt(spec.b_factor));
+  if (spec.shape == Shape::cuboctahedron) {
+    if (spec.shells < 1)
+      fail_input("cuboctahedron needs shells >= 1 (1 -> 13 atoms, 2 -> 55, ...), got " +
+                 std::to_string(spec.shells));
+    if (L.structure != Structure::fcc)
+      fail_input(std::string("cuboctahedral closed shells are defined for fcc only; ") +
+                 spec.element + " is " + structure_name(L.structure) +
+                 " (use octahedron, cube, sphere or wulff)");
+  } else if (!std::isfinite(spec.size) || spec.size <= 0.0) {
+    fail_input("particle size must be > 0 Angstrom for shape " + std::string(shape_name(spec.shape)) +
+               ", got " + fmt(spec.size));
+  }
+
+  std::vector<Vec3> pos;
+  std::vector<int> spc;
+  switch (spec.shape) {
+    case Shape::cuboctahedron: {
+      // Exact closed shells on integer fcc coordinates (i, j, k) * a/2 with i + j + k even:
+      // shell n is |i| + |j| + |k| <= 2n ({111} facets) and max |i| <= n ({100} facets).
+      const long n = spec.shells;
+      if (std::pow(2.0 * n + 1.0, 3) > kMaxCandidateSites)
+        fail_input("too many cuboctahedron shells: " + std::to_string(n));
+      for (long k = -n; k <= n; ++k)
+        for (long j = -n; j <= n; ++j)
+          for (long i = -n; i <= n; ++i) {
+            if (((i + j + k) % 2 + 2) % 2 != 0) continue;
+            if (std::labs(i) + std::labs(j) + std::labs(k) > 2 * n) continue;
+            pos.emplace_back(0.5 * L.a * i, 0.5 * L.a * j, 0.5 * L.a * k);
+            spc.push_back(0);
+          }
+      break;
+    }
+    case Shape::sphere: {
+      const double r2 = (spec.size + tol) * (spec.size + tol);
+      lattice_sites(L, spec.size + tol, [&](const Vec3& p) { return p.squaredNorm() <= r2; }, pos,
+                    spc);
+      break;
+    }
+    case Shape::random: {
+      if (spec.random_spheres < 1 || spec.random_spheres > 1000)
+        fail_input("random shape needs 1..1000 spheres, got " +
+                   std::to_string(spec.random_spheres));
+      // Centres uniform in a ball of 0.35 * size, radii uniform in [0.4, 0.8] * size: any two
+      // spheres then overlap (centre distance <= 0.7 * size < 0.8 * size), so the particle is
+      // always one connected piece, lumpy but never a scatter of islands.
+      Rng rng = Rng::stream(spec.seed, kShapeStream);
+      std::vector<Sphere> balls;
+      for (int s = 0; s < spec.random_spheres; ++s) {
+        Vec3 u;
+        do u = Vec3(rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1));
+        while (u.squaredNorm() > 1.0);
+        balls.push_back({0.35 * spec.size * u, rng.uniform(0.4, 0.8) * spec.size});
+      }
+      lattice_sites(
+          L, 1.15 * spec.size + tol,
+          [&](const Vec3& p) {
+            for (const auto& b : balls)
+              if ((p - b.centre).norm() <= b.radius + tol) return true;
+            return false;
+          },
+          pos, spc);
+      break;
+    }
+    default: {
+      std::vector<HalfSpace> planes;
+      switch (spec.shape) {
+        case Shape::octahedron: add_family(planes, 1, 1, 1, spec.size); break;
+        case Shape::cube: add_family(planes, 1, 0, 0, spec.size); break;
+        case Shape::truncated_octahedron:
+          // The Archimedean truncated octahedron (all edges equal): {100} cut at 2/3 of the
+          // octahedron's vertex distance sqrt(3) * size, i.e. {100} at (2/sqrt(3)) * size.
+          add_family(planes, 1, 1, 1, spec.size);
+          add_family(planes, 1, 0, 0, 2.0 / std::sqrt(3.0) * spec.size);
+          break;
+        case Shape::wulff:
+          if (spec.facets.empty())
+            fail_input("Wulff shape needs at least one facet family, e.g. {111} and {100}");
+          for (const auto& f : spec.facets) add_family(planes, f.h, f.k, f.l, f.distance);
+          break;
+        default: throw InternalError("build_particle: unhandled shape");
+      }
+      const double half = polytope_radius(planes) + tol;
+      lattice_sites(L, half, [&](const Vec3& p) { return inside(planes, p, tol); }, pos, spc);
+      break;
+    }
+  }
+  if (pos.empty())
+    fail_input(std::string("the ") + shape_name(spec.shape) + " contains no lattice site of " +
+               spec.element + "; increase its size");
+
+  // Polyhedra and spheres are cut around a lattice site (an interstice for L1_0) and are already
+  // centred; an irregular particle is moved so that its centroid is at the origin.
+  if (spec.shape == Shape::random) {
+    Vec3 c = Vec3::Zero();
+    for (const auto& p : pos) c += p;
+    c /= static_cast<double>(pos.size());
+    for (auto& p : pos) p -= c;
+  }
+
+  // Vacancies: a partial Fisher-Yates shuffle picks exactly round(fraction * N) distinct sites.
+  std::vector<bool> keep(pos.size(), true);
+  const std::size_t n_vac =
+      static_cast<std::size_t>(std::llround(spec.vacancy_fraction * static_cast<double>(pos.size())));
+  if (n_vac > 0) {
+    Rng rng = Rng::stream(spec.seed, kVacancyStream);
+    std::vector<std::size_t> idx(pos.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    for (std::size_t i = 0; i < n_vac; ++i) {
+      const std::size_t j = i + static_cast<std::size_t>(rng.below(idx.size() - i));
+      std::swap(idx[i], idx[j]);
+      keep[idx[i]] = false;
+    }
+  }
+
+  AtomModel model;
+  model.positions.reserve(pos.size() - n_vac);
+  model.species.reserve(pos.size() - n_vac);
+  for (std::size_t i = 0; i < pos.size(); ++i)
+    if (keep[i]) model.add(L.species[spc[i]], pos[i]);
+  if (model.size() == 0) fail_input("every site was removed as a vacancy; lower the fraction");
+
+  // A randomly oriented particle: the whole cut particle turned about its centre (the origin).
+  Eigen::Quaterniond q = Eigen::Quaterniond::Identity();
+  if (spec.random_orientation) {
+    Rng rng = Rng::stream(spec.seed, kRotationStream);
+    q = random_rotation(rng);
+    const Mat3 R = q.toRotationMatrix();
+    for (auto& p : model.positions) p = R * p;
+  }
+
+  if (spec.jitter_sd > 0.0) {
+    Rng rng = Rng::stream(spec.seed, kJitterStream);
+    for (auto& p : model.positions)
+      for (int d = 0; d < 3; ++d) p[d] += spec.jitter_sd * rng.normal();
+  }
+
+  const double b =
+      spec.b_factor > 0.0 ? spec.b_factor : 8.0 * kPi * kPi * spec.jitter_sd * spec.jitter_sd;
+  model.property("b_factor", b);
+
+  model.set_info("element", spec.element);
+  model.set_info("structure", structure_name(L.structure));
+  model.set_info("shape", shape_name(spec.shape));
+  if (spec.shape == Shape::cuboctahedron)
+    model.set_info("shells", std::to_string(spec.shells));
+  else
+    model.set_info("size", fmt(spec.size));
+  if (spec.shape == Shape::wulff) {
+    std::string f;
+    for (const auto& x : spec.facets)
+      f += (f.empty() ? "" : ",") + std::string("{") + std::to_string(x.h) + std::to_string(x.k) +
+           std::to_string(x.l) + "}:" + fmt(x.distance);
+    model.set_info("facets", f);
+  }
+  if (spec.shape == Shape::random) model.set_info("random_spheres", std::to_string(spec.random_spheres));
+  model.set_info("lattice_a", fmt(L.a));
+  if (L.structure == Structure::hcp || L.structure == Structure::l10)
+    model.set_info("lattice_c", fmt(L.c));
+  model.set_info("vacancy_fraction", fmt(spec.vacancy_fraction));
+  model.set_info("jitter_sd", fmt(spec.jitter_sd));
+  model.set_info("b_factor", fmt(b));
+  if (spec.random_orientation)
+    model.set_info("orientation_quaternion",
+                   fmt(q.w()) + " " + fmt(q.x()) + " " + fmt(q.y()) + " " + fmt(q.z()));
+  model.set_info("seed", std::to_string(spec.seed));
+  return model;
+}
+
+// --- Catalogue ---------------------------------------------------------------------------------
+
+namespace {
+
+NamedPhantom phantom(const std::string& name, const std::string& description,
+                     const std::string& element, Shape shape, double size) {
+  NamedPhantom p;
+  p.name = name;
+  p.description = description;
+  p.spec.element = element;
+  p.spec.shape = shape;
+  p.spec.size = size;
+  p.spec.seed = 1;
+  return p;
+}
+
+std::vector<NamedPhantom> make_catalogue() {
+  std::vector<NamedPhantom> c;
+  {
+    auto p = phantom("demo", "", "Pt", Shape::wulff, 0.0);
+    p.spec.facets = {{1, 1, 1, 10.0}, {1, 0, 0, 11.0}};
+    p.spec.jitter_sd = 0.05;
+    c.push_back(p);
+  }
+  return c;
+}
+
+}  // namespace
+
+const std::vector<NamedPhantom>& phantom_catalogue() {
+  static const std::vector<NamedPhantom> catalogue = make_catalogue();
+  return catalogue;
+}
+
+const NamedPhantom& find_phantom(const std::string& name) {
+  for (const auto& p : phantom_catalogue())
+    if (p.name == name) return p;
+  std::string names;
+  for (const auto& p : phantom_catalogue()) names += (names.empty() ? "" : ", ") + p.name;
+  fail_input("unknown phantom '" + name + "' (available: " + names + ")");
+}
+
+}  // namespace aet::phantoms

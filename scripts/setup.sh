@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what aet needs on Debian 12 / Ubuntu (as root: apt-get; otherwise prints the one
+# apt line to run) and builds it into ./build. Used by run-demo.sh and run-tests.sh.
+#   scripts/setup.sh [--tests]      --tests: also build the GoogleTest suite and its Python peers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tests=OFF
+[ "${1:-}" = "--tests" ] && tests=ON
+
+pkgs="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-program-options-dev
+libhdf5-dev libfftw3-dev libtorch-dev"
+[ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase"
+pkgs=$(echo $pkgs)
+
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "setup: missing packages; run as root:"
+    echo "  sudo apt-get install -y --no-install-recommends$missing"
+    exit 2
+  fi
+fi
+
+# CUDA is optional: nvcc in PATH or /usr/local/cuda turns the GPU kernels on (AET_WITH_CUDA).
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAET_BUILD_TESTS=$tests \
+  ${AET_CMAKE_ARGS:-} >build-configure.log 2>&1 || { cat build-configure.log; exit 1; }
+grep -E "^-- aet " build-configure.log || true
+cmake --build build -j "$jobs"

@@ -1,0 +1,72 @@
+// Shared machinery of the `aet` subcommands: common options, INI config files, the output
+// directory that appears whole or not at all, and JSON/text helpers.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aet::cli {
+
+namespace po = boost::program_options;
+
+// What every subcommand receives: its own arguments and the full command line (for provenance).
+struct Invocation {
+  std::string name;               // subcommand name
+  std::vector<std::string> args;  // arguments after the subcommand
+  std::string command_line;       // the whole command line, shell-quoted
+};
+
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  int (*run)(const Invocation&);
+};
+
+// Adds --help, --config, --seed, --threads, --quiet, --verbose (and --device when `device`).
+void add_common_options(po::options_description& desc, bool device = true);
+
+struct Parsed {
+  po::variables_map vm;
+  bool help = false;
+  std::string effective_config;  // every option's final value, "key = value" per line
+};
+
+// Parses the command line, then the --config INI file (the command line wins), applies
+// --threads/--quiet/--verbose, and validates. Usage problems throw InputError (exit code 2).
+Parsed parse(const Invocation& inv, const po::options_description& desc,
+             const po::positional_options_description* positional = nullptr);
+
+// Prints "Usage: aet NAME ..." with the description and the option table to stdout.
+void print_usage(const Invocation& inv, const std::string& synopsis, const std::string& about,
+                 const po::options_description& desc);
+
+// An output directory filled in a hidden staging folder and moved into place by commit():
+// a failed or interrupted run leaves neither partial files nor a directory it created.
+class OutputDir {
+ public:
+  explicit OutputDir(const std::string& dir);
+  ~OutputDir();
+  OutputDir(const OutputDir&) = delete;
+  OutputDir& operator=(const OutputDir&) = delete;
+  std::string path(const std::string& name) const;  // where to write `name` for now
+  std::string final_path(const std::string& name) const;
+  void commit();
+
+ private:
+  std::string dir_, staging_;
+  bool created_dir_ = false, committed_ = false;
+};
+
+// Minimal JSON writing for metadata files (objects of scalars and arrays).
+std::string json_escape(const std::string& s);
+std::string json_number(double v);
+
+// Writes text atomically.
+void write_text_file(const std::string& path, const std::string& text);
+
+std::uint64_t seed_or_default(const po::variables_map& vm);
+
+}  // namespace aet::cli

@@ -1,0 +1,93 @@
+// `aet <subcommand> [options]`: a thin front end over the library. Exit codes: 0 success,
+// 2 bad input or usage, 1 internal failure.
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "aet/core/build_config.hpp"
+#include "aet/core/error.hpp"
+#include "cli/cli.hpp"
+
+namespace aet::cli {
+int run_info(const Invocation&);
+int run_simulate(const Invocation&);
+}  // namespace aet::cli
+
+namespace {
+
+using aet::cli::Subcommand;
+
+const std::vector<Subcommand>& subcommands() {
+  static const std::vector<Subcommand> table = {
+      {"info", "print what a file holds: MRC header and statistics, angles, atoms, HDF5 results",
+       aet::cli::run_info},
+      {"simulate", "simulate a nanoparticle tilt series with its ground truth",
+       aet::cli::run_simulate},
+  };
+  return table;
+}
+
+void print_main_usage() {
+  std::printf(
+      "aet %s: atomic electron tomography, from tilt series to atomic models\n\n"
+      "Usage: aet <subcommand> [options]      (aet <subcommand> --help for its options)\n\n"
+      "Subcommands:\n",
+      AET_VERSION);
+  for (const auto& s : subcommands()) std::printf("  %-12s %s\n", s.name, s.summary);
+  std::printf("\nExit codes: 0 success, 1 internal failure, 2 bad input or usage.\n");
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_=:,./+@%") == std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_main_usage();
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_main_usage();
+    return 0;
+  }
+  if (name == "--version") {
+    std::printf("aet %s (%s, CUDA %s)\n", AET_VERSION, AET_BUILD_TYPE,
+                AET_BUILT_WITH_CUDA ? "on" : "off");
+    return 0;
+  }
+  aet::cli::Invocation inv;
+  inv.name = name;
+  inv.command_line = "aet";
+  for (int i = 1; i < argc; ++i) inv.command_line += " " + shell_quote(argv[i]);
+  for (int i = 2; i < argc; ++i) inv.args.emplace_back(argv[i]);
+
+  for (const auto& s : subcommands()) {
+    if (name != s.name) continue;
+    try {
+      return s.run(inv);
+    } catch (const aet::InputError& e) {
+      std::fprintf(stderr, "aet %s: error: %s\n", s.name, e.what());
+      return 2;
+    } catch (const boost::program_options::error& e) {
+      std::fprintf(stderr, "aet %s: error: %s (see aet %s --help)\n", s.name, e.what(), s.name);
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "aet %s: error: out of memory\n", s.name);
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "aet %s: internal error: %s\n", s.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "aet: unknown subcommand '%s' (aet --help lists them)\n", name.c_str());
+  return 2;
+}

@@ -1,0 +1,170 @@
+#include "aet/io/angles.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "aet/core/error.hpp"
+#include "aet/io/atomic_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aet {
+
+namespace {
+
+constexpr double kMaxAngle = 360.0;
+
+// Fixed six decimals when that reads back exactly (the usual case, and what IMOD users expect
+// to see); otherwise the shortest %g form that round-trips, so no writer ever loses precision.
+std::string format_number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  if (std::strtod(buf, nullptr) == v) return buf;
+  for (int prec = 15; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+// Parses a whole token as a double; from_chars is locale-independent, unlike strtod.
+bool parse_double(const std::string& token, double& out) {
+  const char* first = token.data();
+  const char* last = token.data() + token.size();
+  if (first != last && *first == '+') ++first;
+  if (first == last) return false;
+  const auto res = std::from_chars(first, last, out);
+  return res.ec == std::errc() && res.ptr == last;
+}
+
+std::vector<std::string> split_tokens(const std::string& s) {
+  std::vector<std::string> tokens;
+  std::string cur;
+  for (char c : s) {
+    if (c == ' ' || c == '\t' || c == ',' || c == '\r' || c == '\v' || c == '\f') {
+      if (!cur.empty()) tokens.push_back(cur), cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) tokens.push_back(cur);
+  return tokens;
+}
+
+void check_writable_values(const std::string& path, const std::vector<double>& values) {
+  if (values.empty()) throw InternalError(path + ": no angles to write");
+  for (double v : values)
+    if (!std::isfinite(v)) throw InternalError(path + ": refusing to write a NaN/Inf angle");
+}
+
+}  // namespace
+
+TiltGeometry AngleFile::geometry() const {
+  TiltGeometry g;
+  g.reserve(views.size());
+  for (const Euler& e : views) g.push_back(ViewGeometry::from_euler(e));
+  return g;
+}
+
+AngleFile read_angles(const std::string& path, long expected_views) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) fail_file(path, "file not found");
+  if (fs::is_directory(st)) fail_file(path, "is a directory, not an angle file");
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    fail_file(path, std::string("cannot open for reading") +
+                        (err ? std::string(": ") + std::strerror(err) : std::string()));
+  }
+
+  AngleFile af;
+  std::size_t columns = 0;
+  long columns_line = 0;
+  std::string line;
+  long lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    const std::vector<std::string> tokens = split_tokens(line);
+    if (tokens.empty()) continue;
+    const std::string where = "line " + std::to_string(lineno) + ": ";
+    if (columns == 0) {
+      columns = tokens.size();
+      columns_line = lineno;
+      if (columns != 1 && columns != 3)
+        fail_file(path, where + std::to_string(columns) +
+                            " columns; expected 1 (tilt angle per line, IMOD .tlt/.rawtlt) or "
+                            "3 (phi theta psi Euler angles)");
+    } else if (tokens.size() != columns) {
+      fail_file(path, where + std::to_string(tokens.size()) + " columns but line " +
+                          std::to_string(columns_line) + " has " + std::to_string(columns));
+    }
+    double v[3] = {0, 0, 0};
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (!parse_double(tokens[i], v[i]))
+        fail_file(path, where + "cannot parse '" + tokens[i] + "' as a number");
+      if (!std::isfinite(v[i])) fail_file(path, where + "angle '" + tokens[i] + "' is not finite");
+      if (std::abs(v[i]) > kMaxAngle)
+        fail_file(path, where + "angle " + tokens[i] +
+                            " is out of range (|angle| must be at most 360 degrees)");
+    }
+    Euler e;
+    if (columns == 1) {
+      e.theta = v[0];
+    } else {
+      e.phi = v[0];
+      e.theta = v[1];
+      e.psi = v[2];
+    }
+    af.views.push_back(e);
+  }
+  if (in.bad()) fail_file(path, "read error");
+  if (af.views.empty()) fail_file(path, "no angles found (the file is empty or all comments)");
+  af.format = columns == 1 ? AngleFormat::tilt : AngleFormat::euler;
+  if (expected_views >= 0 && static_cast<long>(af.views.size()) != expected_views)
+    fail_file(path, std::to_string(af.views.size()) + " angles but " +
+                        std::to_string(expected_views) + " views");
+  return af;
+}
+
+void write_tilt_angles(const std::string& path, const std::vector<double>& tilts) {
+  check_writable_values(path, tilts);
+  AtomicFile f(path);
+  for (double t : tilts) f.stream() << format_number(t) << '\n';
+  f.commit();
+}
+
+void write_euler_angles(const std::string& path, const std::vector<Euler>& views,
+                        const std::string& comment) {
+  std::vector<double> all;
+  all.reserve(views.size() * 3);
+  for (const Euler& e : views) all.insert(all.end(), {e.phi, e.theta, e.psi});
+  check_writable_values(path, all);
+  AtomicFile f(path);
+  std::ofstream& out = f.stream();
+  // Each comment line is prefixed so a multi-line comment cannot break the table.
+  std::size_t start = 0;
+  while (!comment.empty() && start <= comment.size()) {
+    const auto nl = comment.find('\n', start);
+    const std::string piece =
+        comment.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    out << "# " << piece << '\n';
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  out << "# phi theta psi (degrees), one row per view, in stack order\n";
+  for (const Euler& e : views)
+    out << format_number(e.phi) << ' ' << format_number(e.theta) << ' ' << format_number(e.psi)
+        << '\n';
+  f.commit();
+}
+
+}  // namespace aet

@@ -1,0 +1,185 @@
+// The `aet` command line as a user meets it: help, exit codes, outputs other tools accept, and
+// bad input that fails cleanly without partial output.
+#include <gtest/gtest.h>
+
+#include "aet/io/angles.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/io/xyz.hpp"
+#include "support/test_support.hpp"
+
+using namespace aet;
+using aet::test::run_aet;
+using aet::test::run_command;
+using aet::test::TempDir;
+
+namespace {
+// A small, quick series: 309-atom cuboctahedron, 7 views.
+const std::string kQuickSim = "simulate --phantom pt-cuboctahedron-309 --tilt-range=-60:60:20 "
+                              "--size 64 --quiet ";
+
+bool contains(const std::string& s, const std::string& what) {
+  return s.find(what) != std::string::npos;
+}
+}  // namespace
+
+TEST(Cli, HelpAndUnknownSubcommand) {
+  auto r = run_aet("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "simulate"));
+  EXPECT_TRUE(contains(r.output, "info"));
+  for (const char* sub : {"simulate", "info"}) {
+    r = run_aet(std::string(sub) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, std::string("Usage: aet ") + sub)) << r.output;
+    EXPECT_TRUE(contains(r.output, "--config")) << r.output;
+  }
+  r = run_aet("frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.output, "unknown subcommand"));
+  r = run_aet("simulate --no-such-option");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(Cli, SimulateListNamesTheDemo) {
+  const auto r = run_aet("simulate --list");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, "demo"));
+  EXPECT_TRUE(contains(r.output, "pt-cuboctahedron-309"));
+}
+
+TEST(Cli, SimulateWritesFilesThatOtherToolsAccept) {
+  TempDir tmp;
+  const std::string out = tmp.file("sim");
+  const auto r = run_aet(kQuickSim + "--seed 5 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"tilts.mrc", "tilts.tlt", "truth.xyz", "simulate.json", "simulate.log"})
+    EXPECT_TRUE(aet::test::file_exists(out + "/" + f)) << f;
+  // Nothing of the staging folder is left.
+  for (const auto& name : aet::test::list_dir(out)) EXPECT_NE(name[0], '.') << name;
+
+  MrcHeader h;
+  const Array3 views = read_mrc(out + "/tilts.mrc", &h);
+  EXPECT_EQ(views.nz(), 7);
+  EXPECT_EQ(views.nx(), 64);
+  EXPECT_EQ(h.ispg, 0);
+  EXPECT_NEAR(h.voxel_size().x, 0.35, 1e-6);
+  EXPECT_EQ(read_angles(out + "/tilts.tlt", views.nz()).views.size(), 7u);
+  EXPECT_EQ(read_xyz(out + "/truth.xyz").size(), 309u);
+
+  // The Python ecosystem reads both: mrcfile validates the stack, ASE parses the atoms.
+  const std::string py = AET_TEST_PYTHON;
+  auto v = run_command(py + " -c \"import mrcfile,sys; sys.exit(0 if mrcfile.validate('" + out +
+                       "/tilts.mrc') else 1)\"");
+  EXPECT_EQ(v.exit_code, 0) << v.output;
+  v = run_command(py + " -c \"import ase.io; a=ase.io.read('" + out +
+                  "/truth.xyz'); print(len(a), a.get_chemical_symbols()[0])\"");
+  EXPECT_EQ(v.exit_code, 0) << v.output;
+  EXPECT_TRUE(contains(v.output, "309 Pt")) << v.output;
+
+  // Same seed, same data; another seed, other noise.
+  const std::string out2 = tmp.file("sim2"), out3 = tmp.file("sim3");
+  ASSERT_EQ(run_aet(kQuickSim + "--seed 5 --out " + out2).exit_code, 0);
+  ASSERT_EQ(run_aet(kQuickSim + "--seed 6 --out " + out3).exit_code, 0);
+  EXPECT_EQ(read_mrc(out2 + "/tilts.mrc").vector(), views.vector());
+  EXPECT_NE(read_mrc(out3 + "/tilts.mrc").vector(), views.vector());
+
+  // aet info describes each output.
+  const auto info = run_aet("info " + out + "/tilts.mrc " + out + "/tilts.tlt " + out +
+                            "/truth.xyz");
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_TRUE(contains(info.output, "64 x 64 x 7")) << info.output;
+  EXPECT_TRUE(contains(info.output, "0.3500")) << info.output;
+  EXPECT_TRUE(contains(info.output, "7 views")) << info.output;
+  EXPECT_TRUE(contains(info.output, "Pt   309")) << info.output;
+}
+
+TEST(Cli, SimulateTargetAndMisalignedGeometry) {
+  TempDir tmp;
+  const std::string out = tmp.file("sim");
+  const auto r = run_aet(kQuickSim + "--target --shift-max 3 --axis-rotation 2 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  MrcHeader h;
+  const Array3 target = read_mrc(out + "/target.mrc", &h);
+  EXPECT_EQ(h.ispg, 1);
+  EXPECT_EQ(target.nx(), 64);
+  EXPECT_EQ(target.nz(), 64);
+  const std::string geom = aet::test::read_text(out + "/true_geometry.txt");
+  EXPECT_TRUE(contains(geom, "shift_x")) << geom;
+}
+
+TEST(Cli, ConfigFileAndCommandLinePrecedence) {
+  TempDir tmp;
+  aet::test::write_text(tmp.file("sim.ini"),
+                        "[common]\nseed = 3\n[simulate]\npixel = 0.4\ndose = 0\n[other]\nx = 1\n");
+  const std::string out = tmp.file("sim");
+  const auto r = run_aet(kQuickSim + "--config " + tmp.file("sim.ini") + " --pixel 0.3 --out " +
+                         out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string js = aet::test::read_text(out + "/simulate.json");
+  EXPECT_TRUE(contains(js, "\"pixel_angstrom\": 0.3")) << js;  // command line wins
+  EXPECT_TRUE(contains(js, "\"seed\": 3")) << js;              // from [common]
+  EXPECT_TRUE(contains(js, "\"dose_e_per_A2_per_view\": 0")) << js;
+
+  aet::test::write_text(tmp.file("bad.ini"), "[simulate]\nno-such-key = 1\n");
+  const auto bad = run_aet(kQuickSim + "--config " + tmp.file("bad.ini") + " --out " +
+                           tmp.file("never"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(contains(bad.output, tmp.file("bad.ini"))) << bad.output;
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("never")));
+}
+
+TEST(Cli, BadInputFailsWithExitTwoAndNoOutput) {
+  TempDir tmp;
+  aet::test::write_text(tmp.file("nan.tlt"), "-60\nnan\n60\n");
+  aet::test::write_text(tmp.file("bad.xyz"), "3\ncomment\nPt 0 0 0\n");
+  aet::test::write_text(tmp.file("short.mrc"), std::string(300, '\0'));
+  struct Case {
+    std::string args, must_name;
+  };
+  const std::vector<Case> cases = {
+      {kQuickSim + "--tilt-range=-70:70:0", "tilt"},
+      {kQuickSim + "--tilt-range=70:-70:3", "tilt"},
+      {kQuickSim + "--pixel -1", "--pixel"},
+      {kQuickSim + "--dose nan", "--dose"},
+      {kQuickSim + "--phantom nope", "nope"},
+      {kQuickSim + "--device gpu", "--device"},
+      {kQuickSim + "--angles " + tmp.file("missing.tlt"), tmp.file("missing.tlt")},
+      {kQuickSim + "--angles " + tmp.file("nan.tlt"), tmp.file("nan.tlt")},
+      {kQuickSim + "--model " + tmp.file("bad.xyz"), tmp.file("bad.xyz")},
+      {kQuickSim + "--model " + tmp.file("missing.xyz"), tmp.file("missing.xyz")},
+      {kQuickSim + "--element Xx", "Xx"},
+  };
+  for (const auto& c : cases) {
+    const std::string out = tmp.file("out");
+    const auto r = run_aet(c.args + " --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, c.must_name)) << c.args << "\n" << r.output;
+    EXPECT_FALSE(aet::test::file_exists(out)) << "partial output left by: " << c.args;
+  }
+  // An existing directory with the user's files is left as it was.
+  const std::string keep = tmp.file("keep");
+  ASSERT_EQ(run_command("mkdir " + keep + " && touch " + keep + "/mine.txt").exit_code, 0);
+  EXPECT_EQ(run_aet(kQuickSim + "--pixel 0 --out " + keep).exit_code, 2);
+  EXPECT_EQ(aet::test::list_dir(keep), std::vector<std::string>{"mine.txt"});
+
+  auto r = run_aet("info " + tmp.file("short.mrc"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.output, tmp.file("short.mrc"))) << r.output;
+  r = run_aet("info " + tmp.file("absent.mrc"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.output, tmp.file("absent.mrc"))) << r.output;
+  r = run_aet("simulate --quiet");  // no --out
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.output, "--out")) << r.output;
+}
+
+TEST(Cli, InfoReadsTheRealData) {
+  const std::string dir = std::string(AET_SHARED_DATA) + "/ta_film_area1";
+  if (!aet::test::file_exists(dir + "/projections.mrc"))
+    GTEST_SKIP() << "shared data not present at " << dir;
+  const auto r = run_aet("info " + dir + "/projections.mrc " + dir + "/angles.txt");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "131 x 61 x 46")) << r.output;
+  EXPECT_TRUE(contains(r.output, "0.3216")) << r.output;
+  EXPECT_TRUE(contains(r.output, "46 views")) << r.output;
+}
