@@ -27,7 +27,7 @@ AET_HOST_DEVICE inline double interval_mass(double lo, double hi, double mu, dou
   if (!(s > 0.0)) return (mu >= lo && mu < hi) ? 1.0 : 0.0;
   const double k = 0.70710678118654752440 / s;  // 1 / (s sqrt 2)
   const double a = (lo - mu) * k, b = (hi - mu) * k;
-  if (a >= 0.0) return 0.5 * (erfc(a) - erfc(b));   // interval right of the mean
+  if (a >= 0.0) return 0.5 * (erfc(a) - erfc(b));    // interval right of the mean
   if (b <= 0.0) return 0.5 * (erfc(-b) - erfc(-a));  // interval left of the mean
   return 1.0 - 0.5 * (erfc(-a) + erfc(b));           // straddles the mean: 1 - both tails
 }
@@ -73,7 +73,8 @@ struct ProjectedAtom {
 inline ProjectedAtom projected_atom(double weight, double sigma_atom, double probe_sigma,
                                     double tail_fraction, double tail_sigma) {
   ProjectedAtom p{};
-  p.c[0] = {weight * (1.0 - tail_fraction), ::sqrt(sigma_atom * sigma_atom + probe_sigma * probe_sigma)};
+  p.c[0] = {weight * (1.0 - tail_fraction),
+            ::sqrt(sigma_atom * sigma_atom + probe_sigma * probe_sigma)};
   p.count = 1;
   if (tail_fraction > 0.0) {
     p.c[1] = {weight * tail_fraction, ::sqrt(sigma_atom * sigma_atom + tail_sigma * tail_sigma)};

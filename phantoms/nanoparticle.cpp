@@ -5,7 +5,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <numeric>
 
 #include "aet/core/elements.hpp"
@@ -18,8 +17,12 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 // Independent random streams, so that (say) changing the jitter leaves the vacancies unchanged.
-enum Stream : std::uint64_t { kShapeStream = 1, kVacancyStream = 2, kRotationStream = 3,
-                              kJitterStream = 4 };
+enum Stream : std::uint64_t {
+  kShapeStream = 1,
+  kVacancyStream = 2,
+  kRotationStream = 3,
+  kJitterStream = 4
+};
 
 // Refuse particles whose candidate lattice box would hold more sites than this: a typo in
 // `size` should give an error, not exhaust memory.
@@ -37,10 +40,14 @@ enum class Structure { fcc, bcc, hcp, l10 };
 
 const char* structure_name(Structure s) {
   switch (s) {
-    case Structure::fcc: return "fcc";
-    case Structure::bcc: return "bcc";
-    case Structure::hcp: return "hcp";
-    case Structure::l10: return "l10";
+    case Structure::fcc:
+      return "fcc";
+    case Structure::bcc:
+      return "bcc";
+    case Structure::hcp:
+      return "hcp";
+    case Structure::l10:
+      return "l10";
   }
   return "?";
 }
@@ -110,9 +117,15 @@ LatticeCell make_lattice(const ParticleSpec& spec) {
     L.species = {el->symbol};
     if (spec.structure.empty()) {
       switch (el->lattice) {
-        case Lattice::fcc: L.structure = Structure::fcc; break;
-        case Lattice::bcc: L.structure = Structure::bcc; break;
-        case Lattice::hcp: L.structure = Structure::hcp; break;
+        case Lattice::fcc:
+          L.structure = Structure::fcc;
+          break;
+        case Lattice::bcc:
+          L.structure = Structure::bcc;
+          break;
+        case Lattice::hcp:
+          L.structure = Structure::hcp;
+          break;
         default:
           fail_input("element " + el->symbol +
                      " has no tabulated fcc, bcc or hcp lattice; give a structure and a lattice "
@@ -121,8 +134,8 @@ LatticeCell make_lattice(const ParticleSpec& spec) {
     } else {
       L.structure = parse_structure(spec.structure);
       if (L.structure == Structure::l10)
-        fail_input("structure l10 needs two species, e.g. element \"FePt\"; got \"" +
-                   spec.element + "\"");
+        fail_input("structure l10 needs two species, e.g. element \"FePt\"; got \"" + spec.element +
+                   "\"");
     }
     const bool own = lattice_name(el->lattice) == std::string(structure_name(L.structure));
     L.a = spec.a > 0.0 ? spec.a : (own ? el->a : 0.0);
@@ -131,8 +144,7 @@ LatticeCell make_lattice(const ParticleSpec& spec) {
                  " lattice constant for " + el->symbol + "; give a (Angstrom)");
     if (L.structure == Structure::hcp) {
       // Tabulated c when the element is hcp, otherwise the ideal c/a = sqrt(8/3).
-      L.c = spec.c > 0.0 ? spec.c
-                         : (own && el->c > 0.0 ? el->c : std::sqrt(8.0 / 3.0) * L.a);
+      L.c = spec.c > 0.0 ? spec.c : (own && el->c > 0.0 ? el->c : std::sqrt(8.0 / 3.0) * L.a);
     }
   } else {
     L.species = split_alloy(spec.element);
@@ -225,8 +237,9 @@ bool inside(const std::vector<HalfSpace>& planes, const Vec3& p, double tol) {
 // Circumradius of a bounded polytope: the farthest vertex, found by intersecting every triple of
 // planes. Families of a cubic point group always enclose the origin, so the polytope is bounded.
 double polytope_radius(const std::vector<HalfSpace>& planes) {
-  const double scale = std::accumulate(planes.begin(), planes.end(), 0.0,
-                                       [](double m, const HalfSpace& h) { return std::max(m, h.d); });
+  const double scale =
+      std::accumulate(planes.begin(), planes.end(), 0.0,
+                      [](double m, const HalfSpace& h) { return std::max(m, h.d); });
   const double tol = 1e-9 * scale;
   double r = 0.0;
   const std::size_t n = planes.size();
@@ -296,21 +309,29 @@ std::string canonical(const std::string& name) {
   return s;
 }
 
-constexpr Shape kAllShapes[] = {Shape::sphere,       Shape::octahedron, Shape::truncated_octahedron,
-                                Shape::cuboctahedron, Shape::cube,      Shape::wulff,
-                                Shape::random};
+constexpr Shape kAllShapes[] = {
+    Shape::sphere,        Shape::octahedron, Shape::truncated_octahedron,
+    Shape::cuboctahedron, Shape::cube,       Shape::wulff,
+    Shape::random};
 
 }  // namespace
 
 const char* shape_name(Shape s) {
   switch (s) {
-    case Shape::sphere: return "sphere";
-    case Shape::octahedron: return "octahedron";
-    case Shape::truncated_octahedron: return "truncated-octahedron";
-    case Shape::cuboctahedron: return "cuboctahedron";
-    case Shape::cube: return "cube";
-    case Shape::wulff: return "wulff";
-    case Shape::random: return "random";
+    case Shape::sphere:
+      return "sphere";
+    case Shape::octahedron:
+      return "octahedron";
+    case Shape::truncated_octahedron:
+      return "truncated-octahedron";
+    case Shape::cuboctahedron:
+      return "cuboctahedron";
+    case Shape::cube:
+      return "cube";
+    case Shape::wulff:
+      return "wulff";
+    case Shape::random:
+      return "random";
   }
   return "?";
 }
@@ -343,9 +364,9 @@ AtomModel build_particle(const ParticleSpec& spec) {
       fail_input(std::string("cuboctahedral closed shells are defined for fcc only; ") +
                  spec.element + " is " + structure_name(L.structure) +
                  " (use octahedron, cube, sphere or wulff)");
-  } else if (!std::isfinite(spec.size) || spec.size <= 0.0) {
-    fail_input("particle size must be > 0 Angstrom for shape " + std::string(shape_name(spec.shape)) +
-               ", got " + fmt(spec.size));
+  } else if (spec.shape != Shape::wulff && (!std::isfinite(spec.size) || spec.size <= 0.0)) {
+    fail_input("particle size must be > 0 Angstrom for shape " +
+               std::string(shape_name(spec.shape)) + ", got " + fmt(spec.size));
   }
 
   std::vector<Vec3> pos;
@@ -369,8 +390,8 @@ AtomModel build_particle(const ParticleSpec& spec) {
     }
     case Shape::sphere: {
       const double r2 = (spec.size + tol) * (spec.size + tol);
-      lattice_sites(L, spec.size + tol, [&](const Vec3& p) { return p.squaredNorm() <= r2; }, pos,
-                    spc);
+      lattice_sites(
+          L, spec.size + tol, [&](const Vec3& p) { return p.squaredNorm() <= r2; }, pos, spc);
       break;
     }
     case Shape::random: {
@@ -401,8 +422,12 @@ AtomModel build_particle(const ParticleSpec& spec) {
     default: {
       std::vector<HalfSpace> planes;
       switch (spec.shape) {
-        case Shape::octahedron: add_family(planes, 1, 1, 1, spec.size); break;
-        case Shape::cube: add_family(planes, 1, 0, 0, spec.size); break;
+        case Shape::octahedron:
+          add_family(planes, 1, 1, 1, spec.size);
+          break;
+        case Shape::cube:
+          add_family(planes, 1, 0, 0, spec.size);
+          break;
         case Shape::truncated_octahedron:
           // The Archimedean truncated octahedron (all edges equal): {100} cut at 2/3 of the
           // octahedron's vertex distance sqrt(3) * size, i.e. {100} at (2/sqrt(3)) * size.
@@ -414,10 +439,12 @@ AtomModel build_particle(const ParticleSpec& spec) {
             fail_input("Wulff shape needs at least one facet family, e.g. {111} and {100}");
           for (const auto& f : spec.facets) add_family(planes, f.h, f.k, f.l, f.distance);
           break;
-        default: throw InternalError("build_particle: unhandled shape");
+        default:
+          throw InternalError("build_particle: unhandled shape");
       }
       const double half = polytope_radius(planes) + tol;
-      lattice_sites(L, half, [&](const Vec3& p) { return inside(planes, p, tol); }, pos, spc);
+      lattice_sites(
+          L, half, [&](const Vec3& p) { return inside(planes, p, tol); }, pos, spc);
       break;
     }
   }
@@ -436,8 +463,8 @@ AtomModel build_particle(const ParticleSpec& spec) {
 
   // Vacancies: a partial Fisher-Yates shuffle picks exactly round(fraction * N) distinct sites.
   std::vector<bool> keep(pos.size(), true);
-  const std::size_t n_vac =
-      static_cast<std::size_t>(std::llround(spec.vacancy_fraction * static_cast<double>(pos.size())));
+  const std::size_t n_vac = static_cast<std::size_t>(
+      std::llround(spec.vacancy_fraction * static_cast<double>(pos.size())));
   if (n_vac > 0) {
     Rng rng = Rng::stream(spec.seed, kVacancyStream);
     std::vector<std::size_t> idx(pos.size());
@@ -478,9 +505,10 @@ AtomModel build_particle(const ParticleSpec& spec) {
   model.set_info("element", spec.element);
   model.set_info("structure", structure_name(L.structure));
   model.set_info("shape", shape_name(spec.shape));
+  // Wulff shapes and closed shells are sized by their facets and shell count, not by `size`.
   if (spec.shape == Shape::cuboctahedron)
     model.set_info("shells", std::to_string(spec.shells));
-  else
+  else if (spec.shape != Shape::wulff)
     model.set_info("size", fmt(spec.size));
   if (spec.shape == Shape::wulff) {
     std::string f;
@@ -489,7 +517,8 @@ AtomModel build_particle(const ParticleSpec& spec) {
            std::to_string(x.l) + "}:" + fmt(x.distance);
     model.set_info("facets", f);
   }
-  if (spec.shape == Shape::random) model.set_info("random_spheres", std::to_string(spec.random_spheres));
+  if (spec.shape == Shape::random)
+    model.set_info("random_spheres", std::to_string(spec.random_spheres));
   model.set_info("lattice_a", fmt(L.a));
   if (L.structure == Structure::hcp || L.structure == Structure::l10)
     model.set_info("lattice_c", fmt(L.c));
@@ -520,13 +549,73 @@ NamedPhantom phantom(const std::string& name, const std::string& description,
 }
 
 std::vector<NamedPhantom> make_catalogue() {
+  // Sizes are placed between lattice-plane thresholds, so the atom counts in the descriptions do
+  // not depend on the facet tolerance. All are small enough to simulate in about a second.
   std::vector<NamedPhantom> c;
   {
-    auto p = phantom("demo", "", "Pt", Shape::wulff, 0.0);
-    p.spec.facets = {{1, 1, 1, 10.0}, {1, 0, 0, 11.0}};
+    // Textbook orientation (no random rotation), so views along x, y, z show lattice columns.
+    auto p = phantom("demo",
+                     "Pt truncated octahedron, {111} and {100} facets, 807 atoms (~3 nm), "
+                     "0.05 A thermal jitter",
+                     "Pt", Shape::truncated_octahedron, 12.5);
     p.spec.jitter_sd = 0.05;
     c.push_back(p);
   }
+  {
+    auto p = phantom("pt-cuboctahedron-309", "Pt cuboctahedron, 4 closed shells, 309 atoms", "Pt",
+                     Shape::cuboctahedron, 0.0);
+    p.spec.shells = 4;
+    c.push_back(p);
+  }
+  c.push_back(
+      phantom("pt-sphere", "Pt fcc sphere, radius 12.9 A, 603 atoms", "Pt", Shape::sphere, 12.9));
+  {
+    auto p = phantom("pt-vacancies",
+                     "the demo particle with 5% of its sites vacant, 767 atoms, 0.05 A jitter",
+                     "Pt", Shape::truncated_octahedron, 12.5);
+    p.spec.vacancy_fraction = 0.05;
+    p.spec.jitter_sd = 0.05;
+    c.push_back(p);
+  }
+  {
+    auto p = phantom("pt-random",
+                     "Pt union of 6 random spheres (size 14 A), 2% vacancies, 0.08 A jitter, "
+                     "random orientation, about 500 atoms",
+                     "Pt", Shape::random, 14.0);
+    p.spec.random_spheres = 6;
+    p.spec.vacancy_fraction = 0.02;
+    p.spec.jitter_sd = 0.08;
+    p.spec.random_orientation = true;
+    c.push_back(p);
+  }
+  c.push_back(phantom("pt-large", "Pt truncated octahedron, 1925 atoms (~4 nm)", "Pt",
+                      Shape::truncated_octahedron, 16.0));
+  c.push_back(phantom("au-octahedron", "Au regular octahedron, 9 atoms per edge, 489 atoms", "Au",
+                      Shape::octahedron, 9.5));
+  c.push_back(
+      phantom("au-sphere", "Au fcc sphere, radius 14 A, 675 atoms", "Au", Shape::sphere, 14.0));
+  c.push_back(phantom("pd-cube", "Pd cube of 6 x 6 x 6 fcc cells, {100} facets, 1099 atoms", "Pd",
+                      Shape::cube, 11.7));
+  {
+    auto p = phantom("ag-wulff", "Ag Wulff shape with {111}, {100} and {110} facets, 675 atoms",
+                     "Ag", Shape::wulff, 0.0);
+    p.spec.facets = {{1, 1, 1, 12.2}, {1, 0, 0, 13.4}, {1, 1, 0, 14.0}};
+    c.push_back(p);
+  }
+  c.push_back(
+      phantom("fe-bcc-sphere", "Fe bcc sphere, radius 12 A, 609 atoms", "Fe", Shape::sphere, 12.0));
+  {
+    auto p = phantom("w-bcc-rhombic", "W bcc rhombic dodecahedron ({110} facets), 671 atoms", "W",
+                     Shape::wulff, 0.0);
+    p.spec.facets = {{1, 1, 0, 12.0}};
+    c.push_back(p);
+  }
+  c.push_back(phantom("co-hcp-sphere", "Co hcp sphere (c along z), radius 12.4 A, 727 atoms", "Co",
+                      Shape::sphere, 12.4));
+  c.push_back(phantom("fept-l10",
+                      "FePt L1_0 ordered alloy sphere (c along z), diameter 2.5 nm, 620 atoms "
+                      "(310 Fe + 310 Pt)",
+                      "FePt", Shape::sphere, 12.65));
   return c;
 }
 

@@ -13,15 +13,16 @@ namespace aet::phantoms {
 enum class Shape {
   sphere,                // all sites within `size` of the centre
   octahedron,            // {111} facets at distance `size`
-  truncated_octahedron,  // {111} at `size`, {100} at size * 0.75 * sqrt(3) ... see .cpp
-  cuboctahedron,         // closed-shell cluster (`shells`: 13, 55, 147, 309, ... atoms)
+  truncated_octahedron,  // {111} at `size`, {100} at (2/sqrt(3)) * size (Archimedean, equal edges)
+  cuboctahedron,         // fcc closed shells (`shells`: 13, 55, 147, 309, ... atoms); ignores size
   cube,                  // {100} facets at distance `size`
   wulff,                 // intersection of facet families at the given distances
-  random                 // union of random spheres
+  random                 // union of random spheres (centres within 0.35 size, radii 0.4-0.8 size)
 };
 
 // A facet family {hkl}: every symmetry-equivalent plane (all sign changes and permutations) at
-// `distance` Angstrom from the centre.
+// `distance` Angstrom from the centre. Normals are Cartesian directions in the cubic axes (for hcp
+// and L1_0, c is along z).
 struct FacetFamily {
   int h = 1, k = 1, l = 1;
   double distance = 10.0;
@@ -32,20 +33,28 @@ struct ParticleSpec {
   std::string structure;       // "" = the element's own; fcc, bcc, hcp or l10 to override
   double a = 0.0, c = 0.0;     // lattice constants in Angstrom; 0 = tabulated value
   Shape shape = Shape::sphere;
-  double size = 10.0;          // Angstrom: radius (sphere) or facet distance (polyhedra)
-  int shells = 0;              // cuboctahedron shells (1 -> 13 atoms, 2 -> 55, ...)
+  double size = 10.0;               // Angstrom: radius (sphere), facet distance (polyhedra);
+                                    // unused by wulff and cuboctahedron
+  int shells = 0;                   // cuboctahedron shells (1 -> 13 atoms, 2 -> 55, ...)
   std::vector<FacetFamily> facets;  // for Shape::wulff
-  int random_spheres = 6;      // for Shape::random
+  int random_spheres = 6;           // for Shape::random
   double vacancy_fraction = 0.0;    // fraction of sites removed at random
-  double jitter_sd = 0.0;      // Angstrom, Gaussian per axis (thermal displacement)
-  double b_factor = 0.0;       // Angstrom^2 written per atom; 0 = from jitter (8 pi^2 sd^2)
+  double jitter_sd = 0.0;           // Angstrom, Gaussian per axis (thermal displacement)
+  double b_factor = 0.0;            // Angstrom^2 written per atom; 0 = from jitter (8 pi^2 sd^2)
   bool random_orientation = false;
   std::uint64_t seed = 0;
 };
 
-// Builds the particle centred on the origin (centre of the bounding sphere of the ideal sites).
-// Per-atom properties: "b_factor". Info: element, structure, shape, seed.
-// Throws InputError for an unknown element, a lattice that is not tabulated, a bad size.
+// Builds the particle centred on the origin. Spheres and polyhedra are cut around a lattice site
+// (fcc, bcc, hcp; closed shells are centred on an atom) or, for L1_0, around a tetrahedral
+// interstice so that symmetric cuts hold both species equally; random shapes are moved so the
+// centroid of their ideal sites is at the origin. Then, in this order: vacancies, the random
+// rotation about the origin, the jitter; each draws from its own stream of `seed`.
+// Sites on a facet plane (within 1e-6 a) belong to the particle.
+// Per-atom properties: "b_factor". Info: element, structure, shape, size (or shells), lattice_a,
+// lattice_c (hcp, L1_0), vacancy_fraction, jitter_sd, b_factor, seed, and more where they apply.
+// Throws InputError for an unknown element, a lattice that is not tabulated, a bad size, shell
+// count, facet list, vacancy fraction, jitter or B-factor, or a shape holding no site.
 AtomModel build_particle(const ParticleSpec& spec);
 
 const char* shape_name(Shape s);

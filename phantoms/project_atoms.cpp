@@ -39,16 +39,14 @@ void check_imaging_model(const ImagingModel& im) {
     fail_input("imaging model: probe tail sigma must be finite and > 0 when the tail is used");
 }
 
-void check_projection_inputs(const GaussianAtoms& atoms, const TiltGeometry& views,
-                             std::int64_t nx, std::int64_t ny, double pixel,
-                             const ImagingModel& im) {
+void check_projection_inputs(const GaussianAtoms& atoms, const TiltGeometry& views, std::int64_t nx,
+                             std::int64_t ny, double pixel, const ImagingModel& im) {
   check_imaging_model(im);
   if (nx <= 0 || ny <= 0)
     fail_input("projection: view size must be positive (got " + std::to_string(nx) + " x " +
                std::to_string(ny) + ")");
   if (!std::isfinite(pixel) || pixel <= 0.0)
-    fail_input("projection: pixel size must be finite and > 0 (got " + std::to_string(pixel) +
-               ")");
+    fail_input("projection: pixel size must be finite and > 0 (got " + std::to_string(pixel) + ")");
   if (views.empty()) fail_input("projection: no views to project");
   const std::size_t n = atoms.positions.size();
   if (atoms.weight.size() != n || atoms.sigma.size() != n)
@@ -114,7 +112,8 @@ GaussianAtoms gaussian_atoms(const AtomModel& model, const ImagingModel& im) {
 
 Array3 project_atoms(const GaussianAtoms& atoms, const TiltGeometry& views, std::int64_t nx,
                      std::int64_t ny, double pixel, const ImagingModel& im, const Device& dev) {
-  if (dev.kind == DeviceKind::cpu) return detail::project_atoms_cpu(atoms, views, nx, ny, pixel, im);
+  if (dev.kind == DeviceKind::cpu)
+    return detail::project_atoms_cpu(atoms, views, nx, ny, pixel, im);
 #if AET_WITH_CUDA
   return detail::project_atoms_cuda(atoms, views, nx, ny, pixel, im, dev.index);
 #else
@@ -167,12 +166,14 @@ Array3 ideal_volume(const GaussianAtoms& atoms, std::int64_t nx, std::int64_t ny
         const double wzy = wz * gy[static_cast<std::size_t>(y - y0)];
         if (wzy == 0.0) continue;
         double* row = acc.data() + static_cast<std::size_t>((z * ny + y) * nx);
-        for (std::int64_t x = x0; x <= x1; ++x) row[x] += wzy * gx[static_cast<std::size_t>(x - x0)];
+        for (std::int64_t x = x0; x <= x1; ++x)
+          row[x] += wzy * gx[static_cast<std::size_t>(x - x0)];
       }
     }
   }
   Array3 vol(nx, ny, nz);
-  std::transform(acc.begin(), acc.end(), vol.data(), [](double v) { return static_cast<float>(v); });
+  std::transform(acc.begin(), acc.end(), vol.data(),
+                 [](double v) { return static_cast<float>(v); });
   vol.voxel_size = VoxelSize{voxel, voxel, voxel};
   return vol;
 }

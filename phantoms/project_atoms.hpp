@@ -55,21 +55,20 @@ Array3 project_atoms(const GaussianAtoms& atoms, const TiltGeometry& views, std:
                      std::int64_t ny, double pixel, const ImagingModel& im, const Device& dev);
 
 // The ideal target volume: each atom's 3D Gaussian (width sigma, no probe) integrated exactly over
-// each voxel, voxel size `voxel`, centre at index n // 2. Sums to the total weight inside. An atom of
-// zero width puts all its weight in the voxel that contains it.
+// each voxel, voxel size `voxel`, centre at index n // 2. Sums to the total weight inside. An atom
+// of zero width puts all its weight in the voxel that contains it.
 Array3 ideal_volume(const GaussianAtoms& atoms, std::int64_t nx, std::int64_t ny, std::int64_t nz,
                     double voxel);
 
 namespace detail {
 // Throws InputError unless the projector inputs are consistent (sizes, finite values, positive
 // pixel and view size, at least one view, a valid imaging model).
-void check_projection_inputs(const GaussianAtoms& atoms, const TiltGeometry& views,
-                             std::int64_t nx, std::int64_t ny, double pixel,
-                             const ImagingModel& im);
+void check_projection_inputs(const GaussianAtoms& atoms, const TiltGeometry& views, std::int64_t nx,
+                             std::int64_t ny, double pixel, const ImagingModel& im);
 void check_imaging_model(const ImagingModel& im);
 
-// threads <= 0: one per hardware thread. Views are independent and each is summed in atom order,
-// so the result is bitwise identical for every thread count.
+// threads <= 0: aet::num_threads() (--threads). Views are independent and each is summed in atom
+// order, so the result is bitwise identical for every thread count.
 Array3 project_atoms_cpu(const GaussianAtoms& atoms, const TiltGeometry& views, std::int64_t nx,
                          std::int64_t ny, double pixel, const ImagingModel& im, int threads = 0);
 #if AET_WITH_CUDA

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 #include "phantoms/gaussian_pixel.hpp"
 #include "phantoms/project_atoms.hpp"
@@ -70,7 +71,7 @@ Array3 project_atoms_cpu(const GaussianAtoms& atoms, const TiltGeometry& views, 
   out.voxel_size = VoxelSize{pixel, pixel, pixel};
   const std::vector<ProjectedAtom> comps = projected_atoms(atoms, im);
 
-  int nthreads = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  int nthreads = threads > 0 ? threads : num_threads();
   nthreads = static_cast<int>(std::clamp<std::int64_t>(nthreads, 1, nviews));
 
   // A progress bar only when the run is long enough to be worth watching: estimated pixel

@@ -5,14 +5,11 @@
 #include "phantoms/tilt_series.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <exception>
-#include <mutex>
-#include <thread>
 
 #include "aet/core/error.hpp"
+#include "aet/core/parallel.hpp"
 #include "aet/core/rng.hpp"
 
 namespace aet::phantoms {
@@ -71,8 +68,8 @@ std::vector<double> background_shape(std::int64_t nx, std::int64_t ny, std::uint
     for (std::int64_t i = 0; i < nx; ++i) {
       double f = 1.0;
       for (const Wave& w : waves)
-        f += std::cos(w.kx * static_cast<double>(i) + w.ky * static_cast<double>(j) + w.phase) /
-             6.0;
+        f +=
+            std::cos(w.kx * static_cast<double>(i) + w.ky * static_cast<double>(j) + w.phase) / 6.0;
       field[static_cast<std::size_t>(j * nx + i)] = f;
       sum += f;
     }
@@ -109,8 +106,7 @@ void finish_view(float* view, std::int64_t npix, std::int64_t k, const Simulatio
 std::vector<double> TiltRange::angles() const {
   if (!std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     fail_input("tilt range: non-finite value");
-  if (!(step > 0.0))
-    fail_input("tilt range: step must be > 0 (got " + std::to_string(step) + ")");
+  if (!(step > 0.0)) fail_input("tilt range: step must be > 0 (got " + std::to_string(step) + ")");
   if (stop < start)
     fail_input("tilt range: stop (" + std::to_string(stop) + ") is below start (" +
                std::to_string(start) + ")");
@@ -197,26 +193,9 @@ TiltSeries simulate_tilt_series(const AtomModel& model, const SimulationSpec& sp
     const std::vector<double> bg =
         spec.background > 0.0 ? background_shape(nx, ny, spec.seed) : std::vector<double>{};
     const std::int64_t npix = nx * ny;
-    const int nthreads = static_cast<int>(std::clamp<std::int64_t>(
-        static_cast<std::int64_t>(std::thread::hardware_concurrency()), 1, nviews));
-    std::atomic<std::int64_t> next{0};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto worker = [&] {
-      try {
-        for (std::int64_t k; (k = next.fetch_add(1)) < nviews;)
-          finish_view(out.views.slice(k), npix, k, spec, bg);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next = nviews;
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nthreads; ++t) pool.emplace_back(worker);
-    worker();
-    for (std::thread& t : pool) t.join();
-    if (failure) std::rethrow_exception(failure);
+    parallel_for(nviews, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t k = begin; k < end; ++k) finish_view(out.views.slice(k), npix, k, spec, bg);
+    });
   }
   return out;
 }

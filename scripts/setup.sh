@@ -10,7 +10,7 @@ tests=OFF
 
 pkgs="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-program-options-dev
 libhdf5-dev libfftw3-dev libtorch-dev"
-[ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase"
+[ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase python3-h5py"
 pkgs=$(echo $pkgs)
 
 missing=""

@@ -9,13 +9,12 @@
 
 #include "aet/core/error.hpp"
 
-#define AET_CUDA_CHECK(expr)                                                               \
-  do {                                                                                     \
-    const cudaError_t aet_err_ = (expr);                                                   \
-    if (aet_err_ != cudaSuccess)                                                           \
-      throw ::aet::InternalError(std::string("CUDA error in ") + #expr + " at " __FILE__ ":" + \
-                                 std::to_string(__LINE__) + ": " +                        \
-                                 cudaGetErrorString(aet_err_));                             \
+#define AET_CUDA_CHECK(expr)                                                                      \
+  do {                                                                                            \
+    const cudaError_t aet_err_ = (expr);                                                          \
+    if (aet_err_ != cudaSuccess)                                                                  \
+      throw ::aet::InternalError(std::string("CUDA error in ") + #expr + " at " __FILE__ ":" +    \
+                                 std::to_string(__LINE__) + ": " + cudaGetErrorString(aet_err_)); \
   } while (0)
 
 namespace aet::cuda {
@@ -33,7 +32,8 @@ class DeviceBuffer {
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)) {}
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     std::swap(ptr_, o.ptr_);
     std::swap(n_, o.n_);

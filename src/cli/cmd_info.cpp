@@ -44,8 +44,9 @@ FileKind detect(const std::string& path) {
   if (ext == "xyz" || ext == "extxyz") return FileKind::xyz;
   if (ext == "tlt" || ext == "rawtlt" || ext == "txt") return FileKind::angles;
   if (ext == "h5" || ext == "hdf5" || ext == "hdf") return FileKind::hdf5;
-  fail_file(path, "cannot tell the format (expected MRC, .tlt/.rawtlt/.txt angles, .xyz atoms "
-                  "or HDF5)");
+  fail_file(path,
+            "cannot tell the format (expected MRC, .tlt/.rawtlt/.txt angles, .xyz atoms "
+            "or HDF5)");
 }
 
 void info_mrc(const std::string& path) {
@@ -59,7 +60,8 @@ void info_mrc(const std::string& path) {
                           : h.mode == 6  ? "uint16"
                           : h.mode == 12 ? "float16"
                                          : "?";
-  std::printf("%s: MRC%s\n", path.c_str(), h.nversion ? (" " + std::to_string(h.nversion)).c_str() : "");
+  std::printf("%s: MRC%s\n", path.c_str(),
+              h.nversion ? (" " + std::to_string(h.nversion)).c_str() : "");
   std::printf("  dimensions     %d x %d x %d (%s)\n", h.nx, h.ny, h.nz,
               h.is_stack() ? "image stack, ISPG 0" : "volume");
   std::printf("  mode           %d (%s, %s-endian)\n", h.mode, mode_name,
@@ -113,9 +115,10 @@ void info_xyz(const std::string& path) {
     }
     const Vec3 c = sum / static_cast<double>(m.size());
     for (const auto& p : m.positions) rmax = std::max(rmax, (p - c).norm());
-    std::printf("  extent x       %.3f .. %.3f A\n  extent y       %.3f .. %.3f A\n"
-                "  extent z       %.3f .. %.3f A\n",
-                lo.x(), hi.x(), lo.y(), hi.y(), lo.z(), hi.z());
+    std::printf(
+        "  extent x       %.3f .. %.3f A\n  extent y       %.3f .. %.3f A\n"
+        "  extent z       %.3f .. %.3f A\n",
+        lo.x(), hi.x(), lo.y(), hi.y(), lo.z(), hi.z());
     std::printf("  centroid       %.3f %.3f %.3f A, radius %.3f A\n", c.x(), c.y(), c.z(), rmax);
   }
   for (const auto& p : m.properties) std::printf("  property       %s\n", p.first.c_str());
@@ -172,10 +175,18 @@ int run_info(const Invocation& inv) {
   for (const auto& path : p.vm["files"].as<std::vector<std::string>>()) {
     try {
       switch (detect(path)) {
-        case FileKind::mrc: info_mrc(path); break;
-        case FileKind::angles: info_angles(path); break;
-        case FileKind::xyz: info_xyz(path); break;
-        case FileKind::hdf5: info_hdf5(path); break;
+        case FileKind::mrc:
+          info_mrc(path);
+          break;
+        case FileKind::angles:
+          info_angles(path);
+          break;
+        case FileKind::xyz:
+          info_xyz(path);
+          break;
+        case FileKind::hdf5:
+          info_hdf5(path);
+          break;
       }
     } catch (const InputError& e) {
       // Describe the other files, then fail: one bad file must not hide the rest.

@@ -29,8 +29,8 @@ void list_phantoms() {
 double positive(const po::variables_map& vm, const char* key, bool allow_zero) {
   const double v = vm[key].as<double>();
   if (!std::isfinite(v) || v < 0 || (!allow_zero && v == 0))
-    fail_input(std::string("--") + key + " must be " + (allow_zero ? ">= 0" : "> 0") +
-               ", got " + json_number(v));
+    fail_input(std::string("--") + key + " must be " + (allow_zero ? ">= 0" : "> 0") + ", got " +
+               json_number(v));
   return v;
 }
 
@@ -159,8 +159,8 @@ int run_simulate(const Invocation& inv) {
            std::to_string(sim.nominal.size()) + " views, device " + device.str());
   const phantoms::TiltSeries series = phantoms::simulate_tilt_series(model, sim, device);
 
-  const std::string label = "aet " AET_VERSION " simulate: " + source + " seed " +
-                            std::to_string(seed);
+  const std::string label =
+      "aet " AET_VERSION " simulate: " + source + " seed " + std::to_string(seed);
   write_mrc(out.path("tilts.mrc"), series.views, MrcKind::stack, {label});
   const bool perturbed = sim.shift_max_px > 0 || sim.angle_error_sd > 0 || sim.axis_rotation != 0;
   if (single_axis) {

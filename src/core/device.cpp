@@ -10,11 +10,19 @@ namespace aet {
 namespace detail {
 std::vector<CudaDeviceInfo> query_cuda_devices();  // cuda/core/device_query.cu
 }
-bool built_with_cuda() { return true; }
-std::vector<CudaDeviceInfo> cuda_devices() { return detail::query_cuda_devices(); }
+bool built_with_cuda() {
+  return true;
+}
+std::vector<CudaDeviceInfo> cuda_devices() {
+  return detail::query_cuda_devices();
+}
 #else
-bool built_with_cuda() { return false; }
-std::vector<CudaDeviceInfo> cuda_devices() { return {}; }
+bool built_with_cuda() {
+  return false;
+}
+std::vector<CudaDeviceInfo> cuda_devices() {
+  return {};
+}
 #endif
 
 Device resolve_device(const std::string& spec) {
@@ -37,7 +45,8 @@ Device resolve_device(const std::string& spec) {
     fail_input("--device " + spec + ": this aet binary was built without CUDA (AET_WITH_CUDA=OFF)");
   const auto devices = cuda_devices();
   if (devices.empty())
-    fail_input("--device " + spec + ": no CUDA device is visible (check the driver and "
+    fail_input("--device " + spec +
+               ": no CUDA device is visible (check the driver and "
                "CUDA_VISIBLE_DEVICES)");
   if (index >= static_cast<int>(devices.size()))
     fail_input("--device " + spec + ": only " + std::to_string(devices.size()) +

@@ -12,7 +12,9 @@ namespace {
 std::atomic<int> g_threads{0};
 }
 
-void set_num_threads(int n) { g_threads = n < 0 ? 0 : n; }
+void set_num_threads(int n) {
+  g_threads = n < 0 ? 0 : n;
+}
 
 int num_threads() {
   const int n = g_threads.load();

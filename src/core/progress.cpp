@@ -10,8 +10,12 @@ namespace {
 std::atomic<int> g_verbosity{static_cast<int>(Verbosity::normal)};
 }
 
-void set_verbosity(Verbosity v) { g_verbosity = static_cast<int>(v); }
-Verbosity verbosity() { return static_cast<Verbosity>(g_verbosity.load()); }
+void set_verbosity(Verbosity v) {
+  g_verbosity = static_cast<int>(v);
+}
+Verbosity verbosity() {
+  return static_cast<Verbosity>(g_verbosity.load());
+}
 
 void log_info(const std::string& msg) {
   if (verbosity() >= Verbosity::normal) std::fprintf(stderr, "%s\n", msg.c_str());
@@ -19,7 +23,9 @@ void log_info(const std::string& msg) {
 void log_verbose(const std::string& msg) {
   if (verbosity() >= Verbosity::verbose) std::fprintf(stderr, "%s\n", msg.c_str());
 }
-void log_warning(const std::string& msg) { std::fprintf(stderr, "warning: %s\n", msg.c_str()); }
+void log_warning(const std::string& msg) {
+  std::fprintf(stderr, "warning: %s\n", msg.c_str());
+}
 
 Progress::Progress(std::string label, std::int64_t total)
     : label_(std::move(label)),
@@ -34,7 +40,9 @@ Progress::~Progress() {
   if (!finished_) finish();
 }
 
-void Progress::advance(std::int64_t n) { set(done_ + n); }
+void Progress::advance(std::int64_t n) {
+  set(done_ + n);
+}
 
 void Progress::set(std::int64_t done) {
   done_ = done < total_ ? done : total_;
@@ -55,8 +63,7 @@ void Progress::draw(bool final) {
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   if (tty_) {
     // Redraw at most 10 times a second.
-    if (!final && percent == last_percent_ &&
-        now - last_draw_ < std::chrono::milliseconds(100))
+    if (!final && percent == last_percent_ && now - last_draw_ < std::chrono::milliseconds(100))
       return;
     constexpr int width = 30;
     const int filled = width * percent / 100;

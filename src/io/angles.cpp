@@ -91,6 +91,7 @@ AngleFile read_angles(const std::string& path, long expected_views) {
   long lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
+    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // editor BOM
     const auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
     const std::vector<std::string> tokens = split_tokens(line);

@@ -70,8 +70,8 @@ void AtomicFile::commit() {
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp_.c_str());
-    fail_file(path_, std::string("cannot rename the temporary file into place: ") +
-                         std::strerror(err));
+    fail_file(path_,
+              std::string("cannot rename the temporary file into place: ") + std::strerror(err));
   }
   committed_ = true;
   // Makes the rename itself durable; failure here does not undo a complete, renamed file.

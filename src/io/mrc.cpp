@@ -69,7 +69,9 @@ float bits_to_float(std::uint32_t u) {
   std::memcpy(&f, &u, sizeof f);
   return f;
 }
-float get_f32(const unsigned char* p, bool big) { return bits_to_float(get_u32(p, big)); }
+float get_f32(const unsigned char* p, bool big) {
+  return bits_to_float(get_u32(p, big));
+}
 
 void put_u32(unsigned char* p, std::uint32_t v) {
   p[0] = static_cast<unsigned char>(v);
@@ -77,7 +79,9 @@ void put_u32(unsigned char* p, std::uint32_t v) {
   p[2] = static_cast<unsigned char>(v >> 16);
   p[3] = static_cast<unsigned char>(v >> 24);
 }
-void put_i32(unsigned char* p, std::int32_t v) { put_u32(p, static_cast<std::uint32_t>(v)); }
+void put_i32(unsigned char* p, std::int32_t v) {
+  put_u32(p, static_cast<std::uint32_t>(v));
+}
 void put_f32(unsigned char* p, float f) {
   std::uint32_t u;
   std::memcpy(&u, &f, sizeof u);
@@ -100,12 +104,18 @@ float half_to_float(std::uint16_t h) {
 
 int bytes_per_voxel(std::int32_t mode) {
   switch (mode) {
-    case 0: return 1;
-    case 1: return 2;
-    case 2: return 4;
-    case 6: return 2;
-    case 12: return 2;
-    default: return 0;
+    case 0:
+      return 1;
+    case 1:
+      return 2;
+    case 2:
+      return 4;
+    case 6:
+      return 2;
+    case 12:
+      return 2;
+    default:
+      return 0;
   }
 }
 
@@ -114,17 +124,21 @@ const char* kSupportedModes =
 
 std::string mode_description(std::int32_t mode) {
   switch (mode) {
-    case 3: return " (complex int16)";
-    case 4: return " (complex float32)";
-    case 101: return " (4-bit packed)";
-    default: return "";
+    case 3:
+      return " (complex int16)";
+    case 4:
+      return " (complex float32)";
+    case 101:
+      return " (4-bit packed)";
+    default:
+      return "";
   }
 }
 
 bool plausible(const unsigned char* h, bool big) {
   const std::int32_t mode = get_i32(h + kMode, big);
-  const bool mode_ok = mode == 0 || mode == 1 || mode == 2 || mode == 3 || mode == 4 ||
-                       mode == 6 || mode == 12 || mode == 101;
+  const bool mode_ok = mode == 0 || mode == 1 || mode == 2 || mode == 3 || mode == 4 || mode == 6 ||
+                       mode == 12 || mode == 101;
   if (!mode_ok) return false;
   for (int i = 0; i < 3; ++i) {
     const std::int32_t n = get_i32(h + kNx + 4 * i, big);
@@ -202,6 +216,9 @@ ParsedHeader parse_header(const std::string& path, std::ifstream& in) {
   ParsedHeader p;
   MrcHeader& h = p.h;
   const bool big = detect_big_endian(b);
+  // Neither byte order gives a sane mode and sizes: most likely not an MRC file at all.
+  const std::string hint =
+      plausible(b, false) || plausible(b, true) ? "" : " (is this really an MRC file?)";
   h.big_endian = big;
   h.nx = get_i32(b + kNx, big);
   h.ny = get_i32(b + kNx + 4, big);
@@ -231,13 +248,13 @@ ParsedHeader parse_header(const std::string& path, std::ifstream& in) {
   for (int i = 0; i < nlabl; ++i) h.labels.push_back(trim_label(b + kLabels + 80 * i));
 
   if (h.nx <= 0 || h.ny <= 0 || h.nz <= 0)
-    fail_file(path, "invalid dimensions nx=" + std::to_string(h.nx) + " ny=" +
-                        std::to_string(h.ny) + " nz=" + std::to_string(h.nz) +
-                        " (all must be positive)");
+    fail_file(path, "invalid dimensions nx=" + std::to_string(h.nx) +
+                        " ny=" + std::to_string(h.ny) + " nz=" + std::to_string(h.nz) +
+                        " (all must be positive)" + hint);
   const int bpv = bytes_per_voxel(h.mode);
   if (bpv == 0)
-    fail_file(path, "unsupported MRC mode " + std::to_string(h.mode) +
-                        mode_description(h.mode) + "; " + kSupportedModes);
+    fail_file(path, "unsupported MRC mode " + std::to_string(h.mode) + mode_description(h.mode) +
+                        "; " + kSupportedModes + hint);
   const int m[3] = {h.mapc, h.mapr, h.maps};
   const bool perm = m[0] >= 1 && m[0] <= 3 && m[1] >= 1 && m[1] <= 3 && m[2] >= 1 && m[2] <= 3 &&
                     m[0] != m[1] && m[1] != m[2] && m[0] != m[2];
@@ -287,12 +304,14 @@ void convert(const unsigned char* src, std::size_t count, std::int32_t mode, boo
       for (std::size_t i = 0; i < count; ++i) dst[i] = get_f32(src + 4 * i, big);
       break;
     case 6:
-      for (std::size_t i = 0; i < count; ++i) dst[i] = static_cast<float>(get_u16(src + 2 * i, big));
+      for (std::size_t i = 0; i < count; ++i)
+        dst[i] = static_cast<float>(get_u16(src + 2 * i, big));
       break;
     case 12:
       for (std::size_t i = 0; i < count; ++i) dst[i] = half_to_float(get_u16(src + 2 * i, big));
       break;
-    default: throw InternalError("MRC convert: unexpected mode");
+    default:
+      throw InternalError("MRC convert: unexpected mode");
   }
 }
 
@@ -346,8 +365,10 @@ Array3 read_mrc(const std::string& path, MrcHeader* header) {
   std::vector<float> scratch(identity ? 0 : chunk_voxels);
   std::int64_t c = 0, r = 0, s = 0;  // file position of the next voxel (permuted layout only)
   for (std::uint64_t done = 0; done < p.n;) {
-    const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_voxels, p.n - done));
-    const std::streamsize bytes = static_cast<std::streamsize>(count * static_cast<std::size_t>(bpv));
+    const std::size_t count =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_voxels, p.n - done));
+    const std::streamsize bytes =
+        static_cast<std::streamsize>(count * static_cast<std::size_t>(bpv));
     in.read(reinterpret_cast<char*>(raw.data()), bytes);
     if (in.gcount() != bytes)
       fail_file(path, "read error after " + std::to_string(done * bpv) + " bytes of data");

@@ -61,7 +61,9 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-bool file_exists(const std::string& path) { return fs::exists(path); }
+bool file_exists(const std::string& path) {
+  return fs::exists(path);
+}
 
 std::vector<std::string> list_dir(const std::string& dir) {
   std::vector<std::string> names;
@@ -71,6 +73,8 @@ std::vector<std::string> list_dir(const std::string& dir) {
   return names;
 }
 
-bool gpu_available() { return !aet::cuda_devices().empty(); }
+bool gpu_available() {
+  return !aet::cuda_devices().empty();
+}
 
 }  // namespace aet::test

@@ -24,8 +24,8 @@ inline std::size_t checked_product(std::int64_t a, std::int64_t b, std::int64_t 
   if (a <= 0 || b <= 0 || c <= 0) throw InputError("array dimensions must be positive");
   const unsigned __int128 n = static_cast<unsigned __int128>(a) * b * c;
   if (n > static_cast<unsigned __int128>(PTRDIFF_MAX / sizeof(float)))
-    throw InputError("array dimensions overflow: " + std::to_string(a) + " x " +
-                     std::to_string(b) + " x " + std::to_string(c));
+    throw InputError("array dimensions overflow: " + std::to_string(a) + " x " + std::to_string(b) +
+                     " x " + std::to_string(c));
   return static_cast<std::size_t>(n);
 }
 
@@ -45,7 +45,9 @@ class Array3 {
   std::size_t index(std::int64_t x, std::int64_t y, std::int64_t z) const {
     return static_cast<std::size_t>((z * ny_ + y) * nx_ + x);
   }
-  float& operator()(std::int64_t x, std::int64_t y, std::int64_t z) { return data_[index(x, y, z)]; }
+  float& operator()(std::int64_t x, std::int64_t y, std::int64_t z) {
+    return data_[index(x, y, z)];
+  }
   float operator()(std::int64_t x, std::int64_t y, std::int64_t z) const {
     return data_[index(x, y, z)];
   }
@@ -61,7 +63,7 @@ class Array3 {
     return data_.data() + static_cast<std::size_t>(z) * nx_ * ny_;
   }
 
-  VoxelSize voxel_size;     // Angstrom
+  VoxelSize voxel_size;          // Angstrom
   double origin[3] = {0, 0, 0};  // MRC origin field, carried through unchanged (Angstrom)
 
  private:
@@ -70,7 +72,9 @@ class Array3 {
 };
 
 // Rotation centre of an axis of n samples: index n // 2 (0-based), per DESIGN.md.
-inline double centre_index(std::int64_t n) { return static_cast<double>(n / 2); }
+inline double centre_index(std::int64_t n) {
+  return static_cast<double>(n / 2);
+}
 
 struct ArrayStats {
   double min = 0, max = 0, mean = 0, rms = 0;  // rms = standard deviation from the mean (MRC)

@@ -13,7 +13,9 @@ enum class DeviceKind { cpu, cuda };
 struct Device {
   DeviceKind kind = DeviceKind::cpu;
   int index = 0;  // CUDA ordinal among visible devices
-  std::string str() const { return kind == DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(index); }
+  std::string str() const {
+    return kind == DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(index);
+  }
 };
 
 struct CudaDeviceInfo {

@@ -26,6 +26,8 @@ class InternalError : public std::runtime_error {
 }
 
 // Throws InputError with a plain message (bad option values and the like).
-[[noreturn]] inline void fail_input(const std::string& what) { throw InputError(what); }
+[[noreturn]] inline void fail_input(const std::string& what) {
+  throw InputError(what);
+}
 
 }  // namespace aet

@@ -5,7 +5,8 @@
 // with standard right-handed active rotations. A point at centred position p (Angstrom, origin at
 // the rotation centre, index n // 2 on each axis) lands at (u, v, w) = R p; the view integrates
 // along w and the pixel coordinate is (u + shift_x, v + shift_y). A single-axis tilt theta (tilt
-// axis along the image y axis, IMOD .tlt) is Euler (0, theta, 0), so u = x cos(theta) - z sin(theta).
+// axis along the image y axis, IMOD .tlt) is Euler (0, theta, 0), so u = x cos(theta) - z
+// sin(theta).
 #pragma once
 
 #include <Eigen/Core>

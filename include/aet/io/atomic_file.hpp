@@ -10,7 +10,7 @@ namespace aet {
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);  // opens PATH.tmp.<pid> for binary writing
-  ~AtomicFile();                           // removes the temporary when not committed
+  ~AtomicFile();                          // removes the temporary when not committed
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   std::ofstream& stream() { return out_; }

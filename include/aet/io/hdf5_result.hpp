@@ -19,8 +19,8 @@ struct Provenance {
   bool has_seed = false;
 };
 
-// Writes to PATH.tmp and renames to PATH on commit(); destroyed without commit() it removes the
-// temporary file, so a failed run leaves nothing.
+// Writes to PATH.tmp.<pid> and renames to PATH on commit(); destroyed without commit() it removes
+// the temporary file, so a failed run leaves nothing.
 class ResultWriter {
  public:
   ResultWriter(const std::string& path, const Provenance& prov);

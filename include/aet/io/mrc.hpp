@@ -1,8 +1,10 @@
 // MRC2014 reading and writing.
 // Read: modes 0 (int8; unsigned for IMOD files without the signed flag), 1 (int16), 2 (float32),
 // 6 (uint16), 12 (float16); little- and big-endian (MACHST, with a fallback guess for files whose
-// stamp is missing); the extended header (NSYMBT bytes) is skipped. Write: mode 2, little-endian,
-// voxel size in CELLA, ISPG 0 for a stack of views and 1 for a volume, correct statistics.
+// stamp is missing); the extended header (NSYMBT bytes) is skipped; data stored with another axis
+// order (mapc/mapr/maps a permutation of 1 2 3) is reordered to x, y, z. Write: mode 2,
+// little-endian, voxel size in CELLA, ISPG 0 for a stack of views and 1 for a volume, correct
+// statistics.
 #pragma once
 
 #include <cstdint>
