@@ -12,6 +12,10 @@
 namespace aet::cli {
 int run_info(const Invocation&);
 int run_simulate(const Invocation&);
+int run_reconstruct(const Invocation&);
+int run_trace(const Invocation&);
+int run_evaluate(const Invocation&);
+int run_pipeline(const Invocation&);
 }  // namespace aet::cli
 
 namespace {
@@ -24,6 +28,12 @@ const std::vector<Subcommand>& subcommands() {
        aet::cli::run_info},
       {"simulate", "simulate a nanoparticle tilt series with its ground truth",
        aet::cli::run_simulate},
+      {"reconstruct", "reconstruct a volume from a tilt series (RESIRE, SIRT, FBP)",
+       aet::cli::run_reconstruct},
+      {"trace", "trace atoms in a reconstructed volume", aet::cli::run_trace},
+      {"evaluate", "score a traced atom model against a truth model", aet::cli::run_evaluate},
+      {"pipeline", "run the whole chain; with no input, on the built-in demo particle",
+       aet::cli::run_pipeline},
   };
   return table;
 }

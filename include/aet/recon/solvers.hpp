@@ -1,0 +1,65 @@
+// Tomographic reconstruction from a tilt series: RESIRE, SIRT and filtered back projection, all
+// built on the matched projector pair of projector.hpp (see docs/reconstruction.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "aet/core/array.hpp"
+#include "aet/core/device.hpp"
+#include "aet/geometry/rotation.hpp"
+
+namespace aet {
+
+enum class Algorithm { resire, sirt, fbp };
+// "resire", "sirt" or "fbp"; throws InputError listing the names otherwise.
+Algorithm parse_algorithm(const std::string& name);
+const char* algorithm_name(Algorithm a);
+
+// Apodisation of the FBP ramp filter.
+enum class FbpFilter { ramp, shepp_logan, hann };
+FbpFilter parse_fbp_filter(const std::string& name);  // "ramp", "shepp-logan", "hann"
+const char* fbp_filter_name(FbpFilter f);
+
+struct ReconOptions {
+  Algorithm algorithm = Algorithm::resire;
+  int iterations = 50;
+  // RESIRE: gradient step, normalised by the number of views and the volume depth (RESIRE's
+  // dt = step / n_views / nz), stable up to about 2. SIRT: relaxation factor (stable below 2).
+  double step = 1.0;
+  bool positivity = true;           // iterative algorithms only; FBP stays linear
+  const Array3* support = nullptr;  // optional mask, volume dims; voxels where it is 0 are forced
+                                    // to 0
+  std::int64_t nx = 0, ny = 0, nz = 0;  // volume size; 0 = nx = nz = view width, ny = view height
+  FbpFilter filter = FbpFilter::ramp;
+  Device device;  // cpu by default
+  // Called after each iteration with the R factors of the volume after that iteration (1-based).
+  std::function<void(int iteration, double r1, double r2)> on_iteration;
+};
+
+struct ReconResult {
+  Array3 volume;               // voxel size = the views' pixel size
+  std::vector<double> r1, r2;  // per iteration (FBP: one entry), of the volume after it
+  double seconds = 0;
+};
+
+// Throws InputError for a view count that differs from the geometry's, non-finite views, a
+// non-positive pixel size, iterations < 1 (iterative algorithms), step <= 0, support dimensions
+// that differ from the volume's, or negative volume sizes.
+ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry, const ReconOptions& opt);
+
+// R1 = sum|b - l p| / sum|b| with l the least-squares scale (l = <b, p> / <p, p>);
+// R2 = sum (b - l p)^2 / sum b^2. `scale` receives l. Throws InputError for different dims.
+double r1_factor(const Array3& measured, const Array3& computed, double* scale = nullptr);
+double r2_factor(const Array3& measured, const Array3& computed);
+
+// Filtered back projection (fbp.cpp): each view filtered along u with the (apodised) ramp, back
+// projected with the matched back projector and weighted by its share of the tilt range, so the
+// volume has the intensity scale of the object (voxel units, as the projector's).
+Array3 filtered_back_projection(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
+                                std::int64_t ny, std::int64_t nz, FbpFilter filter,
+                                const Device& dev);
+
+}  // namespace aet

@@ -1,0 +1,388 @@
+// Model evaluation: registration across shifts, axis permutations and mirror images, one-to-one
+// matching with missing and extra atoms, error statistics, species, surface recall, and the
+// `aet evaluate` command.
+#include <gtest/gtest.h>
+
+#include <Eigen/LU>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "aet/analysis/evaluate.hpp"
+#include "aet/core/error.hpp"
+#include "aet/io/xyz.hpp"
+#include "support/test_support.hpp"
+
+namespace aet {
+namespace {
+
+constexpr double kA = 3.92;  // Pt lattice constant, Angstrom
+
+// An irregular fcc blob of exactly n atoms: the n lattice sites with the lowest score of an
+// off-centre, skewed ellipsoid. No signed axis permutation maps it onto itself, so the correct
+// registration is unique and can be checked exactly. Every seventh atom is Ni.
+AtomModel blob(std::size_t n) {
+  struct Site {
+    double score;
+    Vec3 p;
+  };
+  std::vector<Site> sites;
+  const int m = 12 + static_cast<int>(std::cbrt(static_cast<double>(n)));
+  for (int i = -m; i <= m; ++i)
+    for (int j = -m; j <= m; ++j)
+      for (int k = -m; k <= m; ++k) {
+        if ((i + j + k) % 2 != 0) continue;
+        const Vec3 p = Vec3(i, j, k) * (kA / 2);
+        const Vec3 q = p - Vec3(0.9, 0.45, 0.3);
+        const double s = std::pow(q.x() / 1.4, 2) + std::pow(q.y() / 1.15, 2) +
+                         std::pow(q.z() / 0.9, 2) + 0.15 * q.x() * q.y() +
+                         0.05 * q.x() * q.y() * q.z() / (1.0 + q.norm());
+        sites.push_back({s, p});
+      }
+  std::stable_sort(sites.begin(), sites.end(),
+                   [](const Site& a, const Site& b) { return a.score < b.score; });
+  AtomModel model;
+  for (std::size_t a = 0; a < n; ++a) model.add(a % 7 == 3 ? "Ni" : "Pt", sites[a].p);
+  return model;
+}
+
+// The 309-atom fcc cuboctahedron: sites (i, j, k) in units of a/2 with i + j + k even,
+// |i| + |j| + |k| <= 8 and max(|i|, |j|, |k|) <= 4. It has 162 surface and 147 bulk atoms.
+AtomModel cuboctahedron() {
+  AtomModel m;
+  for (int i = -4; i <= 4; ++i)
+    for (int j = -4; j <= 4; ++j)
+      for (int k = -4; k <= 4; ++k)
+        if (((i + j + k) % 2 + 2) % 2 == 0 && std::abs(i) + std::abs(j) + std::abs(k) <= 8)
+          m.add("Pt", Vec3(i, j, k) * (kA / 2));
+  return m;
+}
+
+AtomModel mapped(const AtomModel& in, const Mat3& M, const Vec3& shift) {
+  AtomModel out = in;
+  for (auto& p : out.positions) p = M * p + shift;
+  return out;
+}
+
+Mat3 rows(const Vec3& a, const Vec3& b, const Vec3& c) {
+  Mat3 m;
+  m.row(0) = a.transpose();
+  m.row(1) = b.transpose();
+  m.row(2) = c.transpose();
+  return m;
+}
+
+// Checks that the registration maps traced back onto truth exactly.
+void expect_exact_registration(const EvaluationResult& r, const Mat3& to_traced,
+                               const Vec3& shift) {
+  // traced = M truth + s, so truth = M^T traced - M^T s.
+  EXPECT_LT((r.rotation - to_traced.transpose()).norm(), 1e-9) << r.rotation;
+  EXPECT_LT((r.translation + to_traced.transpose() * shift).norm(), 1e-6) << r.translation;
+}
+
+TEST(Evaluate, IdenticalModelsScorePerfectly) {
+  const AtomModel truth = blob(200);
+  const EvaluationResult r = evaluate(truth, truth);
+  EXPECT_EQ(r.truth_atoms, 200u);
+  EXPECT_EQ(r.traced_atoms, 200u);
+  EXPECT_EQ(r.matched, 200u);
+  EXPECT_DOUBLE_EQ(r.recall, 1.0);
+  EXPECT_DOUBLE_EQ(r.precision, 1.0);
+  EXPECT_NEAR(r.rmsd_pm, 0.0, 1e-6);
+  EXPECT_NEAR(r.max_error_pm, 0.0, 1e-6);
+  EXPECT_DOUBLE_EQ(r.species_accuracy, 1.0);
+  EXPECT_EQ(r.permutation, "x y z");
+  expect_exact_registration(r, Mat3::Identity(), Vec3::Zero());
+}
+
+TEST(Evaluate, SymmetricParticlePrefersThePlainRegistration) {
+  // All 48 permutations fit a cuboctahedron equally well; the identity must win the tie.
+  const AtomModel truth = cuboctahedron();
+  ASSERT_EQ(truth.size(), 309u);
+  const EvaluationResult r = evaluate(truth, truth);
+  EXPECT_EQ(r.matched, 309u);
+  EXPECT_EQ(r.permutation, "x y z");
+  EXPECT_NEAR(r.rmsd_pm, 0.0, 1e-6);
+}
+
+TEST(Evaluate, RecoversAKnownShift) {
+  const AtomModel truth = blob(200);
+  for (const Vec3& s : {Vec3(12.3, -4.1, 7.7), Vec3(-20.0, 31.5, 0.6), Vec3(1.4, 1.4, 0.0)}) {
+    const EvaluationResult r = evaluate(mapped(truth, Mat3::Identity(), s), truth);
+    EXPECT_DOUBLE_EQ(r.recall, 1.0) << s.transpose();
+    EXPECT_EQ(r.permutation, "x y z");
+    EXPECT_NEAR(r.rmsd_pm, 0.0, 1e-4);
+    expect_exact_registration(r, Mat3::Identity(), s);
+  }
+}
+
+TEST(Evaluate, RecoversAxisPermutationsAndMirrorImages) {
+  const AtomModel truth = blob(200);
+  struct Case {
+    Mat3 m;
+    const char* name;
+  };
+  // (x, y, z) -> (y, -x, z): traced x' = y and y' = -x, so truth x = -y', y = x'.
+  const Case cases[] = {
+      {rows(Vec3(0, 1, 0), Vec3(-1, 0, 0), Vec3(0, 0, 1)), "-y x z"},
+      {rows(Vec3(-1, 0, 0), Vec3(0, 1, 0), Vec3(0, 0, 1)), "-x y z"},  // mirror image
+      {rows(Vec3(0, 0, 1), Vec3(1, 0, 0), Vec3(0, -1, 0)), "y -z x"},
+  };
+  const Vec3 s(5.5, -17.25, 3.0);
+  for (const auto& c : cases) {
+    const EvaluationResult r = evaluate(mapped(truth, c.m, s), truth);
+    EXPECT_DOUBLE_EQ(r.recall, 1.0) << c.name;
+    EXPECT_EQ(r.permutation, c.name);
+    expect_exact_registration(r, c.m, s);
+  }
+}
+
+TEST(Evaluate, RefinesASmallRotationOnTopOfAPermutation) {
+  const AtomModel truth = blob(400);
+  const Mat3 mirror = rows(Vec3(0, 1, 0), Vec3(1, 0, 0), Vec3(0, 0, 1));  // improper: x <-> y
+  const Mat3 M = rot_z(4.0) * rot_x(-3.0) * mirror;
+  const Vec3 s(-8.0, 2.5, 11.0);
+  const EvaluationResult r = evaluate(mapped(truth, M, s), truth);
+  EXPECT_DOUBLE_EQ(r.recall, 1.0);
+  EXPECT_EQ(r.permutation, "y x z");
+  EXPECT_LT(r.rmsd_pm, 1e-3);
+  expect_exact_registration(r, M, s);
+}
+
+TEST(Evaluate, MissingAtomsLowerRecallOnly) {
+  const AtomModel truth = blob(200);
+  AtomModel traced = mapped(truth, Mat3::Identity(), Vec3(3.0, -2.0, 9.0));
+  std::vector<bool> keep(200, true);
+  for (int i : {0, 17, 64, 111, 199}) keep[i] = false;
+  traced.filter(keep);
+  const EvaluationResult r = evaluate(traced, truth);
+  EXPECT_EQ(r.matched, 195u);
+  EXPECT_DOUBLE_EQ(r.recall, 195.0 / 200.0);
+  EXPECT_DOUBLE_EQ(r.precision, 1.0);
+  EXPECT_NEAR(r.rmsd_pm, 0.0, 1e-4);
+}
+
+TEST(Evaluate, ExtraAtomsLowerPrecisionOnly) {
+  const AtomModel truth = blob(200);
+  AtomModel traced = truth;
+  // Four at tetrahedral interstitial sites (1.70 A from their nearest atoms), three far away.
+  for (const Vec3& p : {Vec3(1, 1, 1), Vec3(1, -1, 1), Vec3(-1, 1, -1), Vec3(3, 1, -1)})
+    traced.add("Pt", p * (kA / 4));
+  for (const Vec3& p : {Vec3(40, 0, 0), Vec3(0, -35, 10), Vec3(25, 25, 25)}) traced.add("Pt", p);
+  const Vec3 s(-6.5, 4.0, 2.0);
+  const EvaluationResult r = evaluate(mapped(traced, Mat3::Identity(), s), truth);
+  EXPECT_EQ(r.matched, 200u);
+  EXPECT_DOUBLE_EQ(r.recall, 1.0);
+  EXPECT_DOUBLE_EQ(r.precision, 200.0 / 207.0);
+  expect_exact_registration(r, Mat3::Identity(), s);
+}
+
+TEST(Evaluate, JitterGivesTheExpectedRmsd) {
+  const AtomModel truth = blob(500);
+  AtomModel traced =
+      mapped(truth, rows(Vec3(0, 0, -1), Vec3(0, 1, 0), Vec3(1, 0, 0)), Vec3(2.0, 7.0, -3.0));
+  std::mt19937_64 rng(42);
+  std::normal_distribution<double> g(0.0, 0.10);  // 10 pm per coordinate
+  for (auto& p : traced.positions) p += Vec3(g(rng), g(rng), g(rng));
+  const EvaluationResult r = evaluate(traced, truth);
+  EXPECT_DOUBLE_EQ(r.recall, 1.0);
+  const double expected = 10.0 * std::sqrt(3.0);
+  EXPECT_NEAR(r.rmsd_pm, expected, 0.15 * expected);
+  EXPECT_LE(r.mean_error_pm, r.rmsd_pm);
+  EXPECT_GE(r.max_error_pm, r.rmsd_pm);
+  EXPECT_LT(r.max_error_pm, 100.0);
+}
+
+TEST(Evaluate, CountsSpeciesSwaps) {
+  const AtomModel truth = blob(200);
+  AtomModel traced = truth;
+  int swapped = 0;
+  for (std::size_t i = 0; i < traced.size() && swapped < 10; i += 13, ++swapped)
+    traced.species[i] = traced.species[i] == "Pt" ? "Ni" : "Pt";
+  const EvaluationResult r = evaluate(traced, truth);
+  EXPECT_EQ(r.matched, 200u);
+  EXPECT_DOUBLE_EQ(r.species_accuracy, 190.0 / 200.0);
+}
+
+TEST(Evaluate, SurfaceRecallSeesMissingSurfaceAtoms) {
+  const AtomModel truth = cuboctahedron();
+  const EvaluationResult full = evaluate(truth, truth);
+  EXPECT_NEAR(full.surface_cutoff, 1.2 * kA / std::sqrt(2.0), 1e-9);
+  EXPECT_EQ(full.surface_max_coordination, 10);  // bulk fcc 12, minus two
+  EXPECT_EQ(full.surface_atoms, 162u);
+  EXPECT_DOUBLE_EQ(full.surface_recall, 1.0);
+
+  // Remove 20 surface atoms (those on the outer shell, |i|+|j|+|k| = 8 or max = 4).
+  AtomModel traced = truth;
+  std::vector<bool> keep(traced.size(), true);
+  int removed = 0;
+  for (std::size_t a = 0; a < traced.size() && removed < 20; ++a) {
+    const Vec3 u = traced.positions[a] / (kA / 2);
+    const double l1 = std::abs(u.x()) + std::abs(u.y()) + std::abs(u.z());
+    const double linf = u.cwiseAbs().maxCoeff();
+    if (l1 > 7.5 || linf > 3.5) {
+      keep[a] = false;
+      ++removed;
+    }
+  }
+  traced.filter(keep);
+  const EvaluationResult r =
+      evaluate(mapped(traced, Mat3::Identity(), Vec3(0.7, -9.0, 4.4)), truth);
+  EXPECT_EQ(r.matched, 289u);
+  EXPECT_EQ(r.surface_atoms, 162u);
+  EXPECT_EQ(r.surface_matched, 142u);
+  EXPECT_DOUBLE_EQ(r.surface_recall, 142.0 / 162.0);
+  EXPECT_EQ(r.matched - r.surface_matched, 147u);  // every bulk atom found
+
+  // Explicit settings override the automatic ones.
+  EvaluateOptions opt;
+  opt.surface_cutoff = 3.0;
+  opt.surface_max_coordination = 12;
+  const EvaluationResult e = evaluate(truth, truth, opt);
+  EXPECT_DOUBLE_EQ(e.surface_cutoff, 3.0);
+  EXPECT_EQ(e.surface_max_coordination, 12);
+  EXPECT_EQ(e.surface_atoms, 162u);
+}
+
+TEST(Evaluate, OptionsDisablePermutationsAndRegistration) {
+  const AtomModel truth = blob(200);
+  const Mat3 M = rows(Vec3(0, 1, 0), Vec3(-1, 0, 0), Vec3(0, 0, 1));
+  const AtomModel traced = mapped(truth, M, Vec3(4.0, 1.0, -2.0));
+  EvaluateOptions opt;
+  opt.allow_axis_permutations = false;
+  const EvaluationResult r = evaluate(traced, truth, opt);
+  EXPECT_EQ(r.permutation, "x y z");
+  EXPECT_LT(r.recall, 0.95);  // a crystal overlaps itself partly after a 90 degree turn
+  EXPECT_GT(r.rotation.determinant(), 0.0);
+
+  opt.register_models = false;
+  const AtomModel shifted = mapped(truth, Mat3::Identity(), Vec3(120.3, -4.1, 7.7));
+  const EvaluationResult n = evaluate(shifted, truth, opt);
+  EXPECT_EQ(n.matched, 0u);
+  EXPECT_TRUE(std::isnan(n.rmsd_pm));
+  EXPECT_TRUE(n.rotation.isIdentity());
+  EXPECT_TRUE(n.translation.isZero());
+  const EvaluationResult same = evaluate(truth, truth, opt);
+  EXPECT_EQ(same.matched, 200u);
+}
+
+TEST(Evaluate, JsonHoldsEveryKey) {
+  const AtomModel truth = blob(100);
+  const std::string js = evaluate(truth, truth).to_json();
+  for (const char* key :
+       {"truth_atoms", "traced_atoms", "matched", "recall", "precision", "rmsd_pm", "mean_error_pm",
+        "max_error_pm", "surface_atoms", "surface_matched", "surface_recall", "species_accuracy",
+        "rotation", "translation", "permutation", "match_radius", "surface_cutoff",
+        "surface_max_coordination"})
+    EXPECT_NE(js.find(std::string("\"") + key + "\":"), std::string::npos) << key;
+  EXPECT_EQ(js.front(), '{');
+  EXPECT_NE(js.find("\"permutation\": \"x y z\""), std::string::npos) << js;
+  EXPECT_EQ(js.find("nan"), std::string::npos) << js;
+}
+
+TEST(Evaluate, RejectsBadInput) {
+  const AtomModel truth = blob(50);
+  EXPECT_THROW(evaluate(AtomModel{}, truth), InputError);
+  EXPECT_THROW(evaluate(truth, AtomModel{}), InputError);
+  AtomModel bad = truth;
+  bad.positions[3].x() = std::nan("");
+  EXPECT_THROW(evaluate(bad, truth), InputError);
+  EvaluateOptions opt;
+  opt.match_radius = 0;
+  EXPECT_THROW(evaluate(truth, truth, opt), InputError);
+  opt.match_radius = 1;
+  opt.surface_cutoff = -1;
+  EXPECT_THROW(evaluate(truth, truth, opt), InputError);
+}
+
+TEST(Evaluate, LargeModelRegistersInSeconds) {
+  const AtomModel truth = blob(30000);
+  const Mat3 M = rot_y(2.0) * rows(Vec3(0, 0, 1), Vec3(0, -1, 0), Vec3(1, 0, 0));
+  AtomModel traced = mapped(truth, M, Vec3(25.0, -3.0, 14.0));
+  std::vector<bool> keep(traced.size(), true);
+  for (std::size_t i = 0; i < keep.size(); i += 50) keep[i] = false;  // 2 % missing
+  traced.filter(keep);
+  const auto t0 = std::chrono::steady_clock::now();
+  const EvaluationResult r = evaluate(traced, truth);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.matched, traced.size());
+  EXPECT_EQ(r.permutation, "z -y x");
+  EXPECT_LT(r.rmsd_pm, 1e-3);
+  EXPECT_LT(seconds, 20.0);
+  std::printf("30000 atoms evaluated in %.2f s\n", seconds);
+}
+
+// --- the command line ---------------------------------------------------------------------------
+
+double json_value(const std::string& js, const std::string& key) {
+  const std::string tag = "\"" + key + "\": ";
+  const auto at = js.find(tag);
+  if (at == std::string::npos) return std::nan("");
+  return std::strtod(js.c_str() + at + tag.size(), nullptr);
+}
+
+TEST(EvaluateCli, ScoresTwoFiles) {
+  test::TempDir tmp;
+  const AtomModel truth = blob(200);
+  AtomModel traced =
+      mapped(truth, rows(Vec3(-1, 0, 0), Vec3(0, 1, 0), Vec3(0, 0, 1)), Vec3(12.3, -4.1, 7.7));
+  std::vector<bool> keep(200, true);
+  keep[10] = keep[20] = false;
+  traced.filter(keep);
+  write_xyz(tmp.file("truth.xyz"), truth);
+  write_xyz(tmp.file("traced.xyz"), traced);
+  const std::string files =
+      "evaluate --quiet --traced " + tmp.file("traced.xyz") + " --truth " + tmp.file("truth.xyz");
+  auto r = test::run_aet(files + " --out " + tmp.file("metrics.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_DOUBLE_EQ(json_value(r.output, "recall"), 0.99);
+  EXPECT_DOUBLE_EQ(json_value(r.output, "precision"), 1.0);
+  EXPECT_DOUBLE_EQ(json_value(r.output, "matched"), 198.0);
+  EXPECT_NE(r.output.find("\"permutation\": \"-x y z\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"truth_file\""), std::string::npos) << r.output;
+  EXPECT_EQ(test::read_text(tmp.file("metrics.json")), r.output);
+
+  r = test::run_aet(files + " --no-permutations --radius 0.5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_LT(json_value(r.output, "recall"), 0.95);
+  EXPECT_DOUBLE_EQ(json_value(r.output, "match_radius"), 0.5);
+
+  r = test::run_aet(files + " --no-register");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_LT(json_value(r.output, "matched"), 100.0);
+
+  r = test::run_aet("evaluate --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("Usage: aet evaluate"), std::string::npos) << r.output;
+}
+
+TEST(EvaluateCli, BadInputExitsTwoNamingTheFile) {
+  test::TempDir tmp;
+  write_xyz(tmp.file("truth.xyz"), blob(20));
+  const std::string missing = tmp.file("no_such_model.xyz");
+  auto r = test::run_aet("evaluate --traced " + missing + " --truth " + tmp.file("truth.xyz"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
+
+  test::write_text(tmp.file("empty.xyz"), "0\nProperties=species:S:1:pos:R:3\n");
+  r = test::run_aet("evaluate --traced " + tmp.file("empty.xyz") + " --truth " +
+                    tmp.file("truth.xyz") + " --out " + tmp.file("m.json"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(tmp.file("empty.xyz")), std::string::npos) << r.output;
+  EXPECT_FALSE(test::file_exists(tmp.file("m.json")));
+
+  r = test::run_aet("evaluate --traced " + tmp.file("truth.xyz") + " --truth " +
+                    tmp.file("truth.xyz") + " --radius -1");
+  EXPECT_EQ(r.exit_code, 2);
+  r = test::run_aet("evaluate --truth " + tmp.file("truth.xyz"));
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace aet

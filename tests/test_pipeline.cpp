@@ -1,0 +1,70 @@
+// End-to-end: simulate with the analytic projector, reconstruct, trace, and score against the
+// truth. The floors here are the accuracy the pipeline promises on simulated particles.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "support/test_support.hpp"
+
+using aet::test::run_aet;
+using aet::test::TempDir;
+
+namespace {
+// The number after "key": in a JSON text (first occurrence); NaN when absent.
+double json_value(const std::string& js, const std::string& key) {
+  const auto pos = js.find("\"" + key + "\":");
+  if (pos == std::string::npos) return std::nan("");
+  return std::strtod(js.c_str() + pos + key.size() + 3, nullptr);
+}
+}  // namespace
+
+TEST(Pipeline, BuiltInParticleScoresItselfAgainstTheTruth) {
+  TempDir tmp;
+  const std::string out = tmp.file("run");
+  const auto r = run_aet("pipeline --phantom pt-cuboctahedron-309 --seed 11 --quiet --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"reconstruction.mrc", "atoms.xyz", "metrics.json", "result.h5",
+                        "pipeline.log", "tilts.mrc", "tilts.tlt", "truth.xyz"})
+    EXPECT_TRUE(aet::test::file_exists(out + "/" + f)) << f;
+  const std::string js = aet::test::read_text(out + "/metrics.json");
+  EXPECT_GE(json_value(js, "recall"), 0.99) << js;
+  EXPECT_GE(json_value(js, "precision"), 0.99) << js;
+  EXPECT_LE(json_value(js, "rmsd_pm"), 20.0) << js;
+  EXPECT_LT(json_value(js, "r1"), 0.2) << js;
+}
+
+TEST(Pipeline, RunsOnAUserSeriesAndChecksItsInput) {
+  TempDir tmp;
+  const std::string sim = tmp.file("sim");
+  ASSERT_EQ(run_aet("simulate --phantom au-octahedron --tilt-range=-60:60:3 --seed 4 --quiet "
+                    "--out " +
+                    sim)
+                .exit_code,
+            0);
+  const std::string out = tmp.file("run");
+  const auto r =
+      run_aet("pipeline --tilts " + sim + "/tilts.mrc --angles " + sim + "/tilts.tlt --truth " +
+              sim + "/truth.xyz --elements Au --quiet --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string js = aet::test::read_text(out + "/metrics.json");
+  EXPECT_GE(json_value(js, "recall"), 0.99) << js;
+  EXPECT_GE(json_value(js, "precision"), 0.99) << js;
+  EXPECT_LE(json_value(js, "rmsd_pm"), 20.0) << js;
+  // Only what the user did not give is written.
+  EXPECT_FALSE(aet::test::file_exists(out + "/tilts.mrc"));
+
+  // Bad input: a clear message, exit 2, no output directory.
+  aet::test::write_text(tmp.file("short.tlt"), "-60\n0\n60\n");
+  const std::string bad = tmp.file("bad");
+  auto b = run_aet("pipeline --tilts " + sim + "/tilts.mrc --angles " + tmp.file("short.tlt") +
+                   " --out " + bad);
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  EXPECT_NE(b.output.find(tmp.file("short.tlt")), std::string::npos) << b.output;
+  EXPECT_FALSE(aet::test::file_exists(bad));
+  b = run_aet("pipeline --tilts " + sim + "/tilts.mrc --out " + bad);
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  b = run_aet("pipeline --elements Xx --out " + bad);
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  EXPECT_FALSE(aet::test::file_exists(bad));
+}

@@ -1,0 +1,494 @@
+// Reconstruction engine: the projector pair (geometry, adjointness, linearity, determinism), the
+// solvers on data from the analytic simulator in phantoms/ (never from this projector), R
+// factors, input validation and the `aet reconstruct` command.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "aet/core/error.hpp"
+#include "aet/core/parallel.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/recon/projector.hpp"
+#include "aet/recon/solvers.hpp"
+#include "phantoms/nanoparticle.hpp"
+#include "phantoms/project_atoms.hpp"
+#include "phantoms/tilt_series.hpp"
+#include "support/test_support.hpp"
+
+namespace aet {
+namespace {
+
+const Device kCpu{};
+
+// Deterministic uniform numbers in [0, 1) (splitmix64), independent of the standard library.
+class Uniform {
+ public:
+  explicit Uniform(std::uint64_t seed) : s_(seed) {}
+  double operator()() {
+    std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+  }
+
+ private:
+  std::uint64_t s_;
+};
+
+Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
+                    std::uint64_t seed) {
+  Array3 a(nx, ny, nz);
+  a.voxel_size = VoxelSize{voxel, voxel, voxel};
+  Uniform u(seed);
+  for (float& v : a.vector()) v = static_cast<float>(u());
+  return a;
+}
+
+double dot(const Array3& a, const Array3& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a.data()[i]) * b.data()[i];
+  return s;
+}
+
+double correlation(const Array3& a, const Array3& b) {
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  const double n = static_cast<double>(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double x = a.data()[i], y = b.data()[i];
+    sa += x;
+    sb += y;
+    saa += x * x;
+    sbb += y * y;
+    sab += x * y;
+  }
+  return (sab - sa * sb / n) / std::sqrt((saa - sa * sa / n) * (sbb - sb * sb / n));
+}
+
+TiltGeometry general_geometry() {
+  // Euler triples with phi and psi away from zero, tilts on both sides of 45 degrees (the
+  // dominant axis switches from z to x) and one beam almost along y; shifts in Angstrom.
+  const Euler e[] = {{0, 0, 0},   {12, 30, -7}, {-25, -50, 18}, {40, 72, -33},
+                     {5, -88, 3}, {90, 80, 60}, {-60, 10, 85},  {170, -35, -120}};
+  TiltGeometry g;
+  int k = 0;
+  for (const auto& x : e) {
+    g.push_back(ViewGeometry::from_euler(x, Vec2(0.37 * (k % 3) - 0.4, -0.21 * (k % 4) + 0.3)));
+    ++k;
+  }
+  return g;
+}
+
+struct Case {
+  std::int64_t nx, ny, nz, view_nx, view_ny;
+};
+
+TEST(Projector, BackProjectorIsTheExactAdjoint) {
+  const double voxel = 0.4;
+  const TiltGeometry g = general_geometry();
+  const Case cases[] = {{16, 16, 16, 16, 16},  // cubic, even
+                        {17, 12, 9, 19, 14},   // non-cubic, odd and even, views larger
+                        {13, 21, 15, 11, 8},   // views smaller than the volume
+                        {1, 7, 5, 6, 3}};      // degenerate thin volume
+  std::uint64_t seed = 1;
+  for (const auto& c : cases) {
+    const Array3 x = random_array(c.nx, c.ny, c.nz, voxel, seed++);
+    Array3 y =
+        random_array(c.view_nx, c.view_ny, static_cast<std::int64_t>(g.size()), voxel, seed++);
+    const Array3 ax = forward_project(x, g, c.view_nx, c.view_ny, kCpu);
+    const Array3 aty = back_project(y, g, c.nx, c.ny, c.nz, kCpu);
+    ASSERT_EQ(aty.nx(), c.nx);
+    ASSERT_EQ(aty.nz(), c.nz);
+    EXPECT_DOUBLE_EQ(aty.voxel_size.x, voxel);
+    const double lhs = dot(ax, y), rhs = dot(x, aty);
+    EXPECT_GT(lhs, 0.0);
+    EXPECT_NEAR(lhs, rhs, 1e-4 * std::abs(lhs))
+        << c.nx << "x" << c.ny << "x" << c.nz << " views " << c.view_nx << "x" << c.view_ny;
+    // Per view too, so one view's error cannot hide in the sum.
+    for (std::size_t k = 0; k < g.size(); ++k) {
+      const TiltGeometry one{g[k]};
+      Array3 yk(c.view_nx, c.view_ny, 1);
+      yk.voxel_size = y.voxel_size;
+      std::copy(y.slice(static_cast<std::int64_t>(k)),
+                y.slice(static_cast<std::int64_t>(k)) + c.view_nx * c.view_ny, yk.data());
+      const double l = dot(forward_project(x, one, c.view_nx, c.view_ny, kCpu), yk);
+      const double r = dot(x, back_project(yk, one, c.nx, c.ny, c.nz, kCpu));
+      EXPECT_NEAR(l, r, 1e-4 * std::max(std::abs(l), 1e-3)) << "view " << k;
+    }
+  }
+}
+
+TEST(Projector, IsLinear) {
+  const TiltGeometry g = general_geometry();
+  const Array3 a = random_array(15, 10, 12, 0.5, 11), b = random_array(15, 10, 12, 0.5, 12);
+  Array3 c = a;
+  for (std::size_t i = 0; i < c.size(); ++i) c.data()[i] = 2.0f * a.data()[i] - 0.5f * b.data()[i];
+  const Array3 pa = forward_project(a, g, 14, 11, kCpu), pb = forward_project(b, g, 14, 11, kCpu);
+  const Array3 pc = forward_project(c, g, 14, 11, kCpu);
+  double peak = 0, err = 0;
+  for (std::size_t i = 0; i < pc.size(); ++i) {
+    peak = std::max(peak, std::abs(static_cast<double>(pc.data()[i])));
+    err = std::max(err, std::abs(pc.data()[i] - (2.0 * pa.data()[i] - 0.5 * pb.data()[i])));
+  }
+  EXPECT_LT(err, 1e-5 * peak);
+}
+
+TEST(Projector, ResultDoesNotDependOnTheThreadCount) {
+  const TiltGeometry g = general_geometry();
+  const Array3 x = random_array(18, 13, 11, 0.3, 21);
+  const Array3 y = random_array(16, 15, static_cast<std::int64_t>(g.size()), 0.3, 22);
+  const int saved = num_threads();
+  set_num_threads(1);
+  const Array3 f1 = forward_project(x, g, 16, 15, kCpu), b1 = back_project(y, g, 18, 13, 11, kCpu);
+  set_num_threads(3);
+  const Array3 f3 = forward_project(x, g, 16, 15, kCpu), b3 = back_project(y, g, 18, 13, 11, kCpu);
+  set_num_threads(saved);
+  EXPECT_EQ(f1.vector(), f3.vector());
+  EXPECT_EQ(b1.vector(), b3.vector());
+}
+
+// A single bright voxel lands where the convention says: (u, v, w) = R p + shift, pixel centre
+// (i - nx/2) a. The projection of a point is spread over at most two pixels per axis, so its
+// centroid is within a fraction of a pixel of the prediction.
+void expect_point_lands(const ViewGeometry& view, std::int64_t ix, std::int64_t iy, std::int64_t iz,
+                        double predicted_u, double predicted_v) {
+  const double a = 0.4;
+  const std::int64_t n = 21, vn = 24;
+  Array3 vol(n, n, n);
+  vol.voxel_size = VoxelSize{a, a, a};
+  vol(ix, iy, iz) = 1.0f;
+  const Array3 p = forward_project(vol, TiltGeometry{view}, vn, vn, kCpu);
+  double s = 0, su = 0, sv = 0, best = -1;
+  std::int64_t bi = 0, bj = 0;
+  for (std::int64_t j = 0; j < vn; ++j)
+    for (std::int64_t i = 0; i < vn; ++i) {
+      const double w = p(i, j, 0);
+      s += w;
+      su += w * (i - vn / 2) * a;
+      sv += w * (j - vn / 2) * a;
+      if (w > best) best = w, bi = i, bj = j;
+    }
+  ASSERT_GT(s, 0.5);
+  EXPECT_NEAR(su / s, predicted_u, 0.35 * a);
+  EXPECT_NEAR(sv / s, predicted_v, 0.35 * a);
+  EXPECT_EQ(bi, vn / 2 + std::lround(predicted_u / a));
+  EXPECT_EQ(bj, vn / 2 + std::lround(predicted_v / a));
+}
+
+TEST(Projector, PointVoxelLandsAtThePredictedPixel) {
+  const double a = 0.4, c30 = std::cos(M_PI / 6), s30 = std::sin(M_PI / 6);
+  // Single-axis tilt of 30 degrees: u = x cos(theta) - z sin(theta), v = y.
+  {
+    const std::int64_t ix = 10 + 5, iy = 10 - 3, iz = 10 - 4;  // p = (5, -3, -4) voxels
+    const double x = 5 * a, y = -3 * a, z = -4 * a;
+    expect_point_lands(ViewGeometry::from_tilt(30), ix, iy, iz, x * c30 - z * s30, y);
+  }
+  // General Euler angles and a shift: the prediction comes from ViewGeometry::map.
+  const Euler eulers[] = {{20, 35, -15}, {-70, -55, 40}, {0, 0, 0}};
+  for (const auto& e : eulers) {
+    const ViewGeometry view = ViewGeometry::from_euler(e, Vec2(0.8, -0.4));
+    const std::int64_t ix = 13, iy = 6, iz = 12;
+    const Vec3 q = view.map(Vec3((ix - 10) * a, (iy - 10) * a, (iz - 10) * a));
+    expect_point_lands(view, ix, iy, iz, q.x(), q.y());
+  }
+}
+
+TEST(Projector, LineIntegralsAreInVoxelUnits) {
+  // A constant volume of value 1: the central ray at zero tilt crosses nz voxels, and at 30
+  // degrees (still through the full depth) nz / cos(30).
+  Array3 vol(20, 6, 20, 1.0f);
+  vol.voxel_size = VoxelSize{0.5, 0.5, 0.5};
+  const Array3 p0 = forward_project(vol, {ViewGeometry::from_tilt(0)}, 20, 6, kCpu);
+  EXPECT_NEAR(p0(10, 3, 0), 20.0, 1e-4);
+  const Array3 p30 = forward_project(vol, {ViewGeometry::from_tilt(30)}, 20, 6, kCpu);
+  EXPECT_NEAR(p30(10, 3, 0), 20.0 / std::cos(M_PI / 6), 0.6);
+}
+
+TEST(Projector, RejectsBadInputs) {
+  Array3 vol(8, 8, 8, 1.0f);
+  vol.voxel_size = VoxelSize{0.4, 0.4, 0.4};
+  EXPECT_THROW(forward_project(vol, {}, 8, 8, kCpu), InputError);
+  EXPECT_THROW(forward_project(vol, {ViewGeometry{}}, 0, 8, kCpu), InputError);
+  Device cuda;
+  cuda.kind = DeviceKind::cuda;
+  EXPECT_THROW(forward_project(vol, {ViewGeometry{}}, 8, 8, cuda), InputError);
+  Array3 views(8, 8, 2);
+  views.voxel_size = vol.voxel_size;
+  EXPECT_THROW(back_project(views, {ViewGeometry{}}, 8, 8, 8, kCpu), InputError);
+  ViewGeometry sheared;
+  sheared.R(0, 1) = 0.5;
+  EXPECT_THROW(forward_project(vol, {sheared}, 8, 8, kCpu), InputError);
+}
+
+// A noise-free 55-atom Pt cuboctahedron simulated with the analytic Gaussian projector, +-70
+// degrees in steps of 5, pixel 0.4 A; shared by the solver tests.
+struct Simulated {
+  AtomModel model;
+  phantoms::TiltSeries series;
+  TiltGeometry geometry;
+  double pixel = 0.4;
+};
+
+const Simulated& small_particle() {
+  static const Simulated s = [] {
+    Simulated r;
+    phantoms::ParticleSpec spec;
+    spec.element = "Pt";
+    spec.shape = phantoms::Shape::cuboctahedron;
+    spec.shells = 2;
+    r.model = phantoms::build_particle(spec);
+    phantoms::SimulationSpec sim;
+    sim.pixel = r.pixel;
+    sim.nx = sim.ny = 40;
+    for (int t = -70; t <= 70; t += 5) sim.nominal.push_back(Euler{0, double(t), 0});
+    r.series = phantoms::simulate_tilt_series(r.model, sim, kCpu);
+    for (const auto& e : r.series.nominal) r.geometry.push_back(ViewGeometry::from_euler(e));
+    return r;
+  }();
+  return s;
+}
+
+// Fraction of atoms with a local maximum of the volume (26-neighbourhood, above 20% of the
+// peak, refined to sub-voxel by a parabola per axis) within `tol` Angstrom.
+double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double tol) {
+  const double a = v.voxel_size.x;
+  float peak = 0;
+  for (float x : v.vector()) peak = std::max(peak, x);
+  std::vector<Vec3> maxima;
+  for (std::int64_t z = 1; z + 1 < v.nz(); ++z)
+    for (std::int64_t y = 1; y + 1 < v.ny(); ++y)
+      for (std::int64_t x = 1; x + 1 < v.nx(); ++x) {
+        const float c = v(x, y, z);
+        if (c < 0.2f * peak) continue;
+        bool is_max = true;
+        for (int dz = -1; dz <= 1 && is_max; ++dz)
+          for (int dy = -1; dy <= 1 && is_max; ++dy)
+            for (int dx = -1; dx <= 1 && is_max; ++dx)
+              if ((dx || dy || dz) && v(x + dx, y + dy, z + dz) > c) is_max = false;
+        if (!is_max) continue;
+        auto vertex = [](double m, double c0, double p) {
+          const double d = m - 2 * c0 + p;
+          return d < 0 ? 0.5 * (m - p) / d : 0.0;
+        };
+        const double fx = vertex(v(x - 1, y, z), c, v(x + 1, y, z));
+        const double fy = vertex(v(x, y - 1, z), c, v(x, y + 1, z));
+        const double fz = vertex(v(x, y, z - 1), c, v(x, y, z + 1));
+        maxima.emplace_back((x + fx - v.nx() / 2) * a, (y + fy - v.ny() / 2) * a,
+                            (z + fz - v.nz() / 2) * a);
+      }
+  std::size_t found = 0;
+  for (const auto& p : model.positions) {
+    double best = 1e9;
+    for (const auto& m : maxima) best = std::min(best, (m - p).norm());
+    if (best <= tol) ++found;
+  }
+  return static_cast<double>(found) / static_cast<double>(model.size());
+}
+
+void expect_iterative_recovers_atoms(Algorithm algorithm, int iterations) {
+  const Simulated& s = small_particle();
+  ReconOptions opt;
+  opt.algorithm = algorithm;
+  opt.iterations = iterations;
+  int calls = 0;
+  opt.on_iteration = [&](int it, double r1, double) {
+    EXPECT_EQ(it, ++calls);
+    EXPECT_TRUE(std::isfinite(r1));
+  };
+  const ReconResult r = reconstruct(s.series.views, s.geometry, opt);
+  ASSERT_EQ(r.r1.size(), static_cast<std::size_t>(iterations));
+  EXPECT_EQ(calls, iterations);
+  EXPECT_EQ(r.volume.nx(), 40);
+  EXPECT_EQ(r.volume.nz(), 40);
+  EXPECT_DOUBLE_EQ(r.volume.voxel_size.x, s.pixel);
+  EXPECT_LT(r.r1.back(), r.r1.front() / 3) << algorithm_name(algorithm);
+  // Monotone up to small wiggles.
+  for (std::size_t k = 1; k < r.r1.size(); ++k) EXPECT_LE(r.r1[k], r.r1[k - 1] * 1.02);
+  float lowest = 0;
+  for (float x : r.volume.vector()) lowest = std::min(lowest, x);
+  EXPECT_GE(lowest, 0.0f);  // positivity
+  const double found = fraction_of_atoms_found(r.volume, s.model, 0.5);
+  std::printf("%s: R1 %.4f -> %.4f, %.0f%% of atoms within 0.5 A\n", algorithm_name(algorithm),
+              r.r1.front(), r.r1.back(), 100 * found);
+  EXPECT_GE(found, 0.9) << algorithm_name(algorithm);
+}
+
+TEST(Reconstruct, ResireRecoversTheAtomsOfASimulatedParticle) {
+  expect_iterative_recovers_atoms(Algorithm::resire, 30);
+}
+
+TEST(Reconstruct, SirtRecoversTheAtomsOfASimulatedParticle) {
+  expect_iterative_recovers_atoms(Algorithm::sirt, 30);
+}
+
+TEST(Reconstruct, FbpCorrelatesWithTheIdealVolume) {
+  const Simulated& s = small_particle();
+  ReconOptions opt;
+  opt.algorithm = Algorithm::fbp;
+  opt.filter = FbpFilter::hann;
+  const ReconResult r = reconstruct(s.series.views, s.geometry, opt);
+  ASSERT_EQ(r.r1.size(), 1u);
+  // The reference: the truth's Gaussian atoms, widened by the probe as the views see them.
+  phantoms::ImagingModel im;
+  phantoms::GaussianAtoms atoms = phantoms::gaussian_atoms(s.model, im);
+  for (auto& sg : atoms.sigma) sg = std::sqrt(sg * sg + im.probe_sigma * im.probe_sigma);
+  const Array3 truth = phantoms::ideal_volume(atoms, 40, 40, 40, s.pixel);
+  const double c = correlation(r.volume, truth);
+  double sum_fbp = 0, sum_truth = 0;
+  for (float x : r.volume.vector()) sum_fbp += x;
+  for (float x : truth.vector()) sum_truth += x;
+  std::printf("fbp: correlation %.3f with the ideal volume, intensity ratio %.3f\n", c,
+              sum_fbp / sum_truth);
+  EXPECT_GT(c, 0.8);
+  // Intensity scale: the FBP volume integrates to about the truth's total weight.
+  EXPECT_NEAR(sum_fbp / sum_truth, 1.0, 0.25);
+}
+
+TEST(Reconstruct, SupportForcesVoxelsToZero) {
+  const Simulated& s = small_particle();
+  Array3 support(40, 40, 40, 1.0f);
+  for (std::int64_t z = 0; z < 40; ++z)
+    for (std::int64_t y = 0; y < 40; ++y)
+      for (std::int64_t x = 0; x < 20; ++x) support(x, y, z) = 0.0f;
+  ReconOptions opt;
+  opt.iterations = 2;
+  opt.support = &support;
+  const ReconResult r = reconstruct(s.series.views, s.geometry, opt);
+  double masked = 0, kept = 0;
+  for (std::size_t i = 0; i < r.volume.size(); ++i)
+    (support.data()[i] == 0 ? masked : kept) += std::abs(r.volume.data()[i]);
+  EXPECT_EQ(masked, 0.0);
+  EXPECT_GT(kept, 0.0);
+}
+
+TEST(RFactor, DefinitionAndScaleInvariance) {
+  Array3 b(4, 1, 1), p(4, 1, 1);
+  const float bv[] = {1, 2, 3, 4}, pv[] = {2, 4, 6, 8};
+  std::copy(bv, bv + 4, b.data());
+  std::copy(pv, pv + 4, p.data());
+  double scale = 0;
+  EXPECT_NEAR(r1_factor(b, p, &scale), 0.0, 1e-12);
+  EXPECT_NEAR(scale, 0.5, 1e-12);
+  EXPECT_NEAR(r2_factor(b, p), 0.0, 1e-12);
+  p.data()[3] = 0;  // l = <b,p>/<p,p> = 28/56 = 0.5; residual |4 - 0| = 4 of sum 10
+  EXPECT_NEAR(r1_factor(b, p, &scale), 0.4, 1e-12);
+  EXPECT_NEAR(r2_factor(b, p), 16.0 / 30.0, 1e-12);
+  EXPECT_THROW(r1_factor(b, Array3(3, 1, 1)), InputError);
+}
+
+TEST(Reconstruct, RejectsBadInputs) {
+  Array3 views(8, 8, 3, 1.0f);
+  views.voxel_size = VoxelSize{0.4, 0.4, 0.4};
+  const TiltGeometry three{ViewGeometry::from_tilt(-10), ViewGeometry::from_tilt(0),
+                           ViewGeometry::from_tilt(10)};
+  ReconOptions opt;
+  try {
+    reconstruct(views, TiltGeometry(three.begin(), three.begin() + 2), opt);
+    FAIL() << "angle count mismatch accepted";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find('3'), std::string::npos) << m;
+    EXPECT_NE(m.find('2'), std::string::npos) << m;
+  }
+  Array3 nan_views = views;
+  nan_views(2, 3, 1) = std::nanf("");
+  EXPECT_THROW(reconstruct(nan_views, three, opt), InputError);
+  ReconOptions bad = opt;
+  bad.iterations = 0;
+  EXPECT_THROW(reconstruct(views, three, bad), InputError);
+  bad = opt;
+  bad.step = 0;
+  EXPECT_THROW(reconstruct(views, three, bad), InputError);
+  bad = opt;
+  bad.step = -1;
+  EXPECT_THROW(reconstruct(views, three, bad), InputError);
+  Array3 support(8, 8, 7, 1.0f);
+  bad = opt;
+  bad.support = &support;
+  EXPECT_THROW(reconstruct(views, three, bad), InputError);
+  bad = opt;
+  bad.nx = -4;
+  EXPECT_THROW(reconstruct(views, three, bad), InputError);
+  bad = opt;
+  bad.device.kind = DeviceKind::cuda;
+  EXPECT_THROW(reconstruct(views, three, bad), InputError);
+  EXPECT_THROW(parse_algorithm("genfire"), InputError);
+  EXPECT_EQ(parse_algorithm("sirt"), Algorithm::sirt);
+  EXPECT_THROW(parse_fbp_filter("butterworth"), InputError);
+  // FBP ignores the iteration count.
+  bad = opt;
+  bad.algorithm = Algorithm::fbp;
+  bad.iterations = 0;
+  EXPECT_NO_THROW(reconstruct(views, three, bad));
+}
+
+TEST(ReconstructCli, ReconstructsASimulatedSeries) {
+  test::TempDir tmp;
+  const std::string sim = tmp.file("sim");
+  auto r = test::run_aet(
+      "simulate --phantom pt-cuboctahedron-309 --pixel 0.8 --size 36 "
+      "--tilt-range -60:60:15 --dose 0 --quiet --out " +
+      sim);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string out = tmp.file("rec/vol.mrc");
+  r = test::run_aet("reconstruct --tilts " + sim + "/tilts.mrc --angles " + sim +
+                    "/tilts.tlt --algorithm resire --iterations 3 --size 36,30,20 --device cpu "
+                    "--out " +
+                    out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(test::file_exists(out));
+  MrcHeader h;
+  const Array3 v = read_mrc(out, &h);
+  EXPECT_EQ(v.nx(), 36);
+  EXPECT_EQ(v.ny(), 30);
+  EXPECT_EQ(v.nz(), 20);
+  EXPECT_NEAR(v.voxel_size.x, 0.8, 1e-5);
+  EXPECT_NEAR(v.voxel_size.z, 0.8, 1e-5);
+  const std::string meta = test::read_text(tmp.file("rec/vol.json"));
+  EXPECT_NE(meta.find("\"r1\""), std::string::npos) << meta;
+  EXPECT_NE(meta.find("resire"), std::string::npos) << meta;
+
+  // FBP through the CLI too.
+  r = test::run_aet("reconstruct --tilts " + sim + "/tilts.mrc --angles " + sim +
+                    "/tilts.tlt --algorithm fbp --out " + tmp.file("fbp.mrc"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(test::file_exists(tmp.file("fbp.mrc")));
+}
+
+TEST(ReconstructCli, BadInputsExitTwoAndWriteNothing) {
+  test::TempDir tmp;
+  const std::string sim = tmp.file("sim");
+  auto r = test::run_aet(
+      "simulate --phantom pt-cuboctahedron-309 --pixel 0.8 --size 36 "
+      "--tilt-range -60:60:15 --dose 0 --quiet --out " +
+      sim);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // 9 views, 8 angles.
+  test::write_text(tmp.file("short.tlt"), "-60\n-45\n-30\n-15\n0\n15\n30\n45\n");
+  const std::string out = tmp.file("vol.mrc");
+  r = test::run_aet("reconstruct --tilts " + sim + "/tilts.mrc --angles " + tmp.file("short.tlt") +
+                    " --iterations 2 --out " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("short.tlt"), std::string::npos) << r.output;
+  EXPECT_FALSE(test::file_exists(out));
+  EXPECT_FALSE(test::file_exists(tmp.file("vol.json")));
+
+  r = test::run_aet("reconstruct --tilts " + tmp.file("missing.mrc") + " --angles " + sim +
+                    "/tilts.tlt --out " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("missing.mrc"), std::string::npos) << r.output;
+  r = test::run_aet("reconstruct --tilts " + sim + "/tilts.mrc --angles " + sim +
+                    "/tilts.tlt --algorithm art --out " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = test::run_aet("reconstruct --tilts " + sim + "/tilts.mrc --angles " + sim +
+                    "/tilts.tlt --size 10,10 --out " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_FALSE(test::file_exists(out));
+}
+
+}  // namespace
+}  // namespace aet

@@ -1,0 +1,345 @@
+// Atom tracing on volumes of planted Gaussian atoms (phantoms::ideal_volume): every atom found,
+// none invented, positions to a few picometres, species separated, non-atoms removed.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "aet/core/error.hpp"
+#include "aet/core/rng.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/io/xyz.hpp"
+#include "aet/trace/trace.hpp"
+#include "phantoms/project_atoms.hpp"
+#include "support/test_support.hpp"
+
+namespace aet {
+namespace {
+
+constexpr double kVoxel = 0.35;  // Angstrom
+constexpr double kSigma = 0.45;  // Angstrom, atom width
+
+struct Planted {
+  phantoms::GaussianAtoms atoms;
+  std::vector<std::string> species;
+  Array3 volume;
+};
+
+// Weight of an atom per the simulator's intensity model (Z^1.7).
+double z_weight(const std::string& symbol) {
+  const int z = symbol == "Fe" ? 26 : symbol == "Pt" ? 78 : 0;
+  return std::pow(static_cast<double>(z) / 78.0, 1.7);
+}
+
+// Sites of an fcc lattice (constant a) within `radius` of a random sub-voxel origin, each jittered
+// by `jitter` (sd per axis), so that atoms sit at arbitrary sub-voxel offsets.
+std::vector<Vec3> jittered_fcc(double a, double radius, double jitter, Rng& rng) {
+  const Vec3 origin(rng.uniform(-0.5, 0.5) * kVoxel, rng.uniform(-0.5, 0.5) * kVoxel,
+                    rng.uniform(-0.5, 0.5) * kVoxel);
+  const Vec3 basis[4] = {Vec3(0, 0, 0), Vec3(0.5, 0.5, 0), Vec3(0.5, 0, 0.5), Vec3(0, 0.5, 0.5)};
+  std::vector<Vec3> out;
+  const int m = static_cast<int>(std::ceil(radius / a)) + 1;
+  for (int i = -m; i <= m; ++i)
+    for (int j = -m; j <= m; ++j)
+      for (int k = -m; k <= m; ++k)
+        for (const auto& b : basis) {
+          const Vec3 p = a * (Vec3(i, j, k) + b);
+          if (p.norm() > radius) continue;
+          out.push_back(origin + p + jitter * Vec3(rng.normal(), rng.normal(), rng.normal()));
+        }
+  return out;
+}
+
+Planted make_volume(const std::vector<Vec3>& pos, const std::vector<std::string>& species,
+                    std::int64_t n, double noise_sd, std::uint64_t seed) {
+  Planted p;
+  p.species = species;
+  p.atoms.positions = pos;
+  for (const auto& s : species) {
+    p.atoms.weight.push_back(z_weight(s));
+    p.atoms.sigma.push_back(kSigma);
+  }
+  p.volume = phantoms::ideal_volume(p.atoms, n, n, n, kVoxel);
+  if (noise_sd > 0) {
+    float top = 0;
+    for (float v : p.volume.vector()) top = std::max(top, v);
+    Rng rng(seed);
+    for (float& v : p.volume.vector()) v += static_cast<float>(noise_sd * top * rng.normal());
+  }
+  return p;
+}
+
+struct Match {
+  std::size_t matched = 0, extra = 0, missing = 0, species_ok = 0;
+  double rms = 0;  // Angstrom
+};
+
+// One-to-one matching within 0.7 A (well under half the atom spacing).
+Match match(const Planted& truth, const AtomModel& traced) {
+  Match m;
+  std::vector<bool> used(traced.size(), false);
+  double se = 0;
+  for (std::size_t i = 0; i < truth.atoms.positions.size(); ++i) {
+    double best = 0.7;
+    std::size_t bj = traced.size();
+    for (std::size_t j = 0; j < traced.size(); ++j) {
+      const double d = (traced.positions[j] - truth.atoms.positions[i]).norm();
+      if (!used[j] && d < best) {
+        best = d;
+        bj = j;
+      }
+    }
+    if (bj == traced.size()) {
+      ++m.missing;
+      continue;
+    }
+    used[bj] = true;
+    ++m.matched;
+    se += best * best;
+    if (traced.species[bj] == truth.species[i]) ++m.species_ok;
+  }
+  for (bool u : used) m.extra += !u;
+  m.rms = m.matched ? std::sqrt(se / static_cast<double>(m.matched)) : 0.0;
+  return m;
+}
+
+void report(const char* what, const Match& m) {
+  std::printf("[ trace    ] %s: matched %zu, missing %zu, extra %zu, rms %.2f pm, species %zu\n",
+              what, m.matched, m.missing, m.extra, 100 * m.rms, m.species_ok);
+}
+
+Planted pt_particle(double noise_sd, std::uint64_t seed) {
+  Rng rng(seed);
+  // a = 3.6 A: nearest neighbours 2.55 A apart, closer than Pt's 2.77 so tails overlap more.
+  const auto pos = jittered_fcc(3.6, 7.5, 0.05, rng);
+  return make_volume(pos, std::vector<std::string>(pos.size(), "Pt"), 56, noise_sd, seed + 1);
+}
+
+TEST(Trace, RecoversPlantedAtomsToThreePicometres) {
+  const Planted p = pt_particle(0.0, 11);
+  ASSERT_GE(p.atoms.positions.size(), 50u);
+  ASSERT_LE(p.atoms.positions.size(), 250u);
+  const AtomModel traced = trace_atoms(p.volume, TraceOptions{});
+  const Match m = match(p, traced);
+  report("noise-free gaussian", m);
+  EXPECT_EQ(m.missing, 0u);
+  EXPECT_EQ(m.extra, 0u);
+  EXPECT_LE(m.rms, 0.03);
+  ASSERT_TRUE(traced.find_property("intensity"));
+  ASSERT_TRUE(traced.find_property("fit_residual"));
+  // The fitted peak's integral within the 1.4 A window: 97.8% of the planted weight (1) for an
+  // atom of sigma 0.45 A.
+  const double t = 1.4 / kSigma;
+  const double inside =
+      std::erf(t / std::sqrt(2.0)) - std::sqrt(2 / M_PI) * t * std::exp(-t * t / 2);
+  for (double v : *traced.find_property("intensity")) EXPECT_NEAR(v, inside, 0.01);
+  for (const auto& s : traced.species) EXPECT_EQ(s, "Pt");
+}
+
+TEST(Trace, RecoversPlantedAtomsWithNoise) {
+  // Gaussian noise with sd 3% of the highest voxel.
+  const Planted p = pt_particle(0.03, 12);
+  const AtomModel traced = trace_atoms(p.volume, TraceOptions{});
+  const Match m = match(p, traced);
+  report("3% noise gaussian", m);
+  EXPECT_EQ(m.missing, 0u);
+  EXPECT_EQ(m.extra, 0u);
+  EXPECT_LE(m.rms, 0.10);
+}
+
+TEST(Trace, PolynomialFit) {
+  const Planted p = pt_particle(0.0, 13);
+  TraceOptions opt;
+  opt.fit = PeakFit::polynomial;
+  const AtomModel traced = trace_atoms(p.volume, opt);
+  const Match m = match(p, traced);
+  report("noise-free polynomial", m);
+  EXPECT_EQ(m.missing, 0u);
+  EXPECT_EQ(m.extra, 0u);
+  EXPECT_LE(m.rms, 0.06);
+  const Planted noisy = pt_particle(0.03, 14);
+  const Match mn = match(noisy, trace_atoms(noisy.volume, opt));
+  report("3% noise polynomial", mn);
+  EXPECT_EQ(mn.missing, 0u);
+  EXPECT_EQ(mn.extra, 0u);
+  EXPECT_LE(mn.rms, 0.15);
+}
+
+TEST(Trace, SeparatesTwoSpecies) {
+  Rng rng(21);
+  const auto pos = jittered_fcc(3.8, 7.5, 0.05, rng);
+  std::vector<std::string> species;
+  for (std::size_t i = 0; i < pos.size(); ++i) species.push_back(rng.uniform() < 0.5 ? "Fe" : "Pt");
+  for (double noise : {0.0, 0.02}) {
+    const Planted p = make_volume(pos, species, 56, noise, 22);
+    TraceOptions opt;
+    opt.elements = {"Fe", "Pt"};
+    const AtomModel traced = trace_atoms(p.volume, opt);
+    const Match m = match(p, traced);
+    report(noise > 0 ? "Fe/Pt 2% noise" : "Fe/Pt noise-free", m);
+    EXPECT_EQ(m.missing, 0u);
+    EXPECT_EQ(m.extra, 0u);
+    EXPECT_GE(static_cast<double>(m.species_ok), 0.98 * static_cast<double>(pos.size()));
+    if (noise == 0) {
+      EXPECT_LE(m.rms, 0.03);
+    }
+  }
+}
+
+TEST(Trace, MinimumDistanceMergesClosePeaks) {
+  phantoms::GaussianAtoms atoms;
+  atoms.positions = {Vec3(0.0, 0.0, 0.0), Vec3(1.2, 0.1, 0.0), Vec3(-4.0, 3.0, 1.0)};
+  atoms.weight = {1.0, 0.9, 1.0};
+  atoms.sigma = {kSigma, kSigma, kSigma};
+  const Array3 vol = phantoms::ideal_volume(atoms, 40, 40, 40, kVoxel);
+  TraceOptions opt;
+  opt.min_distance = 2.0;
+  const AtomModel traced = trace_atoms(vol, opt);
+  ASSERT_EQ(traced.size(), 2u);
+  // The isolated atom is still exact; the pair became one atom between or on its members.
+  std::size_t lone = (traced.positions[0] - atoms.positions[2]).norm() < 0.1 ? 0 : 1;
+  EXPECT_LT((traced.positions[lone] - atoms.positions[2]).norm(), 0.03);
+  EXPECT_LT(traced.positions[1 - lone].norm(), 1.5);
+  // With a smaller minimum distance the two close atoms are both found.
+  opt.min_distance = 1.0;
+  EXPECT_EQ(trace_atoms(vol, opt).size(), 3u);
+}
+
+TEST(Trace, RemovesWeakNonAtoms) {
+  Rng rng(31);
+  auto pos = jittered_fcc(3.6, 7.0, 0.05, rng);
+  const std::size_t n_atoms = pos.size();
+  std::vector<std::string> species(n_atoms, "Pt");
+  Planted p;
+  p.atoms.positions = pos;
+  p.atoms.weight.assign(n_atoms, 1.0);
+  p.atoms.sigma.assign(n_atoms, kSigma);
+  // Weak blobs (10% of an atom) outside the particle, well apart from it and from each other.
+  for (int k = 0; k < 12; ++k) {
+    const double phi = 2 * 3.14159265 * k / 12.0;
+    p.atoms.positions.push_back(
+        Vec3(10.5 * std::cos(phi), 10.5 * std::sin(phi), k % 2 ? 3.0 : -3.0));
+    p.atoms.weight.push_back(0.1);
+    p.atoms.sigma.push_back(kSigma);
+  }
+  p.volume = phantoms::ideal_volume(p.atoms, 72, 72, 72, kVoxel);
+  const AtomModel traced = trace_atoms(p.volume, TraceOptions{});
+  Planted truth;
+  truth.atoms.positions = pos;
+  truth.species = species;
+  const Match m = match(truth, traced);
+  report("with 12 weak blobs", m);
+  EXPECT_EQ(m.missing, 0u);
+  EXPECT_EQ(m.extra, 0u);
+  EXPECT_EQ(traced.size(), n_atoms);
+  EXPECT_EQ(*traced.find_info("trace_non_atoms"), "12");
+}
+
+TEST(Trace, SingleSpeciesKeepsEveryAtomWithoutWeakPeaks) {
+  // The lowest k-means class is only dropped when it is a separate population: a clean particle
+  // loses nothing, although its intensities split into two classes by k-means.
+  const Planted p = pt_particle(0.0, 41);
+  const AtomModel traced = trace_atoms(p.volume, TraceOptions{});
+  EXPECT_EQ(traced.size(), p.atoms.positions.size());
+  EXPECT_EQ(*traced.find_info("trace_non_atoms"), "0");
+}
+
+TEST(Trace, DeterministicAcrossRuns) {
+  const Planted p = pt_particle(0.03, 51);
+  const AtomModel a = trace_atoms(p.volume, TraceOptions{});
+  const AtomModel b = trace_atoms(p.volume, TraceOptions{});
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a.positions[i], b.positions[i]);
+}
+
+TEST(Trace, PositionsAreCentredOnTheRotationCentre) {
+  // One atom at a known offset in an odd-sized volume: centre index n // 2 is the origin.
+  phantoms::GaussianAtoms atoms;
+  atoms.positions = {Vec3(0.7, -1.1, 0.2)};
+  atoms.weight = {1.0};
+  atoms.sigma = {kSigma};
+  Array3 vol = phantoms::ideal_volume(atoms, 31, 33, 29, kVoxel);
+  const AtomModel traced = trace_atoms(vol, TraceOptions{});
+  ASSERT_EQ(traced.size(), 1u);
+  EXPECT_LT((traced.positions[0] - atoms.positions[0]).norm(), 0.005);
+}
+
+TEST(Trace, BadInputThrows) {
+  const Planted p = pt_particle(0.0, 61);
+  EXPECT_THROW(trace_atoms(Array3(), TraceOptions{}), InputError);
+  TraceOptions opt;
+  opt.min_distance = 0;
+  EXPECT_THROW(trace_atoms(p.volume, opt), InputError);
+  opt.min_distance = -1;
+  EXPECT_THROW(trace_atoms(p.volume, opt), InputError);
+  opt = TraceOptions{};
+  opt.elements = {"Xx"};
+  EXPECT_THROW(trace_atoms(p.volume, opt), InputError);
+  opt.elements = {};
+  EXPECT_THROW(trace_atoms(p.volume, opt), InputError);
+  opt = TraceOptions{};
+  opt.threshold = 1.5;
+  EXPECT_THROW(trace_atoms(p.volume, opt), InputError);
+  opt = TraceOptions{};
+  opt.fit_radius = -1;
+  EXPECT_THROW(trace_atoms(p.volume, opt), InputError);
+  Array3 nan = p.volume;
+  nan(3, 4, 5) = std::nanf("");
+  EXPECT_THROW(trace_atoms(nan, TraceOptions{}), InputError);
+  EXPECT_THROW(parse_peak_fit("cubic"), InputError);
+}
+
+TEST(TraceCli, TracesAnMrcVolume) {
+  test::TempDir dir;
+  const Planted p = pt_particle(0.0, 71);
+  write_mrc(dir.file("vol.mrc"), p.volume, MrcKind::volume);
+  const auto r = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
+                               dir.file("atoms.xyz") + " --seed 3 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const AtomModel traced = read_xyz(dir.file("atoms.xyz"));
+  EXPECT_EQ(traced.size(), p.atoms.positions.size());
+  EXPECT_LE(match(p, traced).rms, 0.03);
+  ASSERT_TRUE(traced.find_info("seed"));
+  EXPECT_EQ(*traced.find_info("seed"), "3");
+  ASSERT_TRUE(traced.find_info("source_volume"));
+  EXPECT_EQ(*traced.find_info("source_volume"), dir.file("vol.mrc"));
+}
+
+TEST(TraceCli, VoxelSizeOverride) {
+  test::TempDir dir;
+  const Planted p = pt_particle(0.0, 72);
+  Array3 vol = p.volume;
+  vol.voxel_size = VoxelSize{1.0, 1.0, 1.0};  // a header that lost the voxel size
+  write_mrc(dir.file("vol.mrc"), vol, MrcKind::volume);
+  const auto r = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
+                               dir.file("atoms.xyz") + " --voxel-size 0.35 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_LE(match(p, read_xyz(dir.file("atoms.xyz"))).rms, 0.03);
+}
+
+TEST(TraceCli, BadInputExitsTwoAndWritesNothing) {
+  test::TempDir dir;
+  const std::string missing = dir.file("nope.mrc");
+  auto r = test::run_aet("trace --volume " + missing + " --out " + dir.file("atoms.xyz"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
+  EXPECT_FALSE(test::file_exists(dir.file("atoms.xyz")));
+
+  const Planted p = pt_particle(0.0, 73);
+  write_mrc(dir.file("vol.mrc"), p.volume, MrcKind::volume);
+  for (const std::string bad : {"--elements Pt,Xx", "--min-distance 0", "--fit cubic",
+                                "--threshold 2", "--voxel-size -1"}) {
+    r = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " + dir.file("atoms.xyz") +
+                      " " + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+    EXPECT_FALSE(test::file_exists(dir.file("atoms.xyz"))) << bad;
+  }
+  r = test::run_aet("trace --out " + dir.file("atoms.xyz"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(test::list_dir(dir.path()), std::vector<std::string>{"vol.mrc"});
+}
+
+}  // namespace
+}  // namespace aet
