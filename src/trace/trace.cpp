@@ -720,6 +720,60 @@ Clusters kmeans_1d(const std::vector<double>& x, std::size_t k, std::uint64_t se
   return best;
 }
 
+// Refines 1D k-means classes as a Gaussian mixture (EM) and relabels by the largest posterior.
+// k-means cuts halfway between centres, which is wrong when the classes differ in spread: the
+// narrow class of noise peaks would otherwise take the weakest atoms of a broad light species
+// (surface Fe of an FePt particle, say). Means stay ordered; spreads have a floor so that a tight
+// class cannot collapse onto a point.
+void refine_mixture(const std::vector<double>& x, Clusters& c) {
+  const std::size_t n = x.size(), k = c.centre.size();
+  if (k < 2 || n < 4 * k) return;
+  std::vector<double> mu = c.centre, sd = c.sd, pi(k, 0.0);
+  for (int l : c.label) pi[static_cast<std::size_t>(l)] += 1.0 / static_cast<double>(n);
+  const double range = *std::max_element(x.begin(), x.end()) - *std::min_element(x.begin(), x.end());
+  const double floor_sd = 1e-3 * range + 1e-300;
+  std::vector<double> resp(n * k);
+  for (int it = 0; it < 200; ++it) {
+    for (std::size_t j = 0; j < k; ++j) sd[j] = std::max(sd[j], floor_sd);
+    for (std::size_t i = 0; i < n; ++i) {
+      double total = 0;
+      for (std::size_t j = 0; j < k; ++j) {
+        const double z = (x[i] - mu[j]) / sd[j];
+        resp[i * k + j] = pi[j] / sd[j] * std::exp(-0.5 * z * z);
+        total += resp[i * k + j];
+      }
+      for (std::size_t j = 0; j < k; ++j) resp[i * k + j] = total > 0 ? resp[i * k + j] / total : 0;
+    }
+    double shift = 0;
+    for (std::size_t j = 0; j < k; ++j) {
+      double w = 0, m = 0, v = 0;
+      for (std::size_t i = 0; i < n; ++i) w += resp[i * k + j], m += resp[i * k + j] * x[i];
+      if (!(w > 0)) return;  // a class emptied: keep the k-means answer
+      m /= w;
+      for (std::size_t i = 0; i < n; ++i) v += resp[i * k + j] * (x[i] - m) * (x[i] - m);
+      shift = std::max(shift, std::abs(m - mu[j]) / (std::abs(mu[j]) + 1e-300));
+      mu[j] = m;
+      sd[j] = std::sqrt(v / w);
+      pi[j] = w / static_cast<double>(n);
+    }
+    if (!std::is_sorted(mu.begin(), mu.end())) return;  // classes swapped: keep k-means
+    if (shift < 1e-9) break;
+  }
+  for (std::size_t j = 0; j < k; ++j) sd[j] = std::max(sd[j], floor_sd);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t best = 0;
+    double best_p = -1;
+    for (std::size_t j = 0; j < k; ++j) {
+      const double z = (x[i] - mu[j]) / sd[j];
+      const double p = pi[j] / sd[j] * std::exp(-0.5 * z * z);
+      if (p > best_p) best_p = p, best = j;
+    }
+    c.label[i] = static_cast<int>(best);
+  }
+  c.centre = mu;
+  c.sd = sd;
+}
+
 // Two neighbouring classes of atoms are distinct species, not one population cut in two, when
 // their gap is a sizeable fraction of the upper centre and large against their spreads (a normal
 // sample cut in two gives about 2 spreads, a uniform one 2.4).
@@ -769,7 +823,24 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
   std::string how;
   int offset = 0;
   if (k_full == n_species + 1 && all_separated(c, true)) {
-    how = "kmeans " + std::to_string(k_full) + " classes, lowest = non-atoms";
+    // The mixture is fitted to log intensities: noise peaks spread over decades, atoms of one
+    // species over a few tens of percent, so both are closer to normal in log space.
+    std::vector<double> logx(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) logx[i] = std::log(x[i]);
+    Clusters lc = c;
+    for (std::size_t j = 0; j < lc.centre.size(); ++j) {
+      double m = 0, v = 0, w = 0;
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (static_cast<std::size_t>(c.label[i]) == j) m += logx[i], w += 1;
+      m /= std::max(w, 1.0);
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (static_cast<std::size_t>(c.label[i]) == j) v += (logx[i] - m) * (logx[i] - m);
+      lc.centre[j] = m;
+      lc.sd[j] = std::sqrt(v / std::max(w, 1.0));
+    }
+    refine_mixture(logx, lc);
+    c.label = lc.label;
+    how = "kmeans + mixture " + std::to_string(k_full) + " classes, lowest = non-atoms";
   } else {
     // No separate weak population: every peak is an atom (the Miao recipe would throw away the
     // weaker half of a clean single-species particle here).
