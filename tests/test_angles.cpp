@@ -261,5 +261,29 @@ TEST(AnglesBadInput, DirectoryInsteadOfFile) {
       dir.path(), [&] { read_angles(dir.path()); }, "directory");
 }
 
+TEST(Angles, GeometryFileCarriesShiftsAndRoundTrips) {
+  aet::test::TempDir tmp;
+  TiltGeometry g;
+  g.push_back(ViewGeometry::from_euler({1.5, -60.0, -0.5}, Vec2(2.25, -1.0)));
+  g.push_back(ViewGeometry::from_euler({0.0, 0.0, 0.0}, Vec2(0.0, 0.0)));
+  g.push_back(ViewGeometry::from_euler({-2.0, 55.5, 0.25}, Vec2(-3.5, 0.125)));
+  const std::string path = tmp.file("geometry.txt");
+  write_geometry(path, g, "test");
+  const AngleFile af = read_angles(path, 3);
+  EXPECT_EQ(af.format, AngleFormat::geometry);
+  const TiltGeometry back = af.geometry();
+  ASSERT_EQ(back.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(back[i].R.isApprox(g[i].R, 1e-9)) << i;
+    EXPECT_NEAR(back[i].shift.x(), g[i].shift.x(), 1e-9);
+    EXPECT_NEAR(back[i].shift.y(), g[i].shift.y(), 1e-9);
+  }
+  // Shifts must be finite and plausible.
+  aet::test::write_text(tmp.file("bad.txt"), "0 10 0 1 nan\n");
+  EXPECT_THROW(read_angles(tmp.file("bad.txt")), InputError);
+  aet::test::write_text(tmp.file("huge.txt"), "0 10 0 1 5e9\n");
+  EXPECT_THROW(read_angles(tmp.file("huge.txt")), InputError);
+}
+
 }  // namespace
 }  // namespace aet

@@ -106,6 +106,13 @@ TEST(Cli, SimulateTargetAndMisalignedGeometry) {
   EXPECT_EQ(target.nz(), 64);
   const std::string geom = aet::test::read_text(out + "/true_geometry.txt");
   EXPECT_TRUE(contains(geom, "shift_x")) << geom;
+  // The true geometry is a 5-column geometry file that every command reads.
+  const AngleFile truth = read_angles(out + "/true_geometry.txt", 7);
+  EXPECT_EQ(truth.format, AngleFormat::geometry);
+  double largest = 0;
+  for (const auto& s : truth.shifts) largest = std::max(largest, s.cwiseAbs().maxCoeff());
+  EXPECT_GT(largest, 0.0);
+  EXPECT_LE(largest, 3 * 0.35 + 1e-6);
 }
 
 TEST(Cli, ConfigFileAndCommandLinePrecedence) {

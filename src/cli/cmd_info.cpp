@@ -85,17 +85,25 @@ void info_angles(const std::string& path) {
   };
   double tlo, thi;
   range(&Euler::theta, tlo, thi);
-  std::printf("%s: %s angles, %zu views\n", path.c_str(),
-              af.format == AngleFormat::tilt ? "single-axis tilt" : "Euler (phi theta psi)", n);
+  std::printf("%s: %s, %zu views\n", path.c_str(),
+              af.format == AngleFormat::tilt    ? "single-axis tilt angles"
+              : af.format == AngleFormat::euler ? "Euler angles (phi theta psi)"
+                                                : "view geometry (phi theta psi shift_x shift_y)",
+              n);
   std::printf("  tilt (theta)   %.3f .. %.3f deg", tlo, thi);
   if (n > 1) std::printf(", mean step %.3f deg", (thi - tlo) / static_cast<double>(n - 1));
   std::printf("\n");
-  if (af.format == AngleFormat::euler) {
+  if (af.format != AngleFormat::tilt) {
     double plo, phi, slo, shi;
     range(&Euler::phi, plo, phi);
     range(&Euler::psi, slo, shi);
     std::printf("  phi            %.3f .. %.3f deg\n  psi            %.3f .. %.3f deg\n", plo, phi,
                 slo, shi);
+  }
+  if (af.format == AngleFormat::geometry) {
+    double smax = 0;
+    for (const auto& s : af.shifts) smax = std::max(smax, s.norm());
+    std::printf("  shifts         up to %.3f A\n", smax);
   }
 }
 

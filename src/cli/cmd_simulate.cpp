@@ -171,20 +171,9 @@ int run_simulate(const Invocation& inv) {
     write_euler_angles(out.path("angles.txt"), series.nominal,
                        "nominal view geometry: phi theta psi (degrees), R = (Rz Ry Rx)^T");
   }
-  if (perturbed) {
-    std::ostringstream g;
-    g << "# true view geometry of the simulated series (what alignment should recover)\n"
-      << "# phi theta psi (degrees, R = (Rz(phi) Ry(theta) Rx(psi))^T)  shift_x shift_y "
-         "(Angstrom, added to u and v)\n";
-    char buf[160];
-    for (const auto& v : series.truth) {
-      const Euler e = v.euler();
-      std::snprintf(buf, sizeof buf, "%.6f %.6f %.6f %.6f %.6f\n", e.phi, e.theta, e.psi,
-                    v.shift.x(), v.shift.y());
-      g << buf;
-    }
-    write_text_file(out.path("true_geometry.txt"), g.str());
-  }
+  if (perturbed)
+    write_geometry(out.path("true_geometry.txt"), series.truth,
+                   "true view geometry of the simulated series (what alignment should recover)");
   model.set_info("source", source);
   model.set_info("seed", std::to_string(seed));
   model.set_info("aet_version", AET_VERSION);

@@ -113,10 +113,40 @@ Parsed parse(const Invocation& inv, const po::options_description& desc,
   return r;
 }
 
+namespace {
+// Wraps each line of `text` at `width` columns on word boundaries (explicit newlines are kept).
+std::string wrap(const std::string& text, std::size_t width) {
+  std::ostringstream out;
+  std::istringstream lines(text);
+  std::string line;
+  bool first_line = true;
+  while (std::getline(lines, line)) {
+    if (!first_line) out << '\n';
+    first_line = false;
+    std::istringstream words(line);
+    std::string word;
+    std::size_t col = 0;
+    while (words >> word) {
+      if (col > 0 && col + 1 + word.size() > width) {
+        out << '\n';
+        col = 0;
+      } else if (col > 0) {
+        out << ' ';
+        ++col;
+      }
+      out << word;
+      col += word.size();
+    }
+  }
+  return out.str();
+}
+}  // namespace
+
 void print_usage(const Invocation& inv, const std::string& synopsis, const std::string& about,
                  const po::options_description& desc) {
   std::ostringstream os;
-  os << "Usage: aet " << inv.name << " " << synopsis << "\n\n" << about << "\n\n" << desc << "\n";
+  os << "Usage: aet " << inv.name << " " << synopsis << "\n\n" << wrap(about, 80) << "\n\n" << desc
+     << "\n";
   std::fputs(os.str().c_str(), stdout);
 }
 

@@ -67,7 +67,8 @@ void check_writable_values(const std::string& path, const std::vector<double>& v
 TiltGeometry AngleFile::geometry() const {
   TiltGeometry g;
   g.reserve(views.size());
-  for (const Euler& e : views) g.push_back(ViewGeometry::from_euler(e));
+  for (std::size_t i = 0; i < views.size(); ++i)
+    g.push_back(ViewGeometry::from_euler(views[i], i < shifts.size() ? shifts[i] : Vec2::Zero()));
   return g;
 }
 
@@ -100,22 +101,27 @@ AngleFile read_angles(const std::string& path, long expected_views) {
     if (columns == 0) {
       columns = tokens.size();
       columns_line = lineno;
-      if (columns != 1 && columns != 3)
+      if (columns != 1 && columns != 3 && columns != 5)
         fail_file(path, where + std::to_string(columns) +
-                            " columns; expected 1 (tilt angle per line, IMOD .tlt/.rawtlt) or "
-                            "3 (phi theta psi Euler angles)");
+                            " columns; expected 1 (tilt angle per line, IMOD .tlt/.rawtlt), "
+                            "3 (phi theta psi Euler angles) or 5 (phi theta psi shift_x "
+                            "shift_y)");
     } else if (tokens.size() != columns) {
       fail_file(path, where + std::to_string(tokens.size()) + " columns but line " +
                           std::to_string(columns_line) + " has " + std::to_string(columns));
     }
-    double v[3] = {0, 0, 0};
+    double v[5] = {0, 0, 0, 0, 0};
     for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const bool shift = i >= 3;
       if (!parse_double(tokens[i], v[i]))
         fail_file(path, where + "cannot parse '" + tokens[i] + "' as a number");
-      if (!std::isfinite(v[i])) fail_file(path, where + "angle '" + tokens[i] + "' is not finite");
-      if (std::abs(v[i]) > kMaxAngle)
+      if (!std::isfinite(v[i]))
+        fail_file(path, where + (shift ? "shift '" : "angle '") + tokens[i] + "' is not finite");
+      if (!shift && std::abs(v[i]) > kMaxAngle)
         fail_file(path, where + "angle " + tokens[i] +
                             " is out of range (|angle| must be at most 360 degrees)");
+      if (shift && std::abs(v[i]) > 1e6)
+        fail_file(path, where + "shift " + tokens[i] + " Angstrom is implausibly large");
     }
     Euler e;
     if (columns == 1) {
@@ -126,10 +132,13 @@ AngleFile read_angles(const std::string& path, long expected_views) {
       e.psi = v[2];
     }
     af.views.push_back(e);
+    af.shifts.emplace_back(v[3], v[4]);
   }
   if (in.bad()) fail_file(path, "read error");
   if (af.views.empty()) fail_file(path, "no angles found (the file is empty or all comments)");
-  af.format = columns == 1 ? AngleFormat::tilt : AngleFormat::euler;
+  af.format = columns == 1   ? AngleFormat::tilt
+              : columns == 3 ? AngleFormat::euler
+                             : AngleFormat::geometry;
   if (expected_views >= 0 && static_cast<long>(af.views.size()) != expected_views)
     fail_file(path, std::to_string(af.views.size()) + " angles but " +
                         std::to_string(expected_views) + " views");
@@ -165,6 +174,29 @@ void write_euler_angles(const std::string& path, const std::vector<Euler>& views
   for (const Euler& e : views)
     out << format_number(e.phi) << ' ' << format_number(e.theta) << ' ' << format_number(e.psi)
         << '\n';
+  f.commit();
+}
+
+void write_geometry(const std::string& path, const TiltGeometry& geometry,
+                    const std::string& comment) {
+  std::vector<double> all;
+  all.reserve(geometry.size() * 5);
+  std::vector<Euler> eulers;
+  for (const ViewGeometry& g : geometry) {
+    const Euler e = g.euler();
+    eulers.push_back(e);
+    all.insert(all.end(), {e.phi, e.theta, e.psi, g.shift.x(), g.shift.y()});
+  }
+  check_writable_values(path, all);
+  AtomicFile f(path);
+  std::ofstream& out = f.stream();
+  if (!comment.empty()) out << "# " << comment << '\n';
+  out << "# phi theta psi (degrees, R = (Rz(phi) Ry(theta) Rx(psi))^T)  shift_x shift_y "
+         "(Angstrom, added to u and v), one row per view\n";
+  for (std::size_t i = 0; i < geometry.size(); ++i)
+    out << format_number(eulers[i].phi) << ' ' << format_number(eulers[i].theta) << ' '
+        << format_number(eulers[i].psi) << ' ' << format_number(geometry[i].shift.x()) << ' '
+        << format_number(geometry[i].shift.y()) << '\n';
   f.commit();
 }
 

@@ -10,6 +10,8 @@
 #include <limits>
 #include <numeric>
 #include <sstream>
+#include <cstdio>
+#include <cstdlib>
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
@@ -42,7 +44,7 @@ constexpr std::size_t kRobustMaxRank = 10;
 // removes most of the bias from overlapping tails; the second settles it (docs/tracing.md).
 constexpr int kDeblendPasses = 2;
 // Largest distance (voxels, per axis) of a fitted centre from its local maximum.
-constexpr double kMaxDrift = 1.5;
+const double kMaxDrift = std::getenv("AET_DRIFT") ? std::atof(std::getenv("AET_DRIFT")) : 1.5;
 
 struct Candidate {
   std::int64_t x, y, z;
@@ -60,12 +62,14 @@ struct Peak {
   bool fallback = false;
   std::int64_t max_voxel[3] = {0, 0, 0};  // the local maximum the peak came from
   float max_value = 0;
+  double fixed = 0;
 };
 
 struct Geometry {
   std::int64_t n[3];
   double v[3];    // voxel size, Angstrom
   double radius;  // fit window radius, Angstrom
+  double ref_sigma = 0;
 };
 
 // ---- candidates --------------------------------------------------------------------------------
@@ -616,11 +620,29 @@ std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
       if (!ok) {
         // The centroid is taken around the original maximum, where the peak certainly is.
         std::int64_t m[3] = {seed.max_voxel[0], seed.max_voxel[1], seed.max_voxel[2]};
-        Window mw = m[0] == o[0] && m[1] == o[1] && m[2] == o[2] ? std::move(w)
+        Window mw = m[0] == o[0] && m[1] == o[1] && m[2] == o[2] ? w
                                                                  : make_window(vol, g, m, g.radius);
         pk = centroid_peak(mw, g);
         for (int a = 0; a < 3; ++a) pk.max_voxel[a] = seed.max_voxel[a];
         pk.max_value = seed.max_value;
+      }
+      if (g.ref_sigma > 0) {
+        std::vector<double> pr[3];
+        for (int a = 0; a < 3; ++a) {
+          pr[a].resize(static_cast<std::size_t>(2 * w.r[a] + 1));
+          axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, pk.c[a], g.ref_sigma / g.v[a],
+                       pr[a].data(), nullptr, nullptr);
+        }
+        double sg = 0, sgg = 0, sy = 0, sgy = 0, n = 0;
+        for (std::size_t k = 0; k < w.y.size(); ++k) {
+          const auto& l = w.local[k];
+          const double gg = pr[0][l[0]] * pr[1][l[1]] * pr[2][l[2]];
+          sg += gg, sgg += gg * gg, sy += w.y[k], sgy += gg * w.y[k], n += 1;
+        }
+        const double det = n * sgg - sg * sg;
+        const double amp = det > 0 ? (n * sgy - sg * sy) / det : 0;
+        const double t = g.radius / g.ref_sigma;
+        pk.fixed = amp * (std::erf(t * M_SQRT1_2) - std::sqrt(2 / kPi) * t * std::exp(-0.5 * t * t));
       }
       out[static_cast<std::size_t>(i)] = pk;
     }
@@ -838,8 +860,16 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
       lc.centre[j] = m;
       lc.sd[j] = std::sqrt(v / std::max(w, 1.0));
     }
-    refine_mixture(logx, lc);
-    c.label = lc.label;
+    const char* mode = std::getenv("AET_CLS");
+    const std::string md = mode ? mode : "mix";
+    if (md == "mix") {
+      refine_mixture(logx, lc);
+      c.label = lc.label;
+    } else if (md == "z") {
+      const double b = (c.centre[0] * c.sd[1] + c.centre[1] * c.sd[0]) / (c.sd[0] + c.sd[1]);
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (c.label[i] <= 1) c.label[i] = x[i] < b ? 0 : 1;
+    }
     how = "kmeans + mixture " + std::to_string(k_full) + " classes, lowest = non-atoms";
   } else {
     // No separate weak population: every peak is an atom (the Miao recipe would throw away the
@@ -997,6 +1027,7 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   // voxels, so that atoms min_distance apart both stay): merging before any fit matters because
   // the fit of one of two close peaks is pulled toward the other.
   const double rounding = std::sqrt(3.0) * vmax;
+  const std::vector<Peak> seeds0 = seeds;  // DEBUG
   seeds = select(seeds, enforce_min_distance(seeds, g, std::max(0.0, opt.min_distance - rounding)));
   // (2) independent fits...
   std::vector<Peak> peaks = fit_peaks(volume, g, opt.fit, seeds, nullptr);
@@ -1005,6 +1036,22 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
     // subtract the other's copy of the atom below)...
     peaks = select(peaks, enforce_min_distance(peaks, g, 0.5 * opt.min_distance));
     // ...then fits with the neighbours' fitted peaks subtracted from each window.
+    {
+      std::vector<std::pair<double, double>> sw;
+      double tot = 0;
+      for (const auto& p : peaks)
+        if (!p.fallback && p.intensity > 0) sw.push_back({p.sigma, p.intensity}), tot += p.intensity;
+      std::sort(sw.begin(), sw.end());
+      double acc = 0;
+      for (auto& q : sw) {
+        acc += q.second;
+        if (acc >= 0.5 * tot) {
+          g.ref_sigma = q.first;
+          break;
+        }
+      }
+      log_verbose("ref sigma " + fmt(g.ref_sigma));
+    }
     for (int pass = 0; pass < kDeblendPasses; ++pass)
       peaks = fit_peaks(volume, g, opt.fit, peaks, &peaks);
     // The full minimum distance on the refined positions. The survivors are refitted once
@@ -1022,8 +1069,24 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   // (4) classes from the integrated intensities
   std::vector<double> intensity(peaks.size());
   for (std::size_t i = 0; i < peaks.size(); ++i) intensity[i] = peaks[i].intensity;
+  if (std::getenv("AET_FEAT") && std::string(std::getenv("AET_FEAT")) == "fixed")
+    for (std::size_t i = 0; i < peaks.size(); ++i) intensity[i] = peaks[i].fixed;
   std::vector<int> cls;
   const std::string how = classify(intensity, opt.elements.size(), opt.seed, cls);
+  if (const char* dump = std::getenv("AET_TRACE_DUMP")) {  // DEBUG
+    const double cc[3] = {centre_index(g.n[0]), centre_index(g.n[1]), centre_index(g.n[2])};
+    FILE* f = std::fopen(dump, "w");
+    for (const auto& s : seeds0)
+      std::fprintf(f, "S %g %g %g %g\n", (s.c[0] - cc[0]) * g.v[0], (s.c[1] - cc[1]) * g.v[1],
+                   (s.c[2] - cc[2]) * g.v[2], s.max_value);
+    for (std::size_t i = 0; i < peaks.size(); ++i) {
+      const auto& pk = peaks[i];
+      std::fprintf(f, "P %g %g %g %g %g %g %g %g %d %d %g\n", (pk.c[0] - cc[0]) * g.v[0],
+                   (pk.c[1] - cc[1]) * g.v[1], (pk.c[2] - cc[2]) * g.v[2], pk.intensity,
+                   pk.height, pk.max_value, pk.sigma, pk.residual, cls[i], int(pk.fallback), pk.fixed);
+    }
+    std::fclose(f);
+  }
 
   // (5) local re-classification among the species
   const std::vector<Vec3> pos_all = [&] {
