@@ -16,20 +16,6 @@ namespace {
 
 using test::TempDir;
 
-void expect_error(const std::string& path, const std::function<void()>& fn,
-                  const std::string& fragment) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception for " << path;
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(path), std::string::npos) << what;
-    EXPECT_NE(what.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << what;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
 TEST(Angles, ImodTlt) {
   TempDir dir;
   const std::string path = dir.file("series.tlt");
@@ -167,7 +153,7 @@ TEST(Angles, WritersRejectUnwritableInput) {
 TEST(AnglesBadInput, MissingFile) {
   TempDir dir;
   const std::string path = dir.file("none.tlt");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "not found");
 }
 
@@ -176,9 +162,9 @@ TEST(AnglesBadInput, EmptyAndCommentOnlyFiles) {
   const std::string empty = dir.file("empty.tlt"), comments = dir.file("c.tlt");
   test::write_text(empty, "");
   test::write_text(comments, "# nothing here\n\n   \n# still nothing\n");
-  expect_error(
+  test::expect_input_error(
       empty, [&] { read_angles(empty); }, "no angles");
-  expect_error(
+  test::expect_input_error(
       comments, [&] { read_angles(comments); }, "no angles");
 }
 
@@ -186,13 +172,13 @@ TEST(AnglesBadInput, UnparsableTokenGivesLine) {
   TempDir dir;
   const std::string path = dir.file("bad.tlt");
   test::write_text(path, "# header\n10\n20\n3O\n40\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "line 4: cannot parse '3O'");
   test::write_text(path, "10 20 abc\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "line 1: cannot parse 'abc'");
   test::write_text(path, "1.5.2\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "cannot parse");
 }
 
@@ -200,15 +186,15 @@ TEST(AnglesBadInput, NaNAndInf) {
   TempDir dir;
   const std::string path = dir.file("nan.tlt");
   test::write_text(path, "10\nnan\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "line 2");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "not finite");
   test::write_text(path, "10 -inf 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "not finite");
   test::write_text(path, "10\nInfinity\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "not finite");
 }
 
@@ -216,7 +202,7 @@ TEST(AnglesBadInput, AngleOutOfRange) {
   TempDir dir;
   const std::string path = dir.file("range.tlt");
   test::write_text(path, "10\n360\n-360.5\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "line 3: angle -360.5 is out of range");
 }
 
@@ -224,10 +210,10 @@ TEST(AnglesBadInput, InconsistentColumns) {
   TempDir dir;
   const std::string path = dir.file("cols.txt");
   test::write_text(path, "0 10 0\n0 20 0\n30\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "line 3: 1 columns but line 1 has 3");
   test::write_text(path, "10\n# x\n0 20 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "line 3: 3 columns but line 1 has 1");
 }
 
@@ -235,13 +221,13 @@ TEST(AnglesBadInput, TwoOrFourPlusColumns) {
   TempDir dir;
   const std::string path = dir.file("cols.txt");
   test::write_text(path, "10 20\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "2 columns");
   test::write_text(path, "1 2 3 4\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "4 columns");
   test::write_text(path, "1 2 3 4 5 6\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path); }, "6 columns");
 }
 
@@ -249,7 +235,7 @@ TEST(AnglesBadInput, CountMismatch) {
   TempDir dir;
   const std::string path = dir.file("n.tlt");
   test::write_text(path, "-10\n0\n10\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_angles(path, 41); }, "3 angles but 41 views");
   EXPECT_NO_THROW(read_angles(path, 3));
   EXPECT_NO_THROW(read_angles(path, -1));
@@ -257,7 +243,7 @@ TEST(AnglesBadInput, CountMismatch) {
 
 TEST(AnglesBadInput, DirectoryInsteadOfFile) {
   TempDir dir;
-  expect_error(
+  test::expect_input_error(
       dir.path(), [&] { read_angles(dir.path()); }, "directory");
 }
 

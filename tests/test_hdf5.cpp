@@ -17,20 +17,6 @@ namespace {
 
 using test::TempDir;
 
-void expect_error(const std::string& path, const std::function<void()>& fn,
-                  const std::string& fragment) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception for " << path;
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(path), std::string::npos) << what;
-    EXPECT_NE(what.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << what;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
 const ResultSummary::Dataset* find(const ResultSummary& s, const std::string& name) {
   for (const auto& d : s.datasets)
     if (d.name == name) return &d;
@@ -166,11 +152,11 @@ TEST(Hdf5, ReadVectorErrors) {
     w.write_atoms("atoms", m);
     w.commit();
   }
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_result_vector(path, "missing"); }, "no dataset 'missing'");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_result_vector(path, "m"); }, "expected a 1-D vector");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_result_vector(path, "atoms/species"); }, "not numeric");
 }
 
@@ -200,7 +186,7 @@ TEST(Hdf5, UncommittedWriterLeavesNothing) {
 TEST(Hdf5, WriterInMissingDirectory) {
   TempDir dir;
   const std::string path = dir.file("no/such/dir/r.h5");
-  expect_error(
+  test::expect_input_error(
       path, [&] { ResultWriter w(path, provenance()); }, "does not exist");
   EXPECT_TRUE(test::list_dir(dir.path()).empty());
 }
@@ -208,9 +194,9 @@ TEST(Hdf5, WriterInMissingDirectory) {
 TEST(Hdf5BadInput, MissingFile) {
   TempDir dir;
   const std::string path = dir.file("missing.h5");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_result_summary(path); }, "not found");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_result_vector(path, "x"); }, "not found");
 }
 
@@ -218,13 +204,13 @@ TEST(Hdf5BadInput, NotAnHdf5File) {
   TempDir dir;
   const std::string path = dir.file("text.h5");
   test::write_text(path, "this is not HDF5 at all\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_result_summary(path); }, "not an HDF5 file");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_result_vector(path, "x"); }, "not an HDF5 file");
   const std::string empty = dir.file("empty.h5");
   test::write_text(empty, "");
-  expect_error(
+  test::expect_input_error(
       empty, [&] { read_result_summary(empty); }, "not an HDF5 file");
 }
 

@@ -119,22 +119,6 @@ std::vector<char> concat(std::vector<char> a, const std::vector<char>& b) {
   return a;
 }
 
-void expect_input_error_naming(const std::string& path, const std::function<void()>& fn,
-                               const std::string& fragment = "") {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception for " << path;
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(path), std::string::npos) << what;
-    if (!fragment.empty()) {
-      EXPECT_NE(what.find(fragment), std::string::npos) << what;
-    }
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
 Array3 ramp(std::int64_t nx, std::int64_t ny, std::int64_t nz) {
   Array3 a(nx, ny, nz);
   for (std::int64_t z = 0; z < nz; ++z)
@@ -325,7 +309,7 @@ TEST(Mrc, Mode12InfIsRejected) {
     d.u16(h);
   const std::string path = dir.file("m12inf.mrc");
   test::write_bytes(path, concat(header(s), d.b));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "1 NaN and 1 Inf");
 }
 
@@ -568,9 +552,9 @@ TEST(Mrc, ReadsSharedRealData) {
 TEST(MrcBadInput, MissingFile) {
   TempDir dir;
   const std::string path = dir.file("nope.mrc");
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "not found");
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc_header(path); }, "not found");
 }
 
@@ -578,7 +562,7 @@ TEST(MrcBadInput, EmptyFile) {
   TempDir dir;
   const std::string path = dir.file("empty.mrc");
   test::write_bytes(path, {});
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "truncated header");
 }
 
@@ -588,7 +572,7 @@ TEST(MrcBadInput, TruncatedHeader) {
   std::vector<char> h = header(Spec{});
   h.resize(500);
   test::write_bytes(path, h);
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "truncated header");
 }
 
@@ -600,9 +584,9 @@ TEST(MrcBadInput, TruncatedData) {
   s.ny = 10;
   s.nz = 10;
   test::write_bytes(path, concat(header(s), std::vector<char>(3000, 0)));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "truncated: expected 4000 bytes of data, found 3000");
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc_header(path); }, "truncated");
 }
 
@@ -612,7 +596,7 @@ TEST(MrcBadInput, ExtendedHeaderPastEnd) {
   Spec s;
   s.nsymbt = 100000;
   test::write_bytes(path, concat(header(s), std::vector<char>(16, 0)));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "truncated");
 }
 
@@ -622,11 +606,11 @@ TEST(MrcBadInput, NegativeAndZeroDimensions) {
   s.ny = -4;
   const std::string path = dir.file("neg.mrc");
   test::write_bytes(path, concat(header(s), std::vector<char>(64, 0)));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "positive");
   s.ny = 0;
   test::write_bytes(path, concat(header(s), std::vector<char>(64, 0)));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "positive");
 }
 
@@ -636,12 +620,12 @@ TEST(MrcBadInput, OverflowingDimensions) {
   s.nx = s.ny = s.nz = std::numeric_limits<std::int32_t>::max();
   const std::string path = dir.file("huge.mrc");
   test::write_bytes(path, concat(header(s), std::vector<char>(64, 0)));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "overflow");
   // Large but representable: caught by the size check, before any allocation.
   s.nx = s.ny = s.nz = 100000;
   test::write_bytes(path, concat(header(s), std::vector<char>(64, 0)));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "truncated");
 }
 
@@ -652,7 +636,7 @@ TEST(MrcBadInput, UnsupportedModes) {
     s.mode = mode;
     const std::string path = dir.file("mode" + std::to_string(mode) + ".mrc");
     test::write_bytes(path, concat(header(s), std::vector<char>(64, 0)));
-    expect_input_error_naming(
+    test::expect_input_error(
         path, [&] { read_mrc(path); }, "supported modes are 0");
   }
 }
@@ -669,9 +653,9 @@ TEST(MrcBadInput, NaNAndInfInData) {
       d.f32(v);
     const std::string path = dir.file("nan.mrc");
     test::write_bytes(path, concat(header(s), d.b));
-    expect_input_error_naming(
+    test::expect_input_error(
         path, [&] { read_mrc(path); }, "2 NaN and 0 Inf");
-    expect_input_error_naming(
+    test::expect_input_error(
         path, [&] { read_mrc(path); }, "index 3 (x=0, y=1, z=0)");
   }
   {
@@ -680,7 +664,7 @@ TEST(MrcBadInput, NaNAndInfInData) {
       d.f32(v);
     const std::string path = dir.file("inf.mrc");
     test::write_bytes(path, concat(header(s), d.b));
-    expect_input_error_naming(
+    test::expect_input_error(
         path, [&] { read_mrc(path); }, "0 NaN and 1 Inf");
   }
 }
@@ -693,19 +677,19 @@ TEST(MrcBadInput, AxisMappingNotAPermutation) {
   s.maps = 3;
   const std::string path = dir.file("map.mrc");
   test::write_bytes(path, concat(header(s), std::vector<char>(16, 0)));
-  expect_input_error_naming(
+  test::expect_input_error(
       path, [&] { read_mrc(path); }, "permutation");
 }
 
 TEST(MrcBadInput, DirectoryInsteadOfFile) {
   TempDir dir;
-  expect_input_error_naming(dir.path(), [&] { read_mrc(dir.path()); });
+  test::expect_input_error(dir.path(), [&] { read_mrc(dir.path()); });
 }
 
 TEST(MrcWrite, MissingDirectoryThrowsAndLeavesNothing) {
   TempDir dir;
   const std::string path = dir.file("no/such/dir/out.mrc");
-  expect_input_error_naming(path, [&] { write_mrc(path, ramp(2, 2, 2), MrcKind::volume); });
+  test::expect_input_error(path, [&] { write_mrc(path, ramp(2, 2, 2), MrcKind::volume); });
   EXPECT_FALSE(test::file_exists(path));
   EXPECT_EQ(test::list_dir(dir.path()), std::vector<std::string>{});
 }

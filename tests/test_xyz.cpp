@@ -16,20 +16,6 @@ namespace {
 
 using test::TempDir;
 
-void expect_error(const std::string& path, const std::function<void()>& fn,
-                  const std::string& fragment) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception for " << path;
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(path), std::string::npos) << what;
-    EXPECT_NE(what.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << what;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
 AtomModel sample_model() {
   AtomModel m;
   m.add("Pt", Vec3(0.0, 0.0, 0.0));
@@ -220,13 +206,13 @@ TEST(Xyz, WriterRejectsInconsistentModels) {
 TEST(XyzBadInput, MissingAndEmpty) {
   TempDir dir;
   const std::string missing = dir.file("none.xyz"), empty = dir.file("empty.xyz");
-  expect_error(
+  test::expect_input_error(
       missing, [&] { read_xyz(missing); }, "not found");
   test::write_text(empty, "");
-  expect_error(
+  test::expect_input_error(
       empty, [&] { read_xyz(empty); }, "empty");
   test::write_text(empty, "\n\n");
-  expect_error(
+  test::expect_input_error(
       empty, [&] { read_xyz(empty); }, "empty");
 }
 
@@ -235,7 +221,7 @@ TEST(XyzBadInput, BadCountLine) {
   const std::string path = dir.file("count.xyz");
   for (const char* first : {"abc", "-3", "2.5", "3 atoms"}) {
     test::write_text(path, std::string(first) + "\n\nPt 0 0 0\n");
-    expect_error(
+    test::expect_input_error(
         path, [&] { read_xyz(path); }, "line 1");
   }
 }
@@ -244,13 +230,13 @@ TEST(XyzBadInput, Truncated) {
   TempDir dir;
   const std::string path = dir.file("trunc.xyz");
   test::write_text(path, "5\nProperties=species:S:1:pos:R:3\nPt 0 0 0\nPt 1 1 1\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "truncated: the count says 5 atoms but only 2");
   test::write_text(path, "3\n\nPt 0 0 0\n\n\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "only 1 atom lines");
   test::write_text(path, "3\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "truncated");
 }
 
@@ -258,7 +244,7 @@ TEST(XyzBadInput, MoreLinesThanCount) {
   TempDir dir;
   const std::string path = dir.file("more.xyz");
   test::write_text(path, "1\n\nPt 0 0 0\nPt 1 1 1\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "line 4: more atom lines than the count 1");
 }
 
@@ -268,13 +254,13 @@ TEST(XyzBadInput, WrongColumnCount) {
   test::write_text(path,
                    "3\nProperties=species:S:1:pos:R:3:b_factor:R:1\nPt 0 0 0 1\nPt 1 1 1\n"
                    "Pt 2 2 2 3\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "line 4: expected 5 columns, found 4");
   test::write_text(path, "2\n\nPt 0 0 0\nPt 1 1 1 1\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "line 4: expected 4 columns, found 5");
   test::write_text(path, "2\n\nPt 0 0 0\n\nPt 1 1 1\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "line 4: expected 4 columns, found 0");
 }
 
@@ -282,10 +268,10 @@ TEST(XyzBadInput, UnknownElement) {
   TempDir dir;
   const std::string path = dir.file("el.xyz");
   test::write_text(path, "2\n\nPt 0 0 0\nXx 1 1 1\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "line 4: unknown element symbol 'Xx'");
   test::write_text(path, "1\n\n999 0 0 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "unknown atomic number 999");
 }
 
@@ -293,19 +279,19 @@ TEST(XyzBadInput, NaNAndInfAndGarbage) {
   TempDir dir;
   const std::string path = dir.file("nan.xyz");
   test::write_text(path, "2\n\nPt 0 0 0\nPt nan 1 1\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "line 4: coordinate 'nan' is not finite");
   test::write_text(path, "1\n\nPt 0 -inf 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "not finite");
   test::write_text(path, "1\n\nPt 0 1.2.3 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "cannot parse coordinate '1.2.3'");
   test::write_text(path, "1\nProperties=species:S:1:pos:R:3:q:R:1\nPt 0 0 0 inf\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "property 'q' is not finite");
   test::write_text(path, "1\nProperties=species:S:1:pos:R:3:fixed:L:1\nPt 0 0 0 maybe\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "cannot parse 'maybe'");
 }
 
@@ -313,19 +299,19 @@ TEST(XyzBadInput, MalformedProperties) {
   TempDir dir;
   const std::string path = dir.file("props.xyz");
   test::write_text(path, "1\nProperties=species:S:1:pos:R\nPt 0 0 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "malformed Properties");
   test::write_text(path, "1\nProperties=species:S:1:pos:X:3\nPt 0 0 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "type must be S, R, I or L");
   test::write_text(path, "1\nProperties=species:S:1:position:R:3\nPt 0 0 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "no pos:R:3");
   test::write_text(path, "1\nProperties=pos:R:3:q:R:1\n0 0 0 1\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "no species");
   test::write_text(path, "1\nProperties=species:S:1:pos:R:2\nPt 0 0\n");
-  expect_error(
+  test::expect_input_error(
       path, [&] { read_xyz(path); }, "pos property must be R:3");
 }
 

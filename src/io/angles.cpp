@@ -1,4 +1,5 @@
 #include "aet/io/angles.hpp"
+#include "io/number_text.hpp"
 
 #include <cerrno>
 #include <charconv>
@@ -19,28 +20,8 @@ namespace {
 
 constexpr double kMaxAngle = 360.0;
 
-// Fixed six decimals when that reads back exactly (the usual case, and what IMOD users expect
-// to see); otherwise the shortest %g form that round-trips, so no writer ever loses precision.
-std::string format_number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
-  if (std::strtod(buf, nullptr) == v) return buf;
-  for (int prec = 15; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
-
-// Parses a whole token as a double; from_chars is locale-independent, unlike strtod.
-bool parse_double(const std::string& token, double& out) {
-  const char* first = token.data();
-  const char* last = token.data() + token.size();
-  if (first != last && *first == '+') ++first;
-  if (first == last) return false;
-  const auto res = std::from_chars(first, last, out);
-  return res.ec == std::errc() && res.ptr == last;
-}
+using io_detail::format_number;
+using io_detail::parse_double;
 
 std::vector<std::string> split_tokens(const std::string& s) {
   std::vector<std::string> tokens;

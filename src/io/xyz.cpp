@@ -1,4 +1,5 @@
 #include "aet/io/xyz.hpp"
+#include "io/number_text.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -46,26 +47,8 @@ bool blank(const std::string& s) {
   return true;
 }
 
-// Shortest exact text of a property value: six decimals when they read back exactly.
-std::string format_number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
-  if (std::strtod(buf, nullptr) == v) return buf;
-  for (int prec = 15; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
-
-bool parse_double(const std::string& token, double& out) {
-  const char* first = token.data();
-  const char* last = token.data() + token.size();
-  if (first != last && *first == '+') ++first;
-  if (first == last) return false;
-  const auto res = std::from_chars(first, last, out);
-  return res.ec == std::errc() && res.ptr == last;
-}
+using io_detail::format_number;
+using io_detail::parse_double;
 
 bool parse_count(std::string s, std::uint64_t& n) {
   while (!s.empty() && is_space(s.back())) s.pop_back();

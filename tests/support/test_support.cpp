@@ -11,7 +11,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 #include "aet/core/device.hpp"
+#include "aet/core/error.hpp"
 
 namespace fs = std::filesystem;
 
@@ -71,6 +74,21 @@ std::vector<std::string> list_dir(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+void expect_input_error(const std::string& path, const std::function<void()>& fn,
+                        const std::string& fragment) {
+  try {
+    fn();
+    ADD_FAILURE() << "no exception for " << path;
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    if (!fragment.empty())
+      EXPECT_NE(what.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << what;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
 }
 
 bool gpu_available() {

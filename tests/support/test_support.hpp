@@ -1,6 +1,7 @@
 // Shared helpers for the test suite: scratch directories and running the aet binary.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ std::string read_text(const std::string& path);
 bool file_exists(const std::string& path);
 // Names of the entries of a directory (files and folders), sorted.
 std::vector<std::string> list_dir(const std::string& dir);
+
+// Runs fn and expects an aet::InputError whose message names `path` and contains `fragment`.
+void expect_input_error(const std::string& path, const std::function<void()>& fn,
+                        const std::string& fragment = "");
 
 // True when a CUDA device is visible to this process.
 bool gpu_available();
