@@ -140,3 +140,15 @@ TEST(Core, ElementTable) {
   EXPECT_THROW(element("Xx"), InputError);
   EXPECT_THROW(element_by_z(0), InputError);
 }
+
+TEST(Core, CorrelationOfArrays) {
+  Array3 a(3, 2, 2), b(3, 2, 2);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a.data()[i] = static_cast<float>(i);
+    b.data()[i] = 1000.0f + 2.0f * static_cast<float>(i);
+  }
+  EXPECT_NEAR(correlation(a, b), 1.0, 1e-12);
+  for (std::size_t i = 0; i < b.size(); ++i) b.data()[i] = -b.data()[i];
+  EXPECT_NEAR(correlation(a, b), -1.0, 1e-12);
+  EXPECT_THROW(correlation(a, Array3(2, 2, 2)), InternalError);
+}

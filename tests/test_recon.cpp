@@ -55,20 +55,6 @@ double dot(const Array3& a, const Array3& b) {
   return s;
 }
 
-double correlation(const Array3& a, const Array3& b) {
-  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-  const double n = static_cast<double>(a.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double x = a.data()[i], y = b.data()[i];
-    sa += x;
-    sb += y;
-    saa += x * x;
-    sbb += y * y;
-    sab += x * y;
-  }
-  return (sab - sa * sb / n) / std::sqrt((saa - sa * sa / n) * (sbb - sb * sb / n));
-}
-
 TiltGeometry general_geometry() {
   // Euler triples with phi and psi away from zero, tilts on both sides of 45 degrees (the
   // dominant axis switches from z to x) and one beam almost along y; shifts in Angstrom.

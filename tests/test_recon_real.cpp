@@ -19,21 +19,6 @@ namespace {
 
 const std::string kData = AET_SHARED_DATA;
 
-double correlation(const Array3& a, const Array3& b) {
-  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-  const double n = static_cast<double>(a.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double x = a.data()[i], y = b.data()[i];
-    sa += x;
-    sb += y;
-    saa += x * x;
-    sbb += y * y;
-    sab += x * y;
-  }
-  const double cov = sab - sa * sb / n, va = saa - sa * sa / n, vb = sbb - sb * sb / n;
-  return cov / std::sqrt(va * vb);
-}
-
 bool have(const std::string& dir) {
   return test::file_exists(kData + "/" + dir + "/projections.mrc");
 }

@@ -24,4 +24,22 @@ ArrayStats compute_stats(const Array3& a) {
   return s;
 }
 
+double correlation(const Array3& a, const Array3& b) {
+  if (a.size() != b.size()) throw InternalError("correlation: arrays differ in size");
+  // Two passes around the means: the one-pass formula loses precision on large, offset volumes.
+  const double n = static_cast<double>(a.size());
+  double ma = 0, mb = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) ma += a.data()[i], mb += b.data()[i];
+  ma /= n;
+  mb /= n;
+  double saa = 0, sbb = 0, sab = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double x = a.data()[i] - ma, y = b.data()[i] - mb;
+    saa += x * x;
+    sbb += y * y;
+    sab += x * y;
+  }
+  return sab / std::sqrt(saa * sbb);
+}
+
 }  // namespace aet

@@ -1,5 +1,5 @@
 #include "aet/io/angles.hpp"
-#include "io/number_text.hpp"
+#include "io/text_file.hpp"
 
 #include <cerrno>
 #include <charconv>
@@ -54,17 +54,7 @@ TiltGeometry AngleFile::geometry() const {
 }
 
 AngleFile read_angles(const std::string& path, long expected_views) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail_file(path, "file not found");
-  if (fs::is_directory(st)) fail_file(path, "is a directory, not an angle file");
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    fail_file(path, std::string("cannot open for reading") +
-                        (err ? std::string(": ") + std::strerror(err) : std::string()));
-  }
+  std::ifstream in = io_detail::open_text_input(path, "an angle file");
 
   AngleFile af;
   std::size_t columns = 0;

@@ -1,5 +1,5 @@
 #include "aet/io/xyz.hpp"
-#include "io/number_text.hpp"
+#include "io/text_file.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -270,17 +270,7 @@ void write_xyz(const std::string& path, const AtomModel& model) {
 }
 
 AtomModel read_xyz(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail_file(path, "file not found");
-  if (fs::is_directory(st)) fail_file(path, "is a directory, not an XYZ file");
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    fail_file(path, std::string("cannot open for reading") +
-                        (err ? std::string(": ") + std::strerror(err) : std::string()));
-  }
+  std::ifstream in = io_detail::open_text_input(path, "an XYZ file");
 
   std::string line;
   if (std::getline(in, line) && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // BOM

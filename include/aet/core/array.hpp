@@ -81,4 +81,7 @@ struct ArrayStats {
 };
 ArrayStats compute_stats(const Array3& a);
 
+// Pearson correlation of two arrays of the same size (NaN when either is constant).
+double correlation(const Array3& a, const Array3& b);
+
 }  // namespace aet
