@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "aet/align/align.hpp"
 #include "aet/analysis/evaluate.hpp"
 #include "aet/core/build_config.hpp"
 #include "aet/core/device.hpp"
@@ -68,6 +69,10 @@ int run_pipeline(const Invocation& inv) {
     ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
     ("algorithm", po::value<std::string>()->default_value("resire"), "resire, sirt or fbp")
     ("iterations", po::value<int>()->default_value(50)->value_name("N"), "solver iterations")
+    ("no-align", "skip alignment (the views are already aligned and preprocessed)")
+    ("align-rounds", po::value<int>()->default_value(5)->value_name("N"),
+       "projection-matching rounds of the alignment")
+    ("no-background", "alignment: keep the views' background (films, pre-processed data)")
     ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
        "minimum distance between atoms")
     ("phantom", po::value<std::string>()->default_value("demo")->value_name("NAME"),
@@ -79,7 +84,8 @@ int run_pipeline(const Invocation& inv) {
   // clang-format on
   add_common_options(desc);
   const auto about =
-      "Runs the chain: reconstruct (RESIRE by default), trace atoms, and (with a truth) evaluate. "
+      "Runs the chain: align (preprocessing, shifts and tilt axis by projection matching), "
+      "reconstruct (RESIRE by default), trace atoms, and (with a truth) evaluate. "
       "With no --tilts it simulates the built-in demo particle (fcc Pt, ~800 atoms, +-70 deg in 3 "
       "deg steps, Poisson noise, a probe tail and a smooth background) and scores itself against "
       "the truth.\n\nWrites to DIR: reconstruction.mrc, atoms.xyz, metrics.json, result.h5 "
@@ -159,8 +165,37 @@ int run_pipeline(const Invocation& inv) {
     truth.set_info("source", source);
     truth.set_info("seed", std::to_string(seed));
   }
+  const bool do_align = !vm.count("no-align");
+  const int align_rounds = vm["align-rounds"].as<int>();
+  if (align_rounds < 0) fail_input("--align-rounds must be >= 0");
   const std::string out_dir = vm["out"].as<std::string>();
   OutputDir out(out_dir);
+
+  // ---- align --------------------------------------------------------------------------------
+  std::string align_json = "null";
+  if (do_align) {
+    AlignOptions ao;
+    ao.rounds = align_rounds;
+    ao.device = device;
+    ao.seed = seed;
+    if (vm.count("no-background")) ao.preprocess.subtract_background = false;
+    log.line("aligning (" + std::to_string(align_rounds) + " rounds of projection matching)");
+    const auto t_align = Clock::now();
+    AlignResult al = align_tilt_series(views, nominal, ao);
+    timing << "    \"align\": " << json_number(seconds_since(t_align)) << ",\n";
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "  tilt axis %.3f deg from y, R1 %.4f -> %.4f",
+                  al.tilt_axis_deg, al.r1_initial, al.r1_final);
+    log.line(buf);
+    std::ostringstream aj;
+    aj << "{\"tilt_axis_deg\": " << json_number(al.tilt_axis_deg)
+       << ", \"r1_initial\": " << json_number(al.r1_initial)
+       << ", \"r1_final\": " << json_number(al.r1_final) << ", \"rounds\": " << al.rounds.size()
+       << "}";
+    align_json = aj.str();
+    views = std::move(al.views);
+    geometry = std::move(al.geometry);
+  }
 
   // ---- reconstruct --------------------------------------------------------------------------
   ReconOptions ro;
@@ -215,6 +250,8 @@ int run_pipeline(const Invocation& inv) {
     }
     write_xyz(out.path("truth.xyz"), truth);
   }
+  write_geometry(out.path("geometry.txt"), geometry,
+                 do_align ? "view geometry refined by aet align" : "view geometry used");
   write_mrc(out.path("reconstruction.mrc"), rec.volume, MrcKind::volume, {label});
   write_xyz(out.path("atoms.xyz"), atoms);
 
@@ -224,7 +261,8 @@ int run_pipeline(const Invocation& inv) {
      << ",\n  \"source\": " << json_escape(source) << ",\n  \"seed\": " << seed
      << ",\n  \"device\": " << json_escape(device.str()) << ",\n  \"views\": " << views.nz()
      << ",\n  \"algorithm\": " << json_escape(vm["algorithm"].as<std::string>())
-     << ",\n  \"iterations\": " << iterations << ",\n  \"r1\": " << json_number(r1)
+     << ",\n  \"iterations\": " << iterations << ",\n  \"alignment\": " << align_json
+     << ",\n  \"r1\": " << json_number(r1)
      << ",\n  \"traced_atoms\": " << atoms.size() << ",\n  \"seconds\": {\n"
      << timing.str() << "    \"total\": " << json_number(total) << "\n  }";
   if (have_truth) js << ",\n  \"evaluation\": " << evaluation_json;

@@ -10,8 +10,6 @@
 #include <limits>
 #include <numeric>
 #include <sstream>
-#include <cstdio>
-#include <cstdlib>
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
@@ -43,8 +41,9 @@ constexpr std::size_t kRobustMaxRank = 10;
 // Gauss-Newton passes that subtract the neighbours' fitted peaks from each window. One pass
 // removes most of the bias from overlapping tails; the second settles it (docs/tracing.md).
 constexpr int kDeblendPasses = 2;
-// Largest distance (voxels, per axis) of a fitted centre from its local maximum.
-const double kMaxDrift = std::getenv("AET_DRIFT") ? std::atof(std::getenv("AET_DRIFT")) : 1.5;
+// Largest distance (voxels, per axis) of a polynomial fit's centre from its local maximum. The
+// Gaussian fit allows half the minimum distance instead (Geometry::max_drift).
+constexpr double kMaxDrift = 1.5;
 
 struct Candidate {
   std::int64_t x, y, z;
@@ -62,13 +61,19 @@ struct Peak {
   bool fallback = false;
   std::int64_t max_voxel[3] = {0, 0, 0};  // the local maximum the peak came from
   float max_value = 0;
-  double fixed = 0;
+  // Matched-filter intensity: the amplitude of a Gaussian of the atoms' typical width
+  // (Geometry::ref_sigma) at the fitted centre, least squares with a constant background, in
+  // the units of `intensity`. What the classes are built on (docs/tracing.md, step 5).
+  double class_intensity = 0;
 };
 
 struct Geometry {
   std::int64_t n[3];
   double v[3];    // voxel size, Angstrom
   double radius;  // fit window radius, Angstrom
+  // Largest distance (Angstrom) of a Gaussian fit's centre from its local maximum.
+  double max_drift = 0;
+  // Width (Angstrom) of the fixed-width fit behind Peak::class_intensity; 0 = not computed.
   double ref_sigma = 0;
 };
 
@@ -342,13 +347,18 @@ bool fit_gaussian(const Window& w, const Geometry& g, Peak& pk) {
     }
   }
   if (!p.allFinite() || !(p[0] > 0)) return false;
+  // A fit that slides further from its own maximum than half the minimum distance is nearer to
+  // where a neighbour may sit than to that maximum: it has latched onto something else (a
+  // neighbour, a noise ripple). Closer is fine: in a reconstruction the maximum of a weak atom
+  // beside a heavy one can sit 0.6 A (2 voxels) from its centre, and a tighter limit replaced
+  // those fits by centroids with too little intensity (docs/tracing.md).
+  double drift2 = 0;
   for (int a = 0; a < 3; ++a) {
     pk.c[a] = p[1 + a];
-    // A fit that slides well beyond the voxels next to its own maximum has latched onto
-    // something else (a neighbour, a noise ripple). With noise the maximum of a weak atom can be
-    // the voxel beside the one holding its centre, hence 1.5 voxels rather than 1.
-    if (std::abs(p[1 + a] - static_cast<double>(pk.max_voxel[a])) > kMaxDrift) return false;
+    const double d = (p[1 + a] - static_cast<double>(pk.max_voxel[a])) * g.v[a];
+    drift2 += d * d;
   }
+  if (drift2 > g.max_drift * g.max_drift) return false;
   // The part of the peak inside the window sphere: an atom keeps nearly all of its integral,
   // while a broad noise ripple, whose fitted width runs off, cannot claim a large intensity.
   const double t = g.radius / p[4];
@@ -573,6 +583,56 @@ std::vector<T> select(const std::vector<T>& v, const std::vector<bool>& keep) {
   return out;
 }
 
+// Matched-filter intensity of the peak centred at `c` (voxels): the least-squares amplitude of a
+// voxel-integrated Gaussian of the fixed width g.ref_sigma plus a constant background over the
+// window, scaled like Peak::intensity to the part inside the window sphere. With the width fixed
+// to that of the atoms, an atom scores its integral whatever its own fitted width, while a broad,
+// flat noise ripple (whose free fit claims a large integral with a wide Gaussian) or a spike
+// scores little: the free intensities of the weakest light atoms and the strongest noise peaks
+// overlap, these do not (docs/tracing.md, step 5).
+double fixed_width_intensity(const Window& w, const Geometry& g, const double c[3]) {
+  std::vector<double> prof[3];
+  for (int a = 0; a < 3; ++a) {
+    prof[a].resize(static_cast<std::size_t>(2 * w.r[a] + 1));
+    axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, c[a], g.ref_sigma / g.v[a], prof[a].data(),
+                 nullptr, nullptr);
+  }
+  double sg = 0, sgg = 0, sy = 0, sgy = 0;
+  for (std::size_t k = 0; k < w.y.size(); ++k) {
+    const auto& l = w.local[k];
+    const double gg = prof[0][l[0]] * prof[1][l[1]] * prof[2][l[2]];
+    sg += gg;
+    sgg += gg * gg;
+    sy += w.y[k];
+    sgy += gg * w.y[k];
+  }
+  const double n = static_cast<double>(w.y.size());
+  const double det = n * sgg - sg * sg;
+  if (!(det > 0)) return 0;
+  const double amp = (n * sgy - sg * sy) / det;
+  const double t = g.radius / g.ref_sigma;
+  return amp * (std::erf(t * M_SQRT1_2) - std::sqrt(2 / kPi) * t * std::exp(-0.5 * t * t));
+}
+
+// The atoms' typical width (Angstrom): the intensity-weighted median of the fitted widths, so that
+// the many weak noise peaks, whatever their widths, count little. 0 when no fit converged.
+double typical_width(const std::vector<Peak>& peaks) {
+  std::vector<std::pair<double, double>> sw;
+  double total = 0;
+  for (const auto& p : peaks)
+    if (!p.fallback && p.intensity > 0) {
+      sw.emplace_back(p.sigma, p.intensity);
+      total += p.intensity;
+    }
+  std::sort(sw.begin(), sw.end());
+  double acc = 0;
+  for (const auto& q : sw) {
+    acc += q.second;
+    if (acc >= 0.5 * total) return q.first;
+  }
+  return 0;
+}
+
 // Fits every peak, with window data minus the fitted models of its neighbours (`previous`, when
 // given): overlapping tails of close atoms otherwise pull each centre toward its neighbours.
 std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
@@ -620,35 +680,20 @@ std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
       if (!ok) {
         // The centroid is taken around the original maximum, where the peak certainly is.
         std::int64_t m[3] = {seed.max_voxel[0], seed.max_voxel[1], seed.max_voxel[2]};
-        Window mw = m[0] == o[0] && m[1] == o[1] && m[2] == o[2] ? w
-                                                                 : make_window(vol, g, m, g.radius);
+        Window mw =
+            m[0] == o[0] && m[1] == o[1] && m[2] == o[2] ? w : make_window(vol, g, m, g.radius);
         pk = centroid_peak(mw, g);
         for (int a = 0; a < 3; ++a) pk.max_voxel[a] = seed.max_voxel[a];
         pk.max_value = seed.max_value;
       }
-      if (g.ref_sigma > 0) {
-        std::vector<double> pr[3];
-        for (int a = 0; a < 3; ++a) {
-          pr[a].resize(static_cast<std::size_t>(2 * w.r[a] + 1));
-          axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, pk.c[a], g.ref_sigma / g.v[a],
-                       pr[a].data(), nullptr, nullptr);
-        }
-        double sg = 0, sgg = 0, sy = 0, sgy = 0, n = 0;
-        for (std::size_t k = 0; k < w.y.size(); ++k) {
-          const auto& l = w.local[k];
-          const double gg = pr[0][l[0]] * pr[1][l[1]] * pr[2][l[2]];
-          sg += gg, sgg += gg * gg, sy += w.y[k], sgy += gg * w.y[k], n += 1;
-        }
-        const double det = n * sgg - sg * sg;
-        const double amp = det > 0 ? (n * sgy - sg * sy) / det : 0;
-        const double t = g.radius / g.ref_sigma;
-        pk.fixed = amp * (std::erf(t * M_SQRT1_2) - std::sqrt(2 / kPi) * t * std::exp(-0.5 * t * t));
-      }
+      pk.class_intensity = g.ref_sigma > 0 ? fixed_width_intensity(w, g, pk.c) : pk.intensity;
       out[static_cast<std::size_t>(i)] = pk;
     }
   });
   return out;
 }
+
+std::string fmt(double v);
 
 // ---- classification ----------------------------------------------------------------------------
 
@@ -742,58 +787,26 @@ Clusters kmeans_1d(const std::vector<double>& x, std::size_t k, std::uint64_t se
   return best;
 }
 
-// Refines 1D k-means classes as a Gaussian mixture (EM) and relabels by the largest posterior.
-// k-means cuts halfway between centres, which is wrong when the classes differ in spread: the
-// narrow class of noise peaks would otherwise take the weakest atoms of a broad light species
-// (surface Fe of an FePt particle, say). Means stay ordered; spreads have a floor so that a tight
-// class cannot collapse onto a point.
-void refine_mixture(const std::vector<double>& x, Clusters& c) {
-  const std::size_t n = x.size(), k = c.centre.size();
-  if (k < 2 || n < 4 * k) return;
-  std::vector<double> mu = c.centre, sd = c.sd, pi(k, 0.0);
-  for (int l : c.label) pi[static_cast<std::size_t>(l)] += 1.0 / static_cast<double>(n);
-  const double range = *std::max_element(x.begin(), x.end()) - *std::min_element(x.begin(), x.end());
-  const double floor_sd = 1e-3 * range + 1e-300;
-  std::vector<double> resp(n * k);
-  for (int it = 0; it < 200; ++it) {
-    for (std::size_t j = 0; j < k; ++j) sd[j] = std::max(sd[j], floor_sd);
-    for (std::size_t i = 0; i < n; ++i) {
-      double total = 0;
-      for (std::size_t j = 0; j < k; ++j) {
-        const double z = (x[i] - mu[j]) / sd[j];
-        resp[i * k + j] = pi[j] / sd[j] * std::exp(-0.5 * z * z);
-        total += resp[i * k + j];
-      }
-      for (std::size_t j = 0; j < k; ++j) resp[i * k + j] = total > 0 ? resp[i * k + j] / total : 0;
-    }
-    double shift = 0;
-    for (std::size_t j = 0; j < k; ++j) {
-      double w = 0, m = 0, v = 0;
-      for (std::size_t i = 0; i < n; ++i) w += resp[i * k + j], m += resp[i * k + j] * x[i];
-      if (!(w > 0)) return;  // a class emptied: keep the k-means answer
-      m /= w;
-      for (std::size_t i = 0; i < n; ++i) v += resp[i * k + j] * (x[i] - m) * (x[i] - m);
-      shift = std::max(shift, std::abs(m - mu[j]) / (std::abs(mu[j]) + 1e-300));
-      mu[j] = m;
-      sd[j] = std::sqrt(v / w);
-      pi[j] = w / static_cast<double>(n);
-    }
-    if (!std::is_sorted(mu.begin(), mu.end())) return;  // classes swapped: keep k-means
-    if (shift < 1e-9) break;
-  }
-  for (std::size_t j = 0; j < k; ++j) sd[j] = std::max(sd[j], floor_sd);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::size_t best = 0;
-    double best_p = -1;
-    for (std::size_t j = 0; j < k; ++j) {
-      const double z = (x[i] - mu[j]) / sd[j];
-      const double p = pi[j] / sd[j] * std::exp(-0.5 * z * z);
-      if (p > best_p) best_p = p, best = j;
-    }
-    c.label[i] = static_cast<int>(best);
-  }
-  c.centre = mu;
-  c.sd = sd;
+// The cut between non-atoms (class 0) and the lightest species (class 1): the geometric middle of
+// the widest empty interval in log intensity among the peaks between the two class centres. k-means
+// cuts halfway between the centres, which ignores the spreads: a few hundred noise peaks sit in a
+// narrow class near zero and the light species spreads widely below its centre (surface atoms, Fe
+// beside Pt), so the midpoint lies close to the weakest atoms and cut some of them (FePt). Where
+// the populations are apart, the widest gap between the centres is the one between them (by a
+// factor of 2 or more over any gap inside a class in all measured cases), and its middle is the
+// largest-margin cut. Returns 0 (keep the k-means labels) with fewer than two peaks there.
+double widest_gap_cut(const std::vector<double>& x, const Clusters& c) {
+  std::vector<double> between;
+  for (double v : x)
+    if (v > c.centre[0] && v < c.centre[1]) between.push_back(std::log(v));
+  between.push_back(std::log(c.centre[0]));
+  between.push_back(std::log(c.centre[1]));
+  if (between.size() < 4 || !(c.centre[0] > 0)) return 0;
+  std::sort(between.begin(), between.end());
+  std::size_t best = 0;
+  for (std::size_t i = 1; i + 1 < between.size(); ++i)
+    if (between[i + 1] - between[i] > between[best + 1] - between[best]) best = i;
+  return std::exp(0.5 * (between[best] + between[best + 1]));
 }
 
 // Two neighbouring classes of atoms are distinct species, not one population cut in two, when
@@ -845,32 +858,14 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
   std::string how;
   int offset = 0;
   if (k_full == n_species + 1 && all_separated(c, true)) {
-    // The mixture is fitted to log intensities: noise peaks spread over decades, atoms of one
-    // species over a few tens of percent, so both are closer to normal in log space.
-    std::vector<double> logx(x.size());
-    for (std::size_t i = 0; i < x.size(); ++i) logx[i] = std::log(x[i]);
-    Clusters lc = c;
-    for (std::size_t j = 0; j < lc.centre.size(); ++j) {
-      double m = 0, v = 0, w = 0;
+    how = "kmeans " + std::to_string(k_full) + " classes, lowest = non-atoms";
+    const double cut = widest_gap_cut(x, c);
+    if (cut > 0) {
       for (std::size_t i = 0; i < x.size(); ++i)
-        if (static_cast<std::size_t>(c.label[i]) == j) m += logx[i], w += 1;
-      m /= std::max(w, 1.0);
-      for (std::size_t i = 0; i < x.size(); ++i)
-        if (static_cast<std::size_t>(c.label[i]) == j) v += (logx[i] - m) * (logx[i] - m);
-      lc.centre[j] = m;
-      lc.sd[j] = std::sqrt(v / std::max(w, 1.0));
+        if (c.label[i] <= 1) c.label[i] = x[i] < cut ? 0 : 1;
+      how += " below " + fmt(cut) + " (widest gap; k-means midpoint " +
+             fmt(0.5 * (c.centre[0] + c.centre[1])) + ")";
     }
-    const char* mode = std::getenv("AET_CLS");
-    const std::string md = mode ? mode : "mix";
-    if (md == "mix") {
-      refine_mixture(logx, lc);
-      c.label = lc.label;
-    } else if (md == "z") {
-      const double b = (c.centre[0] * c.sd[1] + c.centre[1] * c.sd[0]) / (c.sd[0] + c.sd[1]);
-      for (std::size_t i = 0; i < x.size(); ++i)
-        if (c.label[i] <= 1) c.label[i] = x[i] < b ? 0 : 1;
-    }
-    how = "kmeans + mixture " + std::to_string(k_full) + " classes, lowest = non-atoms";
   } else {
     // No separate weak population: every peak is an atom (the Miao recipe would throw away the
     // weaker half of a clean single-species particle here).
@@ -978,6 +973,7 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   // parameters, two and a half for the polynomial's 35 terms.
   const double min_radius = (opt.fit == PeakFit::gaussian ? 2.0 : 2.5) * vmax;
   g.radius = std::max(opt.fit_radius > 0 ? opt.fit_radius : 0.7 * opt.min_distance, min_radius);
+  g.max_drift = std::max(0.5 * opt.min_distance, kMaxDrift * vmax);
 
   // (1) candidates
   std::vector<Candidate> maxima = local_maxima(volume);
@@ -1027,7 +1023,6 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   // voxels, so that atoms min_distance apart both stay): merging before any fit matters because
   // the fit of one of two close peaks is pulled toward the other.
   const double rounding = std::sqrt(3.0) * vmax;
-  const std::vector<Peak> seeds0 = seeds;  // DEBUG
   seeds = select(seeds, enforce_min_distance(seeds, g, std::max(0.0, opt.min_distance - rounding)));
   // (2) independent fits...
   std::vector<Peak> peaks = fit_peaks(volume, g, opt.fit, seeds, nullptr);
@@ -1036,22 +1031,9 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
     // subtract the other's copy of the atom below)...
     peaks = select(peaks, enforce_min_distance(peaks, g, 0.5 * opt.min_distance));
     // ...then fits with the neighbours' fitted peaks subtracted from each window.
-    {
-      std::vector<std::pair<double, double>> sw;
-      double tot = 0;
-      for (const auto& p : peaks)
-        if (!p.fallback && p.intensity > 0) sw.push_back({p.sigma, p.intensity}), tot += p.intensity;
-      std::sort(sw.begin(), sw.end());
-      double acc = 0;
-      for (auto& q : sw) {
-        acc += q.second;
-        if (acc >= 0.5 * tot) {
-          g.ref_sigma = q.first;
-          break;
-        }
-      }
-      log_verbose("ref sigma " + fmt(g.ref_sigma));
-    }
+    // The deblending passes also give each peak its matched-filter intensity, at the atoms'
+    // typical width from these first fits.
+    g.ref_sigma = typical_width(peaks);
     for (int pass = 0; pass < kDeblendPasses; ++pass)
       peaks = fit_peaks(volume, g, opt.fit, peaks, &peaks);
     // The full minimum distance on the refined positions. The survivors are refitted once
@@ -1068,25 +1050,9 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
 
   // (4) classes from the integrated intensities
   std::vector<double> intensity(peaks.size());
-  for (std::size_t i = 0; i < peaks.size(); ++i) intensity[i] = peaks[i].intensity;
-  if (std::getenv("AET_FEAT") && std::string(std::getenv("AET_FEAT")) == "fixed")
-    for (std::size_t i = 0; i < peaks.size(); ++i) intensity[i] = peaks[i].fixed;
+  for (std::size_t i = 0; i < peaks.size(); ++i) intensity[i] = peaks[i].class_intensity;
   std::vector<int> cls;
   const std::string how = classify(intensity, opt.elements.size(), opt.seed, cls);
-  if (const char* dump = std::getenv("AET_TRACE_DUMP")) {  // DEBUG
-    const double cc[3] = {centre_index(g.n[0]), centre_index(g.n[1]), centre_index(g.n[2])};
-    FILE* f = std::fopen(dump, "w");
-    for (const auto& s : seeds0)
-      std::fprintf(f, "S %g %g %g %g\n", (s.c[0] - cc[0]) * g.v[0], (s.c[1] - cc[1]) * g.v[1],
-                   (s.c[2] - cc[2]) * g.v[2], s.max_value);
-    for (std::size_t i = 0; i < peaks.size(); ++i) {
-      const auto& pk = peaks[i];
-      std::fprintf(f, "P %g %g %g %g %g %g %g %g %d %d %g\n", (pk.c[0] - cc[0]) * g.v[0],
-                   (pk.c[1] - cc[1]) * g.v[1], (pk.c[2] - cc[2]) * g.v[2], pk.intensity,
-                   pk.height, pk.max_value, pk.sigma, pk.residual, cls[i], int(pk.fallback), pk.fixed);
-    }
-    std::fclose(f);
-  }
 
   // (5) local re-classification among the species
   const std::vector<Vec3> pos_all = [&] {
@@ -1133,6 +1099,7 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   model.set_info("trace_elements", elems);
   model.set_info("trace_min_distance", fmt(opt.min_distance));
   model.set_info("trace_fit_radius", fmt(g.radius));
+  model.set_info("trace_atom_width", fmt(g.ref_sigma));
   model.set_info("trace_threshold", fmt(frac));
   model.set_info("trace_cut", fmt(cut));
   model.set_info("trace_candidates", std::to_string(seeds.size()));
