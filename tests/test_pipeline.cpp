@@ -45,14 +45,15 @@ TEST(Pipeline, RunsOnAUserSeriesAndChecksItsInput) {
   const std::string out = tmp.file("run");
   const auto r =
       run_aet("pipeline --tilts " + sim + "/tilts.mrc --angles " + sim + "/tilts.tlt --truth " +
-              sim + "/truth.xyz --elements Au --quiet --out " + out);
+              sim + "/truth.xyz --elements Au --no-align --quiet --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string js = aet::test::read_text(out + "/metrics.json");
   EXPECT_GE(json_value(js, "recall"), 0.99) << js;
   EXPECT_GE(json_value(js, "precision"), 0.99) << js;
   EXPECT_LE(json_value(js, "rmsd_pm"), 20.0) << js;
-  // Only what the user did not give is written.
+  // Only what the user did not give is written, and the geometry that was used.
   EXPECT_FALSE(aet::test::file_exists(out + "/tilts.mrc"));
+  EXPECT_TRUE(aet::test::file_exists(out + "/geometry.txt"));
 
   // Bad input: a clear message, exit 2, no output directory.
   aet::test::write_text(tmp.file("short.tlt"), "-60\n0\n60\n");

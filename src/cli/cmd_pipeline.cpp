@@ -69,6 +69,7 @@ int run_pipeline(const Invocation& inv) {
     ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
     ("algorithm", po::value<std::string>()->default_value("resire"), "resire, sirt or fbp")
     ("iterations", po::value<int>()->default_value(50)->value_name("N"), "solver iterations")
+    ("align", "align even a built-in simulation (the default for --tilts input)")
     ("no-align", "skip alignment (the views are already aligned and preprocessed)")
     ("align-rounds", po::value<int>()->default_value(5)->value_name("N"),
        "projection-matching rounds of the alignment")
@@ -80,7 +81,11 @@ int run_pipeline(const Invocation& inv) {
     ("tilt-range", po::value<std::string>()->default_value("-70:70:3")->value_name("A:B:S"),
        "tilts of the simulated series")
     ("dose", po::value<double>()->default_value(5e4)->value_name("D"),
-       "dose of the simulated series (electrons per Angstrom^2 per view)");
+       "dose of the simulated series (electrons per Angstrom^2 per view)")
+    ("shift-max", po::value<double>()->default_value(0.0)->value_name("PX"),
+       "misalign the simulated series: random shifts up to this many pixels (turns --align on)")
+    ("axis-rotation", po::value<double>()->default_value(0.0)->value_name("DEG"),
+       "misalign the simulated series: tilt axis rotated in the image plane (turns --align on)");
   // clang-format on
   add_common_options(desc);
   const auto about =
@@ -88,7 +93,11 @@ int run_pipeline(const Invocation& inv) {
       "reconstruct (RESIRE by default), trace atoms, and (with a truth) evaluate. "
       "With no --tilts it simulates the built-in demo particle (fcc Pt, ~800 atoms, +-70 deg in 3 "
       "deg steps, Poisson noise, a probe tail and a smooth background) and scores itself against "
-      "the truth.\n\nWrites to DIR: reconstruction.mrc, atoms.xyz, metrics.json, result.h5 "
+      "the truth; that series has exact geometry, so it is aligned only with --align or when "
+      "--shift-max / --axis-rotation misalign it.\n\nWrites to DIR: geometry.txt (the view "
+      "geometry used, refined when aligned), "
+      "reconstruction.mrc, atoms.xyz, "
+      "metrics.json, result.h5 "
       "(datasets and provenance), pipeline.log; with a simulated input also tilts.mrc, tilts.tlt "
       "and truth.xyz.";
   const Parsed p = parse(inv, desc);
@@ -119,6 +128,7 @@ int run_pipeline(const Invocation& inv) {
   bool single_axis = true;
   AtomModel truth;
   bool have_truth = false;
+  bool misaligned = false;
   std::string source;
   if (vm.count("tilts")) {
     source = vm["tilts"].as<std::string>();
@@ -152,6 +162,10 @@ int run_pipeline(const Invocation& inv) {
     sim.imaging.tail_fraction = 0.1;
     sim.imaging.tail_sigma = 4.0;
     sim.background = 0.05;
+    sim.shift_max_px = vm["shift-max"].as<double>();
+    sim.axis_rotation = vm["axis-rotation"].as<double>();
+    if (!(sim.shift_max_px >= 0) || !std::isfinite(sim.axis_rotation))
+      fail_input("--shift-max must be >= 0 and --axis-rotation finite");
     sim.seed = seed + 1;
     source = "simulated phantom " + named.name;
     log.line("aet pipeline: simulating " + named.name + " (" + std::to_string(truth.size()) +
@@ -161,11 +175,20 @@ int run_pipeline(const Invocation& inv) {
     timing << "    \"simulate\": " << json_number(seconds_since(t0)) << ",\n";
     views = std::move(series.views);
     nominal = series.nominal;
-    geometry = series.truth;
+    // Misaligned on request: then the chain starts from the nominal angles, as with real data.
+    misaligned = sim.shift_max_px > 0 || sim.axis_rotation != 0;
+    if (misaligned) {
+      for (const auto& e : nominal) geometry.push_back(ViewGeometry::from_euler(e));
+    } else {
+      geometry = series.truth;
+    }
     truth.set_info("source", source);
     truth.set_info("seed", std::to_string(seed));
   }
-  const bool do_align = !vm.count("no-align");
+  if (vm.count("align") && vm.count("no-align"))
+    fail_input("--align and --no-align exclude each other");
+  const bool do_align =
+      !vm.count("no-align") && (vm.count("tilts") || vm.count("align") || misaligned);
   const int align_rounds = vm["align-rounds"].as<int>();
   if (align_rounds < 0) fail_input("--align-rounds must be >= 0");
   const std::string out_dir = vm["out"].as<std::string>();
@@ -184,8 +207,8 @@ int run_pipeline(const Invocation& inv) {
     AlignResult al = align_tilt_series(views, nominal, ao);
     timing << "    \"align\": " << json_number(seconds_since(t_align)) << ",\n";
     char buf[200];
-    std::snprintf(buf, sizeof buf, "  tilt axis %.3f deg from y, R1 %.4f -> %.4f",
-                  al.tilt_axis_deg, al.r1_initial, al.r1_final);
+    std::snprintf(buf, sizeof buf, "  tilt axis %.3f deg from y, R1 %.4f -> %.4f", al.tilt_axis_deg,
+                  al.r1_initial, al.r1_final);
     log.line(buf);
     std::ostringstream aj;
     aj << "{\"tilt_axis_deg\": " << json_number(al.tilt_axis_deg)
@@ -262,8 +285,8 @@ int run_pipeline(const Invocation& inv) {
      << ",\n  \"device\": " << json_escape(device.str()) << ",\n  \"views\": " << views.nz()
      << ",\n  \"algorithm\": " << json_escape(vm["algorithm"].as<std::string>())
      << ",\n  \"iterations\": " << iterations << ",\n  \"alignment\": " << align_json
-     << ",\n  \"r1\": " << json_number(r1)
-     << ",\n  \"traced_atoms\": " << atoms.size() << ",\n  \"seconds\": {\n"
+     << ",\n  \"r1\": " << json_number(r1) << ",\n  \"traced_atoms\": " << atoms.size()
+     << ",\n  \"seconds\": {\n"
      << timing.str() << "    \"total\": " << json_number(total) << "\n  }";
   if (have_truth) js << ",\n  \"evaluation\": " << evaluation_json;
   js << "\n}\n";

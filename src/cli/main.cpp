@@ -12,6 +12,7 @@
 namespace aet::cli {
 int run_info(const Invocation&);
 int run_simulate(const Invocation&);
+int run_align(const Invocation&);
 int run_reconstruct(const Invocation&);
 int run_trace(const Invocation&);
 int run_evaluate(const Invocation&);
@@ -28,6 +29,8 @@ const std::vector<Subcommand>& subcommands() {
        aet::cli::run_info},
       {"simulate", "simulate a nanoparticle tilt series with its ground truth",
        aet::cli::run_simulate},
+      {"align", "align a tilt series: shifts, tilt axis and angles by projection matching",
+       aet::cli::run_align},
       {"reconstruct", "reconstruct a volume from a tilt series (RESIRE, SIRT, FBP)",
        aet::cli::run_reconstruct},
       {"trace", "trace atoms in a reconstructed volume", aet::cli::run_trace},

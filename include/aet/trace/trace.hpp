@@ -1,7 +1,9 @@
 // Atom tracing: atoms (species, positions, per-atom fit results) from a reconstructed volume.
 // Method (Miao group, docs/tracing.md): local maxima, a sub-voxel fit of each peak, a minimum
-// distance between atoms, then 1D k-means on the integrated intensities with one class more than
-// species (the lowest class is not an atom), then local re-classification.
+// distance between atoms, then 1D k-means on matched-filter intensities (the amplitude of a
+// Gaussian of the atoms' typical width at each fitted centre) with one class more than species
+// (the lowest class is not an atom; it is cut off at the widest gap in log intensity), then local
+// re-classification.
 #pragma once
 
 #include <cstdint>
@@ -42,9 +44,10 @@ struct TraceOptions {
 // the fitted peak within fit_radius, in volume units times voxels), "peak" (height above the
 // local background), "fit_residual" (relative RMS residual of the fit), "class" (k-means class:
 // 1 for the lightest species ... elements.size() for the heaviest; 0, not an atom, is removed),
-// "fit_fallback" (1 where the fit failed and the centroid was used). Info records the options and
-// the number of candidates, non-atoms and fit fallbacks. Maxima on the faces of the volume are not
-// traced. Throws InputError for an empty volume, NaN/Inf voxels, a non-positive voxel size,
+// "fit_fallback" (1 where the fit failed and the centroid was used). Info records the options,
+// the matched filter's width (trace_atom_width), the number of candidates, non-atoms and fit
+// fallbacks, and the class decision with its cut (trace_classes). Maxima on the faces of the volume
+// are not traced. Throws InputError for an empty volume, NaN/Inf voxels, a non-positive voxel size,
 // min_distance <= 0, a negative fit_radius or threshold (or threshold >= 1), no elements, or an
 // unknown element.
 AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt);

@@ -1,0 +1,100 @@
+// Tilt-series alignment: preprocessing, coarse alignment (centre of mass or cross-correlation,
+// common-line tilt axis) and projection matching (per-view shifts, a common tilt-axis rotation
+// and per-view Euler angles refined against re-projections of RESIRE reconstructions).
+// docs/alignment.md describes the methods, the gauge choices and the measured accuracy.
+//
+// Geometry as in docs/conventions.md: a view's pixel coordinate is (u + shift_x, v + shift_y)
+// with (u, v, w) = R p; shifts in Angstrom.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "aet/core/array.hpp"
+#include "aet/core/device.hpp"
+#include "aet/geometry/rotation.hpp"
+
+namespace aet {
+
+struct PreprocessOptions {
+  bool subtract_background = true;  // robust 2nd-order polynomial fitted to background pixels
+  bool normalise = true;            // every view scaled to the mean total intensity
+  bool remove_hot_pixels = true;    // isolated outliers replaced by their neighbours' median
+  double denoise_sigma = 0;         // px, Gaussian; 0 = off
+};
+
+// Hot-pixel removal, background subtraction, optional Gaussian denoising and per-view
+// normalisation, in that order. Throws InputError for an empty stack or non-finite values.
+Array3 preprocess_views(const Array3& views, const PreprocessOptions& opt);
+
+struct AlignOptions {
+  PreprocessOptions preprocess;
+  bool coarse = true;  // centre of mass (isolated particle) or cross-correlation + common line
+  int rounds = 5;      // projection-matching rounds
+  int recon_iterations = 15;  // RESIRE iterations per round
+  bool refine_shifts = true, refine_axis = true;
+  // Per-view Euler refinement. Off by default: against 15-iteration missing-wedge
+  // reconstructions it does not yet converge to the true angles (docs/alignment.md, measured).
+  bool refine_angles = false;
+  double max_shift_px = 0;  // 0 = auto (a quarter of the view width)
+  Device device;            // cpu default
+  std::uint64_t seed = 0;   // recorded; the methods are deterministic
+};
+
+struct AlignRound {
+  int round;
+  double r1;                // R1 of the round's reconstruction against the views (before updates)
+  double shift_change_px;   // RMS shift update of the round
+  double angle_change_deg;  // RMS rotation update of the round (per view, axis included)
+};
+
+struct AlignResult {
+  Array3 views;              // preprocessed views (NOT resampled); the geometry applies to them
+  TiltGeometry geometry;     // refined per-view rotation and shift (Angstrom)
+  double tilt_axis_deg = 0;  // in-plane rotation of the tilt axis from y (counter-clockwise)
+  std::vector<AlignRound> rounds;
+  double r1_initial = 0;  // R1 with the geometry after coarse alignment (first round)
+  double r1_final = 0;    // R1 of a final reconstruction with the refined geometry
+};
+
+// Aligns a tilt series whose nominal angles are `nominal` (one per view). Throws InputError for
+// fewer than two views, a count mismatch, non-finite or all-zero views, or bad options.
+AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nominal,
+                              const AlignOptions& opt);
+
+// Resamples views so that the geometry becomes a single-axis one about the image y axis with no
+// shift: each view is shifted back and turned by the in-plane angle that brings the image of the
+// volume y axis onto the image y axis (cubic convolution, zero outside). `residual_angles`, when
+// given, receives each view's remaining Euler angles (theta, plus any small phi/psi left).
+Array3 apply_alignment(const Array3& views, const TiltGeometry& geometry,
+                       std::vector<Euler>* residual_angles);
+
+// The in-plane rotation (degrees) and the remaining rotation that apply_alignment uses:
+// R = Rz(gamma) R_residual with gamma chosen so that R maps the volume y axis into the
+// (v, w) plane. Exposed for the .xf writer.
+double inplane_angle_deg(const ViewGeometry& g);
+
+namespace align_detail {
+// Sub-pixel shift (pixels) that best moves `image` onto `reference` (both nx x ny, row-major x
+// fastest): reference(x) ~ image(x - d) ... i.e. shifting image by +d matches reference.
+// Found by FFT cross-correlation within max_shift and a parabolic fit of the peak.
+Vec2 register_shift(const float* reference, const float* image, std::int64_t nx, std::int64_t ny,
+                    double max_shift);
+// Centre of mass (Angstrom, relative to the rotation centre) of each view, and the fraction of
+// the positive intensity that lies in the outer frame (a tenth of the width) of each view.
+std::vector<Vec2> centres_of_mass(const Array3& views, double* border_fraction);
+// Common-line estimate of the tilt-axis rotation (degrees) for a single-axis series: the angle
+// whose axis-parallel profiles agree best across views, searched in [-range, range].
+double common_line_axis(const Array3& views, double range_deg);
+// The misfit that common_line_axis minimises (0 for a perfect single-axis series).
+double common_line_cost(const Array3& views, double alpha_deg);
+// Coarse shifts (Angstrom) for views with rotation R_k: centre of mass for an isolated particle,
+// else a cumulative cosine-stretched cross-correlation chain from the lowest tilt.
+std::vector<Vec2> coarse_shifts(const Array3& views, const TiltGeometry& geometry,
+                                double max_shift_px);
+// Removes from `shifts` (Angstrom) the least-squares part s_k = [R_k t]_xy, a 3D translation of
+// the object that no projection can see (the shift gauge).
+void remove_translation(std::vector<Vec2>& shifts, const TiltGeometry& geometry);
+}  // namespace align_detail
+
+}  // namespace aet

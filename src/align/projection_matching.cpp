@@ -1,0 +1,346 @@
+// Projection matching: reconstruct with the current geometry, re-project, and fit each view's
+// shift and rotation to its re-projection by Gauss-Newton; the tilt axis and the gauges are fixed
+// between rounds (docs/alignment.md).
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "aet/align/align.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/progress.hpp"
+#include "aet/recon/projector.hpp"
+#include "aet/recon/solvers.hpp"
+
+namespace aet {
+namespace {
+
+constexpr double kDeg = M_PI / 180.0;
+
+enum class AngleMode { none, all };
+
+// Small rotation in the detector frame (degrees about u, v, w), applied on the left of R.
+Mat3 detector_rotation(const Vec3& w_deg) {
+  return rot_z(w_deg.z()) * rot_y(w_deg.y()) * rot_x(w_deg.x());
+}
+
+double rotation_angle_deg(const Mat3& R) {
+  return std::acos(std::clamp(0.5 * (R.trace() - 1.0), -1.0, 1.0)) / kDeg;
+}
+
+struct ViewFit {
+  ViewGeometry g;
+};
+
+// Fits one view's scale, shift and (some) rotation to the re-projection of `volume` by
+// Gauss-Newton: shift derivatives from the image gradient of the re-projection, rotation
+// derivatives by central differences of the projector.
+ViewFit fit_view(const Array3& volume, const float* b, ViewGeometry g, std::int64_t nx,
+                 std::int64_t ny, bool shifts, AngleMode mode, double max_shift_px, bool allow_cc,
+                 int iterations, const Device& dev) {
+  const double a = volume.voxel_size.x;
+  const std::int64_t n = nx * ny;
+  auto project = [&](const ViewGeometry& view) {
+    return forward_project(volume, TiltGeometry{view}, nx, ny, dev);
+  };
+  ViewFit out;
+  std::vector<int> axes;
+  if (mode == AngleMode::all) axes = {0, 1, 2};
+  const int m = 1 + (shifts ? 2 : 0) + static_cast<int>(axes.size());
+  const double h = 0.25;  // degrees, finite-difference step
+  for (int it = 0; it < iterations; ++it) {
+    Array3 p = project(g);
+    if (it == 0 && shifts && allow_cc) {
+      // A whole-pixel error is beyond the reach of the linearisation: register first.
+      const Vec2 d = align_detail::register_shift(b, p.data(), nx, ny, max_shift_px);
+      if (d.norm() > 0.5) {
+        g.shift += d * a;
+        p = project(g);
+      }
+    }
+    double bp = 0, pp = 0;
+    for (std::int64_t i = 0; i < n; ++i)
+      bp += double(b[i]) * p.data()[i], pp += double(p.data()[i]) * p.data()[i];
+    if (!(pp > 0)) break;
+    const double l = bp / pp;
+    std::vector<Array3> dp;
+    for (int ax : axes) {
+      Vec3 w = Vec3::Zero();
+      w[ax] = h;
+      ViewGeometry gp = g, gm = g;
+      gp.R = detector_rotation(w) * g.R;
+      gm.R = detector_rotation(-w) * g.R;
+      Array3 pp_ = project(gp), pm = project(gm);
+      for (std::size_t i = 0; i < pp_.size(); ++i)
+        pp_.data()[i] = static_cast<float>((pp_.data()[i] - pm.data()[i]) / (2 * h));
+      dp.push_back(std::move(pp_));
+    }
+    Eigen::MatrixXd A = Eigen::MatrixXd::Zero(m, m);
+    Eigen::VectorXd rhs = Eigen::VectorXd::Zero(m);
+    Eigen::VectorXd J(m);
+    const float* pv = p.data();
+    for (std::int64_t y = 0; y < ny; ++y)
+      for (std::int64_t x = 0; x < nx; ++x) {
+        const std::int64_t i = y * nx + x;
+        int c = 0;
+        J[c++] = pv[i];
+        if (shifts) {
+          // d/ds of p(x - s) = -grad p (pixels); central differences, one-sided at the edges.
+          const std::int64_t x0 = std::max<std::int64_t>(0, x - 1), x1 = std::min(nx - 1, x + 1);
+          const std::int64_t y0 = std::max<std::int64_t>(0, y - 1), y1 = std::min(ny - 1, y + 1);
+          J[c++] = -l * (pv[y * nx + x1] - pv[y * nx + x0]) / double(x1 - x0);
+          J[c++] = -l * (pv[y1 * nx + x] - pv[y0 * nx + x]) / double(y1 - y0);
+        }
+        for (const auto& d : dp) J[c++] = l * d.data()[i];
+        const double r = b[i] - l * pv[i];
+        A.noalias() += J * J.transpose();
+        rhs += J * r;
+      }
+    A.diagonal().array() += 1e-9 * A.diagonal().maxCoeff();
+    const Eigen::VectorXd delta = A.ldlt().solve(rhs);
+    int c = 1;
+    if (shifts) {
+      Vec2 d(delta[c], delta[c + 1]);
+      c += 2;
+      if (d.norm() > 1.0) d /= d.norm();  // trust region: one pixel per step
+      g.shift += d * a;
+    }
+    Vec3 w = Vec3::Zero();
+    for (int ax : axes) w[ax] = std::clamp(delta[c++], -1.0, 1.0);
+    if (!axes.empty()) g.R = detector_rotation(w) * g.R;
+  }
+  out.g = g;
+  return out;
+}
+
+// Least-squares common tilt-axis rotation alpha and object rotation Q with
+// R_k ~ Rz(alpha) N_k Q (N_k the nominal rotations); alternating closed-form steps.
+void fit_axis_and_gauge(const TiltGeometry& geometry, const std::vector<Mat3>& nominal,
+                        bool fit_alpha, double& alpha, Mat3& Q) {
+  Q = Mat3::Identity();
+  for (int it = 0; it < 20; ++it) {
+    Mat3 M = Mat3::Zero();
+    for (std::size_t k = 0; k < nominal.size(); ++k)
+      M += nominal[k].transpose() * rot_z(alpha).transpose() * geometry[k].R;
+    Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    Mat3 D = Mat3::Identity();
+    D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
+    Q = svd.matrixU() * D * svd.matrixV().transpose();
+    if (!fit_alpha) break;
+    Mat3 M2 = Mat3::Zero();
+    for (std::size_t k = 0; k < nominal.size(); ++k)
+      M2 += geometry[k].R * Q.transpose() * nominal[k].transpose();
+    alpha = std::atan2(M2(1, 0) - M2(0, 1), M2(0, 0) + M2(1, 1)) / kDeg;
+  }
+}
+
+// The common tilt-axis rotation that minimises R2 of a reconstruction, by a least-squares
+// parabola through R2 at alpha + {-2, -1, 0, 1, 2} * step (per-view fits against re-projections
+// converge slowly on a common rotation: each reconstruction absorbs part of the axis error).
+// R2 (squared residuals), not R1: the least-squares reconstruction minimises squares, and R1 of a
+// 15-iteration RESIRE is skewed, so its parabola's vertex was measured 0.1-0.3 degrees off the
+// true axis where R2's is within 0.02 degrees (docs/alignment.md).
+double search_axis(const Array3& views, TiltGeometry geom, const std::vector<Mat3>& nominal,
+                   double alpha, double step, const ReconOptions& ro, double* best_r2) {
+  // The start can be far off (the common line is blind to the axis of a centrosymmetric
+  // particle): while the lowest R2 lies at an end of the bracket, the bracket moves there.
+  double best = alpha, best_val = 1e300;
+  for (int pass = 0; pass < 6; ++pass) {
+    Eigen::MatrixXd X(5, 3);
+    Eigen::VectorXd y(5);
+    int ibest = 2;
+    best_val = 1e300;
+    for (int i = 0; i < 5; ++i) {
+      const double t = (i - 2) * step;
+      for (std::size_t k = 0; k < geom.size(); ++k) geom[k].R = rot_z(alpha + t) * nominal[k];
+      const double r2 = reconstruct(views, geom, ro).r2.back();
+      X(i, 0) = 1, X(i, 1) = t, X(i, 2) = t * t;
+      y[i] = r2;
+      if (r2 < best_val) best_val = r2, best = alpha + t, ibest = i;
+    }
+    if (ibest == 0 || ibest == 4) {
+      alpha = best;
+      continue;
+    }
+    const Eigen::Vector3d c = X.colPivHouseholderQr().solve(y);
+    if (best_r2) *best_r2 = best_val;
+    if (c[2] > 0) {
+      const double t = -c[1] / (2 * c[2]);
+      if (std::abs(t) <= 2.5 * step) return alpha + t;
+    }
+    return best;
+  }
+  if (best_r2) *best_r2 = best_val;
+  return best;
+}
+
+double rms(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x * x;
+  return v.empty() ? 0 : std::sqrt(s / v.size());
+}
+
+}  // namespace
+
+AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nominal,
+                              const AlignOptions& opt) {
+  const std::int64_t nx = views.nx(), ny = views.ny(), nv = views.nz();
+  if (views.empty()) fail_input("align: the tilt series is empty");
+  if (nv < 2) fail_input("align: a tilt series needs at least 2 views, got " + std::to_string(nv));
+  if (static_cast<std::int64_t>(nominal.size()) != nv)
+    fail_input("align: " + std::to_string(nominal.size()) + " angles for " + std::to_string(nv) +
+               " views");
+  if (nx < 8 || ny < 8) fail_input("align: views must be at least 8 x 8 pixels");
+  if (!(views.voxel_size.x > 0) || !std::isfinite(views.voxel_size.x))
+    fail_input("align: the pixel size must be > 0");
+  if (opt.rounds < 0) fail_input("align: rounds must be >= 0");
+  if (opt.recon_iterations < 1) fail_input("align: reconstruction iterations must be >= 1");
+  if (!(opt.max_shift_px >= 0) || !std::isfinite(opt.max_shift_px))
+    fail_input("align: the maximum shift must be >= 0 px");
+  for (std::int64_t k = 0; k < nv; ++k) {
+    const float* img = views.slice(k);
+    bool nonzero = false;
+    for (std::int64_t i = 0; i < nx * ny; ++i) {
+      if (!std::isfinite(img[i]))
+        fail_input("align: view " + std::to_string(k) + " holds NaN or Inf");
+      nonzero |= img[i] != 0.0f;
+    }
+    if (!nonzero) fail_input("align: view " + std::to_string(k) + " is all zero");
+  }
+  const double a = views.voxel_size.x;
+  const double max_shift = opt.max_shift_px > 0 ? opt.max_shift_px : 0.25 * std::min(nx, ny);
+
+  AlignResult res;
+  res.views = preprocess_views(views, opt.preprocess);
+  res.views.voxel_size = VoxelSize{a, a, a};
+  const Array3& pre = res.views;
+
+  std::vector<Mat3> nom_R;
+  bool single_axis = true;
+  for (const auto& e : nominal) {
+    nom_R.push_back(rotation_from_euler(e));
+    single_axis &= std::abs(e.phi) < 1e-6 && std::abs(e.psi) < 1e-6;
+  }
+  TiltGeometry geom(static_cast<std::size_t>(nv));
+  for (std::int64_t k = 0; k < nv; ++k) geom[k].R = nom_R[k];
+  double alpha = 0;
+
+  ReconOptions ro;
+  ro.algorithm = Algorithm::resire;
+  ro.iterations = opt.recon_iterations;
+  ro.device = opt.device;
+  auto recon_r1 = [&](const TiltGeometry& g) { return reconstruct(pre, g, ro).r1.back(); };
+
+  if (opt.coarse) {
+    double border = 0;
+    align_detail::centres_of_mass(pre, &border);
+    // The common line needs the whole object in every view (its projection onto the axis is then
+    // the same in all views); for a film it is left to projection matching.
+    if (opt.refine_axis && single_axis && border < 0.05) {
+      alpha = align_detail::common_line_axis(pre, 45.0);
+      for (std::int64_t k = 0; k < nv; ++k) geom[k].R = rot_z(alpha) * nom_R[k];
+      log_verbose("align: common-line tilt axis " + std::to_string(alpha) + " deg");
+    }
+    if (opt.refine_shifts) {
+      const auto s = align_detail::coarse_shifts(pre, geom, max_shift);
+      for (std::int64_t k = 0; k < nv; ++k) geom[k].shift = s[k];
+    }
+  }
+
+  // Every geometry tried and the R1 of its reconstruction: the best one is returned. Projection
+  // matching against re-projections of a missing-wedge reconstruction can drift once it has
+  // converged, and R1 (same reconstruction for all) is the arbiter the user sees.
+  TiltGeometry best_geom = geom;
+  double best_alpha = alpha, best_r1 = 1e300;
+  auto consider = [&](const TiltGeometry& g, double al, double r1) {
+    if (r1 < best_r1) best_r1 = r1, best_geom = g, best_alpha = al;
+  };
+  Progress progress("align", opt.rounds);
+  for (int round = 0; round < opt.rounds; ++round) {
+    const ReconResult rec = reconstruct(pre, geom, ro);
+    const double r1 = rec.r1.back();
+    consider(geom, alpha, r1);
+    if (round == 0) res.r1_initial = r1;
+    // Rotations only once the shifts have settled: in the first round the re-projections are
+    // too blurred by the remaining shift errors to say much about angles.
+    AngleMode mode = AngleMode::none;
+    if (round > 0 || !opt.refine_shifts) {
+      if (opt.refine_angles) mode = AngleMode::all;
+    }
+    if (!opt.refine_shifts && mode == AngleMode::none) {
+      res.rounds.push_back({round + 1, r1, 0.0, 0.0});
+      progress.advance();
+      break;
+    }
+    TiltGeometry next = geom;
+    for (std::int64_t k = 0; k < nv; ++k) {
+      const ViewFit f = fit_view(rec.volume, pre.slice(k), geom[k], nx, ny, opt.refine_shifts, mode,
+                                 max_shift, round == 0, 2, opt.device);
+      next[k] = f.g;
+    }
+    if (opt.refine_shifts) {
+      std::vector<Vec2> d(static_cast<std::size_t>(nv));
+      for (std::int64_t k = 0; k < nv; ++k) d[k] = next[k].shift - geom[k].shift;
+      align_detail::remove_translation(d, next);
+      for (std::int64_t k = 0; k < nv; ++k) next[k].shift = geom[k].shift + d[k];
+    }
+    if (mode == AngleMode::all) {
+      // A rotation of the object is invisible; keep the object in the nominal frame (with the
+      // common axis rotation, which is refined below).
+      Mat3 Q;
+      fit_axis_and_gauge(next, nom_R, false, alpha, Q);
+      for (auto& g : next) g.R = g.R * Q.transpose();
+    }
+    if (opt.refine_axis && round < 3 && (single_axis || !opt.refine_angles)) {
+      const double steps[] = {1.0, 0.25, 0.08};
+      TiltGeometry trial = next;
+      // Per-view deviations from Rz(alpha) N_k are kept while the common rotation is searched.
+      std::vector<Mat3> base(static_cast<std::size_t>(nv));
+      for (std::int64_t k = 0; k < nv; ++k) base[k] = rot_z(-alpha) * next[k].R;
+      alpha = search_axis(pre, trial, base, alpha, steps[round], ro, nullptr);
+      for (std::int64_t k = 0; k < nv; ++k) next[k].R = rot_z(alpha) * base[k];
+    }
+    std::vector<double> ds, dw;
+    for (std::int64_t k = 0; k < nv; ++k) {
+      ds.push_back((next[k].shift - geom[k].shift).norm() / a);
+      dw.push_back(rotation_angle_deg(next[k].R * geom[k].R.transpose()));
+    }
+    geom = next;
+    res.rounds.push_back({round + 1, r1, rms(ds), rms(dw)});
+    log_verbose("align round " + std::to_string(round + 1) + ": R1 " + std::to_string(r1) +
+                ", shift change " + std::to_string(rms(ds)) + " px, angle change " +
+                std::to_string(rms(dw)) + " deg, axis " + std::to_string(alpha) + " deg");
+    progress.advance();
+    if (round > 0 && rms(ds) < 0.01 && rms(dw) < 0.005) break;
+  }
+  progress.finish();
+
+  if (opt.rounds > 0) {
+    consider(geom, alpha, recon_r1(geom));
+    geom = best_geom;
+    alpha = best_alpha;
+    res.r1_final = best_r1;
+  } else {
+    res.r1_initial = res.r1_final = recon_r1(geom);
+  }
+  if (opt.coarse) {
+    TiltGeometry nom(static_cast<std::size_t>(nv));
+    for (std::int64_t k = 0; k < nv; ++k) nom[k].R = nom_R[k];
+    const double r1_nominal = recon_r1(nom);
+    // The coarse step must not make things worse either (e.g. a centre of mass misled by a
+    // neighbouring object): the nominal geometry is the last candidate.
+    if (r1_nominal < res.r1_final) {
+      log_warning("align: the nominal geometry fits better (R1 " + std::to_string(r1_nominal) +
+                  " < " + std::to_string(res.r1_final) + "); returning it unchanged");
+      geom = nom;
+      alpha = 0;
+      res.r1_final = r1_nominal;
+    }
+  }
+  res.geometry = geom;
+  res.tilt_axis_deg = alpha;
+  return res;
+}
+
+}  // namespace aet

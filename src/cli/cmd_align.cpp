@@ -1,0 +1,221 @@
+// aet align: preprocessing, coarse alignment and projection matching of a tilt series
+// (docs/alignment.md). Writes the refined geometry for the preprocessed stack, the stack
+// resampled to the nominal single-axis geometry, an IMOD .xf file, a log and a JSON summary.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "aet/align/align.hpp"
+#include "aet/core/build_config.hpp"
+#include "aet/core/device.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/parallel.hpp"
+#include "aet/core/progress.hpp"
+#include "aet/io/angles.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/recon/projector.hpp"
+#include "cli/cli.hpp"
+
+namespace aet::cli {
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+}  // namespace
+
+int run_align(const Invocation& inv) {
+  po::options_description desc("Options");
+  // clang-format off
+  desc.add_options()
+    ("tilts,t", po::value<std::string>()->value_name("FILE"), "tilt series (MRC stack, views along z)")
+    ("angles,a", po::value<std::string>()->value_name("FILE"),
+       "nominal angles: .tlt/.rawtlt, 3-column Euler or 5-column geometry text (its shifts are ignored)")
+    ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
+    ("rounds", po::value<int>()->default_value(5)->value_name("N"), "projection-matching rounds")
+    ("iterations,n", po::value<int>()->default_value(15)->value_name("N"),
+       "RESIRE iterations per round")
+    ("refine-angles", "also refine per-view Euler angles (experimental, off by default)")
+    ("no-angles", "do not refine per-view angles (the default)")
+    ("no-axis", "do not refine the tilt-axis rotation")
+    ("no-shifts", "do not refine shifts")
+    ("no-coarse", "skip the coarse alignment (centre of mass / cross-correlation, common line)")
+    ("no-background", "do not subtract a background")
+    ("no-normalise", "do not equalise the views' total intensity")
+    ("no-hot-pixels", "do not remove hot pixels")
+    ("denoise", po::value<double>()->default_value(0.0)->value_name("PX"),
+       "Gaussian denoising sigma in pixels (0 = off)")
+    ("max-shift", po::value<double>()->default_value(0.0)->value_name("PX"),
+       "largest shift searched, pixels (0 = a quarter of the view width)")
+    ("pixel", po::value<double>()->value_name("A"),
+       "pixel size in Angstrom (default: from the MRC header)");
+  // clang-format on
+  add_common_options(desc);
+  const auto synopsis = "--tilts T.mrc --angles A.tlt --out DIR [options]";
+  const auto about =
+      "Aligns a tilt series (docs/alignment.md): preprocessing (hot pixels, background, "
+      "intensity), coarse alignment (centre of mass or a cross-correlation chain, common-line "
+      "tilt axis), then projection matching against RESIRE reconstructions (shifts, tilt-axis "
+      "rotation, per-view angles).\n\nWrites in DIR: geometry.txt (refined phi theta psi "
+      "shift_x shift_y for preprocessed.mrc, which is the input after preprocessing), "
+      "aligned.mrc (views resampled to a shift-free single-axis geometry), aligned_angles.txt "
+      "and aligned.tlt (the angles that apply to aligned.mrc), shifts.xf (IMOD transforms), "
+      "align.log and align.json.";
+
+  Parsed p = parse(inv, desc);
+  if (p.help) {
+    print_usage(inv, synopsis, about, desc);
+    return 0;
+  }
+  const auto& vm = p.vm;
+  for (const char* key : {"tilts", "angles", "out"})
+    if (!vm.count(key)) fail_input(std::string("--") + key + " is required");
+
+  AlignOptions opt;
+  opt.rounds = vm["rounds"].as<int>();
+  if (opt.rounds < 0) fail_input("--rounds must be >= 0");
+  opt.recon_iterations = vm["iterations"].as<int>();
+  if (opt.recon_iterations < 1) fail_input("--iterations must be >= 1");
+  opt.refine_angles = vm.count("refine-angles") && !vm.count("no-angles");
+  opt.refine_axis = !vm.count("no-axis");
+  opt.refine_shifts = !vm.count("no-shifts");
+  opt.coarse = !vm.count("no-coarse");
+  opt.preprocess.subtract_background = !vm.count("no-background");
+  opt.preprocess.normalise = !vm.count("no-normalise");
+  opt.preprocess.remove_hot_pixels = !vm.count("no-hot-pixels");
+  opt.preprocess.denoise_sigma = vm["denoise"].as<double>();
+  if (!(opt.preprocess.denoise_sigma >= 0) || !std::isfinite(opt.preprocess.denoise_sigma))
+    fail_input("--denoise must be >= 0");
+  opt.max_shift_px = vm["max-shift"].as<double>();
+  if (!(opt.max_shift_px >= 0) || !std::isfinite(opt.max_shift_px))
+    fail_input("--max-shift must be >= 0");
+  opt.seed = seed_or_default(vm);
+  const std::string device_spec = vm["device"].as<std::string>();
+  opt.device = resolve_device(device_spec);
+  if (device_spec == "auto" && opt.device.kind == DeviceKind::cuda && !cuda_projector_available())
+    opt.device = Device{};
+
+  const std::string tilts_path = vm["tilts"].as<std::string>();
+  const std::string angles_path = vm["angles"].as<std::string>();
+  MrcHeader header;
+  Array3 views = read_mrc(tilts_path, &header);
+  double pixel = 0;
+  if (vm.count("pixel")) {
+    pixel = vm["pixel"].as<double>();
+    if (!(pixel > 0) || !std::isfinite(pixel))
+      fail_input("--pixel must be > 0, got " + json_number(pixel));
+  } else if (header.cella[0] <= 0 || header.mx <= 0) {
+    pixel = 1.0;
+    log_warning(tilts_path + ": the header gives no pixel size; using 1 A (set --pixel)");
+  } else {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.7g", header.voxel_size().x);
+    pixel = std::strtod(text, nullptr);
+  }
+  views.voxel_size = VoxelSize{pixel, pixel, pixel};
+  if (views.nz() < 2)
+    fail_file(tilts_path,
+              "a tilt series needs at least 2 views, got " + std::to_string(views.nz()));
+  const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()));
+  for (std::int64_t k = 0; k < views.nz(); ++k) {
+    const float* img = views.slice(k);
+    bool nonzero = false;
+    for (std::int64_t i = 0; i < views.nx() * views.ny() && !nonzero; ++i) nonzero = img[i] != 0;
+    if (!nonzero) fail_file(tilts_path, "view " + std::to_string(k) + " is all zero");
+  }
+
+  log_info("aet align: " + std::to_string(views.nz()) + " views of " + std::to_string(views.nx()) +
+           " x " + std::to_string(views.ny()) + " px at " + json_number(pixel) + " A, " +
+           std::to_string(opt.rounds) + " rounds, device " + opt.device.str());
+  const auto t0 = std::chrono::steady_clock::now();
+  const AlignResult r = align_tilt_series(views, angles.views, opt);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<Euler> residual;
+  const Array3 aligned = apply_alignment(r.views, r.geometry, &residual);
+
+  OutputDir out(vm["out"].as<std::string>());
+  const std::string label = "aet " AET_VERSION " align: " + tilts_path;
+  write_mrc(out.path("aligned.mrc"), aligned, MrcKind::stack, {label + " (aligned)"});
+  write_mrc(out.path("preprocessed.mrc"), r.views, MrcKind::stack, {label + " (preprocessed)"});
+  write_geometry(
+      out.path("geometry.txt"), r.geometry,
+      "aet align: geometry of preprocessed.mrc (and of the input stack) from " + tilts_path);
+  write_euler_angles(out.path("aligned_angles.txt"), residual,
+                     "aet align: angles of aligned.mrc (phi theta psi)");
+  std::vector<double> tilts;
+  for (const auto& e : residual) tilts.push_back(e.theta);
+  write_tilt_angles(out.path("aligned.tlt"), tilts);
+
+  // IMOD .xf: x' = A x + D maps a raw pixel position x (pixels, relative to the centre, index
+  // n // 2) to the aligned image; A = Rz(-gamma) and D = -A s / pixel (docs/alignment.md).
+  std::ostringstream xf;
+  for (const auto& g : r.geometry) {
+    const double gam = inplane_angle_deg(g) * M_PI / 180.0;
+    const double c = std::cos(gam), s = std::sin(gam);
+    const double sx = g.shift.x() / pixel, sy = g.shift.y() / pixel;
+    const double a11 = c, a12 = s, a21 = -s, a22 = c;
+    char line[200];
+    std::snprintf(line, sizeof line, "%12.7f %12.7f %12.7f %12.7f %12.3f %12.3f\n", a11, a12, a21,
+                  a22, -(a11 * sx + a12 * sy), -(a21 * sx + a22 * sy));
+    xf << line;
+  }
+  write_text_file(out.path("shifts.xf"), xf.str());
+
+  std::ostringstream log, rounds_js;
+  log << "aet " << AET_VERSION << " align\ncommand: " << inv.command_line << "\n"
+      << "views: " << views.nz() << " of " << views.nx() << " x " << views.ny() << " px, pixel "
+      << pixel << " A\ntilt axis: " << fmt("%.4f", r.tilt_axis_deg) << " deg\n"
+      << "R1 first round: " << fmt("%.5f", r.r1_initial) << ", final: " << fmt("%.5f", r.r1_final)
+      << "\nround  R1  shift_change_px  angle_change_deg\n";
+  for (std::size_t i = 0; i < r.rounds.size(); ++i) {
+    const auto& rd = r.rounds[i];
+    log << rd.round << " " << fmt("%.5f", rd.r1) << " " << fmt("%.4f", rd.shift_change_px) << " "
+        << fmt("%.4f", rd.angle_change_deg) << "\n";
+    rounds_js << (i ? ",\n    " : "") << "{\"round\": " << rd.round
+              << ", \"r1\": " << json_number(rd.r1)
+              << ", \"shift_change_px\": " << json_number(rd.shift_change_px)
+              << ", \"angle_change_deg\": " << json_number(rd.angle_change_deg) << "}";
+  }
+  log << "view  phi theta psi shift_x_A shift_y_A\n";
+  for (std::size_t k = 0; k < r.geometry.size(); ++k) {
+    const Euler e = r.geometry[k].euler();
+    log << k << " " << fmt("%.4f", e.phi) << " " << fmt("%.4f", e.theta) << " "
+        << fmt("%.4f", e.psi) << " " << fmt("%.4f", r.geometry[k].shift.x()) << " "
+        << fmt("%.4f", r.geometry[k].shift.y()) << "\n";
+  }
+  write_text_file(out.path("align.log"), log.str());
+  std::ostringstream js;
+  js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
+     << ",\n  \"command_line\": " << json_escape(inv.command_line)
+     << ",\n  \"tilts\": " << json_escape(tilts_path)
+     << ",\n  \"angles\": " << json_escape(angles_path) << ",\n  \"views\": " << views.nz()
+     << ",\n  \"pixel_angstrom\": " << json_number(pixel)
+     << ",\n  \"rounds_requested\": " << opt.rounds
+     << ",\n  \"recon_iterations\": " << opt.recon_iterations
+     << ",\n  \"refine_shifts\": " << (opt.refine_shifts ? "true" : "false")
+     << ",\n  \"refine_axis\": " << (opt.refine_axis ? "true" : "false")
+     << ",\n  \"refine_angles\": " << (opt.refine_angles ? "true" : "false")
+     << ",\n  \"coarse\": " << (opt.coarse ? "true" : "false") << ",\n  \"seed\": " << opt.seed
+     << ",\n  \"device\": " << json_escape(opt.device.str())
+     << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
+     << ",\n  \"tilt_axis_deg\": " << json_number(r.tilt_axis_deg)
+     << ",\n  \"r1_initial\": " << json_number(r.r1_initial)
+     << ",\n  \"r1_final\": " << json_number(r.r1_final) << ",\n  \"rounds\": [\n    "
+     << rounds_js.str() << "\n  ]\n}\n";
+  write_text_file(out.path("align.json"), js.str());
+  out.commit();
+  log_info("aet align: tilt axis " + fmt("%.3f", r.tilt_axis_deg) + " deg, R1 " +
+           fmt("%.4f", r.r1_initial) + " -> " + fmt("%.4f", r.r1_final) + " in " +
+           fmt("%.1f", seconds) + " s; wrote " + out.final_path(""));
+  return 0;
+}
+
+}  // namespace aet::cli

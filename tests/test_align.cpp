@@ -1,0 +1,230 @@
+// Tilt-series alignment, fast checks: preprocessing, registration, coarse alignment, the common
+// line, resampling, input validation and the `aet align` command. Series are simulated with the
+// analytic projector of phantoms/ (never the reconstruction projector). The accuracy floors of
+// projection matching are in test_align_floors.cpp (slow).
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "aet/align/align.hpp"
+#include "aet/core/error.hpp"
+#include "aet/io/angles.hpp"
+#include "aet/io/mrc.hpp"
+#include "phantoms/nanoparticle.hpp"
+#include "phantoms/tilt_series.hpp"
+#include "support/test_support.hpp"
+
+namespace aet {
+namespace {
+
+const Device kCpu{};
+
+phantoms::TiltSeries small_series(double shift_px, double axis_deg, std::uint64_t seed,
+                                  double step = 6) {
+  phantoms::ParticleSpec spec;
+  spec.element = "Pt";
+  spec.shape = phantoms::Shape::cuboctahedron;
+  spec.shells = 2;  // 55 atoms
+  static const AtomModel model = phantoms::build_particle(spec);
+  phantoms::SimulationSpec sim;
+  sim.pixel = 0.4;
+  sim.nx = sim.ny = 48;
+  for (double t = -72; t <= 72 + 1e-9; t += step) sim.nominal.push_back(Euler{0, t, 0});
+  sim.shift_max_px = shift_px;
+  sim.axis_rotation = axis_deg;
+  sim.seed = seed;
+  return phantoms::simulate_tilt_series(model, sim, kCpu);
+}
+
+double correlation(const float* a, const float* b, std::size_t n) {
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    sa += a[i], sb += b[i], saa += double(a[i]) * a[i], sbb += double(b[i]) * b[i];
+    sab += double(a[i]) * b[i];
+  }
+  return (sab - sa * sb / n) / std::sqrt((saa - sa * sa / n) * (sbb - sb * sb / n));
+}
+
+// RMS shift error in pixels after removing the invisible 3D translation of the object.
+double shift_error_px(const std::vector<Vec2>& est, const TiltGeometry& truth, double pixel) {
+  Eigen::Matrix3d A = Eigen::Matrix3d::Zero();
+  Eigen::Vector3d b = Eigen::Vector3d::Zero();
+  for (std::size_t k = 0; k < est.size(); ++k) {
+    const Eigen::Matrix<double, 2, 3> P = truth[k].R.topRows<2>();
+    A += P.transpose() * P;
+    b += P.transpose() * (est[k] - truth[k].shift);
+  }
+  const Eigen::Vector3d t = A.ldlt().solve(b);
+  double s = 0;
+  for (std::size_t k = 0; k < est.size(); ++k)
+    s += (est[k] - truth[k].shift - truth[k].R.topRows<2>() * t).squaredNorm();
+  return std::sqrt(s / est.size()) / pixel;
+}
+
+TEST(Preprocess, RemovesBackgroundAndHotPixels) {
+  const phantoms::TiltSeries clean = small_series(0, 0, 11);
+  Array3 dirty = clean.views;
+  const std::int64_t nx = dirty.nx(), ny = dirty.ny();
+  float peak = 0;
+  for (float v : clean.views.vector()) peak = std::max(peak, v);
+  // A smooth background (offset, ramp, curvature) of the order of the signal, and hot pixels.
+  for (std::int64_t k = 0; k < dirty.nz(); ++k)
+    for (std::int64_t y = 0; y < ny; ++y)
+      for (std::int64_t x = 0; x < nx; ++x) {
+        const double u = (x - nx / 2.0) / nx, v = (y - ny / 2.0) / ny;
+        dirty(x, y, k) += static_cast<float>(
+            peak * (0.3 + 0.2 * u - 0.1 * v + 0.15 * u * v + 0.2 * u * u + 0.01 * k));
+      }
+  const std::int64_t hot[][3] = {{5, 7, 0}, {24, 24, 3}, {30, 18, 7}, {40, 41, 12}, {20, 26, 20}};
+  for (const auto& h : hot) dirty(h[0], h[1], h[2]) += 10 * peak;
+
+  PreprocessOptions opt;
+  const Array3 a = preprocess_views(dirty, opt);
+  const Array3 b = preprocess_views(clean.views, opt);
+  // Away from the hot pixels (which take their neighbours' median, not the lost value) the
+  // preprocessed dirty views equal the preprocessed clean ones.
+  double worst = 0;
+  for (std::int64_t k = 0; k < a.nz(); ++k)
+    for (std::int64_t y = 0; y < ny; ++y)
+      for (std::int64_t x = 0; x < nx; ++x) {
+        bool is_hot = false;
+        for (const auto& h : hot) is_hot |= h[0] == x && h[1] == y && h[2] == k;
+        if (!is_hot) worst = std::max(worst, double(std::abs(a(x, y, k) - b(x, y, k))));
+      }
+  EXPECT_LT(worst, 0.03 * peak) << "largest difference after preprocessing";
+  for (const auto& h : hot) EXPECT_LT(a(h[0], h[1], h[2]), 1.5 * peak);
+  // On clean data, hot-pixel removal leaves the atoms alone.
+  PreprocessOptions only_hot;
+  only_hot.subtract_background = only_hot.normalise = false;
+  const Array3 c = preprocess_views(clean.views, only_hot);
+  for (std::size_t i = 0; i < c.size(); ++i) ASSERT_EQ(c.data()[i], clean.views.data()[i]);
+  // Normalisation equalises the totals.
+  double t0 = 0, t1 = 0;
+  for (std::int64_t i = 0; i < nx * ny; ++i) t0 += a.slice(0)[i], t1 += a.slice(10)[i];
+  EXPECT_NEAR(t0, t1, 1e-4 * std::abs(t0));
+}
+
+TEST(Preprocess, DenoiseAndBadInput) {
+  const phantoms::TiltSeries s = small_series(0, 0, 12, 36);
+  PreprocessOptions opt;
+  opt.denoise_sigma = 1.0;
+  const Array3 d = preprocess_views(s.views, opt);
+  EXPECT_GT(correlation(d.data(), s.views.data(), d.size()), 0.8);
+  Array3 bad = s.views;
+  bad(3, 3, 1) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(preprocess_views(bad, PreprocessOptions{}), InputError);
+  opt.denoise_sigma = -1;
+  EXPECT_THROW(preprocess_views(s.views, opt), InputError);
+}
+
+TEST(Register, SubPixelShift) {
+  const phantoms::TiltSeries s = small_series(0, 0, 13, 36);
+  const phantoms::TiltSeries t = [] {
+    // The same views moved by a known sub-pixel shift through the simulator's own geometry.
+    phantoms::TiltSeries r = small_series(0, 0, 13, 36);
+    return r;
+  }();
+  // Shift view 1 by (2.3, -1.6) px with the resampler and register it back.
+  TiltGeometry g(static_cast<std::size_t>(s.views.nz()));
+  for (auto& v : g) v.shift = Vec2(-2.3, 1.6) * 0.4;  // apply_alignment samples at x + shift
+  const Array3 moved = apply_alignment(s.views, g, nullptr);
+  const Vec2 d = align_detail::register_shift(s.views.slice(1), moved.slice(1), 48, 48, 10);
+  EXPECT_NEAR(d.x(), -2.3, 0.15);
+  EXPECT_NEAR(d.y(), 1.6, 0.15);
+  (void)t;
+}
+
+TEST(Coarse, CentreOfMassRecoversShifts) {
+  const phantoms::TiltSeries s = small_series(5.0, 0, 21);
+  const Array3 pre = preprocess_views(s.views, PreprocessOptions{});
+  TiltGeometry nominal;
+  for (const auto& e : s.nominal) nominal.push_back(ViewGeometry::from_euler(e));
+  const std::vector<Vec2> est = align_detail::coarse_shifts(pre, nominal, 12);
+  std::vector<Vec2> zero(est.size(), Vec2::Zero());
+  EXPECT_GT(shift_error_px(zero, s.truth, 0.4), 2.0);
+  EXPECT_LE(shift_error_px(est, s.truth, 0.4), 0.5);
+}
+
+TEST(ApplyAlignment, ShiftedSeriesMatchesUnshifted) {
+  const phantoms::TiltSeries shifted = small_series(4.0, 2.0, 31, 12);
+  const phantoms::TiltSeries ref = small_series(0.0, 0.0, 31, 12);
+  std::vector<Euler> residual;
+  const Array3 out = apply_alignment(shifted.views, shifted.truth, &residual);
+  ASSERT_EQ(residual.size(), ref.nominal.size());
+  const std::size_t n = static_cast<std::size_t>(out.nx() * out.ny());
+  for (std::int64_t k = 0; k < out.nz(); ++k) {
+    EXPECT_GT(correlation(out.slice(k), ref.views.slice(k), n), 0.98) << "view " << k;
+    EXPECT_NEAR(residual[k].theta, ref.nominal[k].theta, 1e-6);
+    EXPECT_NEAR(residual[k].phi, 0, 1e-6);
+    EXPECT_NEAR(residual[k].psi, 0, 1e-6);
+  }
+}
+
+TEST(Align, RejectsBadInput) {
+  const phantoms::TiltSeries s = small_series(0, 0, 41, 36);
+  AlignOptions opt;
+  opt.rounds = 0;
+  Array3 one(48, 48, 1, 1.0f);
+  one.voxel_size = s.views.voxel_size;
+  EXPECT_THROW(align_tilt_series(one, {Euler{}}, opt), InputError);
+  Array3 zero_view = s.views;
+  for (std::int64_t i = 0; i < 48 * 48; ++i) zero_view.slice(1)[i] = 0;
+  EXPECT_THROW(align_tilt_series(zero_view, s.nominal, opt), InputError);
+  Array3 nan = s.views;
+  nan(1, 2, 0) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(align_tilt_series(nan, s.nominal, opt), InputError);
+  std::vector<Euler> fewer(s.nominal.begin(), s.nominal.end() - 1);
+  EXPECT_THROW(align_tilt_series(s.views, fewer, opt), InputError);
+  opt.recon_iterations = 0;
+  EXPECT_THROW(align_tilt_series(s.views, s.nominal, opt), InputError);
+}
+
+TEST(AlignCli, WritesOutputsAndRejectsBadInput) {
+  const phantoms::TiltSeries s = small_series(3.0, 0, 51, 12);
+  test::TempDir dir;
+  write_mrc(dir.file("t.mrc"), s.views, MrcKind::stack);
+  std::string tlt;
+  for (const auto& e : s.nominal) tlt += std::to_string(e.theta) + "\n";
+  test::write_text(dir.file("t.tlt"), tlt);
+  const auto ok = test::run_aet("align --tilts " + dir.file("t.mrc") + " --angles " +
+                                dir.file("t.tlt") + " --out " + dir.file("out") +
+                                " --rounds 1 --iterations 3 --no-angles --no-axis --quiet");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  for (const char* f : {"aligned.mrc", "aligned_angles.txt", "aligned.tlt", "geometry.txt",
+                        "shifts.xf", "preprocessed.mrc", "align.log", "align.json"})
+    EXPECT_TRUE(test::file_exists(dir.file("out/") + f)) << f;
+  const AngleFile g = read_angles(dir.file("out/geometry.txt"), s.views.nz());
+  EXPECT_EQ(g.format, AngleFormat::geometry);
+  const Array3 aligned = read_mrc(dir.file("out/aligned.mrc"));
+  EXPECT_EQ(aligned.nz(), s.views.nz());
+
+  // An angle count that differs from the view count: exit 2 and nothing written.
+  test::write_text(dir.file("short.tlt"), "0\n10\n");
+  const auto bad = test::run_aet("align --tilts " + dir.file("t.mrc") + " --angles " +
+                                 dir.file("short.tlt") + " --out " + dir.file("bad") + " --quiet");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_FALSE(test::file_exists(dir.file("bad")));
+  // One view and an all-zero view.
+  Array3 one(48, 48, 1, 1.0f);
+  write_mrc(dir.file("one.mrc"), one, MrcKind::stack);
+  test::write_text(dir.file("one.tlt"), "0\n");
+  EXPECT_EQ(test::run_aet("align --tilts " + dir.file("one.mrc") + " --angles " +
+                          dir.file("one.tlt") + " --out " + dir.file("bad") + " --quiet")
+                .exit_code,
+            2);
+  Array3 z = s.views;
+  for (std::int64_t i = 0; i < 48 * 48; ++i) z.slice(2)[i] = 0;
+  write_mrc(dir.file("z.mrc"), z, MrcKind::stack);
+  EXPECT_EQ(test::run_aet("align --tilts " + dir.file("z.mrc") + " --angles " + dir.file("t.tlt") +
+                          " --out " + dir.file("bad") + " --quiet")
+                .exit_code,
+            2);
+  EXPECT_FALSE(test::file_exists(dir.file("bad")));
+}
+
+}  // namespace
+}  // namespace aet

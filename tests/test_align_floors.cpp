@@ -1,0 +1,142 @@
+// Accuracy floors of tilt-series alignment (slow): shifts, the tilt axis, per-view angles, the
+// effect on tracing, and a real data set. Each test simulates its own small series with the
+// analytic projector of phantoms/ (independent of the reconstruction projector) and compares the
+// refined geometry with TiltSeries::truth modulo the unobservable gauges (a 3D translation and a
+// rotation of the object). Measured numbers are in docs/alignment.md.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "aet/align/align.hpp"
+#include "aet/analysis/evaluate.hpp"
+#include "aet/core/error.hpp"
+#include "aet/io/angles.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/recon/solvers.hpp"
+#include "aet/trace/trace.hpp"
+#include "phantoms/nanoparticle.hpp"
+#include "phantoms/tilt_series.hpp"
+
+namespace aet {
+namespace {
+
+const Device kCpu{};
+
+struct Case {
+  AtomModel model;
+  phantoms::TiltSeries series;
+  double pixel = 0.5;
+};
+
+Case make_case(int shells, double pixel, std::int64_t size, double step, double shift_px,
+               double angle_sd, double axis_deg, std::uint64_t seed) {
+  Case c;
+  c.pixel = pixel;
+  phantoms::ParticleSpec spec;
+  spec.element = "Pt";
+  spec.shape = phantoms::Shape::cuboctahedron;
+  spec.shells = shells;
+  c.model = phantoms::build_particle(spec);
+  phantoms::SimulationSpec sim;
+  sim.pixel = pixel;
+  sim.nx = sim.ny = size;
+  for (double t = -70; t <= 70 + 1e-9; t += step) sim.nominal.push_back(Euler{0, t, 0});
+  sim.shift_max_px = shift_px;
+  sim.angle_error_sd = angle_sd;
+  sim.axis_rotation = axis_deg;
+  sim.seed = seed;
+  c.series = phantoms::simulate_tilt_series(c.model, sim, kCpu);
+  return c;
+}
+
+// RMS shift error (pixels) after removing the best 3D translation of the object.
+double shift_error_px(const TiltGeometry& est, const TiltGeometry& truth, double pixel) {
+  Eigen::Matrix3d A = Eigen::Matrix3d::Zero();
+  Eigen::Vector3d b = Eigen::Vector3d::Zero();
+  for (std::size_t k = 0; k < est.size(); ++k) {
+    const Eigen::Matrix<double, 2, 3> P = truth[k].R.topRows<2>();
+    A += P.transpose() * P;
+    b += P.transpose() * (est[k].shift - truth[k].shift);
+  }
+  const Eigen::Vector3d t = A.completeOrthogonalDecomposition().solve(b);
+  double s = 0;
+  for (std::size_t k = 0; k < est.size(); ++k)
+    s += (est[k].shift - truth[k].shift - truth[k].R.topRows<2>() * t).squaredNorm();
+  return std::sqrt(s / est.size()) / pixel;
+}
+
+TiltGeometry nominal_geometry(const std::vector<Euler>& e) {
+  TiltGeometry g;
+  for (const auto& x : e) g.push_back(ViewGeometry::from_euler(x));
+  return g;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Floor 1: random shifts of up to +-5 px are recovered to <= 0.15 px RMS.
+TEST(AlignFloors, ShiftsRecovered) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Case c = make_case(3, 0.5, 56, 5, 5.0, 0.0, 0.0, 101);
+  AlignOptions opt;
+  const AlignResult r = align_tilt_series(c.series.views, c.series.nominal, opt);
+  const double before = shift_error_px(nominal_geometry(c.series.nominal), c.series.truth, c.pixel);
+  const double after = shift_error_px(r.geometry, c.series.truth, c.pixel);
+  std::printf(
+      "floor shifts: RMS shift error %.3f px -> %.4f px (axis %.3f deg, R1 %.4f -> %.4f), %.1f s\n",
+      before, after, r.tilt_axis_deg, r.r1_initial, r.r1_final, seconds_since(t0));
+  EXPECT_GT(before, 1.5);
+  EXPECT_LE(after, 0.15);
+}
+
+// Floor 2: a tilt axis rotated by 3 degrees in the image plane is found to <= 0.2 degrees.
+TEST(AlignFloors, TiltAxisRecovered) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Case c = make_case(3, 0.5, 56, 5, 2.0, 0.0, 3.0, 202);
+  AlignOptions opt;
+  const AlignResult r = align_tilt_series(c.series.views, c.series.nominal, opt);
+  const double after = shift_error_px(r.geometry, c.series.truth, c.pixel);
+  std::printf("floor axis: axis %.4f deg (truth 3), shift error %.4f px, %.1f s\n", r.tilt_axis_deg,
+              after, seconds_since(t0));
+  EXPECT_NEAR(r.tilt_axis_deg, 3.0, 0.2);
+}
+
+// Floors 3 (per-view angles to <= 0.15 deg RMS) and 4 (tracing after alignment within 1.2x the
+// RMSD of an ideal series) are not met yet and have no test; docs/alignment.md gives the measured
+// numbers and what limits them.
+
+// Floor 5: on the real Ta film example (already aligned by its authors) alignment does not make
+// the fit worse: RESIRE with the refined geometry has R1 <= RESIRE with the given geometry.
+TEST(AlignFloors, RealDataNotWorse) {
+  const std::string dir = std::string(AET_SHARED_DATA) + "/ta_film_example";
+  if (!std::filesystem::exists(dir + "/projections.mrc") ||
+      !std::filesystem::exists(dir + "/angles.txt"))
+    GTEST_SKIP() << "the real data set " << dir << " is not present";
+  const auto t0 = std::chrono::steady_clock::now();
+  Array3 views = read_mrc(dir + "/projections.mrc");
+  views.voxel_size = VoxelSize{0.3216, 0.3216, 0.3216};
+  const AngleFile angles = read_angles(dir + "/angles.txt", static_cast<long>(views.nz()));
+  AlignOptions opt;
+  opt.rounds = 3;
+  // The authors' views are already background-subtracted and normalised, and a film fills the
+  // field: the background model of an isolated particle does not apply.
+  opt.preprocess = PreprocessOptions{false, false, false, 0.0};
+  const AlignResult r = align_tilt_series(views, angles.views, opt);
+  ReconOptions ro;
+  ro.iterations = opt.recon_iterations;
+  const double r1_given = reconstruct(r.views, angles.geometry(), ro).r1.back();
+  const double r1_refined = reconstruct(r.views, r.geometry, ro).r1.back();
+  std::printf("floor real: R1 given %.5f, refined %.5f (axis %.3f deg), %.1f s\n", r1_given,
+              r1_refined, r.tilt_axis_deg, seconds_since(t0));
+  EXPECT_LE(r1_refined, r1_given + 1e-6);
+}
+
+}  // namespace
+}  // namespace aet
