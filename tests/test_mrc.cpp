@@ -536,9 +536,10 @@ TEST(Mrc, OurFilesPassMrcfileValidate) {
   EXPECT_NEAR(std::stod(r.output.substr(r.output.rfind(' ') + 1)), st(0, 1, 2), 1e-6) << r.output;
 }
 
+#if AET_HAVE_SHARED_DATA
 TEST(Mrc, ReadsSharedRealData) {
   const std::string path = std::string(AET_SHARED_DATA) + "/ta_film_example/projections.mrc";
-  if (!test::file_exists(path)) GTEST_SKIP() << "shared data not present: " << path;
+  ASSERT_TRUE(test::file_exists(path)) << "shared data file missing: " << path;
   MrcHeader h;
   const Array3 a = read_mrc(path, &h);
   EXPECT_EQ(a.nx(), 61);
@@ -546,6 +547,7 @@ TEST(Mrc, ReadsSharedRealData) {
   EXPECT_EQ(a.nz(), 59);
   EXPECT_NEAR(a.voxel_size.x, 0.3216, 1e-5);
 }
+#endif
 
 // ---- bad input ---------------------------------------------------------------------------
 

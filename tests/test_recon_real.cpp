@@ -24,7 +24,7 @@ bool have(const std::string& dir) {
 }
 
 TEST(ReconReal, TaFilmArea1ResireBeatsPublishedR1) {
-  if (!have("ta_film_area1")) GTEST_SKIP() << "no " << kData << "/ta_film_area1";
+  ASSERT_TRUE(have("ta_film_area1")) << "no " << kData << "/ta_film_area1";
   const std::string dir = kData + "/ta_film_area1/";
   Array3 views = read_mrc(dir + "projections.mrc");
   views.voxel_size = VoxelSize{0.3216, 0.3216, 0.3216};
@@ -54,7 +54,7 @@ TEST(ReconReal, TaFilmArea1ResireBeatsPublishedR1) {
 }
 
 TEST(ReconReal, AmorphousSampleResireMatchesGroundTruth) {
-  if (!have("resire_amorphous_sample")) GTEST_SKIP() << "no resire_amorphous_sample";
+  ASSERT_TRUE(have("resire_amorphous_sample")) << "no " << kData << "/resire_amorphous_sample";
   const std::string dir = kData + "/resire_amorphous_sample/";
   Array3 views = read_mrc(dir + "projections.mrc");
   views.voxel_size = VoxelSize{1, 1, 1};  // not given; the scale does not matter here
