@@ -181,13 +181,51 @@ TEST(Cli, BadInputFailsWithExitTwoAndNoOutput) {
   EXPECT_TRUE(contains(r.output, "--out")) << r.output;
 }
 
+#if AET_HAVE_SHARED_DATA
 TEST(Cli, InfoReadsTheRealData) {
   const std::string dir = std::string(AET_SHARED_DATA) + "/ta_film_area1";
-  if (!aet::test::file_exists(dir + "/projections.mrc"))
-    GTEST_SKIP() << "shared data not present at " << dir;
+  ASSERT_TRUE(aet::test::file_exists(dir + "/projections.mrc")) << "shared data missing: " << dir;
   const auto r = run_aet("info " + dir + "/projections.mrc " + dir + "/angles.txt");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "131 x 61 x 46")) << r.output;
   EXPECT_TRUE(contains(r.output, "0.3216")) << r.output;
   EXPECT_TRUE(contains(r.output, "46 views")) << r.output;
+}
+#endif
+
+TEST(Cli, TiltSeriesInputIsCheckedAlikeByEveryCommand) {
+  TempDir tmp;
+  // A stack with rectangular pixels, and a stack of one view.
+  Array3 rect(16, 16, 3, 1.0f);
+  rect.voxel_size = VoxelSize{0.4, 0.5, 0.4};
+  write_mrc(tmp.file("rect.mrc"), rect, MrcKind::stack);
+  Array3 one(16, 16, 1, 1.0f);
+  one.voxel_size = VoxelSize{0.4, 0.4, 0.4};
+  write_mrc(tmp.file("one.mrc"), one, MrcKind::stack);
+  aet::test::write_text(tmp.file("three.tlt"), "-30\n0\n30\n");
+  aet::test::write_text(tmp.file("single.tlt"), "0\n");
+  const std::vector<std::string> commands = {
+      "reconstruct --iterations 1 --out " + tmp.file("out/v.mrc"),
+      "align --out " + tmp.file("out"),
+      "pipeline --no-align --out " + tmp.file("out"),
+  };
+  for (const auto& cmd : commands) {
+    auto r = run_aet(cmd + " --tilts " + tmp.file("rect.mrc") + " --angles " +
+                     tmp.file("three.tlt"));
+    EXPECT_EQ(r.exit_code, 2) << cmd << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, tmp.file("rect.mrc"))) << r.output;
+    EXPECT_TRUE(contains(r.output, "not square")) << r.output;
+    r = run_aet(cmd + " --tilts " + tmp.file("one.mrc") + " --angles " + tmp.file("single.tlt"));
+    EXPECT_EQ(r.exit_code, 2) << cmd << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, "at least 2 views")) << r.output;
+    EXPECT_FALSE(aet::test::file_exists(tmp.file("out"))) << cmd;
+  }
+  // --pixel overrides the header: the square check no longer applies.
+  const auto r = run_aet("reconstruct --iterations 1 --pixel 0.4 --quiet --tilts " +
+                         tmp.file("rect.mrc") + " --angles " + tmp.file("three.tlt") + " --out " +
+                         tmp.file("v.mrc"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  MrcHeader h;
+  read_mrc(tmp.file("v.mrc"), &h);
+  EXPECT_NEAR(h.voxel_size().x, 0.4, 1e-6);
 }

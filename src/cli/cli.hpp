@@ -8,6 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include "aet/core/array.hpp"
+#include "aet/core/device.hpp"
+
 namespace aet::cli {
 
 namespace po = boost::program_options;
@@ -68,5 +71,14 @@ std::string json_number(double v);
 void write_text_file(const std::string& path, const std::string& text);
 
 std::uint64_t seed_or_default(const po::variables_map& vm);
+
+// --device for commands that reconstruct: "auto" falls back to the CPU while this build has no
+// CUDA projector; an explicit "cuda" is left to fail with its own message.
+Device resolve_recon_device(const po::variables_map& vm);
+
+// Reads a tilt series (MRC stack) for align / reconstruct / pipeline: the pixel size is --pixel
+// when given, else the header's (square pixels required), else 1 A with a warning; at least two
+// views. Errors name the file.
+Array3 read_tilt_series(const std::string& path, const po::variables_map& vm);
 
 }  // namespace aet::cli

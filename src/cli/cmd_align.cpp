@@ -97,32 +97,12 @@ int run_align(const Invocation& inv) {
   if (!(opt.max_shift_px >= 0) || !std::isfinite(opt.max_shift_px))
     fail_input("--max-shift must be >= 0");
   opt.seed = seed_or_default(vm);
-  const std::string device_spec = vm["device"].as<std::string>();
-  opt.device = resolve_device(device_spec);
-  if (device_spec == "auto" && opt.device.kind == DeviceKind::cuda && !cuda_projector_available())
-    opt.device = Device{};
+  opt.device = resolve_recon_device(vm);
 
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
-  MrcHeader header;
-  Array3 views = read_mrc(tilts_path, &header);
-  double pixel = 0;
-  if (vm.count("pixel")) {
-    pixel = vm["pixel"].as<double>();
-    if (!(pixel > 0) || !std::isfinite(pixel))
-      fail_input("--pixel must be > 0, got " + json_number(pixel));
-  } else if (header.cella[0] <= 0 || header.mx <= 0) {
-    pixel = 1.0;
-    log_warning(tilts_path + ": the header gives no pixel size; using 1 A (set --pixel)");
-  } else {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.7g", header.voxel_size().x);
-    pixel = std::strtod(text, nullptr);
-  }
-  views.voxel_size = VoxelSize{pixel, pixel, pixel};
-  if (views.nz() < 2)
-    fail_file(tilts_path,
-              "a tilt series needs at least 2 views, got " + std::to_string(views.nz()));
+  Array3 views = read_tilt_series(tilts_path, vm);
+  const double pixel = views.voxel_size.x;
   const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()));
   for (std::int64_t k = 0; k < views.nz(); ++k) {
     const float* img = views.slice(k);

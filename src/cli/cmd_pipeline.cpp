@@ -108,7 +108,7 @@ int run_pipeline(const Invocation& inv) {
   const auto& vm = p.vm;
   if (!vm.count("out")) fail_input("--out DIR is required");
   if (vm.count("tilts") != vm.count("angles")) fail_input("--tilts and --angles go together");
-  const Device device = resolve_device(vm["device"].as<std::string>());
+  const Device device = resolve_recon_device(vm);
   const std::uint64_t seed = seed_or_default(vm);
   const std::vector<std::string> elements = split_elements(vm["elements"].as<std::string>());
   for (const auto& e : elements) element(e);  // validates the symbols
@@ -132,16 +132,11 @@ int run_pipeline(const Invocation& inv) {
   std::string source;
   if (vm.count("tilts")) {
     source = vm["tilts"].as<std::string>();
-    views = read_mrc(source);
+    views = read_tilt_series(source, vm);
     const AngleFile af = read_angles(vm["angles"].as<std::string>(), views.nz());
     nominal = af.views;
     single_axis = af.format == AngleFormat::tilt;
     geometry = af.geometry();
-    if (vm.count("pixel")) {
-      const double a = vm["pixel"].as<double>();
-      if (!(a > 0) || !std::isfinite(a)) fail_input("--pixel must be > 0");
-      views.voxel_size = VoxelSize{a, a, a};
-    }
     if (vm.count("truth")) {
       truth = read_xyz(vm["truth"].as<std::string>());
       have_truth = true;

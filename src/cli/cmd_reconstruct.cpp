@@ -115,36 +115,12 @@ int run_reconstruct(const Invocation& inv) {
     (key[1] == 'x' ? opt.nx : key[1] == 'y' ? opt.ny : opt.nz) = n;
   }
 
-  const std::string device_spec = vm["device"].as<std::string>();
-  opt.device = resolve_device(device_spec);
-  if (device_spec == "auto" && opt.device.kind == DeviceKind::cuda && !cuda_projector_available()) {
-    log_info("the CUDA projector is not built yet: reconstructing on the CPU");
-    opt.device = Device{};
-  }
+  opt.device = resolve_recon_device(vm);
 
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
-  MrcHeader header;
-  Array3 views = read_mrc(tilts_path, &header);
-  double pixel = 0;
-  if (vm.count("pixel")) {
-    pixel = vm["pixel"].as<double>();
-    if (!(pixel > 0) || !std::isfinite(pixel))
-      fail_input("--pixel must be > 0, got " + json_number(pixel));
-  } else if (header.cella[0] <= 0 || header.mx <= 0) {
-    pixel = 1.0;
-    log_warning(tilts_path + ": the header gives no pixel size; using 1 A (set --pixel)");
-  } else {
-    const VoxelSize v = header.voxel_size();
-    if (std::abs(v.y - v.x) > 1e-4 * v.x)
-      fail_file(tilts_path, "pixels are not square (" + json_number(v.x) + " x " +
-                                json_number(v.y) + " A); give --pixel after resampling");
-    // CELLA is float32: 0.8 comes back as 0.7999999788; keep the 7 digits a float holds.
-    char text[32];
-    std::snprintf(text, sizeof text, "%.7g", v.x);
-    pixel = std::strtod(text, nullptr);
-  }
-  views.voxel_size = VoxelSize{pixel, pixel, pixel};
+  Array3 views = read_tilt_series(tilts_path, vm);
+  const double pixel = views.voxel_size.x;
   const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()));
   const TiltGeometry geometry = angles.geometry();
 

@@ -10,6 +10,8 @@
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/atomic_file.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/recon/projector.hpp"
 #include "cli/cli.hpp"
 
 namespace fs = std::filesystem;
@@ -145,8 +147,9 @@ std::string wrap(const std::string& text, std::size_t width) {
 void print_usage(const Invocation& inv, const std::string& synopsis, const std::string& about,
                  const po::options_description& desc) {
   std::ostringstream os;
-  os << "Usage: aet " << inv.name << " " << synopsis << "\n\n" << wrap(about, 80) << "\n\n" << desc
-     << "\n";
+  os << "Usage: aet " << inv.name << " " << synopsis << "\n\n"
+     << wrap(about, 80) << "\n\n"
+     << desc << "\n";
   std::fputs(os.str().c_str(), stdout);
 }
 
@@ -236,6 +239,43 @@ void write_text_file(const std::string& path, const std::string& text) {
 
 std::uint64_t seed_or_default(const po::variables_map& vm) {
   return vm.count("seed") ? vm["seed"].as<std::uint64_t>() : 0;
+}
+
+Device resolve_recon_device(const po::variables_map& vm) {
+  const std::string spec = vm["device"].as<std::string>();
+  const Device device = resolve_device(spec);
+  if (spec == "auto" && device.kind == DeviceKind::cuda && !cuda_projector_available()) {
+    log_info("the CUDA projector is not built yet: reconstructing on the CPU");
+    return Device{};
+  }
+  return device;
+}
+
+Array3 read_tilt_series(const std::string& path, const po::variables_map& vm) {
+  MrcHeader header;
+  Array3 views = read_mrc(path, &header);
+  double pixel = 0;
+  if (vm.count("pixel")) {
+    pixel = vm["pixel"].as<double>();
+    if (!(pixel > 0) || !std::isfinite(pixel))
+      fail_input("--pixel must be > 0, got " + json_number(pixel));
+  } else if (header.cella[0] <= 0 || header.mx <= 0) {
+    pixel = 1.0;
+    log_warning(path + ": the header gives no pixel size; using 1 A (set --pixel)");
+  } else {
+    const VoxelSize v = header.voxel_size();
+    if (std::abs(v.y - v.x) > 1e-4 * v.x)
+      fail_file(path, "pixels are not square (" + json_number(v.x) + " x " + json_number(v.y) +
+                          " A); give --pixel after resampling");
+    // CELLA is float32: 0.8 comes back as 0.7999999788; keep the 7 digits a float holds.
+    char text[32];
+    std::snprintf(text, sizeof text, "%.7g", v.x);
+    pixel = std::strtod(text, nullptr);
+  }
+  views.voxel_size = VoxelSize{pixel, pixel, pixel};
+  if (views.nz() < 2)
+    fail_file(path, "a tilt series needs at least 2 views, got " + std::to_string(views.nz()));
+  return views;
 }
 
 }  // namespace aet::cli
