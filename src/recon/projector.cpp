@@ -7,6 +7,10 @@
 
 #include "aet/core/error.hpp"
 
+#ifndef AET_WITH_CUDA
+#define AET_WITH_CUDA 0
+#endif
+
 namespace aet {
 namespace {
 
@@ -33,14 +37,16 @@ void check_size(std::int64_t n, const char* what) {
   if (n <= 0) fail_input(std::string("projector: ") + what + " must be positive");
 }
 
+#if !AET_WITH_CUDA
 [[noreturn]] void no_cuda_projector() {
-  fail_input("the CUDA projector is not built yet; use --device cpu");
+  fail_input("this build of aet has no CUDA support; use --device cpu");
 }
+#endif
 
 }  // namespace
 
 bool cuda_projector_available() {
-  return false;
+  return AET_WITH_CUDA != 0;
 }
 
 Array3 forward_project(const Array3& volume, const TiltGeometry& geometry, std::int64_t view_nx,
@@ -56,7 +62,11 @@ Array3 forward_project(const Array3& volume, const TiltGeometry& geometry, std::
     case DeviceKind::cpu:
       return detail::forward_project_cpu(volume, geometry, view_nx, view_ny);
     case DeviceKind::cuda:
+#if AET_WITH_CUDA
+      return detail::forward_project_cuda(volume, geometry, view_nx, view_ny, dev.index);
+#else
       no_cuda_projector();
+#endif
   }
   throw InternalError("forward_project: unknown device kind");
 }
@@ -77,7 +87,11 @@ Array3 back_project(const Array3& views, const TiltGeometry& geometry, std::int6
     case DeviceKind::cpu:
       return detail::back_project_cpu(views, geometry, nx, ny, nz);
     case DeviceKind::cuda:
+#if AET_WITH_CUDA
+      return detail::back_project_cuda(views, geometry, nx, ny, nz, dev.index);
+#else
       no_cuda_projector();
+#endif
   }
   throw InternalError("back_project: unknown device kind");
 }

@@ -19,6 +19,11 @@
 #include "aet/core/progress.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "recon_detail.hpp"
+
+#ifndef AET_WITH_CUDA
+#define AET_WITH_CUDA 0
+#endif
 
 namespace aet {
 namespace {
@@ -153,7 +158,8 @@ Algorithm parse_algorithm(const std::string& name) {
   if (name == "resire") return Algorithm::resire;
   if (name == "sirt") return Algorithm::sirt;
   if (name == "fbp") return Algorithm::fbp;
-  fail_input("unknown reconstruction algorithm '" + name + "' (use resire, sirt or fbp)");
+  if (name == "genfire") return Algorithm::genfire;
+  fail_input("unknown reconstruction algorithm '" + name + "' (use resire, sirt, fbp or genfire)");
 }
 
 const char* algorithm_name(Algorithm a) {
@@ -164,6 +170,8 @@ const char* algorithm_name(Algorithm a) {
       return "sirt";
     case Algorithm::fbp:
       return "fbp";
+    case Algorithm::genfire:
+      return "genfire";
   }
   return "?";
 }
@@ -263,6 +271,14 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
     result.r2.push_back(r2_factor(views, p));
     if (opt.on_iteration) opt.on_iteration(1, result.r1.back(), result.r2.back());
     result.volume = std::move(v);
+  } else if (opt.algorithm == Algorithm::genfire) {
+    result = detail::run_genfire(views, geometry, opt, nx, ny, nz);
+  } else if (opt.device.kind == DeviceKind::cuda) {
+#if AET_WITH_CUDA
+    result = detail::run_iterative_cuda(views, geometry, opt, nx, ny, nz);
+#else
+    fail_input("this build of aet has no CUDA support; use --device cpu");
+#endif
   } else {
     result = run_iterative(views, geometry, opt, nx, ny, nz);
   }

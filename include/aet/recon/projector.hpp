@@ -27,7 +27,7 @@ namespace aet {
 // Views of `volume` (isotropic voxel size = pixel size): view_nx x view_ny x geometry.size(),
 // voxel_size = the volume's voxel size on every axis. Geometry shifts are in Angstrom.
 // Throws InputError for an empty geometry, a non-isotropic or non-positive voxel size, or
-// non-positive view sizes; dev cuda throws InputError until the CUDA projector is built.
+// non-positive view sizes; dev cuda throws InputError in a build without CUDA.
 Array3 forward_project(const Array3& volume, const TiltGeometry& geometry, std::int64_t view_nx,
                        std::int64_t view_ny, const Device& dev);
 
@@ -36,8 +36,7 @@ Array3 forward_project(const Array3& volume, const TiltGeometry& geometry, std::
 Array3 back_project(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
                     std::int64_t ny, std::int64_t nz, const Device& dev);
 
-// Whether forward_project / back_project run on a CUDA device in this build (not yet: the CUDA
-// projector is planned; the dispatch is in place for it).
+// Whether forward_project / back_project can run on a CUDA device in this build.
 bool cuda_projector_available();
 
 namespace detail {
@@ -46,6 +45,12 @@ Array3 forward_project_cpu(const Array3& volume, const TiltGeometry& geometry, s
                            std::int64_t view_ny);
 Array3 back_project_cpu(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
                         std::int64_t ny, std::int64_t nz);
+// The CUDA implementation (cuda/recon/projector.cu; CUDA builds only): host arrays in and out,
+// on device dev.index. Agrees with the CPU reference to float rounding.
+Array3 forward_project_cuda(const Array3& volume, const TiltGeometry& geometry,
+                            std::int64_t view_nx, std::int64_t view_ny, int device_index);
+Array3 back_project_cuda(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
+                         std::int64_t ny, std::int64_t nz, int device_index);
 }  // namespace detail
 
 }  // namespace aet

@@ -13,8 +13,8 @@
 
 namespace aet {
 
-enum class Algorithm { resire, sirt, fbp };
-// "resire", "sirt" or "fbp"; throws InputError listing the names otherwise.
+enum class Algorithm { resire, sirt, fbp, genfire };
+// "resire", "sirt", "fbp" or "genfire"; throws InputError listing the names otherwise.
 Algorithm parse_algorithm(const std::string& name);
 const char* algorithm_name(Algorithm a);
 
@@ -22,6 +22,18 @@ const char* algorithm_name(Algorithm a);
 enum class FbpFilter { ramp, shepp_logan, hann };
 FbpFilter parse_fbp_filter(const std::string& name);  // "ramp", "shepp-logan", "hann"
 const char* fbp_filter_name(FbpFilter f);
+
+// GENFIRE (Pryor et al., Sci. Rep. 7, 10409, 2017): the views are gridded onto an oversampled 3D
+// Fourier grid (each view's 2D transform is a central slice), then the volume is found by
+// alternating the Fourier constraint (measured grid values where the views give them) with
+// positivity and the support in real space. A random fraction of the gridded values is held out
+// and R_free (their relative misfit) reported per iteration.
+struct GenfireOptions {
+  double oversampling = 2.0;           // Fourier grid = oversampling x the volume (per axis)
+  double interpolation_radius = 0.3;   // Fourier voxels: gridding reach around each slice sample
+  double rfree_fraction = 0.05;        // share of the gridded values held out for R_free
+  bool resolution_extension = true;    // constrain low frequencies first, widening per iteration
+};
 
 struct ReconOptions {
   Algorithm algorithm = Algorithm::resire;
@@ -34,6 +46,7 @@ struct ReconOptions {
                                     // to 0
   std::int64_t nx = 0, ny = 0, nz = 0;  // volume size; 0 = nx = nz = view width, ny = view height
   FbpFilter filter = FbpFilter::ramp;
+  GenfireOptions genfire;
   Device device;  // cpu by default
   // Called after each iteration with the R factors of the volume after that iteration (1-based).
   std::function<void(int iteration, double r1, double r2)> on_iteration;
@@ -42,7 +55,9 @@ struct ReconOptions {
 struct ReconResult {
   Array3 volume;               // voxel size = the views' pixel size
   std::vector<double> r1, r2;  // per iteration (FBP: one entry), of the volume after it
+  std::vector<double> r_free;  // GENFIRE: per iteration; empty for the other algorithms
   double seconds = 0;
+  std::uint64_t device_bytes = 0;  // peak device memory the solve held (CUDA); 0 on the CPU
 };
 
 // Throws InputError for a view count that differs from the geometry's, non-finite views, a
