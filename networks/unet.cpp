@@ -1,1 +1,356 @@
-// PLACEHOLDER (being written): U-Net.
+// The 3D U-Net (after Lee, Jeong & Yang, Nat. Commun. 12, 1962, 2021), model creation and the
+// mapping between the module state and the HDF5 weights file.
+#include <torch/cuda.h>
+#include <torch/utils.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+#include "aet/core/build_config.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/parallel.hpp"
+#include "internal.hpp"
+
+namespace aet::nn {
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+const char* const kFormatName = "aet-unet";
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+torch::Tensor activate(const torch::Tensor& x, double slope) {
+  return slope > 0 ? torch::leaky_relu(x, slope) : torch::relu(x);
+}
+
+void init_conv(torch::Tensor& weight, torch::Tensor& bias, double slope) {
+  torch::NoGradGuard no_grad;
+  torch::nn::init::kaiming_normal_(weight, slope, torch::kFanIn, torch::kLeakyReLU);
+  if (bias.defined()) bias.zero_();
+}
+
+}  // namespace
+
+// ---- architecture ----------------------------------------------------------------------------
+
+void check_config(const UNetConfig& c) {
+  if (c.base_channels < 1 || c.base_channels > 1024)
+    fail_input("U-Net base_channels must be in 1..1024, not " + std::to_string(c.base_channels));
+  if (c.levels < 1 || c.levels > 8)
+    fail_input("U-Net levels must be in 1..8, not " + std::to_string(c.levels));
+  if (static_cast<std::int64_t>(c.base_channels) << (c.levels - 1) > 8192)
+    fail_input("U-Net too wide: base_channels * 2^(levels-1) exceeds 8192");
+  if (!(c.leaky_slope >= 0 && c.leaky_slope < 1))
+    fail_input("U-Net leaky_slope must be in [0, 1), not " + std::to_string(c.leaky_slope));
+}
+
+std::int64_t alignment(const UNetConfig& c) {
+  return std::int64_t{1} << (c.levels - 1);
+}
+
+std::int64_t receptive_radius(const UNetConfig& c) {
+  // Each 3x3x3 convolution at level l reaches 2^l voxels further; pooling and the transposed
+  // convolution each shift by up to 2^l (counted conservatively).
+  std::int64_t r = 0;
+  for (int l = 0; l < c.levels; ++l) {
+    const std::int64_t j = std::int64_t{1} << l;
+    r += 2 * j;                                // encoder block
+    if (l < c.levels - 1) r += j + j + 2 * j;  // pool, transposed conv, decoder block
+  }
+  return r;
+}
+
+namespace detail {
+
+ConvBlockImpl::ConvBlockImpl(std::int64_t in, std::int64_t out, const UNetConfig& config)
+    : slope(config.leaky_slope) {
+  // A bias before BatchNorm is redundant (BatchNorm subtracts the mean).
+  const bool bias = !config.batch_norm;
+  conv1 = register_module(
+      "conv1", torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, 3).padding(1).bias(bias)));
+  conv2 = register_module(
+      "conv2", torch::nn::Conv3d(torch::nn::Conv3dOptions(out, out, 3).padding(1).bias(bias)));
+  if (config.batch_norm) {
+    bn1 = register_module("bn1", torch::nn::BatchNorm3d(out));
+    bn2 = register_module("bn2", torch::nn::BatchNorm3d(out));
+  }
+  init_conv(conv1->weight, conv1->bias, slope);
+  init_conv(conv2->weight, conv2->bias, slope);
+}
+
+torch::Tensor ConvBlockImpl::forward(torch::Tensor x) {
+  x = conv1->forward(x);
+  if (bn1) x = bn1->forward(x);
+  x = activate(x, slope);
+  x = conv2->forward(x);
+  if (bn2) x = bn2->forward(x);
+  return activate(x, slope);
+}
+
+UNetImpl::UNetImpl(const UNetConfig& c) : config(c) {
+  const int levels = c.levels;
+  auto channels = [&](int l) { return static_cast<std::int64_t>(c.base_channels) << l; };
+  for (int l = 0; l < levels; ++l)
+    enc.push_back(register_module("enc" + std::to_string(l),
+                                  ConvBlock(l == 0 ? 1 : channels(l - 1), channels(l), c)));
+  for (int l = 0; l + 1 < levels; ++l) {
+    auto t = register_module(
+        "up" + std::to_string(l),
+        torch::nn::ConvTranspose3d(
+            torch::nn::ConvTranspose3dOptions(channels(l + 1), channels(l), 2).stride(2)));
+    init_conv(t->weight, t->bias, c.leaky_slope);
+    up.push_back(t);
+    dec.push_back(
+        register_module("dec" + std::to_string(l), ConvBlock(2 * channels(l), channels(l), c)));
+  }
+  head = register_module("head", torch::nn::Conv3d(torch::nn::Conv3dOptions(channels(0), 1, 1)));
+  init_conv(head->weight, head->bias, c.leaky_slope);
+  if (c.residual) {
+    // A zero head starts the residual network as the identity: training begins from the input.
+    torch::NoGradGuard no_grad;
+    head->weight.zero_();
+  }
+}
+
+torch::Tensor UNetImpl::forward(torch::Tensor x) {
+  const torch::Tensor input = x;
+  std::vector<torch::Tensor> skips;
+  const int levels = config.levels;
+  for (int l = 0; l < levels; ++l) {
+    x = enc[static_cast<std::size_t>(l)]->forward(x);
+    if (l + 1 < levels) {
+      skips.push_back(x);
+      x = torch::max_pool3d(x, {2, 2, 2});
+    }
+  }
+  for (int l = levels - 2; l >= 0; --l) {
+    const auto i = static_cast<std::size_t>(l);
+    x = up[i]->forward(x);
+    x = torch::cat({skips[i], x}, 1);
+    x = dec[i]->forward(x);
+  }
+  x = head->forward(x);
+  return config.residual ? x + input : x;
+}
+
+torch::Device to_torch(const Device& dev) {
+  if (dev.kind == DeviceKind::cpu) return torch::Device(torch::kCPU);
+  if (!torch::cuda::is_available())
+    fail_input("device " + dev.str() +
+               " requested for the network, but LibTorch sees no CUDA device (a CPU-only "
+               "LibTorch, or no GPU visible); use --device cpu");
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (dev.index < 0 || dev.index >= count)
+    fail_input("device " + dev.str() + " requested for the network, but LibTorch sees " +
+               std::to_string(count) + " CUDA device(s)");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dev.index));
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_parameters(const UNet& net) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& kv : net->named_parameters()) out.emplace_back(kv.key(), kv.value());
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_buffers(const UNet& net) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& kv : net->named_buffers()) out.emplace_back(kv.key(), kv.value());
+  return out;
+}
+
+std::string dataset_name(const std::string& group, const std::string& torch_name) {
+  std::string s = torch_name;
+  for (char& ch : s)
+    if (ch == '.') ch = '/';
+  return group + "/" + s;
+}
+
+StoredTensor to_stored(const torch::Tensor& t) {
+  const torch::Tensor h = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  StoredTensor s;
+  for (std::int64_t d : h.sizes()) s.shape.push_back(d);
+  const float* p = h.data_ptr<float>();
+  s.values.assign(p, p + h.numel());
+  return s;
+}
+
+void copy_stored(const StoredTensor& src, torch::Tensor dst, const std::string& path,
+                 const std::string& what) {
+  const std::vector<std::int64_t> want(dst.sizes().begin(), dst.sizes().end());
+  if (src.shape != want)
+    fail_file(path, what + " has shape " + shape_text(src.shape) + " but the architecture needs " +
+                        shape_text(want));
+  for (float v : src.values)
+    if (!std::isfinite(v)) fail_file(path, what + " holds non-finite values (corrupt file?)");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor host =
+      torch::from_blob(const_cast<float*>(src.values.data()), src.shape, torch::kFloat);
+  dst.copy_(host);  // converts to the buffer's dtype and device
+}
+
+WeightsFile model_to_file(const Model& model) {
+  const Model::Impl& im = model.impl();
+  WeightsFile f;
+  f.strings["format"] = kFormatName;
+  f.strings["aet_version"] = AET_VERSION;
+  f.strings["torch_version"] = TORCH_VERSION;
+  f.strings["created"] = iso8601_utc_now();
+  f.numbers["format_version"] = kFormatVersion;
+  f.numbers["base_channels"] = im.config.base_channels;
+  f.numbers["levels"] = im.config.levels;
+  f.numbers["residual"] = im.config.residual ? 1 : 0;
+  f.numbers["batch_norm"] = im.config.batch_norm ? 1 : 0;
+  f.numbers["leaky_slope"] = im.config.leaky_slope;
+  f.metadata = im.metadata;
+  for (const auto& kv : named_parameters(im.net))
+    f.tensors[dataset_name("parameters", kv.first)] = to_stored(kv.second);
+  for (const auto& kv : named_buffers(im.net))
+    f.tensors[dataset_name("buffers", kv.first)] = to_stored(kv.second);
+  return f;
+}
+
+Model model_from_file(const WeightsFile& f, const std::string& path, const Device& dev) {
+  const auto fmt = f.strings.find("format");
+  if (fmt == f.strings.end() || fmt->second != kFormatName)
+    fail_file(path, std::string("not an aet U-Net model file (root attribute format != '") +
+                        kFormatName + "')");
+  auto number = [&](const char* name) {
+    const auto it = f.numbers.find(name);
+    if (it == f.numbers.end()) fail_file(path, std::string("missing attribute '") + name + "'");
+    return it->second;
+  };
+  const double version = number("format_version");
+  if (version != kFormatVersion)
+    fail_file(path, "unsupported model format version " + number_text(version) +
+                        " (this build reads version " + std::to_string(kFormatVersion) + ")");
+  UNetConfig c;
+  c.base_channels = static_cast<int>(number("base_channels"));
+  c.levels = static_cast<int>(number("levels"));
+  c.residual = number("residual") != 0;
+  c.batch_norm = number("batch_norm") != 0;
+  c.leaky_slope = number("leaky_slope");
+  try {
+    check_config(c);
+  } catch (const InputError& e) {
+    fail_file(path, std::string("invalid architecture: ") + e.what());
+  }
+  Model model = create_model(c, 0, dev);
+  Model::Impl& im = model.impl();
+  std::set<std::string> expected;
+  auto load = [&](const char* group, const std::vector<std::pair<std::string, torch::Tensor>>& ts,
+                  const char* kind) {
+    for (const auto& kv : ts) {
+      const std::string name = dataset_name(group, kv.first);
+      expected.insert(name);
+      const auto it = f.tensors.find(name);
+      if (it == f.tensors.end())
+        fail_file(path,
+                  std::string("missing ") + kind + " '" + kv.first + "' (dataset /" + name + ")");
+      copy_stored(it->second, kv.second, path, std::string(kind) + " '" + kv.first + "'");
+    }
+  };
+  load("parameters", named_parameters(im.net), "parameter");
+  load("buffers", named_buffers(im.net), "buffer");
+  // Extra weights mean a different network than the attributes describe.
+  for (const auto& kv : f.tensors) {
+    const bool ours = kv.first.rfind("parameters/", 0) == 0 || kv.first.rfind("buffers/", 0) == 0;
+    if (ours && !expected.count(kv.first))
+      fail_file(path, "unexpected dataset /" + kv.first + " for this architecture");
+  }
+  im.metadata = f.metadata;
+  return model;
+}
+
+std::string iso8601_utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void use_aet_threads() {
+  const int n = num_threads();
+  if (at::get_num_threads() != n) at::set_num_threads(n);
+}
+
+}  // namespace detail
+
+// ---- Model ----------------------------------------------------------------------------------
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+const UNetConfig& Model::config() const {
+  return impl_->config;
+}
+std::map<std::string, std::string>& Model::metadata() {
+  return impl_->metadata;
+}
+const std::map<std::string, std::string>& Model::metadata() const {
+  return impl_->metadata;
+}
+Device Model::device() const {
+  return impl_->device;
+}
+std::int64_t Model::parameter_count() const {
+  std::int64_t n = 0;
+  for (const auto& p : impl_->net->parameters()) n += p.numel();
+  return n;
+}
+
+Model create_model(const UNetConfig& config, std::uint64_t seed, const Device& dev) {
+  check_config(config);
+  const torch::Device td = detail::to_torch(dev);
+  auto impl = std::make_unique<Model::Impl>();
+  impl->config = config;
+  impl->device = dev;
+  impl->torch_device = td;
+  // Initialised on the host from the seeded CPU generator, then moved: the same weights on
+  // every device.
+  torch::manual_seed(seed);
+  impl->net = detail::UNet(config);
+  impl->net->to(td);
+  impl->net->eval();
+  return Model(std::move(impl));
+}
+
+Model load_model(const std::string& path, const Device& dev) {
+  return detail::model_from_file(detail::read_weights_file(path), path, dev);
+}
+
+void save_model(const Model& model, const std::string& path) {
+  detail::write_weights_file(path, detail::model_to_file(model));
+}
+
+bool torch_cuda_available() {
+  return torch::cuda::is_available();
+}
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("AET_MODEL"); env && *env) return env;
+  const std::string shipped = std::string(AET_NETWORKS_DIR) + "/models/missing_wedge_unet.h5";
+  std::error_code ec;
+  return std::filesystem::is_regular_file(shipped, ec) ? shipped : std::string();
+}
+
+}  // namespace aet::nn

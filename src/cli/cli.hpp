@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,13 +73,41 @@ void write_text_file(const std::string& path, const std::string& text);
 
 std::uint64_t seed_or_default(const po::variables_map& vm);
 
-// --device for commands that reconstruct: "auto" falls back to the CPU while this build has no
-// CUDA projector; an explicit "cuda" is left to fail with its own message.
+// --device for commands that reconstruct: "auto" picks the GPU when one is visible (the CUDA
+// projector and solvers exist in every CUDA build) and the CPU otherwise; an explicit "cuda" in a
+// build without CUDA fails with resolve_device's message.
 Device resolve_recon_device(const po::variables_map& vm);
 
 // Reads a tilt series (MRC stack) for align / reconstruct / pipeline: the pixel size is --pixel
 // when given, else the header's (square pixels required), else 1 A with a warning; at least two
 // views. Errors name the file.
 Array3 read_tilt_series(const std::string& path, const po::variables_map& vm);
+
+// The missing-wedge network as a pipeline stage (cmd_network.cpp): --no-network and --model.
+void add_network_options(po::options_description& desc);
+// The network's device: the reconstruction's, except that under --device auto a LibTorch without
+// CUDA runs the network on the CPU.
+Device network_device(const po::variables_map& vm, const Device& recon_device);
+class NetworkStage {
+ public:
+  // Loads --model (an unusable file is an InputError) or the shipped model; without LibTorch in
+  // the build or without a shipped model the stage is inactive and says why (an explicit --model
+  // is then an error).
+  NetworkStage(const po::variables_map& vm, const Device& dev);
+  ~NetworkStage();
+  NetworkStage(const NetworkStage&) = delete;
+  NetworkStage& operator=(const NetworkStage&) = delete;
+  bool active() const;
+  const std::string& model_path() const;
+  const std::string& skip_reason() const;  // why the stage is inactive ("" when active)
+  // The network learned atoms of a given width in voxels: another voxel size deactivates the
+  // shipped model (with the reason) and is an InputError for an explicit --model.
+  void check_voxel_size(double voxel);
+  Array3 apply(const Array3& volume) const;  // normalised units, heaviest atoms near 1
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace aet::cli

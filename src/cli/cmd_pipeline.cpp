@@ -96,10 +96,11 @@ int run_pipeline(const Invocation& inv) {
       "the truth; that series has exact geometry, so it is aligned only with --align or when "
       "--shift-max / --axis-rotation misalign it.\n\nWrites to DIR: geometry.txt (the view "
       "geometry used, refined when aligned), "
-      "reconstruction.mrc, atoms.xyz, "
+      "reconstruction.mrc, augmented.mrc (the network's output, traced), atoms.xyz, "
       "metrics.json, result.h5 "
       "(datasets and provenance), pipeline.log; with a simulated input also tilts.mrc, tilts.tlt "
       "and truth.xyz.";
+  add_network_options(desc);
   const Parsed p = parse(inv, desc);
   if (p.help) {
     print_usage(inv, "[--tilts T.mrc --angles A [--truth XYZ]] --out DIR [options]", about, desc);
@@ -116,6 +117,8 @@ int run_pipeline(const Invocation& inv) {
   if (iterations < 1) fail_input("--iterations must be >= 1");
   const double min_distance = vm["min-distance"].as<double>();
   if (!(min_distance > 0)) fail_input("--min-distance must be > 0");
+  // Loaded before any long computation, so a bad --model fails at once.
+  NetworkStage network(vm, network_device(vm, device));
 
   RunLog log;
   const auto t_start = Clock::now();
@@ -229,30 +232,50 @@ int run_pipeline(const Invocation& inv) {
   const double r1 = rec.r1.empty() ? std::nan("") : rec.r1.back();
   log.line("  R1 = " + json_number(r1) + " after " + json_number(seconds_since(t0)) + " s");
 
+  // ---- missing-wedge network ----------------------------------------------------------------
+  network.check_voxel_size(views.voxel_size.x);
+  Array3 augmented;
+  if (network.active()) {
+    log.line("missing-wedge network: " + network.model_path());
+    t0 = Clock::now();
+    augmented = network.apply(rec.volume);
+    timing << "    \"network\": " << json_number(seconds_since(t0)) << ",\n";
+    log.line("  " + json_number(seconds_since(t0)) + " s");
+  } else {
+    log.line("missing-wedge network skipped: " + network.skip_reason());
+  }
+
   // ---- trace --------------------------------------------------------------------------------
   TraceOptions to;
   to.elements = elements;
   to.min_distance = min_distance;
   to.seed = seed;
   t0 = Clock::now();
-  AtomModel atoms = trace_atoms(rec.volume, to);
+  AtomModel atoms = trace_atoms(network.active() ? augmented : rec.volume, to);
   timing << "    \"trace\": " << json_number(seconds_since(t0)) << ",\n";
-  log.line("traced " + std::to_string(atoms.size()) + " atoms");
+  log.line("traced " + std::to_string(atoms.size()) + " atoms" +
+           (network.active() ? " in the network's volume" : ""));
   atoms.set_info("source", source);
   atoms.set_info("seed", std::to_string(seed));
   atoms.set_info("aet_version", AET_VERSION);
 
   // ---- evaluate -----------------------------------------------------------------------------
-  std::string evaluation_json;
-  if (have_truth) {
-    const EvaluationResult ev = evaluate(atoms, truth);
-    evaluation_json = ev.to_json();
-    char buf[256];
+  std::string evaluation_json, evaluation_plain_json;
+  auto score = [&](const AtomModel& traced, const char* what) {
+    const EvaluationResult ev = evaluate(traced, truth);
+    char buf[320];
     std::snprintf(buf, sizeof buf,
-                  "against the truth: recall %.2f %%, precision %.2f %%, RMSD %.1f pm, surface "
+                  "against the truth%s: recall %.2f %%, precision %.2f %%, RMSD %.1f pm, surface "
                   "recall %.2f %%",
-                  100 * ev.recall, 100 * ev.precision, ev.rmsd_pm, 100 * ev.surface_recall);
+                  what, 100 * ev.recall, 100 * ev.precision, ev.rmsd_pm, 100 * ev.surface_recall);
     log.line(buf);
+    return ev.to_json();
+  };
+  if (have_truth) {
+    evaluation_json = score(atoms, network.active() ? " (with the network)" : "");
+    // The same chain without the network, so its effect is measured on every scored run.
+    if (network.active())
+      evaluation_plain_json = score(trace_atoms(rec.volume, to), " (without the network)");
   }
   const double total = seconds_since(t_start);
   log.line("total " + json_number(total) + " s");
@@ -271,6 +294,9 @@ int run_pipeline(const Invocation& inv) {
   write_geometry(out.path("geometry.txt"), geometry,
                  do_align ? "view geometry refined by aet align" : "view geometry used");
   write_mrc(out.path("reconstruction.mrc"), rec.volume, MrcKind::volume, {label});
+  if (network.active())
+    write_mrc(out.path("augmented.mrc"), augmented, MrcKind::volume,
+              {label + " network " + network.model_path()});
   write_xyz(out.path("atoms.xyz"), atoms);
 
   std::ostringstream js;
@@ -280,10 +306,15 @@ int run_pipeline(const Invocation& inv) {
      << ",\n  \"device\": " << json_escape(device.str()) << ",\n  \"views\": " << views.nz()
      << ",\n  \"algorithm\": " << json_escape(vm["algorithm"].as<std::string>())
      << ",\n  \"iterations\": " << iterations << ",\n  \"alignment\": " << align_json
+     << ",\n  \"network\": {\"used\": " << (network.active() ? "true" : "false")
+     << ", \"model\": " << json_escape(network.model_path())
+     << ", \"skipped_because\": " << json_escape(network.skip_reason()) << "}"
      << ",\n  \"r1\": " << json_number(r1) << ",\n  \"traced_atoms\": " << atoms.size()
      << ",\n  \"seconds\": {\n"
      << timing.str() << "    \"total\": " << json_number(total) << "\n  }";
   if (have_truth) js << ",\n  \"evaluation\": " << evaluation_json;
+  if (!evaluation_plain_json.empty())
+    js << ",\n  \"evaluation_without_network\": " << evaluation_plain_json;
   js << "\n}\n";
   write_text_file(out.path("metrics.json"), js.str());
 
@@ -295,6 +326,7 @@ int run_pipeline(const Invocation& inv) {
   {
     ResultWriter h5(out.path("result.h5"), prov);
     h5.write_volume("reconstruction", rec.volume);
+    if (network.active()) h5.write_volume("augmented", augmented);
     h5.write_vector("recon/r1", rec.r1);
     h5.write_vector("recon/r2", rec.r2);
     h5.write_atoms("atoms", atoms);

@@ -1,5 +1,5 @@
-// aet reconstruct: a volume from a tilt series and its angles (RESIRE, SIRT or FBP), written as
-// one MRC file plus a JSON record of the run next to it (<out stem>.json).
+// aet reconstruct: a volume from a tilt series and its angles (RESIRE, SIRT, FBP or GENFIRE),
+// written as one MRC file plus a JSON record of the run next to it (<out stem>.json).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -55,9 +55,9 @@ int run_reconstruct(const Invocation& inv) {
        "view angles: .tlt/.rawtlt (one tilt per line) or 3-column Euler text (phi theta psi)")
     ("out,o", po::value<std::string>()->value_name("FILE"), "output volume (MRC)")
     ("algorithm", po::value<std::string>()->default_value("resire")->value_name("NAME"),
-       "resire, sirt or fbp")
+       "resire, sirt, fbp or genfire")
     ("iterations,n", po::value<int>()->default_value(50)->value_name("N"),
-       "iterations (resire, sirt)")
+       "iterations (resire, sirt, genfire)")
     ("step", po::value<double>()->default_value(1.0)->value_name("S"),
        "RESIRE step (normalised; stable up to ~2) or SIRT relaxation")
     ("size", po::value<std::string>()->value_name("NX,NY,NZ"),
@@ -70,6 +70,15 @@ int run_reconstruct(const Invocation& inv) {
     ("no-positivity", "allow negative voxels (iterative algorithms)")
     ("filter", po::value<std::string>()->default_value("ramp")->value_name("NAME"),
        "FBP filter: ramp, shepp-logan or hann")
+    ("oversampling", po::value<double>()->default_value(2.0)->value_name("R"),
+       "GENFIRE: Fourier grid size / volume size per axis (>= 1)")
+    ("interp-radius", po::value<double>()->default_value(0.3, "0.3")->value_name("D"),
+       "GENFIRE: gridding radius around each view's Fourier slice, in Fourier voxels (0, 2]")
+    ("rfree-fraction", po::value<double>()->default_value(0.05, "0.05")->value_name("F"),
+       "GENFIRE: share of the gridded Fourier values held out for R_free, in [0, 0.5)")
+    ("no-resolution-extension",
+       "GENFIRE: enforce all measured frequencies from the first iteration (default: a "
+       "frequency limit growing over the first half of the iterations)")
     ("pixel", po::value<double>()->value_name("A"),
        "pixel size in Angstrom (default: from the MRC header)");
   // clang-format on
@@ -78,10 +87,13 @@ int run_reconstruct(const Invocation& inv) {
   const auto about =
       "Reconstructs a volume from an aligned tilt series with a matched projector pair "
       "(docs/reconstruction.md). RESIRE: gradient descent on the projection misfit with "
-      "positivity and an optional support; SIRT; FBP (filtered back projection). The R factors "
-      "R1 and R2 of the fit are reported per iteration.\n\nWrites FILE (the volume, voxel size = "
-      "pixel size) and, next to it, FILE's stem + .json (algorithm, parameters, R1/R2 per "
-      "iteration, run time, version and command line).";
+      "positivity and an optional support; SIRT; FBP (filtered back projection); GENFIRE (the "
+      "views gridded onto an oversampled 3D Fourier grid, then alternating the measured Fourier "
+      "values with positivity and the support in real space). The R factors R1 and R2 of the fit "
+      "are reported per iteration, and for GENFIRE R_free, the misfit of the held-out Fourier "
+      "values.\n\nWrites FILE (the volume, voxel size = pixel size) and, next to it, FILE's stem "
+      "+ .json (algorithm, parameters, R1/R2 (and R_free) per iteration, run time, version and "
+      "command line).";
 
   Parsed p = parse(inv, desc);
   if (p.help) {
@@ -103,6 +115,20 @@ int run_reconstruct(const Invocation& inv) {
   if (!(opt.step > 0) || !std::isfinite(opt.step))
     fail_input("--step must be > 0, got " + json_number(opt.step));
   opt.positivity = !vm.count("no-positivity");
+  opt.genfire.oversampling = vm["oversampling"].as<double>();
+  opt.genfire.interpolation_radius = vm["interp-radius"].as<double>();
+  opt.genfire.rfree_fraction = vm["rfree-fraction"].as<double>();
+  opt.genfire.resolution_extension = !vm.count("no-resolution-extension");
+  if (opt.algorithm == Algorithm::genfire) {
+    if (!(opt.genfire.oversampling >= 1) || !std::isfinite(opt.genfire.oversampling))
+      fail_input("--oversampling must be >= 1, got " + json_number(opt.genfire.oversampling));
+    if (!(opt.genfire.interpolation_radius > 0) || !(opt.genfire.interpolation_radius <= 2))
+      fail_input("--interp-radius must be in (0, 2], got " +
+                 json_number(opt.genfire.interpolation_radius));
+    if (!(opt.genfire.rfree_fraction >= 0) || !(opt.genfire.rfree_fraction < 0.5))
+      fail_input("--rfree-fraction must be in [0, 0.5), got " +
+                 json_number(opt.genfire.rfree_fraction));
+  }
   if (vm.count("size")) {
     if (vm.count("nx") || vm.count("ny") || vm.count("nz"))
       fail_input("give either --size or --nx/--ny/--nz, not both");
@@ -147,9 +173,12 @@ int run_reconstruct(const Invocation& inv) {
            opt.device.str());
   const ReconResult result = reconstruct(views, geometry, opt);
   const double r1 = result.r1.empty() ? 0.0 : result.r1.back();
-  char summary[160];
-  std::snprintf(summary, sizeof summary, "R1 = %.4f, R2 = %.4f after %s in %.1f s", r1,
-                result.r2.empty() ? 0.0 : result.r2.back(),
+  const bool genfire = opt.algorithm == Algorithm::genfire;
+  std::string free_text;
+  if (!result.r_free.empty()) free_text = ", R_free = " + json_number(result.r_free.back());
+  char summary[200];
+  std::snprintf(summary, sizeof summary, "R1 = %.4f, R2 = %.4f%s after %s in %.1f s", r1,
+                result.r2.empty() ? 0.0 : result.r2.back(), free_text.c_str(),
                 opt.algorithm == Algorithm::fbp
                     ? "FBP"
                     : (std::to_string(opt.iterations) + " iterations").c_str(),
@@ -174,13 +203,24 @@ int run_reconstruct(const Invocation& inv) {
      << ",\n  \"step\": " << json_number(opt.step)
      << ",\n  \"positivity\": " << (opt.positivity ? "true" : "false")
      << ",\n  \"support\": " << (support_path.empty() ? "null" : json_escape(support_path))
-     << ",\n  \"fbp_filter\": " << json_escape(fbp_filter_name(opt.filter))
-     << ",\n  \"volume_size\": [" << result.volume.nx() << ", " << result.volume.ny() << ", "
+     << ",\n  \"fbp_filter\": " << json_escape(fbp_filter_name(opt.filter));
+  if (genfire)
+    js << ",\n  \"genfire\": {\"oversampling\": " << json_number(opt.genfire.oversampling)
+       << ", \"interpolation_radius\": " << json_number(opt.genfire.interpolation_radius)
+       << ", \"rfree_fraction\": " << json_number(opt.genfire.rfree_fraction)
+       << ", \"resolution_extension\": " << (opt.genfire.resolution_extension ? "true" : "false")
+       << "}";
+  js << ",\n  \"volume_size\": [" << result.volume.nx() << ", " << result.volume.ny() << ", "
      << result.volume.nz() << "],\n  \"voxel_size_angstrom\": " << json_number(pixel)
      << ",\n  \"device\": " << json_escape(opt.device.str())
      << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(result.seconds)
      << ",\n  \"r1_final\": " << json_number(r1) << ",\n  \"r1\": " << json_array(result.r1)
-     << ",\n  \"r2\": " << json_array(result.r2) << "\n}\n";
+     << ",\n  \"r2\": " << json_array(result.r2);
+  if (genfire)
+    js << ",\n  \"r_free_final\": "
+       << (result.r_free.empty() ? std::string("null") : json_number(result.r_free.back()))
+       << ",\n  \"r_free\": " << json_array(result.r_free);
+  js << "\n}\n";
   write_text_file(meta, js.str());
   log_info("wrote " + out + " (" + std::to_string(result.volume.nx()) + " x " +
            std::to_string(result.volume.ny()) + " x " + std::to_string(result.volume.nz()) +

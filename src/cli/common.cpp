@@ -244,8 +244,10 @@ std::uint64_t seed_or_default(const po::variables_map& vm) {
 Device resolve_recon_device(const po::variables_map& vm) {
   const std::string spec = vm["device"].as<std::string>();
   const Device device = resolve_device(spec);
+  // Every CUDA build has the CUDA projector and solvers, so auto keeps the GPU it found; the
+  // fallback only guards a binary whose device query sees a GPU without them.
   if (spec == "auto" && device.kind == DeviceKind::cuda && !cuda_projector_available()) {
-    log_info("the CUDA projector is not built yet: reconstructing on the CPU");
+    log_info("this build has no CUDA projector: reconstructing on the CPU");
     return Device{};
   }
   return device;

@@ -17,6 +17,9 @@ int run_reconstruct(const Invocation&);
 int run_trace(const Invocation&);
 int run_evaluate(const Invocation&);
 int run_pipeline(const Invocation&);
+int run_train(const Invocation&);
+int run_augment(const Invocation&);
+int run_make_training_set(const Invocation&);
 }  // namespace aet::cli
 
 namespace {
@@ -31,12 +34,17 @@ const std::vector<Subcommand>& subcommands() {
        aet::cli::run_simulate},
       {"align", "align a tilt series: shifts, tilt axis and angles by projection matching",
        aet::cli::run_align},
-      {"reconstruct", "reconstruct a volume from a tilt series (RESIRE, SIRT, FBP)",
+      {"reconstruct", "reconstruct a volume from a tilt series (RESIRE, SIRT, GENFIRE, FBP)",
        aet::cli::run_reconstruct},
       {"trace", "trace atoms in a reconstructed volume", aet::cli::run_trace},
       {"evaluate", "score a traced atom model against a truth model", aet::cli::run_evaluate},
       {"pipeline", "run the whole chain; with no input, on the built-in demo particle",
        aet::cli::run_pipeline},
+      {"make-training-set", "simulate (reconstruction, ideal atoms) pairs to train the network",
+       aet::cli::run_make_training_set},
+      {"train", "train the missing-wedge network on a training set", aet::cli::run_train},
+      {"augment", "correct a reconstruction's missing wedge with the network",
+       aet::cli::run_augment},
   };
   return table;
 }
@@ -47,7 +55,7 @@ void print_main_usage() {
       "Usage: aet <subcommand> [options]      (aet <subcommand> --help for its options)\n\n"
       "Subcommands:\n",
       AET_VERSION);
-  for (const auto& s : subcommands()) std::printf("  %-12s %s\n", s.name, s.summary);
+  for (const auto& s : subcommands()) std::printf("  %-18s %s\n", s.name, s.summary);
   std::printf("\nExit codes: 0 success, 1 internal failure, 2 bad input or usage.\n");
 }
 

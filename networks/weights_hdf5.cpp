@@ -1,0 +1,316 @@
+// HDF5 container of weights and checkpoints (see weights_file.hpp). No LibTorch here: the
+// tensors arrive as flat float vectors with a shape.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "aet/core/error.hpp"
+#include "aet/io/atomic_file.hpp"
+#include "weights_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aet::nn::detail {
+
+namespace {
+
+// Owns one HDF5 identifier and closes it with the matching H5?close.
+template <herr_t (*Close)(hid_t)>
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& o) noexcept : id_(o.id_) { o.id_ = -1; }
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+  herr_t reset() {
+    const herr_t r = id_ >= 0 ? Close(id_) : 0;
+    id_ = -1;
+    return r;
+  }
+
+ private:
+  hid_t id_ = -1;
+};
+
+using FileH = Handle<H5Fclose>;
+using GroupH = Handle<H5Gclose>;
+using DatasetH = Handle<H5Dclose>;
+using SpaceH = Handle<H5Sclose>;
+using AttrH = Handle<H5Aclose>;
+using TypeH = Handle<H5Tclose>;
+using PlistH = Handle<H5Pclose>;
+using ObjectH = Handle<H5Oclose>;
+
+template <typename H>
+H checked(hid_t id, const std::string& path, const std::string& what) {
+  if (id < 0) fail_file(path, what);
+  return H(id);
+}
+
+void check(herr_t r, const std::string& path, const std::string& what) {
+  if (r < 0) fail_file(path, what);
+}
+
+// ---- writing ----------------------------------------------------------------------------------
+
+TypeH string_type(const std::string& path) {
+  TypeH t = checked<TypeH>(H5Tcopy(H5T_C_S1), path, "cannot create a string type");
+  check(H5Tset_size(t.get(), H5T_VARIABLE), path, "cannot create a string type");
+  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), path, "cannot create a string type");
+  return t;
+}
+
+void write_string_attr(const std::string& path, hid_t loc, const std::string& name,
+                       const std::string& value) {
+  TypeH type = string_type(path);
+  SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
+  AttrH attr = checked<AttrH>(
+      H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
+      "cannot create attribute '" + name + "'");
+  const char* p = value.c_str();
+  check(H5Awrite(attr.get(), type.get(), &p), path, "cannot write attribute '" + name + "'");
+}
+
+void write_number_attr(const std::string& path, hid_t loc, const std::string& name, double v) {
+  SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
+  AttrH attr = checked<AttrH>(
+      H5Acreate2(loc, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
+      "cannot create attribute '" + name + "'");
+  check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &v), path, "cannot write attribute '" + name + "'");
+}
+
+void write_dataset(const std::string& path, hid_t root, const std::string& name,
+                   const std::vector<hsize_t>& dims, hid_t file_type, hid_t mem_type,
+                   const void* data) {
+  if (name.empty() || name.front() == '/' || name.back() == '/')
+    throw InternalError(path + ": invalid dataset name '" + name + "'");
+  PlistH lcpl = checked<PlistH>(H5Pcreate(H5P_LINK_CREATE), path, "cannot create a property list");
+  check(H5Pset_create_intermediate_group(lcpl.get(), 1), path, "cannot create a property list");
+  // A rank-0 shape (a scalar parameter) is stored as a scalar dataspace.
+  SpaceH space = checked<SpaceH>(
+      dims.empty() ? H5Screate(H5S_SCALAR)
+                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+      path, "cannot create the dataspace of '" + name + "'");
+  DatasetH ds = checked<DatasetH>(
+      H5Dcreate2(root, name.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+      path, "cannot create dataset '" + name + "'");
+  hsize_t n = 1;
+  for (hsize_t d : dims) n *= d;
+  if (n > 0)
+    check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path,
+          "cannot write dataset '" + name + "'");
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+struct AttrValue {
+  bool is_string = false;
+  std::string text;
+  double number = 0;
+  bool usable = false;  // a scalar number or string
+};
+
+AttrValue read_attr(const std::string& path, hid_t attr, const std::string& name) {
+  const std::string err = "cannot read attribute '" + name + "'";
+  AttrValue out;
+  TypeH ftype = checked<TypeH>(H5Aget_type(attr), path, err);
+  SpaceH space = checked<SpaceH>(H5Aget_space(attr), path, err);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) return out;
+  const H5T_class_t cls = H5Tget_class(ftype.get());
+  if (cls == H5T_STRING) {
+    out.is_string = true;
+    if (H5Tis_variable_str(ftype.get()) > 0) {
+      TypeH mem = checked<TypeH>(H5Tcopy(H5T_C_S1), path, err);
+      check(H5Tset_size(mem.get(), H5T_VARIABLE), path, err);
+      check(H5Tset_cset(mem.get(), H5Tget_cset(ftype.get())), path, err);
+      char* s = nullptr;
+      check(H5Aread(attr, mem.get(), &s), path, err);
+      out.text = s ? s : "";
+      if (s) H5free_memory(s);
+    } else {
+      const std::size_t size = H5Tget_size(ftype.get());
+      TypeH mem = checked<TypeH>(H5Tcopy(H5T_C_S1), path, err);
+      check(H5Tset_size(mem.get(), size), path, err);
+      std::vector<char> buf(size + 1, '\0');
+      check(H5Aread(attr, mem.get(), buf.data()), path, err);
+      out.text = std::string(buf.data());
+    }
+    out.usable = true;
+  } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+    check(H5Aread(attr, H5T_NATIVE_DOUBLE, &out.number), path, err);
+    out.usable = true;
+  }
+  return out;
+}
+
+void read_attrs(const std::string& path, hid_t loc, const std::string& where,
+                std::map<std::string, double>* numbers,
+                std::map<std::string, std::string>* strings) {
+  // Names first, values after: no C++ exception may cross the HDF5 C iterator.
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  check(H5Aiterate2(
+            loc, H5_INDEX_NAME, H5_ITER_INC, &idx,
+            [](hid_t, const char* name, const H5A_info_t*, void* d) -> herr_t {
+              static_cast<std::vector<std::string>*>(d)->emplace_back(name);
+              return 0;
+            },
+            &names),
+        path, "cannot list the attributes of '" + where + "'");
+  for (const std::string& name : names) {
+    AttrH attr = checked<AttrH>(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path,
+                                "cannot open attribute '" + name + "' of '" + where + "'");
+    const AttrValue v = read_attr(path, attr.get(), name);
+    if (!v.usable) continue;
+    if (v.is_string && strings) (*strings)[name] = v.text;
+    if (!v.is_string && numbers) (*numbers)[name] = v.number;
+  }
+}
+
+herr_t collect_link(hid_t, const char* name, const H5L_info_t* info, void* data) {
+  // Hard links only: soft and external links could loop or leave the file.
+  if (info->type == H5L_TYPE_HARD) static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+
+void read_dataset(const std::string& path, hid_t ds, const std::string& name, WeightsFile& out) {
+  TypeH type = checked<TypeH>(H5Dget_type(ds), path, "cannot read the type of '" + name + "'");
+  if (H5Tget_class(type.get()) != H5T_FLOAT) return;  // not ours; ignored
+  SpaceH space = checked<SpaceH>(H5Dget_space(ds), path, "cannot read the shape of '" + name + "'");
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) fail_file(path, "cannot read the shape of '" + name + "'");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  StoredTensor t;
+  std::size_t n = 1;
+  for (hsize_t d : dims) {
+    t.shape.push_back(static_cast<std::int64_t>(d));
+    n *= static_cast<std::size_t>(d);
+  }
+  if (n > (std::size_t{1} << 31)) fail_file(path, "dataset '" + name + "' is implausibly large");
+  if (H5Tget_size(type.get()) > 4 && rank <= 1) {
+    std::vector<double> v(n);
+    if (n > 0)
+      check(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path,
+            "cannot read dataset '" + name + "' (truncated or corrupt file?)");
+    t.values.assign(v.begin(), v.end());
+    out.series[name] = std::move(v);
+  } else {
+    t.values.resize(n);
+    if (n > 0)
+      check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.values.data()), path,
+            "cannot read dataset '" + name + "' (truncated or corrupt file?)");
+  }
+  out.tensors[name] = std::move(t);
+}
+
+void visit(const std::string& path, hid_t group, const std::string& prefix, WeightsFile& out,
+           int depth) {
+  if (depth > 32) fail_file(path, "groups nested too deeply");
+  std::vector<std::string> links;
+  hsize_t idx = 0;
+  check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &links), path,
+        "cannot list group '/" + prefix + "' (truncated or corrupt file?)");
+  for (const std::string& name : links) {
+    const std::string full = prefix.empty() ? name : prefix + "/" + name;
+    ObjectH obj = checked<ObjectH>(H5Oopen(group, name.c_str(), H5P_DEFAULT), path,
+                                   "cannot open '" + full + "' (truncated or corrupt file?)");
+    const H5I_type_t kind = H5Iget_type(obj.get());
+    if (kind == H5I_GROUP) {
+      if (full == "metadata")
+        read_attrs(path, obj.get(), full, nullptr, &out.metadata);
+      else
+        visit(path, obj.get(), full, out, depth + 1);
+    } else if (kind == H5I_DATASET) {
+      read_dataset(path, obj.get(), full, out);
+    }
+  }
+}
+
+}  // namespace
+
+void write_weights_file(const std::string& path, const WeightsFile& file) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // failures become exceptions, not stderr noise
+  const fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    fail_file(path, "cannot create: directory '" + parent.string() + "' does not exist");
+
+  // The file is built in memory (core driver, no backing store) and then written through
+  // AtomicFile, which gives the temporary-file + fsync + rename publication.
+  std::vector<char> image;
+  {
+    PlistH fapl =
+        checked<PlistH>(H5Pcreate(H5P_FILE_ACCESS), path, "cannot create a property list");
+    check(H5Pset_fapl_core(fapl.get(), 1 << 20, 0), path, "cannot set up an in-memory HDF5 file");
+    FileH f = checked<FileH>(
+        H5Fcreate("aet-weights-in-memory.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), path,
+        "cannot create an in-memory HDF5 file");
+    const hid_t root = f.get();
+    for (const auto& kv : file.strings) write_string_attr(path, root, kv.first, kv.second);
+    for (const auto& kv : file.numbers) write_number_attr(path, root, kv.first, kv.second);
+    {
+      GroupH meta =
+          checked<GroupH>(H5Gcreate2(root, "metadata", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
+                          "cannot create group 'metadata'");
+      for (const auto& kv : file.metadata) write_string_attr(path, meta.get(), kv.first, kv.second);
+    }
+    for (const auto& kv : file.tensors) {
+      std::vector<hsize_t> dims;
+      std::size_t n = 1;
+      for (std::int64_t d : kv.second.shape) {
+        dims.push_back(static_cast<hsize_t>(d));
+        n *= static_cast<std::size_t>(d);
+      }
+      if (n != kv.second.values.size())
+        throw InternalError(path + ": tensor '" + kv.first + "' has " +
+                            std::to_string(kv.second.values.size()) + " values for its shape");
+      write_dataset(path, root, kv.first, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                    kv.second.values.data());
+    }
+    for (const auto& kv : file.series)
+      write_dataset(path, root, kv.first, {static_cast<hsize_t>(kv.second.size())}, H5T_IEEE_F64LE,
+                    H5T_NATIVE_DOUBLE, kv.second.data());
+    check(H5Fflush(root, H5F_SCOPE_GLOBAL), path, "cannot flush the in-memory HDF5 file");
+    const ssize_t size = H5Fget_file_image(root, nullptr, 0);
+    if (size <= 0) fail_file(path, "cannot take the HDF5 file image");
+    image.resize(static_cast<std::size_t>(size));
+    if (H5Fget_file_image(root, image.data(), image.size()) != size)
+      fail_file(path, "cannot take the HDF5 file image");
+  }
+  AtomicFile out(path);
+  out.stream().write(image.data(), static_cast<std::streamsize>(image.size()));
+  out.commit();
+}
+
+WeightsFile read_weights_file(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) fail_file(path, "model file not found");
+  if (fs::is_directory(st)) fail_file(path, "is a directory, not a model file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) fail_file(path, "not an HDF5 model file");
+  FileH f = checked<FileH>(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
+                           "cannot open the HDF5 file (truncated or corrupt?)");
+  WeightsFile out;
+  read_attrs(path, f.get(), "/", &out.numbers, &out.strings);
+  visit(path, f.get(), "", out, 0);
+  return out;
+}
+
+}  // namespace aet::nn::detail

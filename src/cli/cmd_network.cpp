@@ -1,0 +1,372 @@
+// aet train and aet augment: the missing-wedge correction network (networks/). Both need a build
+// with LibTorch; without it they say so and exit with code 2.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "aet/core/build_config.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/progress.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/networks/training_data.hpp"
+#include "cli/cli.hpp"
+#if AET_WITH_TORCH
+#include "aet/networks/network.hpp"
+#include "aet/networks/train.hpp"
+#endif
+
+namespace aet::cli {
+
+#if AET_WITH_TORCH
+namespace {
+
+std::string fmt(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+nn::AugmentOptions augment_options(const po::variables_map& vm) {
+  nn::AugmentOptions o;
+  o.patch = vm["patch"].as<std::int64_t>();
+  o.overlap = vm["overlap"].as<std::int64_t>();
+  o.batch = vm["batch"].as<int>();
+  if (o.patch < 8) fail_input("--patch must be >= 8 voxels");
+  if (o.overlap < 0 || o.overlap >= o.patch) fail_input("--overlap must be in [0, patch)");
+  if (o.batch < 1) fail_input("--batch must be >= 1");
+  return o;
+}
+
+}  // namespace
+
+std::string resolve_model_path(const std::string& given) {
+  if (!given.empty()) return given;
+  const std::string path = nn::default_model_path();
+  if (path.empty())
+    fail_input(
+        "no network model given and the shipped model (networks/models/) was not found; pass "
+        "--model FILE or set AET_MODEL");
+  return path;
+}
+
+// The voxel size the model was trained at (Angstrom), or 0 when its file does not say.
+double model_voxel_size(const nn::Model& model) {
+  const auto it = model.metadata().find("training.voxel_size_A");
+  return it == model.metadata().end() ? 0.0 : std::atof(it->second.c_str());
+}
+
+// Checks that `volume` is on the grid the model was trained for: the network learned atoms of a
+// given width in voxels, so a different voxel size is out of its domain.
+void check_model_voxel_size(const nn::Model& model, const Array3& volume, const std::string& what) {
+  const double trained = model_voxel_size(model);
+  if (trained > 0 && std::abs(volume.voxel_size.x / trained - 1.0) > 0.15)
+    fail_input(what + " has voxel size " + fmt(volume.voxel_size.x) +
+               " A but the network was trained at " + fmt(trained) +
+               " A; resample the views or train a model for this voxel size");
+}
+#endif
+
+void add_network_options(po::options_description& desc) {
+  // clang-format off
+  desc.add_options()
+    ("no-network", "skip the missing-wedge network (trace the reconstruction itself)")
+    ("model", po::value<std::string>()->value_name("FILE"),
+       "network weights (HDF5); default: the shipped model (networks/models/, or $AET_MODEL)");
+  // clang-format on
+}
+
+Device network_device(const po::variables_map& vm, const Device& recon_device) {
+#if AET_WITH_TORCH
+  if (recon_device.kind == DeviceKind::cuda && vm["device"].as<std::string>() == "auto" &&
+      !nn::torch_cuda_available())
+    return Device{};
+#else
+  (void)vm;
+#endif
+  return recon_device;
+}
+
+struct NetworkStage::Impl {
+  bool explicit_model = false;
+  std::string path, reason;
+#if AET_WITH_TORCH
+  std::unique_ptr<nn::Model> model;
+#endif
+};
+
+NetworkStage::NetworkStage(const po::variables_map& vm, const Device& dev)
+    : impl_(std::make_unique<Impl>()) {
+  if (vm.count("no-network")) {
+    if (vm.count("model")) fail_input("--model and --no-network exclude each other");
+    impl_->reason = "--no-network";
+    return;
+  }
+  impl_->explicit_model = vm.count("model") > 0;
+#if !AET_WITH_TORCH
+  if (impl_->explicit_model)
+    fail_input("--model: this build of aet has no LibTorch (AET_WITH_TORCH=OFF)");
+  impl_->reason = "this build has no LibTorch";
+  (void)dev;
+#else
+  impl_->path = impl_->explicit_model ? vm["model"].as<std::string>() : nn::default_model_path();
+  if (impl_->path.empty()) {
+    impl_->reason = "the shipped model was not found (networks/models/)";
+    return;
+  }
+  impl_->model = std::make_unique<nn::Model>(nn::load_model(impl_->path, dev));
+#endif
+}
+
+NetworkStage::~NetworkStage() = default;
+
+bool NetworkStage::active() const {
+  return impl_->reason.empty();
+}
+const std::string& NetworkStage::model_path() const {
+  return impl_->path;
+}
+const std::string& NetworkStage::skip_reason() const {
+  return impl_->reason;
+}
+
+void NetworkStage::check_voxel_size(double voxel) {
+#if AET_WITH_TORCH
+  if (!active()) return;
+  const double trained = model_voxel_size(*impl_->model);
+  if (trained > 0 && std::abs(voxel / trained - 1.0) > 0.15) {
+    const std::string why = "the views' pixel size " + fmt(voxel) + " A differs from the " +
+                            fmt(trained) + " A the network was trained at";
+    if (impl_->explicit_model) fail_input("--model " + impl_->path + ": " + why);
+    impl_->reason = why;
+    impl_->model.reset();
+  }
+#else
+  (void)voxel;
+#endif
+}
+
+Array3 NetworkStage::apply(const Array3& volume) const {
+#if AET_WITH_TORCH
+  if (active()) return nn::augment(*impl_->model, volume, nn::AugmentOptions{});
+#endif
+  (void)volume;
+  throw InternalError("NetworkStage::apply on an inactive stage");
+}
+
+int run_augment(const Invocation& inv) {
+  po::options_description desc("Options");
+  // clang-format off
+  desc.add_options()
+    ("volume,i", po::value<std::string>()->value_name("V.mrc"), "reconstructed volume (MRC)")
+    ("out,o", po::value<std::string>()->value_name("V2.mrc"), "corrected volume (MRC)")
+    ("model", po::value<std::string>()->value_name("FILE"),
+       "network weights (HDF5); default: the shipped model (networks/models/, or $AET_MODEL)")
+    ("patch", po::value<std::int64_t>()->default_value(128)->value_name("N"),
+       "cubic patch edge in voxels (memory grows as N^3)")
+    ("overlap", po::value<std::int64_t>()->default_value(32)->value_name("N"),
+       "overlap of neighbouring patches, blended smoothly")
+    ("batch", po::value<int>()->default_value(1)->value_name("N"), "patches per forward pass");
+  // clang-format on
+  add_common_options(desc, true);
+  const auto synopsis = "--volume V.mrc --out V2.mrc [--model FILE] [options]";
+  const auto about =
+      "Restores what the missing wedge removed from a reconstruction with the 3D U-Net "
+      "(docs/network.md). The volume is normalised inside (no scale factor to set) and run in "
+      "overlapping patches with smooth blending, so any size fits in bounded memory. The output "
+      "is in normalised units: the heaviest atoms peak near 1.";
+  Parsed p = parse(inv, desc);
+  if (p.help) {
+    print_usage(inv, synopsis, about, desc);
+    return 0;
+  }
+#if !AET_WITH_TORCH
+  fail_input("aet augment: this build of aet has no LibTorch (AET_WITH_TORCH=OFF)");
+#else
+  const auto& vm = p.vm;
+  if (!vm.count("volume")) fail_input("--volume FILE is required");
+  if (!vm.count("out")) fail_input("--out FILE is required");
+  const std::string in_path = vm["volume"].as<std::string>();
+  const std::string out_path = vm["out"].as<std::string>();
+  const nn::AugmentOptions opt = augment_options(vm);
+  const Device dev = resolve_device(vm["device"].as<std::string>());
+  Array3 volume = read_mrc(in_path);
+  if (volume.nz() < 2)
+    fail_file(in_path, "is not a volume (nz = " + std::to_string(volume.nz()) + ")");
+  for (float v : volume.vector())
+    if (!std::isfinite(v)) fail_file(in_path, "holds a non-finite voxel");
+  const std::string model_path =
+      resolve_model_path(vm.count("model") ? vm["model"].as<std::string>() : "");
+  const nn::Model model = nn::load_model(model_path, dev);
+  check_model_voxel_size(model, volume, in_path);
+  log_info("aet augment: " + in_path + " (" + std::to_string(volume.nx()) + " x " +
+           std::to_string(volume.ny()) + " x " + std::to_string(volume.nz()) + ") with " +
+           model_path + " on " + dev.str());
+  const auto t0 = std::chrono::steady_clock::now();
+  const Array3 out = nn::augment(model, volume, opt);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_mrc(out_path, out, MrcKind::volume, {"aet augment " + model_path});
+  log_info("wrote " + out_path + " (" + fmt(s) + " s)");
+  return 0;
+#endif
+}
+
+int run_train(const Invocation& inv) {
+  po::options_description desc("Options");
+  // clang-format off
+  desc.add_options()
+    ("data", po::value<std::string>()->value_name("FILE.h5"),
+       "training set (aet make-training-set)")
+    ("validation", po::value<std::string>()->value_name("FILE.h5"),
+       "separate validation set (default: hold out --validation-fraction of --data)")
+    ("validation-fraction", po::value<double>()->default_value(0.1)->value_name("F"),
+       "share of --data held out for validation when no --validation is given")
+    ("out,o", po::value<std::string>()->value_name("DIR"),
+       "output directory: model.h5, checkpoint.h5, metrics.json, train.log")
+    ("resume", po::value<std::string>()->value_name("CHECKPOINT"),
+       "continue the run saved in this checkpoint (same data and settings)")
+    ("init", po::value<std::string>()->value_name("MODEL"),
+       "start from these weights (fine-tuning) instead of a fresh model")
+    ("steps", po::value<std::int64_t>()->default_value(2000)->value_name("N"),
+       "optimiser steps in all")
+    ("stop-after", po::value<std::int64_t>()->default_value(0)->value_name("N"),
+       "stop (with a checkpoint) after N steps of this call; 0 = run to --steps")
+    ("batch", po::value<int>()->default_value(4)->value_name("N"), "patches per step")
+    ("patch", po::value<std::int64_t>()->default_value(48)->value_name("N"),
+       "training patch edge (voxels)")
+    ("lr", po::value<double>()->default_value(1e-3)->value_name("R"),
+       "Adam learning rate (cosine decay to 2 %)")
+    ("l1", po::value<double>()->default_value(0.0)->value_name("W"),
+       "loss = MSE + W * L1")
+    ("base-channels", po::value<int>()->default_value(16)->value_name("N"),
+       "U-Net channels at full resolution (doubled per level)")
+    ("levels", po::value<int>()->default_value(3)->value_name("N"), "U-Net resolution levels")
+    ("validate-every", po::value<std::int64_t>()->default_value(100)->value_name("N"),
+       "steps between validations")
+    ("checkpoint-every", po::value<std::int64_t>()->default_value(200)->value_name("N"),
+       "steps between checkpoints");
+  // clang-format on
+  add_common_options(desc, true);
+  const auto synopsis = "--data train.h5 --out DIR [--steps N] [--resume DIR/checkpoint.h5]";
+  const auto about =
+      "Trains the missing-wedge U-Net (docs/network.md) on pairs from aet make-training-set: "
+      "random patches of RESIRE reconstructions against ideal Gaussian-atom volumes, MSE loss, "
+      "Adam with cosine decay, random flips that keep the wedge a wedge. Validation metrics "
+      "(loss, PSNR, relative error) are logged every --validate-every steps; the checkpoint "
+      "(weights, optimiser state, step) lets --resume continue the same run.\n\nWrites "
+      "DIR/model.h5 (weights with the training provenance), DIR/metrics.json and DIR/train.log "
+      "at the end; DIR/checkpoint.h5 is written during training (atomically each time).";
+  Parsed p = parse(inv, desc);
+  if (p.help) {
+    print_usage(inv, synopsis, about, desc);
+    return 0;
+  }
+#if !AET_WITH_TORCH
+  fail_input("aet train: this build of aet has no LibTorch (AET_WITH_TORCH=OFF)");
+#else
+  const auto& vm = p.vm;
+  if (!vm.count("data")) fail_input("--data FILE.h5 is required");
+  if (!vm.count("out")) fail_input("--out DIR is required");
+  if (vm.count("resume") && vm.count("init")) fail_input("--resume and --init exclude each other");
+  const std::string out_dir = vm["out"].as<std::string>();
+  const Device dev = resolve_device(vm["device"].as<std::string>());
+
+  nn::TrainOptions o;
+  o.steps = vm["steps"].as<std::int64_t>();
+  o.stop_after = vm["stop-after"].as<std::int64_t>();
+  o.batch = vm["batch"].as<int>();
+  o.patch = vm["patch"].as<std::int64_t>();
+  o.learning_rate = vm["lr"].as<double>();
+  o.l1_weight = vm["l1"].as<double>();
+  o.validation_fraction = vm["validation-fraction"].as<double>();
+  o.validate_every = vm["validate-every"].as<std::int64_t>();
+  o.checkpoint_every = vm["checkpoint-every"].as<std::int64_t>();
+  o.seed = seed_or_default(vm);
+  if (o.steps < 1) fail_input("--steps must be >= 1");
+  if (o.stop_after < 0) fail_input("--stop-after must be >= 0");
+  if (o.batch < 1) fail_input("--batch must be >= 1");
+  if (!(o.learning_rate > 0)) fail_input("--lr must be > 0");
+  if (!(o.l1_weight >= 0)) fail_input("--l1 must be >= 0");
+  if (!(o.validation_fraction >= 0 && o.validation_fraction < 1))
+    fail_input("--validation-fraction must be in [0, 1)");
+  nn::UNetConfig cfg;
+  cfg.base_channels = vm["base-channels"].as<int>();
+  cfg.levels = vm["levels"].as<int>();
+  nn::check_config(cfg);
+
+  // Everything is read and checked before the output directory appears.
+  const std::string data_path = vm["data"].as<std::string>();
+  o.samples = nn::read_training_set(data_path);
+  if (o.samples.empty()) fail_file(data_path, "holds no training samples");
+  if (vm.count("validation"))
+    o.validation = nn::read_training_set(vm["validation"].as<std::string>());
+  const double voxel = o.samples.front().input.voxel_size.x;
+  for (const auto& s : o.samples)
+    if (std::abs(s.input.voxel_size.x / voxel - 1.0) > 1e-3)
+      fail_file(data_path, "mixes voxel sizes (" + fmt(voxel) + " and " +
+                               fmt(s.input.voxel_size.x) + " A); train one model per voxel size");
+  nn::Model model = vm.count("init")     ? nn::load_model(vm["init"].as<std::string>(), dev)
+                    : vm.count("resume") ? nn::load_model(vm["resume"].as<std::string>(), dev)
+                                         : nn::create_model(cfg, o.seed, dev);
+  if (vm.count("resume")) o.resume_from = vm["resume"].as<std::string>();
+
+  std::filesystem::create_directories(out_dir);
+  o.checkpoint_path = out_dir + "/checkpoint.h5";
+  std::ostringstream log;
+  log << inv.command_line << "\n\n";
+  Progress bar("train", static_cast<int>(o.steps));
+  o.progress = [&](const nn::TrainProgress& t) {
+    bar.advance();
+    if (t.validation) {
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "step %lld: loss %.4g, validation loss %.4g, PSNR %.2f dB, relative error "
+                    "%.4f, lr %.3g, %.0f s",
+                    static_cast<long long>(t.step), t.loss, t.validation->loss, t.validation->psnr,
+                    t.validation->rel_error, t.learning_rate, t.seconds);
+      log << line << "\n";
+      log_info(line);
+    }
+  };
+  log_info("aet train: " + std::to_string(o.samples.size()) + " samples from " + data_path +
+           ", U-Net base " + std::to_string(model.config().base_channels) + " x " +
+           std::to_string(model.config().levels) + " levels (" +
+           std::to_string(model.parameter_count()) + " parameters) on " + dev.str());
+  const nn::TrainReport rep = nn::train(model, o);
+  bar.finish();
+  model.metadata()["training.voxel_size_A"] = fmt(voxel);
+  model.metadata()["training.data"] = data_path;
+  model.metadata()["training.device"] = dev.str();
+  model.metadata()["training.command_line"] = inv.command_line;
+  model.metadata()["aet_version"] = AET_VERSION;
+  nn::save_model(model, out_dir + "/model.h5");
+
+  std::ostringstream js;
+  js << "{\n  \"steps\": " << rep.steps << ",\n  \"seconds\": " << json_number(rep.seconds)
+     << ",\n  \"training_samples\": " << rep.training_samples
+     << ",\n  \"validation_samples\": " << rep.validation_samples
+     << ",\n  \"parameters\": " << model.parameter_count() << ",\n  \"device\": \"" << dev.str()
+     << "\",\n  \"input_baseline\": {\"loss\": " << json_number(rep.input_baseline.loss)
+     << ", \"psnr\": " << json_number(rep.input_baseline.psnr)
+     << ", \"rel_error\": " << json_number(rep.input_baseline.rel_error)
+     << "},\n  \"validation\": [";
+  for (std::size_t i = 0; i < rep.validation.size(); ++i) {
+    const auto& v = rep.validation[i];
+    js << (i ? ", " : "") << "\n    {\"step\": " << v.step << ", \"loss\": " << json_number(v.loss)
+       << ", \"psnr\": " << json_number(v.psnr) << ", \"rel_error\": " << json_number(v.rel_error)
+       << "}";
+  }
+  js << "\n  ],\n  \"loss\": [";
+  for (std::size_t i = 0; i < rep.loss.size(); ++i)
+    js << (i ? ", " : "") << json_number(rep.loss[i]);
+  js << "]\n}\n";
+  write_text_file(out_dir + "/metrics.json", js.str());
+  write_text_file(out_dir + "/train.log", log.str());
+  log_info("wrote " + out_dir + "/{model.h5, metrics.json, train.log} after " + fmt(rep.seconds) +
+           " s");
+  return 0;
+#endif
+}
+
+}  // namespace aet::cli
