@@ -1,0 +1,130 @@
+// The network commands end to end: aet make-training-set -> aet train -> aet augment, the
+// pipeline's network stage (--model, --no-network, the with/without comparison), and the bad
+// input each of them must refuse without leaving output.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "aet/core/array.hpp"
+#include "aet/io/mrc.hpp"
+#include "support/test_support.hpp"
+
+namespace aet::test {
+namespace {
+
+#if AET_WITH_TORCH
+
+// A tiny model trained for two steps on two small samples: enough to run every command path.
+class NetworkCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto r = run_aet("make-training-set --count 2 --radius-min 4 --radius-max 5 --seed 3 "
+                           "--iterations 10 --quiet --out " +
+                           dir_->file("set.h5"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto t = run_aet("train --data " + dir_->file("set.h5") +
+                           " --steps 2 --batch 1 --patch 16 --base-channels 4 --levels 2 "
+                           "--validation-fraction 0.5 --validate-every 1 --quiet --out " +
+                           dir_->file("run"));
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static TempDir* dir_;
+};
+TempDir* NetworkCli::dir_ = nullptr;
+
+TEST_F(NetworkCli, TrainWritesModelMetricsAndCheckpoint) {
+  for (const char* f : {"model.h5", "metrics.json", "train.log", "checkpoint.h5"})
+    EXPECT_TRUE(file_exists(dir_->file(std::string("run/") + f))) << f;
+  const std::string js = read_text(dir_->file("run/metrics.json"));
+  EXPECT_NE(js.find("\"steps\": 2"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"validation\": ["), std::string::npos);
+}
+
+TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {
+  // Any volume size: an odd, non-cubic one at the training voxel size.
+  Array3 v(21, 18, 25);
+  v.voxel_size = VoxelSize{0.35, 0.35, 0.35};
+  for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = static_cast<float>((i * 7919) % 13);
+  write_mrc(dir_->file("v.mrc"), v, MrcKind::volume, {"test"});
+  const std::string model = " --model " + dir_->file("run/model.h5");
+  auto r = run_aet("augment --volume " + dir_->file("v.mrc") + " --out " + dir_->file("a.mrc") +
+                   model + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Array3 a = read_mrc(dir_->file("a.mrc"));
+  EXPECT_EQ(a.nx(), 21);
+  EXPECT_EQ(a.ny(), 18);
+  EXPECT_EQ(a.nz(), 25);
+  EXPECT_NEAR(a.voxel_size.x, 0.35, 1e-6);
+  for (float x : a.vector()) ASSERT_TRUE(std::isfinite(x));
+
+  // Missing volume, truncated model, wrong voxel size: exit 2, the file named, nothing written.
+  r = run_aet("augment --volume " + dir_->file("none.mrc") + " --out " + dir_->file("b.mrc") +
+              model);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("none.mrc"), std::string::npos) << r.output;
+  const std::string bytes = read_text(dir_->file("run/model.h5"));
+  write_text(dir_->file("cut.h5"), bytes.substr(0, bytes.size() / 2));
+  r = run_aet("augment --volume " + dir_->file("v.mrc") + " --out " + dir_->file("b.mrc") +
+              " --model " + dir_->file("cut.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("cut.h5"), std::string::npos) << r.output;
+  v.voxel_size = VoxelSize{0.7, 0.7, 0.7};
+  write_mrc(dir_->file("coarse.mrc"), v, MrcKind::volume, {"test"});
+  r = run_aet("augment --volume " + dir_->file("coarse.mrc") + " --out " + dir_->file("b.mrc") +
+              model);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("trained at"), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(dir_->file("b.mrc")));
+}
+
+TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
+  const std::string out = dir_->file("pipe");
+  const auto r = run_aet("pipeline --phantom pt-cuboctahedron-309 --iterations 10 --quiet --model " +
+                         dir_->file("run/model.h5") + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(file_exists(out + "/augmented.mrc"));
+  const std::string js = read_text(out + "/metrics.json");
+  EXPECT_NE(js.find("\"used\": true"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"evaluation_without_network\""), std::string::npos) << js;
+
+  const std::string plain = dir_->file("plain");
+  const auto n = run_aet("pipeline --phantom pt-cuboctahedron-309 --iterations 10 --quiet "
+                         "--no-network --out " +
+                         plain);
+  ASSERT_EQ(n.exit_code, 0) << n.output;
+  EXPECT_FALSE(file_exists(plain + "/augmented.mrc"));
+  EXPECT_NE(read_text(plain + "/metrics.json").find("\"used\": false"), std::string::npos);
+}
+
+#endif  // AET_WITH_TORCH
+
+TEST(NetworkCliInput, BadInputLeavesNothing) {
+  TempDir tmp;
+  // A model file that is not there: refused before any computation, no output directory.
+  auto r = run_aet("pipeline --phantom pt-cuboctahedron-309 --model " + tmp.file("nope.h5") +
+                   " --out " + tmp.file("out"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("nope.h5"), std::string::npos) << r.output;
+  r = run_aet("pipeline --no-network --model " + tmp.file("nope.h5") + " --out " +
+              tmp.file("out"));
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_aet("train --data " + tmp.file("missing.h5") + " --out " + tmp.file("run"));
+  EXPECT_EQ(r.exit_code, 2);
+#if AET_WITH_TORCH
+  EXPECT_NE(r.output.find("missing.h5"), std::string::npos) << r.output;
+#endif
+  r = run_aet("train --data " + tmp.file("missing.h5") + " --steps 0 --out " + tmp.file("run"));
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_aet("augment --volume " + tmp.file("v.mrc"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(list_dir(tmp.path()).empty());
+}
+
+}  // namespace
+}  // namespace aet::test
