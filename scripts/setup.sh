@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 tests=OFF
 [ "${1:-}" = "--tests" ] && tests=ON
 
+# libopenblas0-pthread: Debian's LibTorch otherwise runs its CPU convolutions on the reference
+# BLAS, several times slower (network inference and training).
 pkgs="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-program-options-dev
-libhdf5-dev libfftw3-dev libtorch-dev"
+libhdf5-dev libfftw3-dev libtorch-dev libopenblas0-pthread"
 [ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase python3-h5py"
 pkgs=$(echo $pkgs)
 

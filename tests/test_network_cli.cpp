@@ -20,9 +20,10 @@ class NetworkCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    const auto r = run_aet("make-training-set --count 2 --radius-min 4 --radius-max 5 --seed 3 "
-                           "--iterations 10 --quiet --out " +
-                           dir_->file("set.h5"));
+    const auto r = run_aet(
+        "make-training-set --count 2 --radius-min 4 --radius-max 5 --seed 3 "
+        "--iterations 10 --quiet --out " +
+        dir_->file("set.h5"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto t = run_aet("train --data " + dir_->file("set.h5") +
                            " --steps 2 --batch 1 --patch 16 --base-channels 4 --levels 2 "
@@ -85,8 +86,9 @@ TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {
 
 TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   const std::string out = dir_->file("pipe");
-  const auto r = run_aet("pipeline --phantom pt-cuboctahedron-309 --iterations 10 --quiet --model " +
-                         dir_->file("run/model.h5") + " --out " + out);
+  const auto r =
+      run_aet("pipeline --phantom pt-cuboctahedron-309 --iterations 10 --quiet --model " +
+              dir_->file("run/model.h5") + " --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(file_exists(out + "/augmented.mrc"));
   const std::string js = read_text(out + "/metrics.json");
@@ -94,9 +96,10 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   EXPECT_NE(js.find("\"evaluation_without_network\""), std::string::npos) << js;
 
   const std::string plain = dir_->file("plain");
-  const auto n = run_aet("pipeline --phantom pt-cuboctahedron-309 --iterations 10 --quiet "
-                         "--no-network --out " +
-                         plain);
+  const auto n = run_aet(
+      "pipeline --phantom pt-cuboctahedron-309 --iterations 10 --quiet "
+      "--no-network --out " +
+      plain);
   ASSERT_EQ(n.exit_code, 0) << n.output;
   EXPECT_FALSE(file_exists(plain + "/augmented.mrc"));
   EXPECT_NE(read_text(plain + "/metrics.json").find("\"used\": false"), std::string::npos);
@@ -111,8 +114,7 @@ TEST(NetworkCliInput, BadInputLeavesNothing) {
                    " --out " + tmp.file("out"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("nope.h5"), std::string::npos) << r.output;
-  r = run_aet("pipeline --no-network --model " + tmp.file("nope.h5") + " --out " +
-              tmp.file("out"));
+  r = run_aet("pipeline --no-network --model " + tmp.file("nope.h5") + " --out " + tmp.file("out"));
   EXPECT_EQ(r.exit_code, 2);
   r = run_aet("train --data " + tmp.file("missing.h5") + " --out " + tmp.file("run"));
   EXPECT_EQ(r.exit_code, 2);
