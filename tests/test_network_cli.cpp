@@ -45,6 +45,12 @@ TEST_F(NetworkCli, TrainWritesModelMetricsAndCheckpoint) {
   const std::string js = read_text(dir_->file("run/metrics.json"));
   EXPECT_NE(js.find("\"steps\": 2"), std::string::npos) << js;
   EXPECT_NE(js.find("\"validation\": ["), std::string::npos);
+  // aet info shows the architecture and the provenance, including the training voxel size that
+  // the pipeline and aet augment check.
+  const auto info = run_aet("info " + dir_->file("run/model.h5"));
+  EXPECT_NE(info.output.find("@format                        aet-unet"), std::string::npos)
+      << info.output;
+  EXPECT_NE(info.output.find("@metadata/training.voxel_size_A"), std::string::npos) << info.output;
 }
 
 TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {

@@ -479,14 +479,23 @@ ResultSummary read_result_summary(const std::string& path) {
   FileH file = open_for_reading(path);
   ResultSummary s;
   visit_group(path, file.get(), "", s, 0);
-  AttrList attrs;
-  hsize_t idx = 0;
-  check(H5Aiterate2(file.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attrs), path,
-        "cannot list the root attributes");
-  for (const std::string& name : attrs.names) {
-    AttrH a = checked<AttrH>(H5Aopen(file.get(), name.c_str(), H5P_DEFAULT), path,
-                             "cannot open attribute '" + name + "'");
-    s.attributes.emplace_back(name, attribute_text(path, a.get(), name));
+  // Root attributes, then those of a /metadata group (model files keep their provenance there).
+  auto collect = [&](hid_t object, const std::string& prefix) {
+    AttrList attrs;
+    hsize_t idx = 0;
+    check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attrs), path,
+          "cannot list the attributes of '" + (prefix.empty() ? "/" : prefix) + "'");
+    for (const std::string& name : attrs.names) {
+      AttrH a = checked<AttrH>(H5Aopen(object, name.c_str(), H5P_DEFAULT), path,
+                               "cannot open attribute '" + prefix + name + "'");
+      s.attributes.emplace_back(prefix + name, attribute_text(path, a.get(), name));
+    }
+  };
+  collect(file.get(), "");
+  if (H5Lexists(file.get(), "metadata", H5P_DEFAULT) > 0) {
+    GroupH g = checked<GroupH>(H5Gopen2(file.get(), "metadata", H5P_DEFAULT), path,
+                               "cannot open the group /metadata");
+    collect(g.get(), "metadata/");
   }
   return s;
 }
