@@ -20,6 +20,7 @@
 #include "aet/core/error.hpp"
 #include "aet/core/rng.hpp"
 #include "aet/recon/solvers.hpp"
+#include "io/hdf5_handles.hpp"
 #include "phantoms/nanoparticle.hpp"
 #include "phantoms/tilt_series.hpp"
 
@@ -147,64 +148,7 @@ phantoms::ParticleSpec particle_spec(const Draw& d) {
 
 // ---- HDF5 ----------------------------------------------------------------------------------
 
-// Owns one HDF5 identifier and closes it with the matching H5?close.
-template <herr_t (*Close)(hid_t)>
-class Handle {
- public:
-  Handle() = default;
-  explicit Handle(hid_t id) : id_(id) {}
-  ~Handle() { reset(); }
-  Handle(Handle&& o) noexcept : id_(o.id_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-  herr_t reset() {
-    const herr_t r = id_ >= 0 ? Close(id_) : 0;
-    id_ = -1;
-    return r;
-  }
-
- private:
-  hid_t id_ = -1;
-};
-
-using FileH = Handle<H5Fclose>;
-using GroupH = Handle<H5Gclose>;
-using DatasetH = Handle<H5Dclose>;
-using SpaceH = Handle<H5Sclose>;
-using AttrH = Handle<H5Aclose>;
-using TypeH = Handle<H5Tclose>;
-using PlistH = Handle<H5Pclose>;
-
-// The library's own error-stack printing would spray stderr; failures become exceptions.
-void silence_hdf5() {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-}
-
-template <typename H>
-H checked(hid_t id, const std::string& path, const std::string& what) {
-  if (id < 0) fail_file(path, what);
-  return H(id);
-}
-
-void check(herr_t r, const std::string& path, const std::string& what) {
-  if (r < 0) fail_file(path, what);
-}
-
-TypeH string_type(const std::string& path) {
-  TypeH t = checked<TypeH>(H5Tcopy(H5T_C_S1), path, "cannot create a string type");
-  check(H5Tset_size(t.get(), H5T_VARIABLE), path, "cannot create a string type");
-  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), path, "cannot create a string type");
-  return t;
-}
+using namespace ::aet::hdf5;
 
 // Groups that remember the creation order of their links and attributes, so that atom
 // properties and info read back in the order they were written.
@@ -220,7 +164,7 @@ GroupH create_group(const std::string& path, hid_t loc, const std::string& name)
 
 void write_string_attr(const std::string& path, hid_t loc, const std::string& name,
                        const std::string& value) {
-  TypeH type = string_type(path);
+  TypeH type = utf8_string_type(path);
   SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
   AttrH attr = checked<AttrH>(
       H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
@@ -429,7 +373,7 @@ struct Reader {
                           std::to_string(n) + " strings");
     std::vector<std::string> out;
     if (n == 0) return out;
-    TypeH mem = string_type(path);
+    TypeH mem = utf8_string_type(path);
     std::vector<char*> buf(n, nullptr);
     read(ds.get(), mem.get(), buf.data(), full);
     for (char* s : buf) {
@@ -502,7 +446,7 @@ struct Reader {
         checked<SpaceH>(H5Aget_space(attr), path, "cannot read attribute '" + name + "'");
     if (H5Sget_simple_extent_npoints(space.get()) != 1)
       fail_file(path, "attribute '" + name + "' must be a single string");
-    TypeH mem = string_type(path);
+    TypeH mem = utf8_string_type(path);
     char* s = nullptr;
     check(H5Aread(attr, mem.get(), &s), path, "cannot read attribute '" + name + "'");
     std::string out = s ? s : "";
@@ -883,7 +827,7 @@ void TrainingSetWriter::add(const TrainingSample& s) {
   write_dataset(path, t.get(), "positions", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                 {static_cast<hsize_t>(n), 3}, pos.data());
   {
-    TypeH str = string_type(path);
+    TypeH str = utf8_string_type(path);
     std::vector<const char*> ptrs(n);
     for (std::size_t i = 0; i < n; ++i) ptrs[i] = s.truth.species[i].c_str();
     write_dataset(path, t.get(), "species", str.get(), str.get(), {static_cast<hsize_t>(n)},

@@ -10,6 +10,7 @@
 
 #include "aet/core/error.hpp"
 #include "aet/io/atomic_file.hpp"
+#include "io/hdf5_handles.hpp"
 #include "weights_file.hpp"
 
 namespace fs = std::filesystem;
@@ -18,66 +19,13 @@ namespace aet::nn::detail {
 
 namespace {
 
-// Owns one HDF5 identifier and closes it with the matching H5?close.
-template <herr_t (*Close)(hid_t)>
-class Handle {
- public:
-  Handle() = default;
-  explicit Handle(hid_t id) : id_(id) {}
-  ~Handle() { reset(); }
-  Handle(Handle&& o) noexcept : id_(o.id_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-  herr_t reset() {
-    const herr_t r = id_ >= 0 ? Close(id_) : 0;
-    id_ = -1;
-    return r;
-  }
-
- private:
-  hid_t id_ = -1;
-};
-
-using FileH = Handle<H5Fclose>;
-using GroupH = Handle<H5Gclose>;
-using DatasetH = Handle<H5Dclose>;
-using SpaceH = Handle<H5Sclose>;
-using AttrH = Handle<H5Aclose>;
-using TypeH = Handle<H5Tclose>;
-using PlistH = Handle<H5Pclose>;
-using ObjectH = Handle<H5Oclose>;
-
-template <typename H>
-H checked(hid_t id, const std::string& path, const std::string& what) {
-  if (id < 0) fail_file(path, what);
-  return H(id);
-}
-
-void check(herr_t r, const std::string& path, const std::string& what) {
-  if (r < 0) fail_file(path, what);
-}
+using namespace ::aet::hdf5;
 
 // ---- writing ----------------------------------------------------------------------------------
 
-TypeH string_type(const std::string& path) {
-  TypeH t = checked<TypeH>(H5Tcopy(H5T_C_S1), path, "cannot create a string type");
-  check(H5Tset_size(t.get(), H5T_VARIABLE), path, "cannot create a string type");
-  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), path, "cannot create a string type");
-  return t;
-}
-
 void write_string_attr(const std::string& path, hid_t loc, const std::string& name,
                        const std::string& value) {
-  TypeH type = string_type(path);
+  TypeH type = utf8_string_type(path);
   SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
   AttrH attr = checked<AttrH>(
       H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path,

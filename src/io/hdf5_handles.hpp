@@ -1,0 +1,78 @@
+// RAII owners of HDF5 identifiers and the checks that turn HDF5 failures into errors naming the
+// file; shared by every reader and writer of HDF5 files (results, training sets, model weights).
+// Internal: only translation units that link HDF5 include it.
+#pragma once
+
+#include <hdf5.h>
+
+#include <string>
+
+#include "aet/core/error.hpp"
+
+namespace aet::hdf5 {
+
+// Owns one HDF5 identifier and closes it with the matching H5?close.
+template <herr_t (*Close)(hid_t)>
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& o) noexcept : id_(o.id_) { o.id_ = -1; }
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  herr_t reset() {
+    const herr_t r = id_ >= 0 ? Close(id_) : 0;
+    id_ = -1;
+    return r;
+  }
+
+ private:
+  hid_t id_ = -1;
+};
+
+using FileH = Handle<H5Fclose>;
+using GroupH = Handle<H5Gclose>;
+using DatasetH = Handle<H5Dclose>;
+using SpaceH = Handle<H5Sclose>;
+using AttrH = Handle<H5Aclose>;
+using TypeH = Handle<H5Tclose>;
+using PlistH = Handle<H5Pclose>;
+using ObjectH = Handle<H5Oclose>;
+
+// The library's own error-stack printing would spray stderr; failures become exceptions.
+inline void silence_hdf5() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+// An identifier that must be valid, owned; otherwise an InputError naming `path`.
+template <typename H>
+H checked(hid_t id, const std::string& path, const std::string& what) {
+  if (id < 0) fail_file(path, what);
+  return H(id);
+}
+
+inline void check(herr_t r, const std::string& path, const std::string& what) {
+  if (r < 0) fail_file(path, what);
+}
+
+// Variable-length UTF-8 string type for attributes and string datasets.
+inline TypeH utf8_string_type(const std::string& path) {
+  TypeH t = checked<TypeH>(H5Tcopy(H5T_C_S1), path, "cannot create a string type");
+  check(H5Tset_size(t.get(), H5T_VARIABLE), path, "cannot create a string type");
+  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), path, "cannot create a string type");
+  return t;
+}
+
+}  // namespace aet::hdf5
