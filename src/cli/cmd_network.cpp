@@ -52,19 +52,14 @@ std::string resolve_model_path(const std::string& given) {
 }
 
 // The voxel size the model was trained at (Angstrom), or 0 when its file does not say.
-double model_voxel_size(const nn::Model& model) {
+// Why `voxel` (Angstrom) is outside the model's domain, or "" when it is not: the network learned
+// atoms of a given width in voxels, so a voxel size far from its training one is out of domain.
+std::string voxel_size_mismatch(const nn::Model& model, double voxel) {
   const auto it = model.metadata().find("training.voxel_size_A");
-  return it == model.metadata().end() ? 0.0 : std::atof(it->second.c_str());
-}
-
-// Checks that `volume` is on the grid the model was trained for: the network learned atoms of a
-// given width in voxels, so a different voxel size is out of its domain.
-void check_model_voxel_size(const nn::Model& model, const Array3& volume, const std::string& what) {
-  const double trained = model_voxel_size(model);
-  if (trained > 0 && std::abs(volume.voxel_size.x / trained - 1.0) > 0.15)
-    fail_input(what + " has voxel size " + fmt(volume.voxel_size.x) +
-               " A but the network was trained at " + fmt(trained) +
-               " A; resample the views or train a model for this voxel size");
+  const double trained = it == model.metadata().end() ? 0.0 : std::atof(it->second.c_str());
+  if (!(trained > 0) || std::abs(voxel / trained - 1.0) <= 0.15) return "";
+  return "voxel size " + fmt(voxel) + " A differs from the " + fmt(trained) +
+         " A the network was trained at; resample the data or train a model for this voxel size";
 }
 #endif
 
@@ -134,14 +129,11 @@ const std::string& NetworkStage::skip_reason() const {
 void NetworkStage::check_voxel_size(double voxel) {
 #if AET_WITH_TORCH
   if (!active()) return;
-  const double trained = model_voxel_size(*impl_->model);
-  if (trained > 0 && std::abs(voxel / trained - 1.0) > 0.15) {
-    const std::string why = "the views' pixel size " + fmt(voxel) + " A differs from the " +
-                            fmt(trained) + " A the network was trained at";
-    if (impl_->explicit_model) fail_input("--model " + impl_->path + ": " + why);
-    impl_->reason = why;
-    impl_->model.reset();
-  }
+  const std::string why = voxel_size_mismatch(*impl_->model, voxel);
+  if (why.empty()) return;
+  if (impl_->explicit_model) fail_input("--model " + impl_->path + ": the views' " + why);
+  impl_->reason = "the views' " + why;
+  impl_->model.reset();
 #else
   (void)voxel;
 #endif
@@ -199,7 +191,8 @@ int run_augment(const Invocation& inv) {
   const std::string model_path =
       resolve_model_path(vm.count("model") ? vm["model"].as<std::string>() : "");
   const nn::Model model = nn::load_model(model_path, dev);
-  check_model_voxel_size(model, volume, in_path);
+  if (const std::string why = voxel_size_mismatch(model, volume.voxel_size.x); !why.empty())
+    fail_file(in_path, why);
   log_info("aet augment: " + in_path + " (" + std::to_string(volume.nx()) + " x " +
            std::to_string(volume.ny()) + " x " + std::to_string(volume.nz()) + ") with " +
            model_path + " on " + dev.str());
