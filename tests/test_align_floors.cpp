@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -108,9 +109,43 @@ TEST(AlignFloors, TiltAxisRecovered) {
   EXPECT_NEAR(r.tilt_axis_deg, 3.0, 0.2);
 }
 
-// Floors 3 (per-view angles to <= 0.15 deg RMS) and 4 (tracing after alignment within 1.2x the
-// RMSD of an ideal series) are not met yet and have no test; docs/alignment.md gives the measured
-// numbers and what limits them.
+// RMS rotation error (degrees) of the views after removing the best rotation of the object.
+double angle_error_deg(const TiltGeometry& est, const TiltGeometry& truth) {
+  Mat3 M = Mat3::Zero();
+  for (std::size_t k = 0; k < est.size(); ++k) M += est[k].R.transpose() * truth[k].R;
+  Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  Mat3 D = Mat3::Identity();
+  D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
+  const Mat3 Q = svd.matrixU() * D * svd.matrixV().transpose();
+  double s = 0;
+  for (std::size_t k = 0; k < est.size(); ++k) {
+    const Mat3 E = est[k].R * Q * truth[k].R.transpose();
+    const double a = std::acos(std::clamp(0.5 * (E.trace() - 1.0), -1.0, 1.0)) * 180.0 / M_PI;
+    s += a * a;
+  }
+  return std::sqrt(s / est.size());
+}
+
+// Floor 3 (per-view angles to <= 0.15 deg RMS) is not met (docs/alignment.md: the projection
+// misfit of a voxel reconstruction is flat below about 0.3 degrees for particles this small).
+// What is tested is the behaviour a user relies on when asking for --refine-angles: the angle
+// error falls (measured 0.889 -> 0.774 degrees; before accelerated, warm-started reconstructions
+// it rose to 1.47) and the shifts stay at the shift floor.
+TEST(AlignFloors, AngleRefinementReducesTheError) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Case c = make_case(3, 0.5, 56, 5, 1.0, 0.5, 0.0, 303);
+  AlignOptions opt;
+  opt.refine_angles = true;
+  const AlignResult r = align_tilt_series(c.series.views, c.series.nominal, opt);
+  const double before = angle_error_deg(nominal_geometry(c.series.nominal), c.series.truth);
+  const double after = angle_error_deg(r.geometry, c.series.truth);
+  const double shifts = shift_error_px(r.geometry, c.series.truth, c.pixel);
+  std::printf("floor angles: RMS angle error %.3f deg -> %.3f deg, shift error %.4f px, %.1f s\n",
+              before, after, shifts, seconds_since(t0));
+  EXPECT_GT(before, 0.7);
+  EXPECT_LT(after, 0.9 * before);
+  EXPECT_LE(shifts, 0.15);
+}
 
 // Floor 5: on the real Ta film example (already aligned by its authors) alignment does not make
 // the fit worse: RESIRE with the refined geometry has R1 <= RESIRE with the given geometry.
@@ -130,8 +165,10 @@ TEST(AlignFloors, RealDataNotWorse) {
   // field: the background model of an isolated particle does not apply.
   opt.preprocess = PreprocessOptions{false, false, false, 0.0};
   const AlignResult r = align_tilt_series(views, angles.views, opt);
+  // The reconstruction alignment scores geometries with (accelerated RESIRE, cold start).
   ReconOptions ro;
-  ro.iterations = opt.recon_iterations;
+  ro.iterations = 2 * opt.recon_iterations;
+  ro.accelerate = true;
   const double r1_given = reconstruct(r.views, angles.geometry(), ro).r1.back();
   const double r1_refined = reconstruct(r.views, r.geometry, ro).r1.back();
   std::printf("floor real: R1 given %.5f, refined %.5f (axis %.3f deg), %.1f s\n", r1_given,

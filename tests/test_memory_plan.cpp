@@ -78,6 +78,17 @@ TEST(MemoryPlan, ExactBytesForSmallProblems) {
   expect_resident(pg, 5);
 }
 
+TEST(MemoryPlan, MomentumAddsOneVolume) {
+  const std::uint64_t big = kGiB;
+  for (Algorithm a : {Algorithm::resire, Algorithm::sirt}) {
+    ReconProblemSize s = problem(a, 10, 10, 10, 8, 6, 5);
+    const auto plain = plan_recon_memory(s, big);
+    s.accelerate = true;
+    const auto fast = plan_recon_memory(s, big);
+    EXPECT_EQ(fast.device_bytes, plain.device_bytes + 4000u) << algorithm_name(a);
+  }
+}
+
 TEST(MemoryPlan, SummaryIsOneLine) {
   const auto p = plan_recon_memory(problem(Algorithm::resire, 10, 10, 10, 8, 6, 5), kGiB);
   EXPECT_EQ(p.summary.find('\n'), std::string::npos);

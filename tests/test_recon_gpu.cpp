@@ -375,6 +375,31 @@ TEST(SolversGpu, BatchedViewsGiveTheSameResult) {
   }
 }
 
+// Momentum and a starting volume on the device follow the CPU's sequence (same restart rule),
+// resident and batched.
+TEST(SolversGpu, AcceleratedWarmStartAgreesWithCpu) {
+  if (!aet::test::gpu_available()) GTEST_SKIP() << "no CUDA device visible";
+  const SolveData d = solve_data(many_views());
+  for (Algorithm a : {Algorithm::resire, Algorithm::sirt}) {
+    SCOPED_TRACE(algorithm_name(a));
+    ReconOptions opt = solve_options(a, d);
+    opt.iterations = 5;
+    const Array3 start = reconstruct(d.views, d.geometry, opt).volume;
+    opt.iterations = 20;
+    opt.accelerate = true;
+    opt.initial = &start;
+    const ReconResult cpu = reconstruct(d.views, d.geometry, opt);
+    opt.device = kCuda;
+    expect_same_solve(reconstruct(d.views, d.geometry, opt), cpu);
+    ReconProblemSize size = size_of(d, a, false);
+    size.accelerate = true;
+    const std::uint64_t limit = batching_limit(size, 3);
+    ASSERT_TRUE(plan_recon_memory(size, limit).batched());
+    ScopedEnv env("AET_CUDA_MEMORY_LIMIT", std::to_string(limit));
+    expect_same_solve(reconstruct(d.views, d.geometry, opt), cpu);
+  }
+}
+
 TEST(SolversGpu, TooLittleMemoryIsAClearError) {
   if (!aet::test::gpu_available()) GTEST_SKIP() << "no CUDA device visible";
   const SolveData d = solve_data(tilt_geometry());

@@ -244,7 +244,8 @@ class Recorder {
       sum_sq_ += v * v;
     }
   }
-  void record(int iteration, const RSums& s) {
+  // Returns R2.
+  double record(int iteration, const RSums& s) {
     const double r1 = sum_abs_ > 0 ? s.diff / sum_abs_ : 0.0;
     const double r2 = sum_sq_ > 0 ? s.square / sum_sq_ : 0.0;
     result_.r1.push_back(r1);
@@ -254,6 +255,7 @@ class Recorder {
     log_verbose(line);
     progress_.advance();
     if (opt_.on_iteration) opt_.on_iteration(iteration, r1, r2);
+    return r2;
   }
   void finish() { progress_.finish(); }
 
@@ -274,6 +276,60 @@ struct Problem {
   float step;  // RESIRE: dt = step / (n_views nz); SIRT: the relaxation
   GatherMode mode;
 };
+
+// FISTA extrapolation (solvers.cpp's Momentum): prev <- x_{k+1}, x <- x_{k+1} + beta (x_{k+1} -
+// x_k).
+__global__ void momentum_kernel(float* __restrict__ x, float* __restrict__ prev, long long n,
+                                float beta) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float xn = x[i];
+    x[i] = xn + beta * (xn - prev[i]);
+    prev[i] = xn;
+  }
+}
+
+// Host side of the momentum: the restart rule and the device buffer of the previous iterate.
+class DeviceMomentum {
+ public:
+  DeviceMomentum(bool on, long long voxels, cudaStream_t st)
+      : on_(on), voxels_(voxels), prev_(on ? static_cast<std::size_t>(voxels) : 0) {
+    if (on_)
+      AET_CUDA_CHECK(cudaMemsetAsync(prev_.get(), 0, static_cast<std::size_t>(voxels) * 4, st));
+  }
+  void observe(double r2) {
+    restart_ = last_r2_ >= 0 && r2 > last_r2_;
+    last_r2_ = r2;
+  }
+  void step(float* d_x, cudaStream_t st) {
+    if (!on_) return;
+    const float beta = static_cast<float>(fista_beta(t_, restart_));
+    momentum_kernel<<<grid_for(voxels_), kReduceThreads, 0, st>>>(d_x, prev_.get(), voxels_, beta);
+    AET_CUDA_CHECK(cudaGetLastError());
+  }
+  // The result is the last constrained iterate, not the extrapolated point.
+  void finish(float* d_x, cudaStream_t st) {
+    if (!on_) return;
+    AET_CUDA_CHECK(cudaMemcpyAsync(d_x, prev_.get(), static_cast<std::size_t>(voxels_) * 4,
+                                   cudaMemcpyDeviceToDevice, st));
+  }
+
+ private:
+  bool on_;
+  long long voxels_;
+  cuda::DeviceBuffer<float> prev_;
+  double t_ = 1.0, last_r2_ = -1.0;
+  bool restart_ = false;
+};
+
+// x = the starting volume (ReconOptions::initial) or zeros.
+void start_volume(const Problem& pb, cuda::DeviceBuffer<float>& d_x, std::size_t volume_bytes,
+                  cudaStream_t st) {
+  if (pb.opt.initial)
+    d_x.upload(pb.opt.initial->data(), st);
+  else
+    AET_CUDA_CHECK(cudaMemsetAsync(d_x.get(), 0, volume_bytes, st));
+}
 
 void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
                     const std::vector<unsigned char>& mask, Recorder& rec, Array3& x_out) {
@@ -309,7 +365,8 @@ void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
                                GatherMode::accumulate, nullptr, nullptr, 0.0f, false, st);
     invert_sums_device(d_col.get(), voxels, d_peak.get(), st);
   }
-  AET_CUDA_CHECK(cudaMemsetAsync(d_x.get(), 0, volume_bytes, st));
+  start_volume(pb, d_x, volume_bytes, st);
+  DeviceMomentum momentum(pb.opt.accelerate, voxels, st);
   const float* row = pb.sirt ? d_row.get() : nullptr;
   const float* col = pb.sirt ? d_col.get() : nullptr;
 
@@ -328,7 +385,7 @@ void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
   };
 
   for (int it = 1; it <= pb.opt.iterations; ++it) {
-    if (it == 1) {
+    if (it == 1 && !pb.opt.initial) {
       // A 0 = 0: the residual is b (times row_inv).
       AET_CUDA_CHECK(
           cudaMemsetAsync(d_r.get(), 0, static_cast<std::size_t>(stack) * sizeof(float), st));
@@ -339,11 +396,13 @@ void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
     cuda::recon::launch_gather(d_r.get(), d_rays.get(), pb.n_views, s, d_x.get(), pb.mode, col,
                                mask_ptr, pb.step, pb.opt.positivity, st);
     if (it > 1) {
-      rec.record(it - 1, download_sums());  // waits for this iteration's kernels too
+      momentum.observe(rec.record(it - 1, download_sums()));  // waits for the kernels too
     } else {
       stream.synchronize();  // surfaces kernel errors early
     }
+    momentum.step(d_x.get(), st);
   }
+  momentum.finish(d_x.get(), st);
   project_with_sums(false);
   rec.record(pb.opt.iterations, download_sums());
   d_x.download(x_out.data(), st);
@@ -411,7 +470,8 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
     });
     invert_sums_device(d_col.get(), voxels, d_peak.get(), st);
   }
-  AET_CUDA_CHECK(cudaMemsetAsync(d_x.get(), 0, volume_bytes, st));
+  start_volume(pb, d_x, volume_bytes, st);
+  DeviceMomentum momentum(pb.opt.accelerate, voxels, st);
   const unsigned grid = grid_for(voxels);
 
   for (int it = 1; it <= pb.opt.iterations; ++it) {
@@ -420,7 +480,7 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
       const long long n = count * npix;
       AET_CUDA_CHECK(cudaMemcpyAsync(d_b.get(), h_b.data() + first * npix, bytes_of(count),
                                      cudaMemcpyHostToDevice, st));
-      if (it == 1) {
+      if (it == 1 && !pb.opt.initial) {
         AET_CUDA_CHECK(cudaMemsetAsync(d_r.get(), 0, bytes_of(count), st));  // A 0 = 0
       } else {
         cuda::recon::launch_forward(d_x.get(), d_rays.get() + first, count, s, d_r.get(), nullptr,
@@ -444,8 +504,11 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
                                                         voxels, pb.step, pb.opt.positivity);
     AET_CUDA_CHECK(cudaGetLastError());
     stream.synchronize();  // h_p complete, and the pinned h_b / h_row are free to be read again
-    if (it > 1) rec.record(it - 1, host_r_sums(h_b.data(), h_p.data(), pb.n_views, npix));
+    if (it > 1)
+      momentum.observe(rec.record(it - 1, host_r_sums(h_b.data(), h_p.data(), pb.n_views, npix)));
+    momentum.step(d_x.get(), st);
   }
+  momentum.finish(d_x.get(), st);
   project_to_host();
   stream.synchronize();
   rec.record(pb.opt.iterations, host_r_sums(h_b.data(), h_p.data(), pb.n_views, npix));
@@ -483,6 +546,7 @@ ReconResult run_iterative_cuda(const Array3& views, const TiltGeometry& geometry
   size.n_views = n_views;
   size.algorithm = opt.algorithm;
   size.support = opt.support != nullptr;
+  size.accelerate = opt.accelerate;
   const ReconMemoryPlan plan = plan_recon_memory(size, cuda::recon::available_device_bytes());
   log_verbose(plan.summary);
 

@@ -226,11 +226,18 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   for (std::int64_t k = 0; k < nv; ++k) geom[k].R = nom_R[k];
   double alpha = 0;
 
+  // Accelerated RESIRE: per-view fits need a converged reconstruction (a partly converged one
+  // pulls the angles away from the truth; docs/alignment.md), and momentum gets there in a
+  // fraction of the plain iterations.
   ReconOptions ro;
   ro.algorithm = Algorithm::resire;
   ro.iterations = opt.recon_iterations;
+  ro.accelerate = true;
   ro.device = opt.device;
-  auto recon_r1 = [&](const TiltGeometry& g) { return reconstruct(pre, g, ro).r1.back(); };
+  // Cold start with twice the iterations: the same settings for every geometry compared.
+  ReconOptions ro_cold = ro;
+  ro_cold.iterations = 2 * opt.recon_iterations;
+  auto recon_r1 = [&](const TiltGeometry& g) { return reconstruct(pre, g, ro_cold).r1.back(); };
 
   if (opt.coarse) {
     double border = 0;
@@ -257,8 +264,11 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
     if (r1 < best_r1) best_r1 = r1, best_geom = g, best_alpha = al;
   };
   Progress progress("align", opt.rounds);
+  Array3 volume;  // the last round's reconstruction: the next round starts from it
   for (int round = 0; round < opt.rounds; ++round) {
-    const ReconResult rec = reconstruct(pre, geom, ro);
+    ReconOptions ro_round = volume.empty() ? ro_cold : ro;
+    ro_round.initial = volume.empty() ? nullptr : &volume;
+    ReconResult rec = reconstruct(pre, geom, ro_round);
     const double r1 = rec.r1.back();
     consider(geom, alpha, r1);
     if (round == 0) res.r1_initial = r1;
@@ -292,12 +302,17 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       fit_axis_and_gauge(next, nom_R, false, alpha, Q);
       for (auto& g : next) g.R = g.R * Q.transpose();
     }
-    if (opt.refine_axis && round < 3 && (single_axis || !opt.refine_angles)) {
+    // With per-view angles the common axis is searched only before they are refined (round 1):
+    // afterwards each view's in-plane rotation carries it, and a common search on top was
+    // measured to pull it away (0.5 degrees for a true 0).
+    const bool search = opt.refine_angles ? round == 0 && single_axis : round < 3;
+    if (opt.refine_axis && search) {
       const double steps[] = {1.0, 0.25, 0.08};
       TiltGeometry trial = next;
       // Per-view deviations from Rz(alpha) N_k are kept while the common rotation is searched.
       std::vector<Mat3> base(static_cast<std::size_t>(nv));
       for (std::int64_t k = 0; k < nv; ++k) base[k] = rot_z(-alpha) * next[k].R;
+      // Cold starts: a volume warm from the current axis would favour it.
       alpha = search_axis(pre, trial, base, alpha, steps[round], ro, nullptr);
       for (std::int64_t k = 0; k < nv; ++k) next[k].R = rot_z(alpha) * base[k];
     }
@@ -307,6 +322,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       dw.push_back(rotation_angle_deg(next[k].R * geom[k].R.transpose()));
     }
     geom = next;
+    volume = std::move(rec.volume);
     res.rounds.push_back({round + 1, r1, rms(ds), rms(dw)});
     log_verbose("align round " + std::to_string(round + 1) + ": R1 " + std::to_string(r1) +
                 ", shift change " + std::to_string(rms(ds)) + " px, angle change " +
@@ -317,10 +333,14 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   progress.finish();
 
   if (opt.rounds > 0) {
-    consider(geom, alpha, recon_r1(geom));
+    // Rounds after the first start warm, so their R1 are lower than a cold start's: the choice
+    // among them favours later rounds, and the chosen geometry is scored cold below.
+    ReconOptions ro_last = ro;
+    ro_last.initial = &volume;
+    consider(geom, alpha, reconstruct(pre, geom, ro_last).r1.back());
     geom = best_geom;
     alpha = best_alpha;
-    res.r1_final = best_r1;
+    res.r1_final = recon_r1(geom);
   } else {
     res.r1_initial = res.r1_final = recon_r1(geom);
   }

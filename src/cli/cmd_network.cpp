@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "aet/core/build_config.hpp"
 #include "aet/core/error.hpp"
@@ -209,8 +211,9 @@ int run_train(const Invocation& inv) {
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()
-    ("data", po::value<std::string>()->value_name("FILE.h5"),
-       "training set (aet make-training-set)")
+    ("data", po::value<std::vector<std::string>>()->multitoken()->value_name("FILE.h5"),
+       "training set(s) from aet make-training-set; several files (repeated --data or a list) "
+       "are trained on together")
     ("validation", po::value<std::string>()->value_name("FILE.h5"),
        "separate validation set (default: hold out --validation-fraction of --data)")
     ("validation-fraction", po::value<double>()->default_value(0.1)->value_name("F"),
@@ -289,16 +292,22 @@ int run_train(const Invocation& inv) {
   nn::check_config(cfg);
 
   // Everything is read and checked before the output directory appears.
-  const std::string data_path = vm["data"].as<std::string>();
-  o.samples = nn::read_training_set(data_path);
-  if (o.samples.empty()) fail_file(data_path, "holds no training samples");
+  const auto data_paths = vm["data"].as<std::vector<std::string>>();
+  std::string data_path;  // the files, comma-separated, for the log and the model's provenance
+  double voxel = 0;
+  for (const std::string& path : data_paths) {
+    std::vector<nn::TrainingSample> part = nn::read_training_set(path);
+    if (part.empty()) fail_file(path, "holds no training samples");
+    if (voxel == 0) voxel = part.front().input.voxel_size.x;
+    for (const auto& s : part)
+      if (std::abs(s.input.voxel_size.x / voxel - 1.0) > 1e-3)
+        fail_file(path, "mixes voxel sizes (" + fmt(voxel) + " and " + fmt(s.input.voxel_size.x) +
+                            " A); train one model per voxel size");
+    for (auto& s : part) o.samples.push_back(std::move(s));
+    data_path += (data_path.empty() ? "" : ",") + path;
+  }
   if (vm.count("validation"))
     o.validation = nn::read_training_set(vm["validation"].as<std::string>());
-  const double voxel = o.samples.front().input.voxel_size.x;
-  for (const auto& s : o.samples)
-    if (std::abs(s.input.voxel_size.x / voxel - 1.0) > 1e-3)
-      fail_file(data_path, "mixes voxel sizes (" + fmt(voxel) + " and " +
-                               fmt(s.input.voxel_size.x) + " A); train one model per voxel size");
   nn::Model model = vm.count("init")     ? nn::load_model(vm["init"].as<std::string>(), dev)
                     : vm.count("resume") ? nn::load_model(vm["resume"].as<std::string>(), dev)
                                          : nn::create_model(cfg, o.seed, dev);

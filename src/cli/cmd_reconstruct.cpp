@@ -68,6 +68,10 @@ int run_reconstruct(const Invocation& inv) {
     ("support", po::value<std::string>()->value_name("FILE"),
        "mask volume (MRC, volume size): voxels where it is 0 are kept at 0")
     ("no-positivity", "allow negative voxels (iterative algorithms)")
+    ("accelerate", "RESIRE / SIRT: FISTA momentum with restart (several times fewer iterations "
+       "for the same R factors; one more volume of memory)")
+    ("initial", po::value<std::string>()->value_name("FILE"),
+       "RESIRE / SIRT: start from this volume (MRC, volume size) instead of zeros")
     ("filter", po::value<std::string>()->default_value("ramp")->value_name("NAME"),
        "FBP filter: ramp, shepp-logan or hann")
     ("oversampling", po::value<double>()->default_value(2.0)->value_name("R"),
@@ -115,6 +119,11 @@ int run_reconstruct(const Invocation& inv) {
   if (!(opt.step > 0) || !std::isfinite(opt.step))
     fail_input("--step must be > 0, got " + json_number(opt.step));
   opt.positivity = !vm.count("no-positivity");
+  opt.accelerate = vm.count("accelerate") > 0;
+  if ((opt.accelerate || vm.count("initial")) &&
+      (opt.algorithm == Algorithm::fbp || opt.algorithm == Algorithm::genfire))
+    fail_input(std::string(opt.accelerate ? "--accelerate" : "--initial") +
+               " applies to resire and sirt, not " + algorithm_name(opt.algorithm));
   opt.genfire.oversampling = vm["oversampling"].as<double>();
   opt.genfire.interpolation_radius = vm["interp-radius"].as<double>();
   opt.genfire.rfree_fraction = vm["rfree-fraction"].as<double>();
@@ -150,21 +159,31 @@ int run_reconstruct(const Invocation& inv) {
   const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()));
   const TiltGeometry geometry = angles.geometry();
 
-  Array3 support;
-  std::string support_path;
-  if (vm.count("support")) {
-    support_path = vm["support"].as<std::string>();
-    support = read_mrc(support_path);
+  // A volume-sized input (the support, the starting volume), read and checked against the size.
+  const auto read_volume_option = [&](const char* key, const char* what, Array3& into) {
+    const std::string path = vm[key].as<std::string>();
+    into = read_mrc(path);
     const std::int64_t nx = opt.nx > 0 ? opt.nx : views.nx();
     const std::int64_t ny = opt.ny > 0 ? opt.ny : views.ny();
     const std::int64_t nz = opt.nz > 0 ? opt.nz : views.nx();
-    if (support.nx() != nx || support.ny() != ny || support.nz() != nz)
-      fail_file(support_path, "the support is " + std::to_string(support.nx()) + " x " +
-                                  std::to_string(support.ny()) + " x " +
-                                  std::to_string(support.nz()) + " but the volume is " +
-                                  std::to_string(nx) + " x " + std::to_string(ny) + " x " +
-                                  std::to_string(nz));
+    if (into.nx() != nx || into.ny() != ny || into.nz() != nz)
+      fail_file(path, std::string("the ") + what + " is " + std::to_string(into.nx()) + " x " +
+                          std::to_string(into.ny()) + " x " + std::to_string(into.nz()) +
+                          " but the volume is " + std::to_string(nx) + " x " + std::to_string(ny) +
+                          " x " + std::to_string(nz));
+    for (float v : into.vector())
+      if (!std::isfinite(v)) fail_file(path, std::string("the ") + what + " holds NaN or Inf");
+    return path;
+  };
+  Array3 support, initial;
+  std::string support_path, initial_path;
+  if (vm.count("support")) {
+    support_path = read_volume_option("support", "support", support);
     opt.support = &support;
+  }
+  if (vm.count("initial")) {
+    initial_path = read_volume_option("initial", "starting volume", initial);
+    opt.initial = &initial;
   }
 
   log_info("aet reconstruct: " + std::string(algorithm_name(opt.algorithm)) + ", " +
@@ -203,6 +222,8 @@ int run_reconstruct(const Invocation& inv) {
      << ",\n  \"step\": " << json_number(opt.step)
      << ",\n  \"positivity\": " << (opt.positivity ? "true" : "false")
      << ",\n  \"support\": " << (support_path.empty() ? "null" : json_escape(support_path))
+     << ",\n  \"initial\": " << (initial_path.empty() ? "null" : json_escape(initial_path))
+     << ",\n  \"accelerate\": " << (opt.accelerate ? "true" : "false")
      << ",\n  \"fbp_filter\": " << json_escape(fbp_filter_name(opt.filter));
   if (genfire)
     js << ",\n  \"genfire\": {\"oversampling\": " << json_number(opt.genfire.oversampling)

@@ -96,11 +96,13 @@ ReconMemoryPlan plan_recon_memory(const ReconProblemSize& size, std::uint64_t av
   switch (size.algorithm) {
     case Algorithm::resire:
       fixed = add(volume, mask, "volume");
-      stacks = 2;                                    // measured views, residual
-      fixed_batched = add(fixed, volume, "volume");  // + update volume
+      if (size.accelerate) fixed = add(fixed, volume, "volume");  // x_{k-1}
+      stacks = 2;                                                 // measured views, residual
+      fixed_batched = add(fixed, volume, "volume");               // + update volume
       break;
     case Algorithm::sirt:
       fixed = add(add(volume, volume, "volume"), mask, "volume");  // x, column sums
+      if (size.accelerate) fixed = add(fixed, volume, "volume");   // x_{k-1}
       stacks = 3;                                                  // views, residual, row sums
       fixed_batched = add(fixed, volume, "volume");
       break;

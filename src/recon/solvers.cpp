@@ -90,14 +90,49 @@ struct Monitor {
   }
 };
 
+// FISTA momentum for the gradient iterations (ReconOptions::accelerate): the next residual is
+// taken at y = x_k + beta_k (x_k - x_{k-1}), beta_k = (t_k - 1) / t_{k+1}. Momentum restarts
+// (t = 1) when R2 at y rises, the function-value rule of O'Donoghue and Candes (2015), which
+// needs no extra projection; CUDA uses the same rule (detail::fista_beta).
+struct Momentum {
+  Array3 prev;  // the last constrained iterate x_k
+  double t = 1.0;
+  double last_r2 = -1.0;
+  bool restart = false;
+  void observe(double r2) {
+    restart = last_r2 >= 0 && r2 > last_r2;
+    last_r2 = r2;
+  }
+  // x holds the constrained iterate x_{k+1}; on return it holds y.
+  void step(Array3& x) {
+    if (prev.empty()) prev = Array3(x.nx(), x.ny(), x.nz());
+    const float beta = static_cast<float>(detail::fista_beta(t, restart));
+    float* xv = x.data();
+    float* pv = prev.data();
+    for_each_index(x.size(), [&](std::size_t i) {
+      const float xn = xv[i];
+      xv[i] = xn + beta * (xn - pv[i]);
+      pv[i] = xn;
+    });
+  }
+  // The result is the last constrained iterate, not the extrapolated point.
+  void finish(Array3& x) {
+    if (prev.empty()) return;
+    const VoxelSize v = x.voxel_size;
+    x = std::move(prev);
+    x.voxel_size = v;
+  }
+};
+
 ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const ReconOptions& opt,
                           std::int64_t nx, std::int64_t ny, std::int64_t nz) {
   const double pixel = b.voxel_size.x;
   const std::int64_t vnx = b.nx(), vny = b.ny();
   const Device& dev = opt.device;
   ReconResult result;
-  Array3 x(nx, ny, nz);
+  Array3 x = opt.initial ? *opt.initial : Array3(nx, ny, nz);
   x.voxel_size = VoxelSize{pixel, pixel, pixel};
+  const bool warm = opt.initial != nullptr;
 
   const bool sirt = opt.algorithm == Algorithm::sirt;
   Array3 row_inv, col_inv;
@@ -115,14 +150,18 @@ ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const R
 
   Monitor monitor(b, opt, result, std::string("reconstruct ") + algorithm_name(opt.algorithm),
                   opt.iterations);
+  Momentum momentum;
   for (int it = 1; it <= opt.iterations; ++it) {
     // The residual b - A x; A 0 = 0 needs no projection.
     Array3 residual;
-    if (it == 1) {
+    if (it == 1 && !warm) {
       residual = b;
     } else {
       residual = forward_project(x, geometry, vnx, vny, dev);
-      monitor.record(it - 1, residual);
+      if (it > 1) {
+        monitor.record(it - 1, residual);
+        momentum.observe(result.r2.back());
+      }
       float* r = residual.data();
       const float* bv = b.data();
       for_each_index(residual.size(), [&](std::size_t i) { r[i] = bv[i] - r[i]; });
@@ -145,7 +184,9 @@ ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const R
       for_each_index(x.size(), [&](std::size_t i) { xv[i] += step * u[i]; });
     }
     apply_constraints(x, opt);
+    if (opt.accelerate) momentum.step(x);
   }
+  if (opt.accelerate) momentum.finish(x);
   monitor.record(opt.iterations, forward_project(x, geometry, vnx, vny, dev));
   monitor.progress.finish();
   result.volume = std::move(x);
@@ -251,11 +292,21 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
   const std::int64_t ny = opt.ny > 0 ? opt.ny : views.ny();
   const std::int64_t nz = opt.nz > 0 ? opt.nz : views.nx();
   checked_product(nx, ny, nz);
-  if (opt.support) {
-    const Array3& s = *opt.support;
-    if (s.nx() != nx || s.ny() != ny || s.nz() != nz)
-      fail_input("reconstruct: the support is " + dims_text(s) + " but the volume is " +
-                 std::to_string(nx) + " x " + std::to_string(ny) + " x " + std::to_string(nz));
+  const auto check_dims = [&](const Array3& a, const char* what) {
+    if (a.nx() != nx || a.ny() != ny || a.nz() != nz)
+      fail_input(std::string("reconstruct: the ") + what + " is " + dims_text(a) +
+                 " but the volume is " + std::to_string(nx) + " x " + std::to_string(ny) + " x " +
+                 std::to_string(nz));
+  };
+  if (opt.support) check_dims(*opt.support, "support");
+  if (opt.initial) {
+    if (opt.algorithm == Algorithm::fbp || opt.algorithm == Algorithm::genfire)
+      fail_input(std::string("reconstruct: a starting volume applies to RESIRE and SIRT, not ") +
+                 algorithm_name(opt.algorithm));
+    check_dims(*opt.initial, "starting volume");
+    for (float v : opt.initial->vector())
+      if (!std::isfinite(v))
+        fail_input("reconstruct: the starting volume holds a non-finite value");
   }
 
   ReconResult result;

@@ -15,6 +15,7 @@ struct ReconProblemSize {
   std::int64_t view_nx = 0, view_ny = 0, n_views = 0;  // view stack
   Algorithm algorithm = Algorithm::resire;
   bool support = false;
+  bool accelerate = false;  // RESIRE / SIRT with FISTA momentum: one more volume (x_{k-1})
   double genfire_oversampling = 2.0;  // GENFIRE only
 };
 
@@ -35,6 +36,7 @@ struct ReconMemoryPlan {
 //   RESIRE resident   V (x) + S(n) (views b) + S(n) (residual) [+ nx ny nz bytes: support mask]
 //   SIRT resident     RESIRE + V (column sums) + S(n) (row sums)
 //   batched           the same with S(views_per_batch) and one more V (the update volume)
+//   accelerated       RESIRE / SIRT + V (the previous iterate of the momentum)
 //   FBP               V + S(n), or V + S(views_per_batch) (the back projection accumulates)
 //   GENFIRE           2 complex-float grids of prod round(oversampling n) + a 1-byte mask per
 //                     grid element + 2 V; never batched

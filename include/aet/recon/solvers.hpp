@@ -29,10 +29,10 @@ const char* fbp_filter_name(FbpFilter f);
 // positivity and the support in real space. A random fraction of the gridded values is held out
 // and R_free (their relative misfit) reported per iteration.
 struct GenfireOptions {
-  double oversampling = 2.0;           // Fourier grid = oversampling x the volume (per axis)
-  double interpolation_radius = 0.3;   // Fourier voxels: gridding reach around each slice sample
-  double rfree_fraction = 0.05;        // share of the gridded values held out for R_free
-  bool resolution_extension = true;    // constrain low frequencies first, widening per iteration
+  double oversampling = 2.0;          // Fourier grid = oversampling x the volume (per axis)
+  double interpolation_radius = 0.3;  // Fourier voxels: gridding reach around each slice sample
+  double rfree_fraction = 0.05;       // share of the gridded values held out for R_free
+  bool resolution_extension = true;   // constrain low frequencies first, widening per iteration
 };
 
 struct ReconOptions {
@@ -44,6 +44,12 @@ struct ReconOptions {
   bool positivity = true;           // iterative algorithms only; FBP stays linear
   const Array3* support = nullptr;  // optional mask, volume dims; voxels where it is 0 are forced
                                     // to 0
+  // RESIRE and SIRT: the starting volume (volume dims, finite); nullptr = zeros. Projection
+  // matching warm-starts each round from the previous round's volume.
+  const Array3* initial = nullptr;
+  // RESIRE and SIRT: FISTA momentum with a function-value restart. Several times fewer
+  // iterations for the same R1 (docs/reconstruction.md); one more volume of memory.
+  bool accelerate = false;
   std::int64_t nx = 0, ny = 0, nz = 0;  // volume size; 0 = nx = nz = view width, ny = view height
   FbpFilter filter = FbpFilter::ramp;
   GenfireOptions genfire;
@@ -61,8 +67,9 @@ struct ReconResult {
 };
 
 // Throws InputError for a view count that differs from the geometry's, non-finite views, a
-// non-positive pixel size, iterations < 1 (iterative algorithms), step <= 0, support dimensions
-// that differ from the volume's, or negative volume sizes.
+// non-positive pixel size, iterations < 1 (iterative algorithms), step <= 0, support or initial
+// volume dimensions that differ from the volume's, a non-finite initial volume, an initial volume
+// for FBP or GENFIRE, or negative volume sizes.
 ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry, const ReconOptions& opt);
 
 // R1 = sum|b - l p| / sum|b| with l the least-squares scale (l = <b, p> / <p, p>);
