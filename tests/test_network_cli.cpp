@@ -53,6 +53,23 @@ TEST_F(NetworkCli, TrainWritesModelMetricsAndCheckpoint) {
   EXPECT_NE(info.output.find("@metadata/training.voxel_size_A"), std::string::npos) << info.output;
 }
 
+// Several --data files are trained on together; a missing one is named and nothing is written.
+TEST_F(NetworkCli, TrainReadsSeveralDataFiles) {
+  const std::string set = dir_->file("set.h5");
+  auto r = run_aet("train --data " + set + " --data " + set +
+                   " --steps 1 --batch 1 --patch 16 --base-channels 4 --levels 2 "
+                   "--validation-fraction 0.5 --validate-every 1 --quiet --out " +
+                   dir_->file("run2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string js = read_text(dir_->file("run2/metrics.json"));
+  EXPECT_NE(js.find("\"training_samples\": 2"), std::string::npos) << js;  // 4 read, 2 held out
+  r = run_aet("train --data " + set + " --data " + dir_->file("absent.h5") +
+              " --steps 1 --quiet --out " + dir_->file("run3"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("absent.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(dir_->file("run3")));
+}
+
 TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {
   // Any volume size: an odd, non-cubic one at the training voxel size.
   Array3 v(21, 18, 25);

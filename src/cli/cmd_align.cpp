@@ -41,7 +41,8 @@ int run_align(const Invocation& inv) {
     ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
     ("rounds", po::value<int>()->default_value(5)->value_name("N"), "projection-matching rounds")
     ("iterations,n", po::value<int>()->default_value(15)->value_name("N"),
-       "RESIRE iterations per round")
+       "accelerated RESIRE iterations per round (the first round, from zero: twice as many; later "
+       "rounds continue from the previous volume)")
     ("refine-angles", "also refine per-view Euler angles (experimental, off by default)")
     ("no-angles", "do not refine per-view angles (the default)")
     ("no-axis", "do not refine the tilt-axis rotation")
