@@ -387,6 +387,42 @@ TEST(Reconstruct, StartingVolumeContinuesTheSolve) {
   }
 }
 
+// Sub-pixel shifts applied to the views in Fourier space: with the true geometry of a series
+// shifted by up to 1.5 pixels, the fit is much closer to that of an unshifted series (measured
+// R1 0.062 -> 0.028 on a larger particle, docs/reconstruction.md); whole-pixel shifts are left
+// alone (the same solve either way).
+TEST(Reconstruct, FourierShiftRemovesTheInterpolationBlurOfShiftedViews) {
+  const Simulated& s = small_particle();
+  phantoms::SimulationSpec sim;
+  sim.pixel = s.pixel;
+  sim.nx = sim.ny = 40;
+  sim.nominal = s.series.nominal;
+  sim.shift_max_px = 1.5;
+  sim.seed = 17;
+  const phantoms::TiltSeries shifted = phantoms::simulate_tilt_series(s.model, sim, kCpu);
+  ReconOptions opt;
+  opt.iterations = 40;
+  opt.accelerate = true;
+  const double plain = reconstruct(shifted.views, shifted.truth, opt).r1.back();
+  opt.fourier_shift = true;
+  const ReconResult fs = reconstruct(shifted.views, shifted.truth, opt);
+  opt.fourier_shift = false;
+  const double unshifted = reconstruct(s.series.views, s.series.truth, opt).r1.back();
+  std::printf("R1: unshifted %.4f, shifted %.4f, shifted with Fourier shift %.4f\n", unshifted,
+              plain, fs.r1.back());
+  EXPECT_LT(fs.r1.back(), 0.6 * plain);
+  EXPECT_GE(fraction_of_atoms_found(fs.volume, s.model, 0.5), 0.9);
+
+  TiltGeometry whole = s.series.truth;
+  for (std::size_t k = 0; k < whole.size(); ++k)
+    whole[k].shift = Vec2(double(k % 3) - 1.0, 0.0) * s.pixel;
+  opt.iterations = 5;
+  const ReconResult a = reconstruct(s.series.views, whole, opt);
+  opt.fourier_shift = true;
+  const ReconResult b = reconstruct(s.series.views, whole, opt);
+  EXPECT_EQ(a.volume.vector(), b.volume.vector());
+}
+
 TEST(Reconstruct, RejectsBadStartingVolumes) {
   const Simulated& s = small_particle();
   ReconOptions opt;

@@ -70,6 +70,8 @@ int run_reconstruct(const Invocation& inv) {
     ("no-positivity", "allow negative voxels (iterative algorithms)")
     ("accelerate", "RESIRE / SIRT: FISTA momentum with restart (several times fewer iterations "
        "for the same R factors; one more volume of memory)")
+    ("fourier-shift", "RESIRE / SIRT / FBP: apply sub-pixel view shifts to the views in Fourier "
+       "space, leaving whole pixels to the projector (sharper fit for shifted views)")
     ("initial", po::value<std::string>()->value_name("FILE"),
        "RESIRE / SIRT: start from this volume (MRC, volume size) instead of zeros")
     ("filter", po::value<std::string>()->default_value("ramp")->value_name("NAME"),
@@ -120,6 +122,7 @@ int run_reconstruct(const Invocation& inv) {
     fail_input("--step must be > 0, got " + json_number(opt.step));
   opt.positivity = !vm.count("no-positivity");
   opt.accelerate = vm.count("accelerate") > 0;
+  opt.fourier_shift = vm.count("fourier-shift") > 0;
   if ((opt.accelerate || vm.count("initial")) &&
       (opt.algorithm == Algorithm::fbp || opt.algorithm == Algorithm::genfire))
     fail_input(std::string(opt.accelerate ? "--accelerate" : "--initial") +
@@ -224,6 +227,7 @@ int run_reconstruct(const Invocation& inv) {
      << ",\n  \"support\": " << (support_path.empty() ? "null" : json_escape(support_path))
      << ",\n  \"initial\": " << (initial_path.empty() ? "null" : json_escape(initial_path))
      << ",\n  \"accelerate\": " << (opt.accelerate ? "true" : "false")
+     << ",\n  \"fourier_shift\": " << (opt.fourier_shift ? "true" : "false")
      << ",\n  \"fbp_filter\": " << json_escape(fbp_filter_name(opt.filter));
   if (genfire)
     js << ",\n  \"genfire\": {\"oversampling\": " << json_number(opt.genfire.oversampling)

@@ -20,23 +20,17 @@
 #include "aet/core/parallel.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "fftw_util.hpp"
 
 namespace aet {
 namespace {
 
+using detail::fftw_alloc;
+using detail::fftw_planner_mutex;
+using detail::FftwBuffer;
+using detail::FftwPlan;
+
 constexpr double kPi = 3.14159265358979323846;
-
-// FFTW's planner is not thread-safe; execution of an existing plan on new arrays is.
-std::mutex& planner_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-struct FftwFree {
-  void operator()(void* p) const { fftwf_free(p); }
-};
-template <class T>
-using FftwBuffer = std::unique_ptr<T, FftwFree>;
 
 // The filter's frequency response for a padded length L (real, even): the DFT of the spatial
 // Ram-Lak kernel times the window.
@@ -100,51 +94,38 @@ Array3 filtered_back_projection(const Array3& views, const TiltGeometry& geometr
   const std::vector<float> response = filter_response(L, filter);
   const std::vector<double> weight = angular_weights(geometry);
 
-  fftwf_plan forward_plan, inverse_plan;
+  std::unique_ptr<FftwPlan> forward_plan, inverse_plan;
   {
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    FftwBuffer<float> r(fftwf_alloc_real(static_cast<std::size_t>(L)));
-    FftwBuffer<fftwf_complex> c(fftwf_alloc_complex(static_cast<std::size_t>(nf)));
-    if (!r || !c) throw InternalError("fbp: out of memory for the FFT buffers");
-    forward_plan = fftwf_plan_dft_r2c_1d(static_cast<int>(L), r.get(), c.get(), FFTW_ESTIMATE);
-    inverse_plan = fftwf_plan_dft_c2r_1d(static_cast<int>(L), c.get(), r.get(), FFTW_ESTIMATE);
-    if (!forward_plan || !inverse_plan) throw InternalError("fbp: FFTW could not make a plan");
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    FftwBuffer<float> r = fftw_alloc<float>(static_cast<std::size_t>(L), "fbp");
+    FftwBuffer<fftwf_complex> c = fftw_alloc<fftwf_complex>(static_cast<std::size_t>(nf), "fbp");
+    forward_plan = std::make_unique<FftwPlan>(
+        fftwf_plan_dft_r2c_1d(static_cast<int>(L), r.get(), c.get(), FFTW_ESTIMATE), "fbp");
+    inverse_plan = std::make_unique<FftwPlan>(
+        fftwf_plan_dft_c2r_1d(static_cast<int>(L), c.get(), r.get(), FFTW_ESTIMATE), "fbp");
   }
 
   Array3 filtered(views.nx(), views.ny(), views.nz());
   filtered.voxel_size = views.voxel_size;
-  try {
-    parallel_for(rows, [&](std::int64_t begin, std::int64_t end) {
-      FftwBuffer<float> r(fftwf_alloc_real(static_cast<std::size_t>(L)));
-      FftwBuffer<fftwf_complex> c(fftwf_alloc_complex(static_cast<std::size_t>(nf)));
-      if (!r || !c) throw InternalError("fbp: out of memory for the FFT buffers");
-      for (std::int64_t row = begin; row < end; ++row) {
-        const float* in = views.data() + row * width;
-        std::fill(r.get(), r.get() + L, 0.0f);
-        std::copy(in, in + width, r.get());
-        fftwf_execute_dft_r2c(forward_plan, r.get(), c.get());
-        for (std::int64_t k = 0; k < nf; ++k) {
-          c.get()[k][0] *= response[static_cast<std::size_t>(k)];
-          c.get()[k][1] *= response[static_cast<std::size_t>(k)];
-        }
-        fftwf_execute_dft_c2r(inverse_plan, c.get(), r.get());
-        // FFTW's inverse is unnormalised; the view's own angular weight goes in here too.
-        const double scale = weight[static_cast<std::size_t>(row / views.ny())] / L;
-        float* out = filtered.data() + row * width;
-        for (std::int64_t i = 0; i < width; ++i) out[i] = static_cast<float>(r.get()[i] * scale);
+  parallel_for(rows, [&](std::int64_t begin, std::int64_t end) {
+    FftwBuffer<float> r = fftw_alloc<float>(static_cast<std::size_t>(L), "fbp");
+    FftwBuffer<fftwf_complex> c = fftw_alloc<fftwf_complex>(static_cast<std::size_t>(nf), "fbp");
+    for (std::int64_t row = begin; row < end; ++row) {
+      const float* in = views.data() + row * width;
+      std::fill(r.get(), r.get() + L, 0.0f);
+      std::copy(in, in + width, r.get());
+      fftwf_execute_dft_r2c(forward_plan->get(), r.get(), c.get());
+      for (std::int64_t k = 0; k < nf; ++k) {
+        c.get()[k][0] *= response[static_cast<std::size_t>(k)];
+        c.get()[k][1] *= response[static_cast<std::size_t>(k)];
       }
-    });
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    fftwf_destroy_plan(forward_plan);
-    fftwf_destroy_plan(inverse_plan);
-    throw;
-  }
-  {
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    fftwf_destroy_plan(forward_plan);
-    fftwf_destroy_plan(inverse_plan);
-  }
+      fftwf_execute_dft_c2r(inverse_plan->get(), c.get(), r.get());
+      // FFTW's inverse is unnormalised; the view's own angular weight goes in here too.
+      const double scale = weight[static_cast<std::size_t>(row / views.ny())] / L;
+      float* out = filtered.data() + row * width;
+      for (std::int64_t i = 0; i < width; ++i) out[i] = static_cast<float>(r.get()[i] * scale);
+    }
+  });
   return back_project(filtered, geometry, nx, ny, nz, dev);
 }
 

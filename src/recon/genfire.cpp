@@ -34,6 +34,7 @@
 #include "aet/core/progress.hpp"
 #include "aet/core/rng.hpp"
 #include "aet/recon/projector.hpp"
+#include "fftw_util.hpp"
 #include "genfire_detail.hpp"
 #include "recon_detail.hpp"
 
@@ -53,49 +54,11 @@ constexpr double kStartFrequency = 0.05;
 // Inverse-distance weights are capped at 1 / this distance (grid units).
 constexpr float kMinDistance = 0.01f;
 
-// FFTW's planner is not thread-safe; execution of an existing plan is.
-std::mutex& planner_mutex() {
-  static std::mutex m;
-  return m;
-}
-
 void init_fftw_threads() {
   static std::once_flag once;
   std::call_once(once, [] {
     if (fftwf_init_threads() == 0) throw InternalError("GENFIRE: FFTW threads failed to start");
   });
-}
-
-struct FftwFree {
-  void operator()(void* p) const { fftwf_free(p); }
-};
-template <class T>
-using FftwBuffer = std::unique_ptr<T, FftwFree>;
-
-class FftwPlan {
- public:
-  explicit FftwPlan(fftwf_plan p) : p_(p) {
-    if (!p_) throw InternalError("GENFIRE: FFTW could not make a plan");
-  }
-  ~FftwPlan() {
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    fftwf_destroy_plan(p_);
-  }
-  FftwPlan(const FftwPlan&) = delete;
-  FftwPlan& operator=(const FftwPlan&) = delete;
-  fftwf_plan get() const { return p_; }
-
- private:
-  fftwf_plan p_;
-};
-
-template <class T>
-FftwBuffer<T> fftw_alloc(std::size_t n) {
-  void* p = fftwf_malloc(n * sizeof(T));
-  if (!p)
-    throw InternalError("GENFIRE: out of memory for " + std::to_string(n * sizeof(T)) +
-                        " bytes of FFT buffer");
-  return FftwBuffer<T>(static_cast<T*>(p));
 }
 
 // Smallest even 2^a 3^b 5^c 7^d >= n: sizes FFTW and cuFFT both transform fast.
@@ -213,13 +176,16 @@ void grid_views(Problem& p, const Array3& views, const TiltGeometry& geometry,
   std::vector<std::complex<float>> sum(half, std::complex<float>(0.0f, 0.0f));
   std::vector<float> wsum(half, 0.0f);
 
-  FftwBuffer<float> real = fftw_alloc<float>(static_cast<std::size_t>(mu * mv));
-  FftwBuffer<fftwf_complex> spectrum = fftw_alloc<fftwf_complex>(static_cast<std::size_t>(hu * mv));
+  FftwBuffer<float> real = fftw_alloc<float>(static_cast<std::size_t>(mu * mv), "GENFIRE");
+  FftwBuffer<fftwf_complex> spectrum =
+      fftw_alloc<fftwf_complex>(static_cast<std::size_t>(hu * mv), "GENFIRE");
   std::unique_ptr<FftwPlan> plan;
   {
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    plan = std::make_unique<FftwPlan>(fftwf_plan_dft_r2c_2d(
-        static_cast<int>(mv), static_cast<int>(mu), real.get(), spectrum.get(), FFTW_ESTIMATE));
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    plan =
+        std::make_unique<FftwPlan>(fftwf_plan_dft_r2c_2d(static_cast<int>(mv), static_cast<int>(mu),
+                                                         real.get(), spectrum.get(), FFTW_ESTIMATE),
+                                   "GENFIRE");
   }
   std::vector<Sample> samples(static_cast<std::size_t>(hu * mv));
   const double pixel = views.voxel_size.x;
@@ -346,16 +312,18 @@ double r_free(const Problem& p, const std::complex<float>* F) {
 
 Array3 iterate_cpu(const Problem& p, const ReconOptions& opt, double pixel, Recorder& recorder) {
   init_fftw_threads();
-  FftwBuffer<float> box = fftw_alloc<float>(p.padded_real_size());
+  FftwBuffer<float> box = fftw_alloc<float>(p.padded_real_size(), "GENFIRE");
   float* x = box.get();
   auto* F = reinterpret_cast<fftwf_complex*>(x);
   std::unique_ptr<FftwPlan> forward, inverse;
   {
-    std::lock_guard<std::mutex> lock(planner_mutex());
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     fftwf_plan_with_nthreads(num_threads());
     const int n0 = static_cast<int>(p.gz), n1 = static_cast<int>(p.gy), n2 = static_cast<int>(p.gx);
-    forward = std::make_unique<FftwPlan>(fftwf_plan_dft_r2c_3d(n0, n1, n2, x, F, FFTW_ESTIMATE));
-    inverse = std::make_unique<FftwPlan>(fftwf_plan_dft_c2r_3d(n0, n1, n2, F, x, FFTW_ESTIMATE));
+    forward = std::make_unique<FftwPlan>(fftwf_plan_dft_r2c_3d(n0, n1, n2, x, F, FFTW_ESTIMATE),
+                                         "GENFIRE");
+    inverse = std::make_unique<FftwPlan>(fftwf_plan_dft_c2r_3d(n0, n1, n2, F, x, FFTW_ESTIMATE),
+                                         "GENFIRE");
     fftwf_plan_with_nthreads(1);  // leave the default for other FFTW users
   }
   std::fill(x, x + p.padded_real_size(), 0.0f);  // x = 0, so F = 0 before the first iteration

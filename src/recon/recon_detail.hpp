@@ -20,6 +20,11 @@ inline double fista_beta(double& t, bool restart) {
   return beta;
 }
 
+// Moves the sub-pixel part of every view's shift into the data (Fourier resampling of the view,
+// mirror-padded) and leaves whole-pixel shifts in the geometry (src/recon/subpixel_shift.cpp).
+// Returns false, touching nothing, when every shift is already a whole number of pixels.
+bool move_subpixel_shifts(Array3& views, TiltGeometry& geometry);
+
 // RESIRE / SIRT on a CUDA device with the volume and the views resident for the whole solve
 // (cuda/recon/solvers.cu; CUDA builds only). Arguments already validated by reconstruct().
 ReconResult run_iterative_cuda(const Array3& views, const TiltGeometry& geometry,

@@ -309,29 +309,45 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
         fail_input("reconstruct: the starting volume holds a non-finite value");
   }
 
+  // Whole-pixel shifts for the real-space projector (ReconOptions::fourier_shift).
+  Array3 resampled;
+  TiltGeometry whole_pixel;
+  const Array3* b = &views;
+  const TiltGeometry* g = &geometry;
+  if (opt.fourier_shift && opt.algorithm != Algorithm::genfire) {
+    resampled = views;
+    whole_pixel = geometry;
+    if (detail::move_subpixel_shifts(resampled, whole_pixel)) {
+      b = &resampled;
+      g = &whole_pixel;
+    } else {
+      resampled = Array3();
+    }
+  }
+
   ReconResult result;
   if (opt.algorithm == Algorithm::fbp) {
-    Array3 v = filtered_back_projection(views, geometry, nx, ny, nz, opt.filter, opt.device);
+    Array3 v = filtered_back_projection(*b, *g, nx, ny, nz, opt.filter, opt.device);
     if (opt.support) {
       ReconOptions mask_only = opt;
       mask_only.positivity = false;
       apply_constraints(v, mask_only);
     }
-    const Array3 p = forward_project(v, geometry, views.nx(), views.ny(), opt.device);
-    result.r1.push_back(r1_factor(views, p));
-    result.r2.push_back(r2_factor(views, p));
+    const Array3 p = forward_project(v, *g, views.nx(), views.ny(), opt.device);
+    result.r1.push_back(r1_factor(*b, p));
+    result.r2.push_back(r2_factor(*b, p));
     if (opt.on_iteration) opt.on_iteration(1, result.r1.back(), result.r2.back());
     result.volume = std::move(v);
   } else if (opt.algorithm == Algorithm::genfire) {
     result = detail::run_genfire(views, geometry, opt, nx, ny, nz);
   } else if (opt.device.kind == DeviceKind::cuda) {
 #if AET_WITH_CUDA
-    result = detail::run_iterative_cuda(views, geometry, opt, nx, ny, nz);
+    result = detail::run_iterative_cuda(*b, *g, opt, nx, ny, nz);
 #else
     fail_input("this build of aet has no CUDA support; use --device cpu");
 #endif
   } else {
-    result = run_iterative(views, geometry, opt, nx, ny, nz);
+    result = run_iterative(*b, *g, opt, nx, ny, nz);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -50,6 +50,13 @@ struct ReconOptions {
   // RESIRE and SIRT: FISTA momentum with a function-value restart. Several times fewer
   // iterations for the same R1 (docs/reconstruction.md); one more volume of memory.
   bool accelerate = false;
+  // RESIRE, SIRT and FBP: the sub-pixel part of each view's shift is applied to the view in
+  // Fourier space and only whole pixels are left to the projector, whose interpolation would
+  // otherwise blur each view by its own shift phase (docs/reconstruction.md, measured). R factors
+  // are then those of the resampled views. Off by default: it also makes geometries whose rays
+  // meet voxel centres (tilt axis exactly on y) converge faster than others, which biases
+  // comparisons between geometries (alignment). GENFIRE applies shifts as Fourier phases anyway.
+  bool fourier_shift = false;
   std::int64_t nx = 0, ny = 0, nz = 0;  // volume size; 0 = nx = nz = view width, ny = view height
   FbpFilter filter = FbpFilter::ramp;
   GenfireOptions genfire;
