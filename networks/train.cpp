@@ -119,8 +119,9 @@ std::string run_fingerprint(const TrainOptions& o, const Split& s, std::int64_t 
     << ";schedule=" << (o.schedule == LrSchedule::cosine ? "cosine" : "constant")
     << ";final_lr_fraction=" << fmt(o.final_lr_fraction) << ";warmup_steps=" << o.warmup_steps
     << ";betas=" << fmt(o.beta1) << "," << fmt(o.beta2) << ";eps=" << fmt(o.eps)
-    << ";l1_weight=" << fmt(o.l1_weight) << ";foreground_fraction=" << fmt(o.foreground_fraction)
-    << ";flips=" << o.flips << ";training_samples=" << s.train.size() << ";training_hash=" << h
+    << ";l1_weight=" << fmt(o.l1_weight) << ";species_balance=" << fmt(o.species_balance)
+    << ";foreground_fraction=" << fmt(o.foreground_fraction) << ";flips=" << o.flips
+    << ";training_samples=" << s.train.size() << ";training_hash=" << h
     << ";validation_samples=" << s.valid.size() << ";validation_hash=" << hv;
   return f.str();
 }
@@ -231,8 +232,18 @@ Batch make_batch(const TrainOptions& o, const std::vector<const TrainingSample*>
   return b;
 }
 
-torch::Tensor loss_of(const torch::Tensor& out, const torch::Tensor& target, double l1) {
-  torch::Tensor loss = torch::mse_loss(out, target);
+torch::Tensor loss_of(const torch::Tensor& out, const torch::Tensor& target, double l1,
+                      double balance) {
+  torch::Tensor loss;
+  if (balance > 0) {
+    const torch::Tensor envelope =
+        torch::max_pool3d(target, {5, 5, 5}, {1, 1, 1}, {2, 2, 2}).clamp_min(balance);
+    torch::Tensor w = envelope.pow(-2);
+    w = w / w.mean();
+    loss = (w * (out - target).pow(2)).mean();
+  } else {
+    loss = torch::mse_loss(out, target);
+  }
   if (l1 > 0) loss = loss + l1 * torch::l1_loss(out, target);
   return loss;
 }
@@ -410,7 +421,10 @@ void record_provenance(Model& model, const TrainOptions& o, const Split& s, std:
   m["training.schedule"] = o.schedule == LrSchedule::cosine ? "cosine" : "constant";
   m["training.final_lr_fraction"] = fmt(o.final_lr_fraction);
   m["training.warmup_steps"] = std::to_string(o.warmup_steps);
-  m["training.loss"] = o.l1_weight > 0 ? "mse + " + fmt(o.l1_weight) + " * l1" : "mse";
+  m["training.loss"] = std::string(o.species_balance > 0 ? "species-balanced mse (floor " +
+                                                               fmt(o.species_balance) + ")"
+                                                         : "mse") +
+                       (o.l1_weight > 0 ? " + " + fmt(o.l1_weight) + " * l1" : "");
   m["training.flips"] = o.flips ? "x, y, z" : "none";
   m["training.seed"] = std::to_string(o.seed);
   m["training.samples"] = std::to_string(s.train.size());
@@ -469,6 +483,8 @@ TrainReport train(Model& model, const TrainOptions& o) {
   if (!(o.validation_fraction >= 0 && o.validation_fraction < 1))
     fail_input("train: validation_fraction must be in [0, 1)");
   if (o.l1_weight < 0) fail_input("train: l1_weight must not be negative");
+  if (!(o.species_balance >= 0 && o.species_balance < 1))
+    fail_input("train: species_balance must be in [0, 1)");
   if (o.stop_after < 0 || o.validate_every < 0 || o.checkpoint_every < 0 || o.warmup_steps < 0)
     fail_input(
         "train: stop_after, validate_every, checkpoint_every and warmup_steps must not be "
@@ -522,7 +538,7 @@ TrainReport train(Model& model, const TrainOptions& o) {
       const Batch b = make_batch(o, split.train, fg, patch, step);
       net->train();
       const torch::Tensor out = net->forward(b.input.to(dev));
-      const torch::Tensor loss = loss_of(out, b.target.to(dev), o.l1_weight);
+      const torch::Tensor loss = loss_of(out, b.target.to(dev), o.l1_weight, o.species_balance);
       net->zero_grad();
       loss.backward();
       const double lr = learning_rate_at(o, step);

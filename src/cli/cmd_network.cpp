@@ -235,6 +235,9 @@ int run_train(const Invocation& inv) {
        "Adam learning rate (cosine decay to 2 %)")
     ("l1", po::value<double>()->default_value(0.0)->value_name("W"),
        "loss = MSE + W * L1")
+    ("species-balance", po::value<double>()->default_value(0.0)->value_name("F"),
+       "weight each voxel's squared error by 1 / max(e, F)^2, e the nearest atom's target peak "
+       "(light atoms beside heavy ones count alike); 0 = plain MSE")
     ("base-channels", po::value<int>()->default_value(16)->value_name("N"),
        "U-Net channels at full resolution (doubled per level)")
     ("levels", po::value<int>()->default_value(3)->value_name("N"), "U-Net resolution levels")
@@ -275,6 +278,7 @@ int run_train(const Invocation& inv) {
   o.patch = vm["patch"].as<std::int64_t>();
   o.learning_rate = vm["lr"].as<double>();
   o.l1_weight = vm["l1"].as<double>();
+  o.species_balance = vm["species-balance"].as<double>();
   o.validation_fraction = vm["validation-fraction"].as<double>();
   o.validate_every = vm["validate-every"].as<std::int64_t>();
   o.checkpoint_every = vm["checkpoint-every"].as<std::int64_t>();
@@ -284,6 +288,8 @@ int run_train(const Invocation& inv) {
   if (o.batch < 1) fail_input("--batch must be >= 1");
   if (!(o.learning_rate > 0)) fail_input("--lr must be > 0");
   if (!(o.l1_weight >= 0)) fail_input("--l1 must be >= 0");
+  if (!(o.species_balance >= 0 && o.species_balance < 1))
+    fail_input("--species-balance must be in [0, 1)");
   if (!(o.validation_fraction >= 0 && o.validation_fraction < 1))
     fail_input("--validation-fraction must be in [0, 1)");
   nn::UNetConfig cfg;

@@ -51,6 +51,12 @@ struct TrainOptions {
   double final_lr_fraction = 0.02;  // cosine: final learning rate / learning_rate
   std::int64_t warmup_steps = 0;    // linear warm-up from 0
   double l1_weight = 0.0;           // loss = MSE + l1_weight * L1
+  // Species balance f (0 = off): the squared error of each voxel is weighted by
+  // 1 / max(e, f)^2, with e the largest target value within 2 voxels (the peak height of the
+  // nearest atom: 1 for the heaviest species, (Z/Z_max)^1.7 for lighter ones, 0 in vacuum), and
+  // the weights normalised to mean 1 per batch. A light atom beside heavy ones then counts as
+  // much as a heavy one.
+  double species_balance = 0.0;
   // Fraction of patches centred (with jitter) on a voxel of the particle (target above 10 % of
   // its maximum); the rest are uniform crops.
   double foreground_fraction = 0.8;
