@@ -16,83 +16,15 @@
 #include "phantoms/nanoparticle.hpp"
 #include "phantoms/project_atoms.hpp"
 #include "phantoms/tilt_series.hpp"
+#include "support/recon_fixtures.hpp"
 #include "support/test_support.hpp"
 
 namespace aet {
 namespace {
 
 const Device kCpu{};
-
-// A noise-free 55-atom Pt cuboctahedron, +-70 degrees in steps of 5, pixel 0.4 A, 40 x 40 views
-// (the particle of tests/test_recon.cpp), with its ideal volume: the truth's Gaussian atoms
-// widened by the probe, as the views see them.
-struct Simulated {
-  AtomModel model;
-  phantoms::TiltSeries series;
-  TiltGeometry geometry;
-  Array3 ideal;
-  double pixel = 0.4;
-};
-
-const Simulated& small_particle() {
-  static const Simulated s = [] {
-    Simulated r;
-    phantoms::ParticleSpec spec;
-    spec.element = "Pt";
-    spec.shape = phantoms::Shape::cuboctahedron;
-    spec.shells = 2;
-    r.model = phantoms::build_particle(spec);
-    phantoms::SimulationSpec sim;
-    sim.pixel = r.pixel;
-    sim.nx = sim.ny = 40;
-    for (int t = -70; t <= 70; t += 5) sim.nominal.push_back(Euler{0, double(t), 0});
-    r.series = phantoms::simulate_tilt_series(r.model, sim, kCpu);
-    for (const auto& e : r.series.nominal) r.geometry.push_back(ViewGeometry::from_euler(e));
-    phantoms::GaussianAtoms atoms = phantoms::gaussian_atoms(r.model, sim.imaging);
-    for (auto& sg : atoms.sigma)
-      sg = std::sqrt(sg * sg + sim.imaging.probe_sigma * sim.imaging.probe_sigma);
-    r.ideal = phantoms::ideal_volume(atoms, 40, 40, 40, r.pixel);
-    return r;
-  }();
-  return s;
-}
-
-// Fraction of atoms with a local maximum of the volume (26-neighbourhood, above 20% of the peak,
-// refined to sub-voxel by a parabola per axis) within `tol` Angstrom; as in test_recon.cpp.
-double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double tol) {
-  const double a = v.voxel_size.x;
-  float peak = 0;
-  for (float x : v.vector()) peak = std::max(peak, x);
-  std::vector<Vec3> maxima;
-  for (std::int64_t z = 1; z + 1 < v.nz(); ++z)
-    for (std::int64_t y = 1; y + 1 < v.ny(); ++y)
-      for (std::int64_t x = 1; x + 1 < v.nx(); ++x) {
-        const float c = v(x, y, z);
-        if (c < 0.2f * peak) continue;
-        bool is_max = true;
-        for (int dz = -1; dz <= 1 && is_max; ++dz)
-          for (int dy = -1; dy <= 1 && is_max; ++dy)
-            for (int dx = -1; dx <= 1 && is_max; ++dx)
-              if ((dx || dy || dz) && v(x + dx, y + dy, z + dz) > c) is_max = false;
-        if (!is_max) continue;
-        auto vertex = [](double m, double c0, double p) {
-          const double d = m - 2 * c0 + p;
-          return d < 0 ? 0.5 * (m - p) / d : 0.0;
-        };
-        const double fx = vertex(v(x - 1, y, z), c, v(x + 1, y, z));
-        const double fy = vertex(v(x, y - 1, z), c, v(x, y + 1, z));
-        const double fz = vertex(v(x, y, z - 1), c, v(x, y, z + 1));
-        maxima.emplace_back((x + fx - v.nx() / 2) * a, (y + fy - v.ny() / 2) * a,
-                            (z + fz - v.nz() / 2) * a);
-      }
-  std::size_t found = 0;
-  for (const auto& p : model.positions) {
-    double best = 1e9;
-    for (const auto& m : maxima) best = std::min(best, (m - p).norm());
-    if (best <= tol) ++found;
-  }
-  return static_cast<double>(found) / static_cast<double>(model.size());
-}
+using test::fraction_of_atoms_found;
+using test::small_particle;
 
 double sum(const Array3& a) {
   double s = 0;
@@ -110,7 +42,7 @@ ReconOptions genfire_options(int iterations) {
 // Measured on this particle (2-core CPU, 50 iterations): GENFIRE correlates 0.994 with the ideal
 // volume and finds every atom; RESIRE 0.976, every atom; R_free 0.93 -> 0.085, R1 0.78 -> 0.051.
 TEST(Genfire, RecoversTheParticleComparablyToResire) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   ReconOptions opt = genfire_options(50);
   int calls = 0;
   opt.on_iteration = [&](int it, double r1, double) {
@@ -165,7 +97,7 @@ TEST(Genfire, RecoversTheParticleComparablyToResire) {
 // the reconstruction projector it reproduces the views with a least-squares scale near 1, and it
 // integrates to the truth's total weight.
 TEST(Genfire, VolumeHasTheProjectorsScale) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   ReconOptions opt = genfire_options(20);
   opt.genfire.resolution_extension = false;
   const ReconResult g = reconstruct(s.series.views, s.geometry, opt);
@@ -223,7 +155,7 @@ TEST(Genfire, GeneralGeometryWithShifts) {
 }
 
 TEST(Genfire, SupportAndOptionsWithoutRfree) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   Array3 support(40, 40, 40, 1.0f);
   for (std::int64_t z = 0; z < 40; ++z)
     for (std::int64_t y = 0; y < 40; ++y)

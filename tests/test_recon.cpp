@@ -18,27 +18,17 @@
 #include "phantoms/nanoparticle.hpp"
 #include "phantoms/project_atoms.hpp"
 #include "phantoms/tilt_series.hpp"
+#include "support/recon_fixtures.hpp"
 #include "support/test_support.hpp"
 
 namespace aet {
 namespace {
 
 const Device kCpu{};
-
-// Deterministic uniform numbers in [0, 1) (splitmix64), independent of the standard library.
-class Uniform {
- public:
-  explicit Uniform(std::uint64_t seed) : s_(seed) {}
-  double operator()() {
-    std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-
- private:
-  std::uint64_t s_;
-};
+using test::fraction_of_atoms_found;
+using test::general_geometry;
+using test::small_particle;
+using test::Uniform;
 
 Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
                     std::uint64_t seed) {
@@ -53,20 +43,6 @@ double dot(const Array3& a, const Array3& b) {
   double s = 0;
   for (std::size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a.data()[i]) * b.data()[i];
   return s;
-}
-
-TiltGeometry general_geometry() {
-  // Euler triples with phi and psi away from zero, tilts on both sides of 45 degrees (the
-  // dominant axis switches from z to x) and one beam almost along y; shifts in Angstrom.
-  const Euler e[] = {{0, 0, 0},   {12, 30, -7}, {-25, -50, 18}, {40, 72, -33},
-                     {5, -88, 3}, {90, 80, 60}, {-60, 10, 85},  {170, -35, -120}};
-  TiltGeometry g;
-  int k = 0;
-  for (const auto& x : e) {
-    g.push_back(ViewGeometry::from_euler(x, Vec2(0.37 * (k % 3) - 0.4, -0.21 * (k % 4) + 0.3)));
-    ++k;
-  }
-  return g;
 }
 
 struct Case {
@@ -210,73 +186,8 @@ TEST(Projector, RejectsBadInputs) {
   EXPECT_THROW(forward_project(vol, {sheared}, 8, 8, kCpu), InputError);
 }
 
-// A noise-free 55-atom Pt cuboctahedron simulated with the analytic Gaussian projector, +-70
-// degrees in steps of 5, pixel 0.4 A; shared by the solver tests.
-struct Simulated {
-  AtomModel model;
-  phantoms::TiltSeries series;
-  TiltGeometry geometry;
-  double pixel = 0.4;
-};
-
-const Simulated& small_particle() {
-  static const Simulated s = [] {
-    Simulated r;
-    phantoms::ParticleSpec spec;
-    spec.element = "Pt";
-    spec.shape = phantoms::Shape::cuboctahedron;
-    spec.shells = 2;
-    r.model = phantoms::build_particle(spec);
-    phantoms::SimulationSpec sim;
-    sim.pixel = r.pixel;
-    sim.nx = sim.ny = 40;
-    for (int t = -70; t <= 70; t += 5) sim.nominal.push_back(Euler{0, double(t), 0});
-    r.series = phantoms::simulate_tilt_series(r.model, sim, kCpu);
-    for (const auto& e : r.series.nominal) r.geometry.push_back(ViewGeometry::from_euler(e));
-    return r;
-  }();
-  return s;
-}
-
-// Fraction of atoms with a local maximum of the volume (26-neighbourhood, above 20% of the
-// peak, refined to sub-voxel by a parabola per axis) within `tol` Angstrom.
-double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double tol) {
-  const double a = v.voxel_size.x;
-  float peak = 0;
-  for (float x : v.vector()) peak = std::max(peak, x);
-  std::vector<Vec3> maxima;
-  for (std::int64_t z = 1; z + 1 < v.nz(); ++z)
-    for (std::int64_t y = 1; y + 1 < v.ny(); ++y)
-      for (std::int64_t x = 1; x + 1 < v.nx(); ++x) {
-        const float c = v(x, y, z);
-        if (c < 0.2f * peak) continue;
-        bool is_max = true;
-        for (int dz = -1; dz <= 1 && is_max; ++dz)
-          for (int dy = -1; dy <= 1 && is_max; ++dy)
-            for (int dx = -1; dx <= 1 && is_max; ++dx)
-              if ((dx || dy || dz) && v(x + dx, y + dy, z + dz) > c) is_max = false;
-        if (!is_max) continue;
-        auto vertex = [](double m, double c0, double p) {
-          const double d = m - 2 * c0 + p;
-          return d < 0 ? 0.5 * (m - p) / d : 0.0;
-        };
-        const double fx = vertex(v(x - 1, y, z), c, v(x + 1, y, z));
-        const double fy = vertex(v(x, y - 1, z), c, v(x, y + 1, z));
-        const double fz = vertex(v(x, y, z - 1), c, v(x, y, z + 1));
-        maxima.emplace_back((x + fx - v.nx() / 2) * a, (y + fy - v.ny() / 2) * a,
-                            (z + fz - v.nz() / 2) * a);
-      }
-  std::size_t found = 0;
-  for (const auto& p : model.positions) {
-    double best = 1e9;
-    for (const auto& m : maxima) best = std::min(best, (m - p).norm());
-    if (best <= tol) ++found;
-  }
-  return static_cast<double>(found) / static_cast<double>(model.size());
-}
-
 void expect_iterative_recovers_atoms(Algorithm algorithm, int iterations) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   ReconOptions opt;
   opt.algorithm = algorithm;
   opt.iterations = iterations;
@@ -312,7 +223,7 @@ TEST(Reconstruct, SirtRecoversTheAtomsOfASimulatedParticle) {
 }
 
 TEST(Reconstruct, FbpCorrelatesWithTheIdealVolume) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   ReconOptions opt;
   opt.algorithm = Algorithm::fbp;
   opt.filter = FbpFilter::hann;
@@ -338,7 +249,7 @@ TEST(Reconstruct, FbpCorrelatesWithTheIdealVolume) {
 // better than 160 plain ones (measured R1 ratios in docs/reconstruction.md), the volume stays
 // positive and the atoms are found.
 TEST(Reconstruct, AcceleratedResireConvergesFaster) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   ReconOptions plain;
   plain.iterations = 160;
   ReconOptions fast;
@@ -362,7 +273,7 @@ TEST(Reconstruct, AcceleratedResireConvergesFaster) {
 // Plain RESIRE has no state besides the volume: 12 iterations, then 13 more started from the
 // result, are the same solve as 25 at once (--initial continues a reconstruction).
 TEST(Reconstruct, StartingVolumeContinuesTheSolve) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   for (Algorithm alg : {Algorithm::resire, Algorithm::sirt}) {
     SCOPED_TRACE(algorithm_name(alg));
     ReconOptions opt;
@@ -392,7 +303,7 @@ TEST(Reconstruct, StartingVolumeContinuesTheSolve) {
 // R1 0.062 -> 0.028 on a larger particle, docs/reconstruction.md); whole-pixel shifts are left
 // alone (the same solve either way).
 TEST(Reconstruct, FourierShiftRemovesTheInterpolationBlurOfShiftedViews) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   phantoms::SimulationSpec sim;
   sim.pixel = s.pixel;
   sim.nx = sim.ny = 40;
@@ -424,7 +335,7 @@ TEST(Reconstruct, FourierShiftRemovesTheInterpolationBlurOfShiftedViews) {
 }
 
 TEST(Reconstruct, RejectsBadStartingVolumes) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   ReconOptions opt;
   opt.iterations = 2;
   Array3 wrong(40, 40, 39);
@@ -443,7 +354,7 @@ TEST(Reconstruct, RejectsBadStartingVolumes) {
 }
 
 TEST(Reconstruct, SupportForcesVoxelsToZero) {
-  const Simulated& s = small_particle();
+  const test::SimulatedParticle& s = small_particle();
   Array3 support(40, 40, 40, 1.0f);
   for (std::int64_t z = 0; z < 40; ++z)
     for (std::int64_t y = 0; y < 40; ++y)

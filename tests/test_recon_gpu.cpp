@@ -15,27 +15,15 @@
 #include "aet/recon/memory_plan.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "support/recon_fixtures.hpp"
 #include "support/test_support.hpp"
 
 namespace aet {
 namespace {
 
 const Device kCuda{DeviceKind::cuda, 0};
-
-// Deterministic uniform numbers in [0, 1) (splitmix64).
-class Uniform {
- public:
-  explicit Uniform(std::uint64_t seed) : s_(seed) {}
-  double operator()() {
-    std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-
- private:
-  std::uint64_t s_;
-};
+using test::general_geometry;
+using test::Uniform;
 
 Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
                     std::uint64_t seed) {
@@ -75,19 +63,6 @@ TiltGeometry tilt_geometry() {
   int k = 0;
   for (double t : tilts) {
     g.push_back(ViewGeometry::from_tilt(t, Vec2(0.13 * (k % 3) - 0.1, 0.0)));
-    ++k;
-  }
-  return g;
-}
-
-// Euler triples with phi and psi away from zero, one beam almost along y; shifts in Angstrom.
-TiltGeometry general_geometry() {
-  const Euler e[] = {{0, 0, 0},   {12, 30, -7}, {-25, -50, 18}, {40, 72, -33},
-                     {5, -88, 3}, {90, 80, 60}, {-60, 10, 85},  {170, -35, -120}};
-  TiltGeometry g;
-  int k = 0;
-  for (const auto& x : e) {
-    g.push_back(ViewGeometry::from_euler(x, Vec2(0.37 * (k % 3) - 0.4, -0.21 * (k % 4) + 0.3)));
     ++k;
   }
   return g;

@@ -1,0 +1,50 @@
+// Fixtures shared by the reconstruction tests (test_recon, test_recon_gpu, test_genfire): a
+// deterministic uniform generator, a general multi-axis geometry, the small simulated particle
+// and an atom-finding score.
+#pragma once
+
+#include <cstdint>
+
+#include "aet/core/array.hpp"
+#include "aet/core/atoms.hpp"
+#include "aet/geometry/rotation.hpp"
+#include "phantoms/tilt_series.hpp"
+
+namespace aet::test {
+
+// Deterministic uniform numbers in [0, 1) (splitmix64), independent of the standard library.
+class Uniform {
+ public:
+  explicit Uniform(std::uint64_t seed) : s_(seed) {}
+  double operator()() {
+    std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+  }
+
+ private:
+  std::uint64_t s_;
+};
+
+// Eight views: Euler triples with phi and psi away from zero, tilts on both sides of 45 degrees
+// (the dominant axis switches from z to x) and one beam almost along y; shifts in Angstrom.
+TiltGeometry general_geometry();
+
+// A noise-free 55-atom Pt cuboctahedron, +-70 degrees in steps of 5, pixel 0.4 A, 40 x 40 views,
+// with its nominal geometry and its ideal volume (40^3: the truth's Gaussian atoms widened by the
+// probe, as the views see them). Made once per process.
+struct SimulatedParticle {
+  AtomModel model;
+  phantoms::TiltSeries series;
+  TiltGeometry geometry;
+  double pixel = 0.4;
+  Array3 ideal;
+};
+const SimulatedParticle& small_particle();
+
+// Fraction of atoms with a local maximum of the volume (26-neighbourhood, above 20 % of the peak,
+// refined to sub-voxel by a parabola per axis) within `tol` Angstrom.
+double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double tol);
+
+}  // namespace aet::test
