@@ -334,7 +334,7 @@ TEST(Reconstruct, FourierShiftRemovesTheInterpolationBlurOfShiftedViews) {
   EXPECT_EQ(a.volume.vector(), b.volume.vector());
 }
 
-TEST(Reconstruct, RejectsBadStartingVolumes) {
+TEST(Reconstruct, RejectsBadStartingVolumesAndMomentumOutsideResireSirt) {
   const test::SimulatedParticle& s = small_particle();
   ReconOptions opt;
   opt.iterations = 2;
@@ -350,6 +350,10 @@ TEST(Reconstruct, RejectsBadStartingVolumes) {
   for (Algorithm alg : {Algorithm::fbp, Algorithm::genfire}) {
     opt.algorithm = alg;
     EXPECT_THROW(reconstruct(s.series.views, s.geometry, opt), InputError) << algorithm_name(alg);
+    ReconOptions fast;
+    fast.algorithm = alg;
+    fast.accelerate = true;
+    EXPECT_THROW(reconstruct(s.series.views, s.geometry, fast), InputError) << algorithm_name(alg);
   }
 }
 

@@ -289,7 +289,7 @@ __global__ void momentum_kernel(float* __restrict__ x, float* __restrict__ prev,
   }
 }
 
-// Host side of the momentum: the restart rule and the device buffer of the previous iterate.
+// Host side of the momentum: the shared schedule and the device buffer of the previous iterate.
 class DeviceMomentum {
  public:
   DeviceMomentum(bool on, long long voxels, cudaStream_t st)
@@ -297,13 +297,10 @@ class DeviceMomentum {
     if (on_)
       AET_CUDA_CHECK(cudaMemsetAsync(prev_.get(), 0, static_cast<std::size_t>(voxels) * 4, st));
   }
-  void observe(double r2) {
-    restart_ = last_r2_ >= 0 && r2 > last_r2_;
-    last_r2_ = r2;
-  }
+  void observe(double r2) { schedule_.observe(r2); }
   void step(float* d_x, cudaStream_t st) {
     if (!on_) return;
-    const float beta = static_cast<float>(fista_beta(t_, restart_));
+    const float beta = static_cast<float>(schedule_.next_beta());
     momentum_kernel<<<grid_for(voxels_), kReduceThreads, 0, st>>>(d_x, prev_.get(), voxels_, beta);
     AET_CUDA_CHECK(cudaGetLastError());
   }
@@ -318,8 +315,7 @@ class DeviceMomentum {
   bool on_;
   long long voxels_;
   cuda::DeviceBuffer<float> prev_;
-  double t_ = 1.0, last_r2_ = -1.0;
-  bool restart_ = false;
+  FistaSchedule schedule_;
 };
 
 // x = the starting volume (ReconOptions::initial) or zeros.

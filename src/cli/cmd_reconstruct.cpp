@@ -123,10 +123,6 @@ int run_reconstruct(const Invocation& inv) {
   opt.positivity = !vm.count("no-positivity");
   opt.accelerate = vm.count("accelerate") > 0;
   opt.fourier_shift = vm.count("fourier-shift") > 0;
-  if ((opt.accelerate || vm.count("initial")) &&
-      (opt.algorithm == Algorithm::fbp || opt.algorithm == Algorithm::genfire))
-    fail_input(std::string(opt.accelerate ? "--accelerate" : "--initial") +
-               " applies to resire and sirt, not " + algorithm_name(opt.algorithm));
   opt.genfire.oversampling = vm["oversampling"].as<double>();
   opt.genfire.interpolation_radius = vm["interp-radius"].as<double>();
   opt.genfire.rfree_fraction = vm["rfree-fraction"].as<double>();

@@ -9,21 +9,38 @@
 
 namespace aet::detail {
 
-// FISTA momentum factor beta_k = (t_k - 1) / t_{k+1}, t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2; t is
-// updated. `restart` sets t_k = 1 first (beta 0). Shared by the CPU and CUDA solvers so both
-// follow the same sequence.
-inline double fista_beta(double& t, bool restart) {
-  if (restart) t = 1.0;
-  const double t_next = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
-  const double beta = (t - 1.0) / t_next;
-  t = t_next;
-  return beta;
-}
+// The FISTA momentum schedule (ReconOptions::accelerate), shared by the CPU and CUDA solvers so
+// that both follow the same sequence: beta_k = (t_k - 1) / t_{k+1},
+// t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2, and t restarts at 1 (beta 0) after R2 at the
+// extrapolated point rose (the function-value rule of O'Donoghue and Candes 2015, which needs no
+// extra projection: R2 comes with each residual).
+class FistaSchedule {
+ public:
+  // R2 of the latest residual.
+  void observe(double r2) {
+    restart_ = last_r2_ >= 0 && r2 > last_r2_;
+    last_r2_ = r2;
+  }
+  // The factor for the extrapolation after this iteration's update.
+  double next_beta() {
+    if (restart_) t_ = 1.0;
+    const double t_next = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t_ * t_));
+    const double beta = (t_ - 1.0) / t_next;
+    t_ = t_next;
+    return beta;
+  }
 
-// Moves the sub-pixel part of every view's shift into the data (Fourier resampling of the view,
-// mirror-padded) and leaves whole-pixel shifts in the geometry (src/recon/subpixel_shift.cpp).
-// Returns false, touching nothing, when every shift is already a whole number of pixels.
-bool move_subpixel_shifts(Array3& views, TiltGeometry& geometry);
+ private:
+  double t_ = 1.0, last_r2_ = -1.0;
+  bool restart_ = false;
+};
+
+// The views with the sub-pixel part of every view's shift moved into the data (Fourier
+// resampling, mirror-padded) and the geometry with the whole-pixel part left
+// (src/recon/subpixel_shift.cpp). Returns false, writing nothing, when every shift is already a
+// whole number of pixels.
+bool move_subpixel_shifts(const Array3& views, const TiltGeometry& geometry, Array3& out_views,
+                          TiltGeometry& out_geometry);
 
 // RESIRE / SIRT on a CUDA device with the volume and the views resident for the whole solve
 // (cuda/recon/solvers.cu; CUDA builds only). Arguments already validated by reconstruct().

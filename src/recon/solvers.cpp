@@ -91,22 +91,14 @@ struct Monitor {
 };
 
 // FISTA momentum for the gradient iterations (ReconOptions::accelerate): the next residual is
-// taken at y = x_k + beta_k (x_k - x_{k-1}), beta_k = (t_k - 1) / t_{k+1}. Momentum restarts
-// (t = 1) when R2 at y rises, the function-value rule of O'Donoghue and Candes (2015), which
-// needs no extra projection; CUDA uses the same rule (detail::fista_beta).
+// taken at y = x_k + beta_k (x_k - x_{k-1}), with the schedule of detail::FistaSchedule.
 struct Momentum {
   Array3 prev;  // the last constrained iterate x_k
-  double t = 1.0;
-  double last_r2 = -1.0;
-  bool restart = false;
-  void observe(double r2) {
-    restart = last_r2 >= 0 && r2 > last_r2;
-    last_r2 = r2;
-  }
+  detail::FistaSchedule schedule;
   // x holds the constrained iterate x_{k+1}; on return it holds y.
   void step(Array3& x) {
     if (prev.empty()) prev = Array3(x.nx(), x.ny(), x.nz());
-    const float beta = static_cast<float>(detail::fista_beta(t, restart));
+    const float beta = static_cast<float>(schedule.next_beta());
     float* xv = x.data();
     float* pv = prev.data();
     for_each_index(x.size(), [&](std::size_t i) {
@@ -132,7 +124,6 @@ ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const R
   ReconResult result;
   Array3 x = opt.initial ? *opt.initial : Array3(nx, ny, nz);
   x.voxel_size = VoxelSize{pixel, pixel, pixel};
-  const bool warm = opt.initial != nullptr;
 
   const bool sirt = opt.algorithm == Algorithm::sirt;
   Array3 row_inv, col_inv;
@@ -154,13 +145,13 @@ ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const R
   for (int it = 1; it <= opt.iterations; ++it) {
     // The residual b - A x; A 0 = 0 needs no projection.
     Array3 residual;
-    if (it == 1 && !warm) {
+    if (it == 1 && !opt.initial) {
       residual = b;
     } else {
       residual = forward_project(x, geometry, vnx, vny, dev);
       if (it > 1) {
         monitor.record(it - 1, residual);
-        momentum.observe(result.r2.back());
+        momentum.schedule.observe(result.r2.back());
       }
       float* r = residual.data();
       const float* bv = b.data();
@@ -299,8 +290,13 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
                  std::to_string(nz));
   };
   if (opt.support) check_dims(*opt.support, "support");
+  const bool iterative_gradient =
+      opt.algorithm == Algorithm::resire || opt.algorithm == Algorithm::sirt;
+  if (opt.accelerate && !iterative_gradient)
+    fail_input(std::string("reconstruct: momentum (accelerate) applies to RESIRE and SIRT, not ") +
+               algorithm_name(opt.algorithm));
   if (opt.initial) {
-    if (opt.algorithm == Algorithm::fbp || opt.algorithm == Algorithm::genfire)
+    if (!iterative_gradient)
       fail_input(std::string("reconstruct: a starting volume applies to RESIRE and SIRT, not ") +
                  algorithm_name(opt.algorithm));
     check_dims(*opt.initial, "starting volume");
@@ -309,21 +305,14 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
         fail_input("reconstruct: the starting volume holds a non-finite value");
   }
 
-  // Whole-pixel shifts for the real-space projector (ReconOptions::fourier_shift).
+  // Whole-pixel shifts for the real-space projector (ReconOptions::fourier_shift); the views
+  // are copied only when some shift has a sub-pixel part.
   Array3 resampled;
   TiltGeometry whole_pixel;
-  const Array3* b = &views;
-  const TiltGeometry* g = &geometry;
-  if (opt.fourier_shift && opt.algorithm != Algorithm::genfire) {
-    resampled = views;
-    whole_pixel = geometry;
-    if (detail::move_subpixel_shifts(resampled, whole_pixel)) {
-      b = &resampled;
-      g = &whole_pixel;
-    } else {
-      resampled = Array3();
-    }
-  }
+  const bool moved = opt.fourier_shift && opt.algorithm != Algorithm::genfire &&
+                     detail::move_subpixel_shifts(views, geometry, resampled, whole_pixel);
+  const Array3* b = moved ? &resampled : &views;
+  const TiltGeometry* g = moved ? &whole_pixel : &geometry;
 
   ReconResult result;
   if (opt.algorithm == Algorithm::fbp) {

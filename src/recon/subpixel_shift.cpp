@@ -27,13 +27,14 @@ std::int64_t reflect(std::int64_t i, std::int64_t n) {
 
 }  // namespace
 
-bool move_subpixel_shifts(Array3& views, TiltGeometry& geometry) {
-  const double pixel = views.voxel_size.x;
-  const std::int64_t nx = views.nx(), ny = views.ny(), nv = views.nz();
+bool move_subpixel_shifts(const Array3& in_views, const TiltGeometry& in_geometry, Array3& views,
+                          TiltGeometry& geometry) {
+  const double pixel = in_views.voxel_size.x;
+  const std::int64_t nx = in_views.nx(), ny = in_views.ny(), nv = in_views.nz();
   std::vector<Vec2> move(static_cast<std::size_t>(nv));  // content displacement, pixels
   bool any = false;
   for (std::int64_t k = 0; k < nv; ++k) {
-    const Vec2 s = geometry[static_cast<std::size_t>(k)].shift / pixel;
+    const Vec2 s = in_geometry[static_cast<std::size_t>(k)].shift / pixel;
     const Vec2 whole(std::round(s.x()), std::round(s.y()));
     Vec2 d = whole - s;
     if (std::abs(d.x()) < 1e-4 && std::abs(d.y()) < 1e-4) d = Vec2::Zero();
@@ -41,6 +42,8 @@ bool move_subpixel_shifts(Array3& views, TiltGeometry& geometry) {
     any |= !d.isZero();
   }
   if (!any) return false;
+  views = in_views;
+  geometry = in_geometry;
 
   // Mirror padding: a view that does not fall to zero at its edges (a film) neither wraps around
   // nor rings from the jump at the border.
