@@ -126,25 +126,48 @@ double angle_error_deg(const TiltGeometry& est, const TiltGeometry& truth) {
   return std::sqrt(s / est.size());
 }
 
-// Floor 3 (per-view angles to <= 0.15 deg RMS) is not met (docs/alignment.md: the projection
-// misfit of a voxel reconstruction is flat below about 0.3 degrees for particles this small).
-// What is tested is the behaviour a user relies on when asking for --refine-angles: the angle
-// error falls (measured 0.889 -> 0.774 degrees; before accelerated, warm-started reconstructions
-// it rose to 1.47) and the shifts stay at the shift floor.
-TEST(AlignFloors, AngleRefinementReducesTheError) {
+// Floor 3: per-view angle errors of sd 0.5 degrees reduced to <= 0.15 degrees RMS, with shifts
+// (up to 1 px) refined alongside. The particle is randomly oriented, with thermal jitter, shot
+// noise and a probe tail that the refined atomic model (one Gaussian per atom) cannot represent.
+// (In its cubic orientation a perfect cuboctahedron is seen along zone axes at 0 and +-45 degrees,
+// where its atom columns make a view's tilt away from the axis invisible to first order: those
+// two views keep their error, 0.186 degrees RMS over the series; docs/alignment.md.)
+TEST(AlignFloors, AnglesRecovered) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Case c = make_case(3, 0.5, 56, 5, 1.0, 0.5, 0.0, 303);
+  phantoms::ParticleSpec spec;
+  spec.element = "Pt";
+  spec.shape = phantoms::Shape::cuboctahedron;
+  spec.shells = 3;
+  spec.random_orientation = true;
+  spec.jitter_sd = 0.05;
+  spec.b_factor = 5.0;
+  spec.seed = 310;
+  const AtomModel model = phantoms::build_particle(spec);
+  phantoms::SimulationSpec sim;
+  sim.pixel = 0.5;
+  sim.nx = sim.ny = 56;
+  for (double t = -70; t <= 70 + 1e-9; t += 5) sim.nominal.push_back(Euler{0, t, 0});
+  sim.shift_max_px = 1.0;
+  sim.angle_error_sd = 0.5;
+  sim.dose = 5e4;
+  sim.imaging.tail_fraction = 0.1;
+  sim.seed = 303;
+  const phantoms::TiltSeries series = phantoms::simulate_tilt_series(model, sim, kCpu);
   AlignOptions opt;
   opt.refine_angles = true;
-  const AlignResult r = align_tilt_series(c.series.views, c.series.nominal, opt);
-  const double before = angle_error_deg(nominal_geometry(c.series.nominal), c.series.truth);
-  const double after = angle_error_deg(r.geometry, c.series.truth);
-  const double shifts = shift_error_px(r.geometry, c.series.truth, c.pixel);
-  std::printf("floor angles: RMS angle error %.3f deg -> %.3f deg, shift error %.4f px, %.1f s\n",
-              before, after, shifts, seconds_since(t0));
+  const AlignResult r = align_tilt_series(series.views, series.nominal, opt);
+  const double before = angle_error_deg(nominal_geometry(series.nominal), series.truth);
+  const double after = angle_error_deg(r.geometry, series.truth);
+  const double shifts = shift_error_px(r.geometry, series.truth, sim.pixel);
+  std::printf(
+      "floor angles: RMS angle error %.3f deg -> %.3f deg, shift error %.4f px, model R1 %.4f -> "
+      "%.4f (%zu atoms), %.1f s\n",
+      before, after, shifts, r.model_r1_initial, r.model_r1_final, r.model_atoms,
+      seconds_since(t0));
   EXPECT_GT(before, 0.7);
-  EXPECT_LT(after, 0.9 * before);
+  EXPECT_LE(after, 0.15);
   EXPECT_LE(shifts, 0.15);
+  EXPECT_LT(r.model_r1_final, r.model_r1_initial);
 }
 
 // Floor 4, read as a test of the alignment: the pipeline's reconstruction and tracing on a

@@ -1,6 +1,8 @@
 // Projection matching: reconstruct with the current geometry, re-project, and fit each view's
-// shift and rotation to its re-projection by Gauss-Newton; the tilt axis and the gauges are fixed
-// between rounds (docs/alignment.md).
+// shift to its re-projection by Gauss-Newton; the common tilt axis is searched by the R2 of
+// reconstructions. Per-view rotations are then refined against a traced atomic model
+// (model_refinement.cpp), which, unlike a voxel reconstruction, cannot absorb a view's angle error
+// (docs/alignment.md).
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -8,22 +10,17 @@
 #include <vector>
 
 #include "aet/align/align.hpp"
+#include "aet/align/model_refinement.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "aet/trace/trace.hpp"
 
 namespace aet {
 namespace {
 
 constexpr double kDeg = M_PI / 180.0;
-
-enum class AngleMode { none, all };
-
-// Small rotation in the detector frame (degrees about u, v, w), applied on the left of R.
-Mat3 detector_rotation(const Vec3& w_deg) {
-  return rot_z(w_deg.z()) * rot_y(w_deg.y()) * rot_x(w_deg.x());
-}
 
 double rotation_angle_deg(const Mat3& R) {
   return std::acos(std::clamp(0.5 * (R.trace() - 1.0), -1.0, 1.0)) / kDeg;
@@ -33,25 +30,21 @@ struct ViewFit {
   ViewGeometry g;
 };
 
-// Fits one view's scale, shift and (some) rotation to the re-projection of `volume` by
-// Gauss-Newton: shift derivatives from the image gradient of the re-projection, rotation
-// derivatives by central differences of the projector.
+// Fits one view's scale and shift to the re-projection of `volume` by Gauss-Newton, the shift
+// derivatives from the image gradient of the re-projection.
 ViewFit fit_view(const Array3& volume, const float* b, ViewGeometry g, std::int64_t nx,
-                 std::int64_t ny, bool shifts, AngleMode mode, double max_shift_px, bool allow_cc,
-                 int iterations, const Device& dev) {
+                 std::int64_t ny, double max_shift_px, bool allow_cc, int iterations,
+                 const Device& dev) {
   const double a = volume.voxel_size.x;
   const std::int64_t n = nx * ny;
   auto project = [&](const ViewGeometry& view) {
     return forward_project(volume, TiltGeometry{view}, nx, ny, dev);
   };
   ViewFit out;
-  std::vector<int> axes;
-  if (mode == AngleMode::all) axes = {0, 1, 2};
-  const int m = 1 + (shifts ? 2 : 0) + static_cast<int>(axes.size());
-  const double h = 0.25;  // degrees, finite-difference step
+  const int m = 3;
   for (int it = 0; it < iterations; ++it) {
     Array3 p = project(g);
-    if (it == 0 && shifts && allow_cc) {
+    if (it == 0 && allow_cc) {
       // A whole-pixel error is beyond the reach of the linearisation: register first.
       const Vec2 d = align_detail::register_shift(b, p.data(), nx, ny, max_shift_px);
       if (d.norm() > 0.5) {
@@ -64,18 +57,6 @@ ViewFit fit_view(const Array3& volume, const float* b, ViewGeometry g, std::int6
       bp += double(b[i]) * p.data()[i], pp += double(p.data()[i]) * p.data()[i];
     if (!(pp > 0)) break;
     const double l = bp / pp;
-    std::vector<Array3> dp;
-    for (int ax : axes) {
-      Vec3 w = Vec3::Zero();
-      w[ax] = h;
-      ViewGeometry gp = g, gm = g;
-      gp.R = detector_rotation(w) * g.R;
-      gm.R = detector_rotation(-w) * g.R;
-      Array3 pp_ = project(gp), pm = project(gm);
-      for (std::size_t i = 0; i < pp_.size(); ++i)
-        pp_.data()[i] = static_cast<float>((pp_.data()[i] - pm.data()[i]) / (2 * h));
-      dp.push_back(std::move(pp_));
-    }
     Eigen::MatrixXd A = Eigen::MatrixXd::Zero(m, m);
     Eigen::VectorXd rhs = Eigen::VectorXd::Zero(m);
     Eigen::VectorXd J(m);
@@ -85,30 +66,20 @@ ViewFit fit_view(const Array3& volume, const float* b, ViewGeometry g, std::int6
         const std::int64_t i = y * nx + x;
         int c = 0;
         J[c++] = pv[i];
-        if (shifts) {
-          // d/ds of p(x - s) = -grad p (pixels); central differences, one-sided at the edges.
-          const std::int64_t x0 = std::max<std::int64_t>(0, x - 1), x1 = std::min(nx - 1, x + 1);
-          const std::int64_t y0 = std::max<std::int64_t>(0, y - 1), y1 = std::min(ny - 1, y + 1);
-          J[c++] = -l * (pv[y * nx + x1] - pv[y * nx + x0]) / double(x1 - x0);
-          J[c++] = -l * (pv[y1 * nx + x] - pv[y0 * nx + x]) / double(y1 - y0);
-        }
-        for (const auto& d : dp) J[c++] = l * d.data()[i];
+        // d/ds of p(x - s) = -grad p (pixels); central differences, one-sided at the edges.
+        const std::int64_t x0 = std::max<std::int64_t>(0, x - 1), x1 = std::min(nx - 1, x + 1);
+        const std::int64_t y0 = std::max<std::int64_t>(0, y - 1), y1 = std::min(ny - 1, y + 1);
+        J[c++] = -l * (pv[y * nx + x1] - pv[y * nx + x0]) / double(x1 - x0);
+        J[c++] = -l * (pv[y1 * nx + x] - pv[y0 * nx + x]) / double(y1 - y0);
         const double r = b[i] - l * pv[i];
         A.noalias() += J * J.transpose();
         rhs += J * r;
       }
     A.diagonal().array() += 1e-9 * A.diagonal().maxCoeff();
     const Eigen::VectorXd delta = A.ldlt().solve(rhs);
-    int c = 1;
-    if (shifts) {
-      Vec2 d(delta[c], delta[c + 1]);
-      c += 2;
-      if (d.norm() > 1.0) d /= d.norm();  // trust region: one pixel per step
-      g.shift += d * a;
-    }
-    Vec3 w = Vec3::Zero();
-    for (int ax : axes) w[ax] = std::clamp(delta[c++], -1.0, 1.0);
-    if (!axes.empty()) g.R = detector_rotation(w) * g.R;
+    Vec2 d(delta[1], delta[2]);
+    if (d.norm() > 1.0) d /= d.norm();  // trust region: one pixel per step
+    g.shift += d * a;
   }
   out.g = g;
   return out;
@@ -239,9 +210,9 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   ro_cold.iterations = 2 * opt.recon_iterations;
   auto recon_r1 = [&](const TiltGeometry& g) { return reconstruct(pre, g, ro_cold).r1.back(); };
 
+  double border = 0;
+  align_detail::centres_of_mass(pre, &border);
   if (opt.coarse) {
-    double border = 0;
-    align_detail::centres_of_mass(pre, &border);
     // The common line needs the whole object in every view (its projection onto the axis is then
     // the same in all views); for a film it is left to projection matching.
     if (opt.refine_axis && single_axis && border < 0.05) {
@@ -272,40 +243,23 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
     const double r1 = rec.r1.back();
     consider(geom, alpha, r1);
     if (round == 0) res.r1_initial = r1;
-    // Rotations only once the shifts have settled: in the first round the re-projections are
-    // too blurred by the remaining shift errors to say much about angles.
-    AngleMode mode = AngleMode::none;
-    if (round > 0 || !opt.refine_shifts) {
-      if (opt.refine_angles) mode = AngleMode::all;
-    }
-    if (!opt.refine_shifts && mode == AngleMode::none) {
+    const bool search = round < 3;
+    if (!opt.refine_shifts && !(opt.refine_axis && search)) {
       res.rounds.push_back({round + 1, r1, 0.0, 0.0});
       progress.advance();
       break;
     }
     TiltGeometry next = geom;
-    for (std::int64_t k = 0; k < nv; ++k) {
-      const ViewFit f = fit_view(rec.volume, pre.slice(k), geom[k], nx, ny, opt.refine_shifts, mode,
-                                 max_shift, round == 0, 2, opt.device);
-      next[k] = f.g;
-    }
     if (opt.refine_shifts) {
+      for (std::int64_t k = 0; k < nv; ++k)
+        next[k] = fit_view(rec.volume, pre.slice(k), geom[k], nx, ny, max_shift, round == 0, 2,
+                           opt.device)
+                      .g;
       std::vector<Vec2> d(static_cast<std::size_t>(nv));
       for (std::int64_t k = 0; k < nv; ++k) d[k] = next[k].shift - geom[k].shift;
       align_detail::remove_translation(d, next);
       for (std::int64_t k = 0; k < nv; ++k) next[k].shift = geom[k].shift + d[k];
     }
-    if (mode == AngleMode::all) {
-      // A rotation of the object is invisible; keep the object in the nominal frame (with the
-      // common axis rotation, which is refined below).
-      Mat3 Q;
-      fit_axis_and_gauge(next, nom_R, false, alpha, Q);
-      for (auto& g : next) g.R = g.R * Q.transpose();
-    }
-    // With per-view angles the common axis is searched only before they are refined (round 1):
-    // afterwards each view's in-plane rotation carries it, and a common search on top was
-    // measured to pull it away (0.5 degrees for a true 0).
-    const bool search = opt.refine_angles ? round == 0 && single_axis : round < 3;
     if (opt.refine_axis && search) {
       const double steps[] = {1.0, 0.25, 0.08};
       TiltGeometry trial = next;
@@ -356,6 +310,40 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       geom = nom;
       alpha = 0;
       res.r1_final = r1_nominal;
+    }
+  }
+  if (opt.refine_angles && border >= 0.05)
+    log_warning(
+        "align: the object reaches the border of the views; atoms outside the field are "
+        "missing from the atomic model that per-view angles are refined against");
+  if (opt.refine_angles) {
+    // Per-view rotations (and shifts, once more) against the atoms traced in a reconstruction
+    // with the geometry found so far: the atoms move with the views, so a view's angle error has
+    // nowhere to hide (docs/alignment.md).
+    const AtomModel atoms = trace_atoms(reconstruct(pre, geom, ro_cold).volume, TraceOptions{});
+    if (atoms.size() < 4) {
+      log_warning("align: " + std::to_string(atoms.size()) +
+                  " atoms traced; per-view angles are not refined");
+    } else {
+      ModelRefineOptions mo;
+      mo.iterations = opt.model_iterations;
+      mo.refine_shifts = opt.refine_shifts;
+      const ModelRefineResult m = refine_atomic_model(pre, geom, atoms, mo);
+      geom = m.geometry;
+      if (opt.refine_axis && single_axis) {
+        // The common in-plane rotation of the refined views is the tilt axis; the object is kept
+        // in the nominal frame.
+        Mat3 Q;
+        fit_axis_and_gauge(geom, nom_R, true, alpha, Q);
+        for (auto& g : geom) g.R = g.R * Q.transpose();
+      }
+      res.model_atoms = atoms.size();
+      res.model_r1_initial = m.r1.front();
+      res.model_r1_final = m.r1.back();
+      res.r1_final = recon_r1(geom);
+      log_verbose("align: atomic model of " + std::to_string(atoms.size()) + " atoms, model R1 " +
+                  std::to_string(m.r1.front()) + " -> " + std::to_string(m.r1.back()) + ", axis " +
+                  std::to_string(alpha) + " deg");
     }
   }
   res.geometry = geom;

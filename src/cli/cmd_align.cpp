@@ -43,7 +43,9 @@ int run_align(const Invocation& inv) {
     ("iterations,n", po::value<int>()->default_value(15)->value_name("N"),
        "accelerated RESIRE iterations per round (the first round, from zero: twice as many; later "
        "rounds continue from the previous volume)")
-    ("refine-angles", "also refine per-view Euler angles (experimental, off by default)")
+    ("refine-angles",
+     "also refine per-view Euler angles against an atomic model traced from the aligned "
+     "reconstruction (an isolated particle whose atoms are resolved; off by default)")
     ("no-angles", "do not refine per-view angles (the default)")
     ("no-axis", "do not refine the tilt-axis rotation")
     ("no-shifts", "do not refine shifts")
@@ -155,7 +157,11 @@ int run_align(const Invocation& inv) {
       << "views: " << views.nz() << " of " << views.nx() << " x " << views.ny() << " px, pixel "
       << pixel << " A\ntilt axis: " << fmt("%.4f", r.tilt_axis_deg) << " deg\n"
       << "R1 first round: " << fmt("%.5f", r.r1_initial) << ", final: " << fmt("%.5f", r.r1_final)
-      << "\nround  R1  shift_change_px  angle_change_deg\n";
+      << "\n";
+  if (r.model_atoms > 0)
+    log << "atomic model: " << r.model_atoms << " atoms, model R1 "
+        << fmt("%.5f", r.model_r1_initial) << " -> " << fmt("%.5f", r.model_r1_final) << "\n";
+  log << "round  R1  shift_change_px  angle_change_deg\n";
   for (std::size_t i = 0; i < r.rounds.size(); ++i) {
     const auto& rd = r.rounds[i];
     log << rd.round << " " << fmt("%.5f", rd.r1) << " " << fmt("%.4f", rd.shift_change_px) << " "
@@ -189,7 +195,10 @@ int run_align(const Invocation& inv) {
      << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
      << ",\n  \"tilt_axis_deg\": " << json_number(r.tilt_axis_deg)
      << ",\n  \"r1_initial\": " << json_number(r.r1_initial)
-     << ",\n  \"r1_final\": " << json_number(r.r1_final) << ",\n  \"rounds\": [\n    "
+     << ",\n  \"r1_final\": " << json_number(r.r1_final)
+     << ",\n  \"model_atoms\": " << r.model_atoms
+     << ",\n  \"model_r1_initial\": " << json_number(r.model_r1_initial)
+     << ",\n  \"model_r1_final\": " << json_number(r.model_r1_final) << ",\n  \"rounds\": [\n    "
      << rounds_js.str() << "\n  ]\n}\n";
   write_text_file(out.path("align.json"), js.str());
   out.commit();

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "aet/align/align.hpp"
+#include "aet/align/model_refinement.hpp"
 #include "aet/analysis/evaluate.hpp"
 #include "aet/core/build_config.hpp"
 #include "aet/core/device.hpp"
@@ -74,6 +75,8 @@ int run_pipeline(const Invocation& inv) {
     ("align-rounds", po::value<int>()->default_value(5)->value_name("N"),
        "projection-matching rounds of the alignment")
     ("no-background", "alignment: keep the views' background (films, pre-processed data)")
+    ("refine-angles", "alignment: also refine per-view Euler angles against a traced atomic model")
+    ("no-refine", "keep the traced atoms: skip their refinement against the views")
     ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
        "minimum distance between atoms")
     ("phantom", po::value<std::string>()->default_value("demo")->value_name("NAME"),
@@ -85,7 +88,10 @@ int run_pipeline(const Invocation& inv) {
     ("shift-max", po::value<double>()->default_value(0.0)->value_name("PX"),
        "misalign the simulated series: random shifts up to this many pixels (turns --align on)")
     ("axis-rotation", po::value<double>()->default_value(0.0)->value_name("DEG"),
-       "misalign the simulated series: tilt axis rotated in the image plane (turns --align on)");
+       "misalign the simulated series: tilt axis rotated in the image plane (turns --align on)")
+    ("angle-error", po::value<double>()->default_value(0.0)->value_name("DEG"),
+       "misalign the simulated series: Gaussian error of this sd on every Euler angle of each "
+       "view (turns --align on)");
   // clang-format on
   add_common_options(desc);
   const auto about =
@@ -94,7 +100,8 @@ int run_pipeline(const Invocation& inv) {
       "With no --tilts it simulates the built-in demo particle (fcc Pt, ~800 atoms, +-70 deg in 3 "
       "deg steps, Poisson noise, a probe tail and a smooth background) and scores itself against "
       "the truth; that series has exact geometry, so it is aligned only with --align or when "
-      "--shift-max / --axis-rotation misalign it.\n\nWrites to DIR: geometry.txt (the view "
+      "--shift-max / --axis-rotation / --angle-error misalign it.\n\nWrites to DIR: geometry.txt "
+      "(the view "
       "geometry used, refined when aligned), "
       "reconstruction.mrc, augmented.mrc (the network's output, traced), atoms.xyz, "
       "metrics.json, result.h5 "
@@ -162,8 +169,11 @@ int run_pipeline(const Invocation& inv) {
     sim.background = 0.05;
     sim.shift_max_px = vm["shift-max"].as<double>();
     sim.axis_rotation = vm["axis-rotation"].as<double>();
+    sim.angle_error_sd = vm["angle-error"].as<double>();
     if (!(sim.shift_max_px >= 0) || !std::isfinite(sim.axis_rotation))
       fail_input("--shift-max must be >= 0 and --axis-rotation finite");
+    if (!(sim.angle_error_sd >= 0) || !std::isfinite(sim.angle_error_sd))
+      fail_input("--angle-error must be >= 0");
     sim.seed = seed + 1;
     source = "simulated phantom " + named.name;
     log.line("aet pipeline: simulating " + named.name + " (" + std::to_string(truth.size()) +
@@ -174,7 +184,7 @@ int run_pipeline(const Invocation& inv) {
     views = std::move(series.views);
     nominal = series.nominal;
     // Misaligned on request: then the chain starts from the nominal angles, as with real data.
-    misaligned = sim.shift_max_px > 0 || sim.axis_rotation != 0;
+    misaligned = sim.shift_max_px > 0 || sim.axis_rotation != 0 || sim.angle_error_sd > 0;
     if (misaligned) {
       for (const auto& e : nominal) geometry.push_back(ViewGeometry::from_euler(e));
     } else {
@@ -200,6 +210,7 @@ int run_pipeline(const Invocation& inv) {
     ao.device = device;
     ao.seed = seed;
     if (vm.count("no-background")) ao.preprocess.subtract_background = false;
+    ao.refine_angles = vm.count("refine-angles") > 0;
     log.line("aligning (" + std::to_string(align_rounds) + " rounds of projection matching)");
     const auto t_align = Clock::now();
     AlignResult al = align_tilt_series(views, nominal, ao);
@@ -212,7 +223,8 @@ int run_pipeline(const Invocation& inv) {
     aj << "{\"tilt_axis_deg\": " << json_number(al.tilt_axis_deg)
        << ", \"r1_initial\": " << json_number(al.r1_initial)
        << ", \"r1_final\": " << json_number(al.r1_final) << ", \"rounds\": " << al.rounds.size()
-       << "}";
+       << ", \"refine_angles\": " << (ao.refine_angles ? "true" : "false")
+       << ", \"model_r1_final\": " << json_number(al.model_r1_final) << "}";
     align_json = aj.str();
     views = std::move(al.views);
     geometry = std::move(al.geometry);
@@ -259,8 +271,34 @@ int run_pipeline(const Invocation& inv) {
   atoms.set_info("seed", std::to_string(seed));
   atoms.set_info("aet_version", AET_VERSION);
 
+  // ---- refine the atomic model against the views ---------------------------------------------
+  AtomModel refined;
+  std::string refine_json = "null";
+  if (!vm.count("no-refine") && atoms.size() > 0) {
+    ModelRefineOptions mo;
+    mo.refine_shifts = mo.refine_angles = false;  // the geometry is alignment's business
+    t0 = Clock::now();
+    ModelRefineResult mr = refine_atomic_model(views, geometry, atoms, mo);
+    timing << "    \"refine\": " << json_number(seconds_since(t0)) << ",\n";
+    double moved = 0;
+    for (std::size_t i = 0; i < atoms.size(); ++i)
+      moved += (mr.model.positions[i] - atoms.positions[i]).squaredNorm();
+    moved = std::sqrt(moved / static_cast<double>(atoms.size()));
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "refined the atoms against the views: R1 %.4f -> %.4f, width %.3f A, atoms "
+                  "moved %.1f pm RMS",
+                  mr.r1.front(), mr.r1.back(), mr.sigma, 100 * moved);
+    log.line(buf);
+    refine_json = "{\"r1_initial\": " + json_number(mr.r1.front()) +
+                  ", \"r1_final\": " + json_number(mr.r1.back()) +
+                  ", \"sigma_angstrom\": " + json_number(mr.sigma) +
+                  ", \"rms_displacement_angstrom\": " + json_number(moved) + "}";
+    refined = std::move(mr.model);
+  }
+
   // ---- evaluate -----------------------------------------------------------------------------
-  std::string evaluation_json, evaluation_plain_json;
+  std::string evaluation_json, evaluation_plain_json, evaluation_refined_json;
   auto score = [&](const AtomModel& traced, const char* what) {
     const EvaluationResult ev = evaluate(traced, truth);
     char buf[320];
@@ -276,6 +314,7 @@ int run_pipeline(const Invocation& inv) {
     // The same chain without the network, so its effect is measured on every scored run.
     if (network.active())
       evaluation_plain_json = score(trace_atoms(rec.volume, to), " (without the network)");
+    if (refined.size() > 0) evaluation_refined_json = score(refined, " (refined atoms)");
   }
   const double total = seconds_since(t_start);
   log.line("total " + json_number(total) + " s");
@@ -297,7 +336,9 @@ int run_pipeline(const Invocation& inv) {
   if (network.active())
     write_mrc(out.path("augmented.mrc"), augmented, MrcKind::volume,
               {label + " network " + network.model_path()});
-  write_xyz(out.path("atoms.xyz"), atoms);
+  // atoms.xyz is the final model: the refined atoms unless --no-refine.
+  write_xyz(out.path("atoms.xyz"), refined.size() > 0 ? refined : atoms);
+  if (refined.size() > 0) write_xyz(out.path("traced.xyz"), atoms);
 
   std::ostringstream js;
   js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
@@ -310,11 +351,13 @@ int run_pipeline(const Invocation& inv) {
      << ", \"model\": " << json_escape(network.model_path())
      << ", \"skipped_because\": " << json_escape(network.skip_reason()) << "}"
      << ",\n  \"r1\": " << json_number(r1) << ",\n  \"traced_atoms\": " << atoms.size()
-     << ",\n  \"seconds\": {\n"
+     << ",\n  \"refinement\": " << refine_json << ",\n  \"seconds\": {\n"
      << timing.str() << "    \"total\": " << json_number(total) << "\n  }";
   if (have_truth) js << ",\n  \"evaluation\": " << evaluation_json;
   if (!evaluation_plain_json.empty())
     js << ",\n  \"evaluation_without_network\": " << evaluation_plain_json;
+  if (!evaluation_refined_json.empty())
+    js << ",\n  \"evaluation_refined\": " << evaluation_refined_json;
   js << "\n}\n";
   write_text_file(out.path("metrics.json"), js.str());
 
@@ -329,7 +372,8 @@ int run_pipeline(const Invocation& inv) {
     if (network.active()) h5.write_volume("augmented", augmented);
     h5.write_vector("recon/r1", rec.r1);
     h5.write_vector("recon/r2", rec.r2);
-    h5.write_atoms("atoms", atoms);
+    h5.write_atoms("atoms", refined.size() > 0 ? refined : atoms);
+    if (refined.size() > 0) h5.write_atoms("traced", atoms);
     if (have_truth) h5.write_atoms("truth", truth);
     h5.set_attribute("source", source);
     h5.commit();

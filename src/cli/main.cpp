@@ -15,6 +15,7 @@ int run_simulate(const Invocation&);
 int run_align(const Invocation&);
 int run_reconstruct(const Invocation&);
 int run_trace(const Invocation&);
+int run_refine(const Invocation&);
 int run_evaluate(const Invocation&);
 int run_pipeline(const Invocation&);
 int run_train(const Invocation&);
@@ -37,6 +38,8 @@ const std::vector<Subcommand>& subcommands() {
       {"reconstruct", "reconstruct a volume from a tilt series (RESIRE, SIRT, GENFIRE, FBP)",
        aet::cli::run_reconstruct},
       {"trace", "trace atoms in a reconstructed volume", aet::cli::run_trace},
+      {"refine", "refine an atomic model (and the view geometry) against the views",
+       aet::cli::run_refine},
       {"evaluate", "score a traced atom model against a truth model", aet::cli::run_evaluate},
       {"pipeline", "run the whole chain; with no input, on the built-in demo particle",
        aet::cli::run_pipeline},

@@ -33,13 +33,14 @@ struct AlignOptions {
   int rounds = 5;      // projection-matching rounds
   int recon_iterations = 15;  // accelerated RESIRE iterations per round (first round: twice)
   bool refine_shifts = true, refine_axis = true;
-  // Per-view Euler refinement. Off by default: it lowers the angle error (0.89 -> 0.77 degrees
-  // on the floor test) but not to the 0.15 degrees a voxel-model fit cannot resolve for small
-  // particles (docs/alignment.md, measured).
+  // Per-view Euler refinement against an atomic model traced from the aligned reconstruction
+  // and refined together with the views (model_refinement.hpp). Needs a specimen whose atoms
+  // the reconstruction resolves.
   bool refine_angles = false;
-  double max_shift_px = 0;  // 0 = auto (a quarter of the view width)
-  Device device;            // cpu default
-  std::uint64_t seed = 0;   // recorded; the methods are deterministic
+  int model_iterations = 20;  // iterations of the atomic-model refinement
+  double max_shift_px = 0;    // 0 = auto (a quarter of the view width)
+  Device device;              // cpu default
+  std::uint64_t seed = 0;     // recorded; the methods are deterministic
 };
 
 struct AlignRound {
@@ -56,6 +57,10 @@ struct AlignResult {
   std::vector<AlignRound> rounds;
   double r1_initial = 0;  // R1 with the geometry after coarse alignment (first round)
   double r1_final = 0;    // R1 of a final reconstruction with the refined geometry
+  // With refine_angles: atoms in the model, and the model's R1 against the views before and
+  // after the refinement (0 when the stage did not run).
+  std::size_t model_atoms = 0;
+  double model_r1_initial = 0, model_r1_final = 0;
 };
 
 // Aligns a tilt series whose nominal angles are `nominal` (one per view). Throws InputError for

@@ -1,0 +1,51 @@
+// Atomic-model refinement against the measured views: the atoms (positions and integrated
+// intensities), one common projected width, and each view's scale, offset, shift and rotation are
+// fitted together to the views by least squares, each atom projecting to a 2D Gaussian integrated
+// over every pixel.
+//
+// Why: a voxel reconstruction has enough freedom to absorb a view's angle error (per-view fits
+// against its re-projections stall at 0.35-0.5 degrees; docs/alignment.md), while an atom is one
+// point seen by every view, so a view whose rotation is wrong cannot be matched by moving atoms.
+// The refined positions are also free of the missing-wedge elongation of a reconstruction.
+//
+// Geometry as in docs/conventions.md: atom p appears at (u, v) = [R p]_xy + shift in a view,
+// pixel (i, j) centred at ((i - nx/2) a, (j - ny/2) a). Gauges (a rotation and a translation of
+// the object, a common intensity scale) are held where the input put them: each update's mean
+// rotation and 3D translation are moved from the views to the atoms, and the view scales average 1.
+#pragma once
+
+#include <vector>
+
+#include "aet/core/array.hpp"
+#include "aet/core/atoms.hpp"
+#include "aet/geometry/rotation.hpp"
+
+namespace aet {
+
+struct ModelRefineOptions {
+  int iterations = 20;         // alternations of atoms / width / views
+  bool refine_atoms = true;    // positions and intensities
+  bool refine_shifts = true;   // per-view shifts
+  bool refine_angles = true;   // per-view rotations (three small angles in the detector frame)
+  double sigma = 0;            // starting projected width (Angstrom); 0 = 1.5 pixels
+  double max_atom_step = 0.2;  // Angstrom per iteration (trust region)
+  double tolerance = 1e-5;     // stop when R2 falls by less than this fraction in an iteration
+};
+
+struct ModelRefineResult {
+  AtomModel model;             // input atoms, refined; property "model_weight" (view units)
+  TiltGeometry geometry;       // refined per-view rotation and shift (Angstrom)
+  std::vector<double> scale;   // per-view intensity scale (mean 1)
+  std::vector<double> offset;  // per-view constant background
+  double sigma = 0;            // refined projected width (Angstrom), probe and pixel excluded
+  std::vector<double> r1;      // sum |view - model| / sum |view| before the first and after each
+                               // iteration
+};
+
+// Refines `atoms` and `geometry` against `views` (nx x ny x nviews, pixel size voxel_size.x).
+// Throws InputError for no atoms, a view/geometry count mismatch, non-finite views or positions, a
+// non-positive pixel size or bad options.
+ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
+                                      const AtomModel& atoms, const ModelRefineOptions& opt);
+
+}  // namespace aet

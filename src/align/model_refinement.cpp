@@ -1,0 +1,430 @@
+// Atomic-model refinement (include/aet/align/model_refinement.hpp): block-coordinate
+// Gauss-Newton. Each iteration sweeps the atoms one at a time against the current residual
+// (Gauss-Seidel: atoms that overlap in a view see each other's updates), takes a Newton step on
+// the common width, then fits every view's scale, offset, shift and rotation in parallel.
+#include "aet/align/model_refinement.hpp"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "aet/core/error.hpp"
+#include "aet/core/parallel.hpp"
+#include "aet/core/progress.hpp"
+
+namespace aet {
+namespace {
+
+constexpr double kDeg = M_PI / 180.0;
+constexpr double kReach = 5.0;  // sigmas: the mass beyond is 6e-7 of an atom
+constexpr int kMaxPixels = 96;  // per axis of one footprint; sigma is clamped to fit
+
+// Masses of N(mu, s^2) over the pixels [lo, lo + count) of an axis of n pixels of size a (pixel
+// j spans (j - n/2 -+ 1/2) a), with their derivatives by mu and by s.
+struct Profile {
+  std::int64_t lo = 0, count = 0;
+  std::array<double, kMaxPixels> m, dmu, ds;
+};
+
+void make_profile(double mu, double s, std::int64_t n, double a, Profile& p) {
+  const double c = static_cast<double>(n / 2);
+  const double reach = kReach * s;
+  std::int64_t lo = static_cast<std::int64_t>(std::floor((mu - reach) / a + c - 0.5));
+  std::int64_t hi = static_cast<std::int64_t>(std::ceil((mu + reach) / a + c + 0.5));
+  lo = std::max<std::int64_t>(lo, 0);
+  hi = std::min<std::int64_t>(hi, n - 1);
+  hi = std::min<std::int64_t>(hi, lo + kMaxPixels - 1);
+  p.lo = lo;
+  p.count = std::max<std::int64_t>(0, hi - lo + 1);
+  if (p.count == 0) return;
+  const double inv_s = 1.0 / s;
+  auto edge = [&](std::int64_t j, double& Phi, double& phi, double& z) {
+    z = ((static_cast<double>(j) - c - 0.5) * a - mu) * inv_s;
+    Phi = 0.5 * std::erfc(-z * M_SQRT1_2);
+    phi = std::exp(-0.5 * z * z) * 0.39894228040143267794;  // 1 / sqrt(2 pi)
+  };
+  double P0, f0, z0;
+  edge(lo, P0, f0, z0);
+  for (std::int64_t j = 0; j < p.count; ++j) {
+    double P1, f1, z1;
+    edge(lo + j + 1, P1, f1, z1);
+    p.m[j] = P1 - P0;
+    p.dmu[j] = -(f1 - f0) * inv_s;
+    p.ds[j] = -(z1 * f1 - z0 * f0) * inv_s;
+    P0 = P1, f0 = f1, z0 = z1;
+  }
+}
+
+// Small rotation (radians about the detector axes u, v, w) applied on the left of R.
+Mat3 detector_rotation(const Vec3& w) {
+  return rot_z(w.z() / kDeg) * rot_y(w.y() / kDeg) * rot_x(w.x() / kDeg);
+}
+
+Mat3 nearest_rotation(const Mat3& M) {
+  Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  Mat3 D = Mat3::Identity();
+  D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
+  return svd.matrixU() * D * svd.matrixV().transpose();
+}
+
+class Refiner {
+ public:
+  Refiner(const Array3& views, const TiltGeometry& geometry, const AtomModel& atoms,
+          const ModelRefineOptions& opt)
+      : b_(views),
+        nx_(views.nx()),
+        ny_(views.ny()),
+        nv_(views.nz()),
+        a_(views.voxel_size.x),
+        opt_(opt),
+        g_(geometry),
+        p_(atoms.positions),
+        w_(atoms.size(), 1.0),
+        l_(static_cast<std::size_t>(nv_), 1.0),
+        c_(static_cast<std::size_t>(nv_), 0.0),
+        r_(static_cast<std::size_t>(nv_ * nx_ * ny_)) {
+    sigma_min_ = 0.1 * a_;
+    sigma_max_ = (kMaxPixels - 6) * a_ / (2 * kReach);
+    sigma_ = std::clamp(opt.sigma > 0 ? opt.sigma : 1.5 * a_, sigma_min_, sigma_max_);
+    if (const auto* in = atoms.find_property("intensity")) {
+      std::vector<double> v;
+      for (double x : *in)
+        if (x > 0 && std::isfinite(x)) v.push_back(x);
+      if (!v.empty()) {
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        const double med = v[v.size() / 2];
+        for (std::size_t i = 0; i < w_.size(); ++i)
+          w_[i] = (*in)[i] > 0 && std::isfinite((*in)[i]) ? (*in)[i] / med : 1.0;
+      }
+    }
+  }
+
+  ModelRefineResult run(const AtomModel& atoms) {
+    ModelRefineResult res;
+    // Scales and offsets first (closed form with everything else fixed), then the width.
+    fit_views(false, false);
+    normalise_scale();
+    for (int i = 0; i < 5; ++i) {
+      update_residual();
+      step_sigma();
+      fit_views(false, false);
+    }
+    double r2 = update_residual();
+    res.r1.push_back(r1());
+    Progress progress("refine model", opt_.iterations);
+    for (int it = 0; it < opt_.iterations; ++it) {
+      if (opt_.refine_atoms) {
+        sweep_atoms();
+        step_sigma();
+      }
+      if (opt_.refine_shifts || opt_.refine_angles) {
+        const TiltGeometry before = g_;
+        fit_views(opt_.refine_shifts, opt_.refine_angles);
+        hold_gauges(before);
+      } else {
+        fit_views(false, false);
+      }
+      normalise_scale();
+      const double r2_new = update_residual();
+      res.r1.push_back(r1());
+      progress.advance();
+      const bool converged = r2 - r2_new < opt_.tolerance * r2;
+      r2 = r2_new;
+      if (converged) break;
+    }
+    progress.finish();
+    res.model = atoms;
+    res.model.positions = p_;
+    res.model.property("model_weight") = w_;
+    res.geometry = g_;
+    res.scale = l_;
+    res.offset = c_;
+    res.sigma = sigma_;
+    return res;
+  }
+
+ private:
+  const Array3& b_;
+  std::int64_t nx_, ny_, nv_;
+  double a_;
+  ModelRefineOptions opt_;
+  TiltGeometry g_;
+  std::vector<Vec3> p_;
+  std::vector<double> w_, l_, c_;
+  std::vector<double> r_;  // residual views b - (l S + c)
+  double sigma_ = 0, sigma_min_ = 0, sigma_max_ = 0;
+
+  double* residual(std::int64_t k) { return r_.data() + k * nx_ * ny_; }
+
+  // S_k: the unscaled model view k (sum over atoms of w_i times the pixel masses).
+  void project(std::int64_t k, std::vector<double>& S) const {
+    S.assign(static_cast<std::size_t>(nx_ * ny_), 0.0);
+    Profile px, py;
+    for (std::size_t i = 0; i < p_.size(); ++i) {
+      if (w_[i] == 0) continue;
+      const Vec3 q = g_[k].R * p_[i];
+      make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
+      make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+      for (std::int64_t y = 0; y < py.count; ++y) {
+        double* row = S.data() + (py.lo + y) * nx_ + px.lo;
+        const double wy = w_[i] * py.m[y];
+        for (std::int64_t x = 0; x < px.count; ++x) row[x] += wy * px.m[x];
+      }
+    }
+  }
+
+  // Recomputes the residual of every view; returns its sum of squares.
+  double update_residual() {
+    std::vector<double> part(static_cast<std::size_t>(nv_), 0.0);
+    parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
+      std::vector<double> S;
+      for (std::int64_t k = kb; k < ke; ++k) {
+        project(k, S);
+        const float* b = b_.slice(k);
+        double* r = residual(k);
+        double s2 = 0;
+        for (std::int64_t i = 0; i < nx_ * ny_; ++i) {
+          r[i] = b[i] - (l_[k] * S[i] + c_[k]);
+          s2 += r[i] * r[i];
+        }
+        part[k] = s2;
+      }
+    });
+    double s = 0;
+    for (double x : part) s += x;
+    return s;
+  }
+
+  double r1() const {
+    double num = 0, den = 0;
+    for (std::int64_t i = 0; i < nv_ * nx_ * ny_; ++i) {
+      num += std::abs(r_[i]);
+      den += std::abs(b_.data()[i]);
+    }
+    return den > 0 ? num / den : 0;
+  }
+
+  // Gauss-Newton on each view's scale and offset, and optionally its shift and rotation, with the
+  // atoms fixed. Two steps per call; the derivatives by the shift and the rotation come from the
+  // derivatives of the pixel masses by the atom centres.
+  void fit_views(bool shifts, bool angles) {
+    parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
+      const std::size_t n = static_cast<std::size_t>(nx_ * ny_);
+      std::vector<double> S(n), Du(n), Dv(n), Ru(n), Rv(n), Rw(n);
+      Profile px, py;
+      for (std::int64_t k = kb; k < ke; ++k) {
+        const int steps = (shifts || angles) ? 2 : 1;
+        for (int step = 0; step < steps; ++step) {
+          for (auto* v : {&S, &Du, &Dv, &Ru, &Rv, &Rw}) std::fill(v->begin(), v->end(), 0.0);
+          for (std::size_t i = 0; i < p_.size(); ++i) {
+            if (w_[i] == 0) continue;
+            const Vec3 q = g_[k].R * p_[i];
+            make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
+            make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+            for (std::int64_t y = 0; y < py.count; ++y) {
+              const std::int64_t o = (py.lo + y) * nx_ + px.lo;
+              const double wm = w_[i] * py.m[y], wd = w_[i] * py.dmu[y];
+              for (std::int64_t x = 0; x < px.count; ++x) {
+                S[o + x] += wm * px.m[x];
+                if (!(shifts || angles)) continue;
+                // d(pixel)/d(u centre) and d/d(v centre).
+                const double du = wm * px.dmu[x], dv = wd * px.m[x];
+                Du[o + x] += du;
+                Dv[o + x] += dv;
+                // A rotation w about the detector axes moves q by w x q: d(u, v)/dw_u = (0, -q_w),
+                // d/dw_v = (q_w, 0), d/dw_w = (-q_v, q_u).
+                Ru[o + x] += -dv * q.z();
+                Rv[o + x] += du * q.z();
+                Rw[o + x] += -du * q.y() + dv * q.x();
+              }
+            }
+          }
+          const int m = 2 + (shifts ? 2 : 0) + (angles ? 3 : 0);
+          Eigen::MatrixXd A = Eigen::MatrixXd::Zero(m, m);
+          Eigen::VectorXd rhs = Eigen::VectorXd::Zero(m), J(m);
+          const float* b = b_.slice(k);
+          const double l = l_[k];
+          for (std::size_t i = 0; i < n; ++i) {
+            int c = 0;
+            J[c++] = S[i];
+            J[c++] = 1.0;
+            if (shifts) J[c++] = l * Du[i], J[c++] = l * Dv[i];
+            if (angles) J[c++] = l * Ru[i], J[c++] = l * Rv[i], J[c++] = l * Rw[i];
+            const double r = b[i] - (l * S[i] + c_[k]);
+            A.noalias() += J * J.transpose();
+            rhs += J * r;
+          }
+          A.diagonal().array() += 1e-9 * A.diagonal().maxCoeff() + 1e-300;
+          const Eigen::VectorXd d = A.ldlt().solve(rhs);
+          if (!d.allFinite()) break;
+          int c = 0;
+          l_[k] += d[c++];
+          c_[k] += d[c++];
+          if (shifts) {
+            Vec2 s(d[c], d[c + 1]);
+            c += 2;
+            if (s.norm() > 0.5 * a_) s *= 0.5 * a_ / s.norm();  // trust region: half a pixel
+            g_[k].shift += s;
+          }
+          if (angles) {
+            Vec3 w(d[c], d[c + 1], d[c + 2]);
+            if (w.norm() > 0.5 * kDeg) w *= 0.5 * kDeg / w.norm();  // half a degree
+            g_[k].R = detector_rotation(w) * g_[k].R;
+          }
+        }
+      }
+    });
+  }
+
+  // The views' common rotation and 3D translation since `before` belong to the object: moved to
+  // the atoms, so that the refinement keeps the caller's gauge.
+  void hold_gauges(const TiltGeometry& before) {
+    if (opt_.refine_angles) {
+      Mat3 M = Mat3::Zero();
+      for (std::int64_t k = 0; k < nv_; ++k) M += before[k].R.transpose() * g_[k].R;
+      const Mat3 Q = nearest_rotation(M);
+      for (auto& g : g_) g.R = g.R * Q.transpose();
+      for (auto& p : p_) p = Q * p;
+    }
+    if (opt_.refine_shifts) {
+      Eigen::Matrix3d A = Eigen::Matrix3d::Zero();
+      Eigen::Vector3d rhs = Eigen::Vector3d::Zero();
+      for (std::int64_t k = 0; k < nv_; ++k) {
+        const Eigen::Matrix<double, 2, 3> P = g_[k].R.topRows<2>();
+        A += P.transpose() * P;
+        rhs += P.transpose() * (g_[k].shift - before[k].shift);
+      }
+      const Eigen::Vector3d t = A.completeOrthogonalDecomposition().solve(rhs);
+      for (std::int64_t k = 0; k < nv_; ++k) g_[k].shift -= g_[k].R.topRows<2>() * t;
+      for (auto& p : p_) p += t;
+    }
+  }
+
+  void normalise_scale() {
+    double m = 0;
+    for (double l : l_) m += l;
+    m /= static_cast<double>(l_.size());
+    if (!(m > 0)) return;
+    for (double& l : l_) l /= m;
+    for (double& w : w_) w *= m;
+  }
+
+  // One Gauss-Newton step of every atom's position and intensity in turn, each against the
+  // residual that includes the updates of the atoms before it.
+  void sweep_atoms() {
+    Profile px, py;
+    for (std::size_t i = 0; i < p_.size(); ++i) {
+      Eigen::Matrix4d A = Eigen::Matrix4d::Zero();
+      Eigen::Vector4d rhs = Eigen::Vector4d::Zero();
+      for (std::int64_t k = 0; k < nv_; ++k) {
+        const Mat3& R = g_[k].R;
+        const Vec3 q = R * p_[i];
+        make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
+        make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+        const double lw = l_[k] * w_[i];
+        const double* r = residual(k);
+        for (std::int64_t y = 0; y < py.count; ++y) {
+          const std::int64_t o = (py.lo + y) * nx_ + px.lo;
+          for (std::int64_t x = 0; x < px.count; ++x) {
+            const double du = px.dmu[x] * py.m[y], dv = px.m[x] * py.dmu[y];
+            Eigen::Vector4d J;
+            J.head<3>() = lw * (du * R.row(0).transpose() + dv * R.row(1).transpose());
+            J[3] = l_[k] * px.m[x] * py.m[y];
+            A.noalias() += J * J.transpose();
+            rhs += J * r[o + x];
+          }
+        }
+      }
+      A.diagonal().array() += 1e-9 * A.diagonal().maxCoeff() + 1e-300;
+      const Eigen::Vector4d d = A.ldlt().solve(rhs);
+      if (!d.allFinite()) continue;
+      Vec3 dp = d.head<3>();
+      if (dp.norm() > opt_.max_atom_step) dp *= opt_.max_atom_step / dp.norm();
+      const double w_old = w_[i], w_new = std::max(0.0, w_[i] + d[3]);
+      const Vec3 p_old = p_[i], p_new = p_[i] + dp;
+      // The residual loses the old contribution of the atom and gains the new one.
+      for (std::int64_t k = 0; k < nv_; ++k) {
+        double* r = residual(k);
+        for (int pass = 0; pass < 2; ++pass) {
+          const Vec3 q = g_[k].R * (pass == 0 ? p_old : p_new);
+          const double f = l_[k] * (pass == 0 ? w_old : -w_new);
+          if (f == 0) continue;
+          make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
+          make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+          for (std::int64_t y = 0; y < py.count; ++y) {
+            double* row = r + (py.lo + y) * nx_ + px.lo;
+            const double fy = f * py.m[y];
+            for (std::int64_t x = 0; x < px.count; ++x) row[x] += fy * px.m[x];
+          }
+        }
+      }
+      p_[i] = p_new;
+      w_[i] = w_new;
+    }
+  }
+
+  // One Newton step on the common width against the current residual (at most 20 %).
+  void step_sigma() {
+    std::vector<double> aa(static_cast<std::size_t>(nv_), 0.0), gg(aa);
+    parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
+      std::vector<double> D;
+      Profile px, py;
+      for (std::int64_t k = kb; k < ke; ++k) {
+        D.assign(static_cast<std::size_t>(nx_ * ny_), 0.0);
+        for (std::size_t i = 0; i < p_.size(); ++i) {
+          if (w_[i] == 0) continue;
+          const Vec3 q = g_[k].R * p_[i];
+          make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
+          make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+          for (std::int64_t y = 0; y < py.count; ++y) {
+            double* row = D.data() + (py.lo + y) * nx_ + px.lo;
+            for (std::int64_t x = 0; x < px.count; ++x)
+              row[x] += w_[i] * (px.ds[x] * py.m[y] + px.m[x] * py.ds[y]);
+          }
+        }
+        const double* r = residual(k);
+        for (std::int64_t i = 0; i < nx_ * ny_; ++i) {
+          const double J = l_[k] * D[i];
+          aa[k] += J * J;
+          gg[k] += J * r[i];
+        }
+      }
+    });
+    double A = 0, g = 0;
+    for (std::int64_t k = 0; k < nv_; ++k) A += aa[k], g += gg[k];
+    if (!(A > 0)) return;
+    const double d = std::clamp(g / A, -0.2 * sigma_, 0.2 * sigma_);
+    sigma_ = std::clamp(sigma_ + d, sigma_min_, sigma_max_);
+  }
+};
+
+}  // namespace
+
+ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
+                                      const AtomModel& atoms, const ModelRefineOptions& opt) {
+  if (views.empty()) fail_input("refine model: the tilt series is empty");
+  if (static_cast<std::int64_t>(geometry.size()) != views.nz())
+    fail_input("refine model: " + std::to_string(geometry.size()) + " view geometries for " +
+               std::to_string(views.nz()) + " views");
+  if (!(views.voxel_size.x > 0) || !std::isfinite(views.voxel_size.x))
+    fail_input("refine model: the pixel size must be > 0");
+  if (atoms.size() == 0) fail_input("refine model: the atomic model has no atoms");
+  for (const auto& p : atoms.positions)
+    if (!p.allFinite()) fail_input("refine model: an atom position is not finite");
+  for (std::size_t i = 0; i < views.size(); ++i)
+    if (!std::isfinite(views.data()[i]))
+      fail_input("refine model: view " + std::to_string(i / (views.nx() * views.ny())) +
+                 " holds NaN or Inf");
+  if (opt.iterations < 0) fail_input("refine model: iterations must be >= 0");
+  if (!(opt.sigma >= 0) || !std::isfinite(opt.sigma))
+    fail_input("refine model: the starting width must be >= 0");
+  if (!(opt.max_atom_step > 0) || !std::isfinite(opt.max_atom_step))
+    fail_input("refine model: the atom step must be > 0");
+  if (!(opt.tolerance >= 0)) fail_input("refine model: the tolerance must be >= 0");
+  Refiner refiner(views, geometry, atoms, opt);
+  return refiner.run(atoms);
+}
+
+}  // namespace aet
