@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "aet/align/align.hpp"
+#include "aet/align/model_refinement.hpp"
 #include "aet/analysis/evaluate.hpp"
 #include "aet/core/error.hpp"
 #include "aet/io/angles.hpp"
@@ -170,44 +171,52 @@ TEST(AlignFloors, AnglesRecovered) {
   EXPECT_LT(r.model_r1_final, r.model_r1_initial);
 }
 
-// Floor 4, read as a test of the alignment: the pipeline's reconstruction and tracing on a
-// misaligned series with the refined geometry find every atom and stay within 1.2x the RMSD that
-// the same views give with their true geometry. (Against a series simulated without any
-// misalignment the bound is not met: the rotated axis and the per-view angle errors change what
-// the views sample, and with the true geometry the RMSD rises from 2.43 to 3.15 pm;
-// docs/alignment.md.)
-TEST(AlignFloors, TracingAfterAlignmentMatchesTheTrueGeometry) {
+// Floor 4: the chain on a misaligned series (alignment with per-view angles, as aet pipeline
+// runs it; RESIRE, tracing, refinement of the atoms against the views) finds every atom the same
+// chain finds on the same series simulated without misalignment, with at most 1.2x its RMSD.
+// Shot noise and a probe tail keep the atom model (one Gaussian per atom) from fitting exactly.
+// Measured 1.72 pm against 1.61 pm (as traced, before refinement: 3.83 against 3.01 pm).
+TEST(AlignFloors, PipelineOnAMisalignedSeriesMatchesTheAlignedOne) {
   const auto t0 = std::chrono::steady_clock::now();
   phantoms::ParticleSpec spec;
   spec.element = "Pt";
   spec.shape = phantoms::Shape::cuboctahedron;
   spec.shells = 4;
+  spec.b_factor = 5.0;
   const AtomModel model = phantoms::build_particle(spec);
   phantoms::SimulationSpec sim;
   sim.pixel = 0.5;
   sim.nx = sim.ny = 64;
   for (double t = -70; t <= 70 + 1e-9; t += 4) sim.nominal.push_back(Euler{0, t, 0});
+  sim.dose = 5e4;
+  sim.imaging.tail_fraction = 0.1;
+  sim.seed = 404;
+  const phantoms::TiltSeries ideal = phantoms::simulate_tilt_series(model, sim, kCpu);
   sim.shift_max_px = 4;
   sim.axis_rotation = 2;
   sim.angle_error_sd = 0.5;
-  sim.seed = 404;
   const phantoms::TiltSeries series = phantoms::simulate_tilt_series(model, sim, kCpu);
-  const AlignResult r = align_tilt_series(series.views, series.nominal, AlignOptions{});
-  auto score = [&](const Array3& views, const TiltGeometry& g) {
+  auto chain = [&](const Array3& views, const TiltGeometry& g) {
     ReconOptions ro;
     ro.iterations = 50;
-    return evaluate(trace_atoms(reconstruct(views, g, ro).volume, TraceOptions{}), model);
+    const AtomModel traced = trace_atoms(reconstruct(views, g, ro).volume, TraceOptions{});
+    ModelRefineOptions mo;
+    mo.refine_shifts = mo.refine_angles = false;
+    return evaluate(refine_atomic_model(views, g, traced, mo).model, model);
   };
-  const EvaluationResult truth = score(series.views, series.truth);
-  const EvaluationResult aligned = score(r.views, r.geometry);
+  const EvaluationResult reference = chain(ideal.views, ideal.truth);
+  AlignOptions opt;
+  opt.refine_angles = true;
+  const AlignResult r = align_tilt_series(series.views, series.nominal, opt);
+  const EvaluationResult aligned = chain(r.views, r.geometry);
   std::printf(
-      "floor tracing: recall %.3f / %.3f, RMSD %.2f pm aligned / %.2f pm true geometry (axis "
-      "%.3f deg), %.1f s\n",
-      aligned.recall, truth.recall, aligned.rmsd_pm, truth.rmsd_pm, r.tilt_axis_deg,
-      seconds_since(t0));
-  EXPECT_GE(aligned.recall, truth.recall);
+      "floor tracing: recall %.3f / %.3f, precision %.3f, RMSD %.2f pm misaligned / %.2f pm "
+      "without misalignment (axis %.3f deg), %.1f s\n",
+      aligned.recall, reference.recall, aligned.precision, aligned.rmsd_pm, reference.rmsd_pm,
+      r.tilt_axis_deg, seconds_since(t0));
+  EXPECT_GE(aligned.recall, reference.recall);
   EXPECT_GE(aligned.precision, 0.99);
-  EXPECT_LE(aligned.rmsd_pm, 1.2 * truth.rmsd_pm);
+  EXPECT_LE(aligned.rmsd_pm, 1.2 * reference.rmsd_pm);
 }
 
 // Floor 5: on the real Ta film example (already aligned by its authors) alignment does not make

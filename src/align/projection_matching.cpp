@@ -314,9 +314,10 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   }
   if (opt.refine_angles && border >= 0.05)
     log_warning(
-        "align: the object reaches the border of the views; atoms outside the field are "
-        "missing from the atomic model that per-view angles are refined against");
-  if (opt.refine_angles) {
+        "align: per-view angles are not refined: the object reaches the border of the "
+        "views, so atoms outside the field would be missing from the atomic model they "
+        "are refined against (an isolated particle is needed)");
+  if (opt.refine_angles && border < 0.05) {
     // Per-view rotations (and shifts, once more) against the atoms traced in a reconstruction
     // with the geometry found so far: the atoms move with the views, so a view's angle error has
     // nowhere to hide (docs/alignment.md).

@@ -75,7 +75,9 @@ int run_pipeline(const Invocation& inv) {
     ("align-rounds", po::value<int>()->default_value(5)->value_name("N"),
        "projection-matching rounds of the alignment")
     ("no-background", "alignment: keep the views' background (films, pre-processed data)")
-    ("refine-angles", "alignment: also refine per-view Euler angles against a traced atomic model")
+    ("no-refine-angles",
+     "alignment: keep the nominal per-view angles (refined by default against a traced atomic "
+     "model, for an isolated particle)")
     ("no-refine", "keep the traced atoms: skip their refinement against the views")
     ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
        "minimum distance between atoms")
@@ -210,7 +212,7 @@ int run_pipeline(const Invocation& inv) {
     ao.device = device;
     ao.seed = seed;
     if (vm.count("no-background")) ao.preprocess.subtract_background = false;
-    ao.refine_angles = vm.count("refine-angles") > 0;
+    ao.refine_angles = !vm.count("no-refine-angles");
     log.line("aligning (" + std::to_string(align_rounds) + " rounds of projection matching)");
     const auto t_align = Clock::now();
     AlignResult al = align_tilt_series(views, nominal, ao);

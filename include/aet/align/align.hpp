@@ -35,7 +35,8 @@ struct AlignOptions {
   bool refine_shifts = true, refine_axis = true;
   // Per-view Euler refinement against an atomic model traced from the aligned reconstruction
   // and refined together with the views (model_refinement.hpp). Needs a specimen whose atoms
-  // the reconstruction resolves.
+  // the reconstruction resolves; skipped with a warning when the object reaches the border of the
+  // views (atoms outside the field would be missing from the model).
   bool refine_angles = false;
   int model_iterations = 20;  // iterations of the atomic-model refinement
   double max_shift_px = 0;    // 0 = auto (a quarter of the view width)
