@@ -102,6 +102,8 @@ TEST(ModelRefinement, AtomsMoveToTheirTruePositions) {
   EXPECT_GT(before, 20.0);
   EXPECT_LT(after, 2.5);
   EXPECT_LT(r.r1.back(), 0.5 * r.r1.front());
+  // The reported displacement is the distance travelled from the start (about the start error).
+  EXPECT_NEAR(100 * r.rms_displacement, before, 3.0);
   // Pt: B = 5 A^2 (0.252 A) and the 0.35 A probe core give 0.431 A; the tail widens the fit.
   EXPECT_NEAR(r.sigma, 0.431, 0.03);
 }

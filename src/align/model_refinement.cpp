@@ -137,6 +137,9 @@ class Refiner {
     progress.finish();
     res.model = atoms;
     res.model.positions = p_;
+    double moved = 0;
+    for (std::size_t i = 0; i < p_.size(); ++i) moved += (p_[i] - atoms.positions[i]).squaredNorm();
+    res.rms_displacement = std::sqrt(moved / static_cast<double>(p_.size()));
     res.model.property("model_weight") = w_;
     res.geometry = g_;
     res.scale = l_;
@@ -158,6 +161,12 @@ class Refiner {
 
   double* residual(std::int64_t k) { return r_.data() + k * nx_ * ny_; }
 
+  // Pixel masses (and derivatives) of an atom at q = R_k p in view k, along u and v.
+  void footprint(std::int64_t k, const Vec3& q, Profile& px, Profile& py) const {
+    make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
+    make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+  }
+
   // S_k: the unscaled model view k (sum over atoms of w_i times the pixel masses).
   void project(std::int64_t k, std::vector<double>& S) const {
     S.assign(static_cast<std::size_t>(nx_ * ny_), 0.0);
@@ -165,8 +174,7 @@ class Refiner {
     for (std::size_t i = 0; i < p_.size(); ++i) {
       if (w_[i] == 0) continue;
       const Vec3 q = g_[k].R * p_[i];
-      make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
-      make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+      footprint(k, q, px, py);
       for (std::int64_t y = 0; y < py.count; ++y) {
         double* row = S.data() + (py.lo + y) * nx_ + px.lo;
         const double wy = w_[i] * py.m[y];
@@ -221,8 +229,7 @@ class Refiner {
           for (std::size_t i = 0; i < p_.size(); ++i) {
             if (w_[i] == 0) continue;
             const Vec3 q = g_[k].R * p_[i];
-            make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
-            make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+            footprint(k, q, px, py);
             for (std::int64_t y = 0; y < py.count; ++y) {
               const std::int64_t o = (py.lo + y) * nx_ + px.lo;
               const double wm = w_[i] * py.m[y], wd = w_[i] * py.dmu[y];
@@ -321,8 +328,7 @@ class Refiner {
       for (std::int64_t k = 0; k < nv_; ++k) {
         const Mat3& R = g_[k].R;
         const Vec3 q = R * p_[i];
-        make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
-        make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+        footprint(k, q, px, py);
         const double lw = l_[k] * w_[i];
         const double* r = residual(k);
         for (std::int64_t y = 0; y < py.count; ++y) {
@@ -351,8 +357,7 @@ class Refiner {
           const Vec3 q = g_[k].R * (pass == 0 ? p_old : p_new);
           const double f = l_[k] * (pass == 0 ? w_old : -w_new);
           if (f == 0) continue;
-          make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
-          make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+          footprint(k, q, px, py);
           for (std::int64_t y = 0; y < py.count; ++y) {
             double* row = r + (py.lo + y) * nx_ + px.lo;
             const double fy = f * py.m[y];
@@ -376,8 +381,7 @@ class Refiner {
         for (std::size_t i = 0; i < p_.size(); ++i) {
           if (w_[i] == 0) continue;
           const Vec3 q = g_[k].R * p_[i];
-          make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
-          make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+          footprint(k, q, px, py);
           for (std::int64_t y = 0; y < py.count; ++y) {
             double* row = D.data() + (py.lo + y) * nx_ + px.lo;
             for (std::int64_t x = 0; x < px.count; ++x)

@@ -282,10 +282,7 @@ int run_pipeline(const Invocation& inv) {
     t0 = Clock::now();
     ModelRefineResult mr = refine_atomic_model(views, geometry, atoms, mo);
     timing << "    \"refine\": " << json_number(seconds_since(t0)) << ",\n";
-    double moved = 0;
-    for (std::size_t i = 0; i < atoms.size(); ++i)
-      moved += (mr.model.positions[i] - atoms.positions[i]).squaredNorm();
-    moved = std::sqrt(moved / static_cast<double>(atoms.size()));
+    const double moved = mr.rms_displacement;
     char buf[200];
     std::snprintf(buf, sizeof buf,
                   "refined the atoms against the views: R1 %.4f -> %.4f, width %.3f A, atoms "

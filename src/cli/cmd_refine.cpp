@@ -72,10 +72,7 @@ int run_refine(const Invocation& inv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  double moved = 0;
-  for (std::size_t i = 0; i < atoms.size(); ++i)
-    moved += (r.model.positions[i] - atoms.positions[i]).squaredNorm();
-  moved = std::sqrt(moved / static_cast<double>(atoms.size()));
+  const double moved = r.rms_displacement;
 
   OutputDir out(vm["out"].as<std::string>());
   r.model.set_info("refined_against", tilts_path);

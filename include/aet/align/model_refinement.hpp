@@ -37,9 +37,10 @@ struct ModelRefineResult {
   TiltGeometry geometry;       // refined per-view rotation and shift (Angstrom)
   std::vector<double> scale;   // per-view intensity scale (mean 1)
   std::vector<double> offset;  // per-view constant background
-  double sigma = 0;            // refined projected width (Angstrom), probe and pixel excluded
-  std::vector<double> r1;      // sum |view - model| / sum |view| before the first and after each
-                               // iteration
+  double sigma = 0;  // refined projected width (Angstrom): atom and probe core, pixel excluded
+  double rms_displacement = 0;  // Angstrom: RMS distance of the atoms from where they started
+  std::vector<double> r1;       // sum |view - model| / sum |view| before the first and after each
+                                // iteration
 };
 
 // Refines `atoms` and `geometry` against `views` (nx x ny x nviews, pixel size voxel_size.x).
