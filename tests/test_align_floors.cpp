@@ -24,9 +24,12 @@
 #include "aet/trace/trace.hpp"
 #include "phantoms/nanoparticle.hpp"
 #include "phantoms/tilt_series.hpp"
+#include "support/recon_fixtures.hpp"
 
 namespace aet {
 namespace {
+
+using test::angle_error_deg;
 
 const Device kCpu{};
 
@@ -108,23 +111,6 @@ TEST(AlignFloors, TiltAxisRecovered) {
   std::printf("floor axis: axis %.4f deg (truth 3), shift error %.4f px, %.1f s\n", r.tilt_axis_deg,
               after, seconds_since(t0));
   EXPECT_NEAR(r.tilt_axis_deg, 3.0, 0.2);
-}
-
-// RMS rotation error (degrees) of the views after removing the best rotation of the object.
-double angle_error_deg(const TiltGeometry& est, const TiltGeometry& truth) {
-  Mat3 M = Mat3::Zero();
-  for (std::size_t k = 0; k < est.size(); ++k) M += est[k].R.transpose() * truth[k].R;
-  Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  Mat3 D = Mat3::Identity();
-  D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
-  const Mat3 Q = svd.matrixU() * D * svd.matrixV().transpose();
-  double s = 0;
-  for (std::size_t k = 0; k < est.size(); ++k) {
-    const Mat3 E = est[k].R * Q * truth[k].R.transpose();
-    const double a = std::acos(std::clamp(0.5 * (E.trace() - 1.0), -1.0, 1.0)) * 180.0 / M_PI;
-    s += a * a;
-  }
-  return std::sqrt(s / est.size());
 }
 
 // Floor 3: per-view angle errors of sd 0.5 degrees reduced to <= 0.15 degrees RMS, with shifts

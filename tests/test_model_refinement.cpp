@@ -16,12 +16,15 @@
 #include "aet/io/xyz.hpp"
 #include "phantoms/nanoparticle.hpp"
 #include "phantoms/tilt_series.hpp"
+#include "support/recon_fixtures.hpp"
 #include "support/test_support.hpp"
 
 namespace aet {
 namespace {
 
 const Device kCpu{};
+using test::angle_error_deg;
+using test::object_rotation;
 
 struct Case {
   AtomModel truth;
@@ -48,25 +51,6 @@ Case make_case(const std::string& element, std::uint64_t seed) {
   sim.seed = seed;
   c.series = phantoms::simulate_tilt_series(c.truth, sim, kCpu);
   return c;
-}
-
-// The rotation Q with est[k].R Q ~ truth[k].R (the object rotation no view can see).
-Mat3 object_rotation(const TiltGeometry& est, const TiltGeometry& truth) {
-  Mat3 M = Mat3::Zero();
-  for (std::size_t k = 0; k < est.size(); ++k) M += est[k].R.transpose() * truth[k].R;
-  Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  return svd.matrixU() * svd.matrixV().transpose();
-}
-
-double angle_error_deg(const TiltGeometry& est, const TiltGeometry& truth) {
-  const Mat3 Q = object_rotation(est, truth);
-  double s = 0;
-  for (std::size_t k = 0; k < est.size(); ++k) {
-    const Mat3 E = est[k].R * Q * truth[k].R.transpose();
-    const double a = std::acos(std::clamp(0.5 * (E.trace() - 1.0), -1.0, 1.0)) * 180.0 / M_PI;
-    s += a * a;
-  }
-  return std::sqrt(s / est.size());
 }
 
 // RMS distance (pm) of est atoms from Q truth atoms after the best translation.

@@ -1,6 +1,7 @@
 // Fixtures shared by the reconstruction tests (test_recon, test_recon_gpu, test_genfire): a
 // deterministic uniform generator, a general multi-axis geometry, the small simulated particle
-// and an atom-finding score.
+// and an atom-finding score; and the geometry errors modulo gauges that the alignment and
+// model-refinement tests score with.
 #pragma once
 
 #include <cstdint>
@@ -46,5 +47,11 @@ const SimulatedParticle& small_particle();
 // Fraction of atoms with a local maximum of the volume (26-neighbourhood, above 20 % of the peak,
 // refined to sub-voxel by a parabola per axis) within `tol` Angstrom.
 double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double tol);
+
+// The proper rotation Q with est[k].R Q ~ truth[k].R in least squares: the object rotation that
+// no view can see.
+Mat3 object_rotation(const TiltGeometry& est, const TiltGeometry& truth);
+// RMS rotation error (degrees) of the views once object_rotation is removed.
+double angle_error_deg(const TiltGeometry& est, const TiltGeometry& truth);
 
 }  // namespace aet::test
