@@ -113,14 +113,9 @@ TEST(AlignFloors, TiltAxisRecovered) {
   EXPECT_NEAR(r.tilt_axis_deg, 3.0, 0.2);
 }
 
-// Floor 3: per-view angle errors of sd 0.5 degrees reduced to <= 0.15 degrees RMS, with shifts
-// (up to 1 px) refined alongside. The particle is randomly oriented, with thermal jitter, shot
-// noise and a probe tail that the refined atomic model (one Gaussian per atom) cannot represent.
-// (In its cubic orientation a perfect cuboctahedron is seen along zone axes at 0 and +-45 degrees,
-// where its atom columns make a view's tilt away from the axis invisible to first order: those
-// two views keep their error, 0.186 degrees RMS over the series; docs/alignment.md.)
-TEST(AlignFloors, AnglesRecovered) {
-  const auto t0 = std::chrono::steady_clock::now();
+// The floor-3 series: a randomly oriented Pt particle with thermal jitter, shot noise, a probe
+// tail and shifts of up to 1 px; each view's angles off by `angle_sd`.
+phantoms::TiltSeries angle_case(double angle_sd) {
   phantoms::ParticleSpec spec;
   spec.element = "Pt";
   spec.shape = phantoms::Shape::cuboctahedron;
@@ -135,17 +130,28 @@ TEST(AlignFloors, AnglesRecovered) {
   sim.nx = sim.ny = 56;
   for (double t = -70; t <= 70 + 1e-9; t += 5) sim.nominal.push_back(Euler{0, t, 0});
   sim.shift_max_px = 1.0;
-  sim.angle_error_sd = 0.5;
+  sim.angle_error_sd = angle_sd;
   sim.dose = 5e4;
   sim.imaging.tail_fraction = 0.1;
   sim.seed = 303;
-  const phantoms::TiltSeries series = phantoms::simulate_tilt_series(model, sim, kCpu);
+  return phantoms::simulate_tilt_series(model, sim, kCpu);
+}
+
+// Floor 3: per-view angle errors of sd 0.5 degrees reduced to <= 0.15 degrees RMS, with shifts
+// (up to 1 px) refined alongside. The particle is randomly oriented, with thermal jitter, shot
+// noise and a probe tail that the refined atomic model (one Gaussian per atom) cannot represent.
+// (In its cubic orientation a perfect cuboctahedron is seen along zone axes at 0 and +-45 degrees,
+// where its atom columns make a view's tilt away from the axis invisible to first order: those
+// two views keep their error, 0.186 degrees RMS over the series; docs/alignment.md.)
+TEST(AlignFloors, AnglesRecovered) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const phantoms::TiltSeries series = angle_case(0.5);
   AlignOptions opt;
   opt.refine_angles = true;
   const AlignResult r = align_tilt_series(series.views, series.nominal, opt);
   const double before = angle_error_deg(nominal_geometry(series.nominal), series.truth);
   const double after = angle_error_deg(r.geometry, series.truth);
-  const double shifts = shift_error_px(r.geometry, series.truth, sim.pixel);
+  const double shifts = shift_error_px(r.geometry, series.truth, 0.5);
   std::printf(
       "floor angles: RMS angle error %.3f deg -> %.3f deg, shift error %.4f px, model R1 %.4f -> "
       "%.4f (%zu atoms), %.1f s\n",
@@ -155,6 +161,33 @@ TEST(AlignFloors, AnglesRecovered) {
   EXPECT_LE(after, 0.15);
   EXPECT_LE(shifts, 0.15);
   EXPECT_LT(r.model_r1_final, r.model_r1_initial);
+}
+
+// Views logged far off (two tilts 15 degrees out, one view 10 degrees about another axis) on top
+// of the floor-3 errors: the grid search of the views' rotations brings them within the local
+// fit's reach (measured 4.51 -> 0.108 degrees RMS; 2.43 without the search).
+TEST(AlignFloors, ViewsLoggedFarOffAreFound) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const phantoms::TiltSeries series = angle_case(0.5);
+  std::vector<Euler> logged = series.nominal;
+  logged[8].theta += 15;
+  logged[20].theta -= 15;
+  logged[14].psi += 10;
+  AlignOptions opt;
+  opt.refine_angles = true;
+  opt.angle_search_deg = 20;
+  const AlignResult r = align_tilt_series(series.views, logged, opt);
+  const double before = angle_error_deg(nominal_geometry(logged), series.truth);
+  const double after = angle_error_deg(r.geometry, series.truth);
+  ASSERT_EQ(r.search_change_deg.size(), logged.size());
+  std::printf(
+      "far-off views: RMS angle error %.3f deg -> %.3f deg; the search moved views 8, 14, 20 by "
+      "%.2f, %.2f, %.2f deg, %.1f s\n",
+      before, after, r.search_change_deg[8], r.search_change_deg[14], r.search_change_deg[20],
+      seconds_since(t0));
+  EXPECT_GT(before, 3.0);
+  EXPECT_LE(after, 0.15);
+  for (int k : {8, 20}) EXPECT_GT(r.search_change_deg[k], 10.0);
 }
 
 // Floor 4: the chain on a misaligned series (alignment with per-view angles, as aet pipeline

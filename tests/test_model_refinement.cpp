@@ -130,6 +130,37 @@ TEST(ModelRefinement, ViewAnglesAndShiftsRecoveredWithTheAtoms) {
   EXPECT_LT(pos, 2.5);
 }
 
+// Views recorded far off (a tilt mis-logged by more than a tilt step) are out of the local fit's
+// reach; the grid search of each view's rotation brings them back.
+TEST(ModelRefinement, GridSearchReachesViewsRecordedFarOff) {
+  const Case c = make_case("Pt", 31);
+  TiltGeometry start = c.series.truth;
+  const std::int64_t off[] = {4, 13, 22};  // tilts -50, -5 and 40 degrees
+  const double by[] = {12.0, -9.0, 14.0};
+  for (int i = 0; i < 3; ++i) start[off[i]].R = start[off[i]].R * rot_y(by[i]);
+  AtomModel atoms = c.truth;
+  atoms.positions = displaced(c.truth.positions, 0.1, 33);
+  const double before = angle_error_deg(start, c.series.truth);
+  ModelRefineOptions opt;
+  const ModelRefineResult local = refine_atomic_model(c.series.views, start, atoms, opt);
+  opt.search_range_deg = 15;
+  const ModelRefineResult searched = refine_atomic_model(c.series.views, start, atoms, opt);
+  const double e_local = angle_error_deg(local.geometry, c.series.truth);
+  const double e_search = angle_error_deg(searched.geometry, c.series.truth);
+  std::printf(
+      "far-off views: angles %.3f deg -> %.3f local fit, %.3f with the search (%.1f, "
+      "%.1f, %.1f deg moved by the search)\n",
+      before, e_local, e_search, searched.search_change_deg[off[0]],
+      searched.search_change_deg[off[1]], searched.search_change_deg[off[2]]);
+  ASSERT_EQ(searched.search_change_deg.size(), start.size());
+  EXPECT_TRUE(local.search_change_deg.empty());
+  EXPECT_GT(before, 3.0);
+  EXPECT_GT(e_local, 1.0);
+  EXPECT_LT(e_search, 0.16);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(searched.search_change_deg[off[i]], std::abs(by[i]), 1.5);
+  EXPECT_LT(searched.r1.back(), local.r1.back());
+}
+
 TEST(ModelRefinement, IntensitiesSeparateTheSpecies) {
   // L1_0 FePt: every atom starts with the same intensity; the refined intensities split into
   // the two species with the ratio of the simulator's Z^1.7, (78 / 26)^1.7 = 6.47 (measured 6.473
@@ -173,6 +204,11 @@ TEST(ModelRefinement, RejectsBadInput) {
   ModelRefineOptions opt;
   opt.iterations = -1;
   EXPECT_THROW(refine_atomic_model(v, c.series.truth, c.truth, opt), InputError);
+  for (double range : {-1.0, 50.0, std::numeric_limits<double>::quiet_NaN()}) {
+    ModelRefineOptions o;
+    o.search_range_deg = range;
+    EXPECT_THROW(refine_atomic_model(v, c.series.truth, c.truth, o), InputError) << range;
+  }
 }
 
 // `aet refine`: the refined model and geometry are written; a bad model file, a NaN view or an
@@ -226,6 +262,10 @@ TEST(RefineCli, WritesTheRefinedModelAndRejectsBadInput) {
   refuse("--tilts " + dir.file("nan.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
              dir.file("start.xyz"),
          dir.file("nan.mrc"));
+  // A search of the views' rotations with the geometry held fixed is a contradiction.
+  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
+             dir.file("start.xyz") + " --angle-search 5",
+         "--geometry");
 }
 
 }  // namespace

@@ -62,13 +62,6 @@ Mat3 detector_rotation(const Vec3& w) {
   return rot_z(w.z() / kDeg) * rot_y(w.y() / kDeg) * rot_x(w.x() / kDeg);
 }
 
-Mat3 nearest_rotation(const Mat3& M) {
-  Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  Mat3 D = Mat3::Identity();
-  D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
-  return svd.matrixU() * D * svd.matrixV().transpose();
-}
-
 class Refiner {
  public:
   Refiner(const Array3& views, const TiltGeometry& geometry, const AtomModel& atoms,
@@ -110,6 +103,13 @@ class Refiner {
       update_residual();
       step_sigma();
       fit_views(false, false);
+    }
+    if (opt_.search_range_deg > 0 && opt_.refine_angles) {
+      const TiltGeometry before = g_;
+      res.search_change_deg = search_views(opt_.search_range_deg);
+      hold_gauges(before);
+      fit_views(false, false);
+      normalise_scale();
     }
     double r2 = update_residual();
     res.r1.push_back(r1());
@@ -168,16 +168,26 @@ class Refiner {
   }
 
   // S_k: the unscaled model view k (sum over atoms of w_i times the pixel masses).
-  void project(std::int64_t k, std::vector<double>& S) const {
+  void project(std::int64_t k, std::vector<double>& S) const { project(g_[k].R, g_[k].shift, S); }
+
+  // The unscaled model seen with rotation R and shift `shift`.
+  void project(const Mat3& R, const Vec2& shift, std::vector<double>& S) const {
     S.assign(static_cast<std::size_t>(nx_ * ny_), 0.0);
+    add_projection(R, shift, sigma_, 1.0, S);
+  }
+
+  // S += f times the model seen with rotation R and shift `shift`, atoms of width `sigma`.
+  void add_projection(const Mat3& R, const Vec2& shift, double sigma, double f,
+                      std::vector<double>& S) const {
     Profile px, py;
     for (std::size_t i = 0; i < p_.size(); ++i) {
       if (w_[i] == 0) continue;
-      const Vec3 q = g_[k].R * p_[i];
-      footprint(k, q, px, py);
+      const Vec3 q = R * p_[i];
+      make_profile(q.x() + shift.x(), sigma, nx_, a_, px);
+      make_profile(q.y() + shift.y(), sigma, ny_, a_, py);
       for (std::int64_t y = 0; y < py.count; ++y) {
         double* row = S.data() + (py.lo + y) * nx_ + px.lo;
-        const double wy = w_[i] * py.m[y];
+        const double wy = f * w_[i] * py.m[y];
         for (std::int64_t x = 0; x < px.count; ++x) row[x] += wy * px.m[x];
       }
     }
@@ -283,6 +293,103 @@ class Refiner {
         }
       }
     });
+  }
+
+  // Grid search of every view's rotation against the current atoms, coarse to fine, before the
+  // local fit: Gauss-Newton converges only when each atom's image starts within about its width
+  // of the true position, which a view recorded several degrees off does not. Level 0 spans
+  // +-range about the view's tilt axis and two steps about the other two axes; two finer levels of
+  // 5 x 5 x 5 follow around the best candidate. A candidate turns the view about the atoms'
+  // centroid (the shift follows, when shifts are refined) and is scored by its correlation with
+  // the view after both are high-passed (a difference of Gaussians): the particle's envelope
+  // correlates almost as well at the wrong angle as at the right one, its atoms do not. Returns
+  // each view's change of rotation (degrees).
+  std::vector<double> search_views(double range_deg) {
+    Vec3 c = Vec3::Zero();
+    double wsum = 0;
+    for (std::size_t i = 0; i < p_.size(); ++i) c += w_[i] * p_[i], wsum += w_[i];
+    c = wsum > 0 ? Vec3(c / wsum) : Vec3::Zero();
+    double rmax = 0;
+    for (std::size_t i = 0; i < p_.size(); ++i)
+      if (w_[i] > 0) rmax = std::max(rmax, (p_[i] - c).norm());
+    // The high pass removes what is broader than about two atom widths.
+    const double sigma_low = std::min(std::sqrt(5.0) * sigma_, sigma_max_);
+    // A coarse step moves the outermost atom by 0.75 widths: the true rotation is within about a
+    // third of a width of a grid point, where the atoms still correlate.
+    const double step0 =
+        std::clamp(0.75 * sigma_ / std::max(rmax, sigma_) / kDeg, 0.1, std::max(0.1, range_deg));
+    const int n_tilt = static_cast<int>(std::ceil(range_deg / step0 - 1e-9));
+    std::vector<double> change(static_cast<std::size_t>(nv_), 0.0);
+    parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
+      const std::int64_t n = nx_ * ny_;
+      std::vector<double> S, B(static_cast<std::size_t>(n));
+      for (std::int64_t k = kb; k < ke; ++k) {
+        high_pass(b_.slice(k), std::sqrt(sigma_low * sigma_low - sigma_ * sigma_), B);
+        const Mat3 R0 = g_[k].R;
+        const Vec2 s0 = g_[k].shift;
+        auto score = [&](const Mat3& R, Vec2& shift) {
+          shift = opt_.refine_shifts ? Vec2(s0 + (R0 * c).head<2>() - (R * c).head<2>()) : s0;
+          project(R, shift, S);
+          add_projection(R, shift, sigma_low, -1.0, S);
+          double sb = 0, ss = 0;
+          for (std::int64_t i = 0; i < n; ++i) sb += S[i] * B[i], ss += S[i] * S[i];
+          return ss > 0 ? sb / std::sqrt(ss) : 0.0;
+        };
+        // Axes of the grid: the image of the object's y axis (the tilt axis of a single-axis
+        // series) in the detector plane, the detector normal, and their cross product.
+        Vec3 t = R0 * Vec3::UnitY();
+        t.z() = 0;
+        t = t.norm() > 0.5 ? Vec3(t.normalized()) : Vec3::UnitY();
+        const Vec3 nrm = Vec3::UnitZ(), o = nrm.cross(t);
+        Mat3 best = R0;
+        Vec2 best_shift = s0, shift;
+        double best_score = score(R0, shift);
+        double step = step0;
+        for (int level = 0; level < 3; ++level, step *= 0.5) {
+          const int nt = level == 0 ? n_tilt : 2;
+          const Mat3 centre = best;
+          for (int it = -nt; it <= nt; ++it)
+            for (int io = -2; io <= 2; ++io)
+              for (int in = -2; in <= 2; ++in) {
+                if (it == 0 && io == 0 && in == 0) continue;
+                const Mat3 D = (Eigen::AngleAxisd(it * step * kDeg, t) *
+                                Eigen::AngleAxisd(io * step * kDeg, o) *
+                                Eigen::AngleAxisd(in * step * kDeg, nrm))
+                                   .toRotationMatrix();
+                const Mat3 R = D * centre;
+                const double sc = score(R, shift);
+                if (sc > best_score) best_score = sc, best = R, best_shift = shift;
+              }
+        }
+        g_[k].R = best;
+        g_[k].shift = best_shift;
+        change[k] = rotation_angle_deg(best * R0.transpose());
+      }
+    });
+    return change;
+  }
+
+  // out = view - (view blurred by a Gaussian of width s, Angstrom; edges clamped).
+  void high_pass(const float* view, double s, std::vector<double>& out) const {
+    const int r = static_cast<int>(std::ceil(4 * s / a_));
+    std::vector<double> kern(static_cast<std::size_t>(2 * r + 1));
+    double ksum = 0;
+    for (int d = -r; d <= r; ++d) ksum += kern[d + r] = std::exp(-0.5 * std::pow(d * a_ / s, 2));
+    for (double& x : kern) x /= ksum;
+    std::vector<double> tmp(out.size());
+    auto at = [](std::int64_t i, std::int64_t n) { return std::clamp<std::int64_t>(i, 0, n - 1); };
+    for (std::int64_t y = 0; y < ny_; ++y)
+      for (std::int64_t x = 0; x < nx_; ++x) {
+        double v = 0;
+        for (int d = -r; d <= r; ++d) v += kern[d + r] * view[y * nx_ + at(x + d, nx_)];
+        tmp[y * nx_ + x] = v;
+      }
+    for (std::int64_t y = 0; y < ny_; ++y)
+      for (std::int64_t x = 0; x < nx_; ++x) {
+        double v = 0;
+        for (int d = -r; d <= r; ++d) v += kern[d + r] * tmp[at(y + d, ny_) * nx_ + x];
+        out[y * nx_ + x] = view[y * nx_ + x] - v;
+      }
   }
 
   // The views' common rotation and 3D translation since `before` belong to the object: moved to
@@ -427,6 +534,8 @@ ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& g
   if (!(opt.max_atom_step > 0) || !std::isfinite(opt.max_atom_step))
     fail_input("refine model: the atom step must be > 0");
   if (!(opt.tolerance >= 0)) fail_input("refine model: the tolerance must be >= 0");
+  if (!(opt.search_range_deg >= 0 && opt.search_range_deg <= 45))
+    fail_input("refine model: the angle search range must be in [0, 45] degrees");
   Refiner refiner(views, geometry, atoms, opt);
   return refiner.run(atoms);
 }

@@ -22,10 +22,6 @@ namespace {
 
 constexpr double kDeg = M_PI / 180.0;
 
-double rotation_angle_deg(const Mat3& R) {
-  return std::acos(std::clamp(0.5 * (R.trace() - 1.0), -1.0, 1.0)) / kDeg;
-}
-
 struct ViewFit {
   ViewGeometry g;
 };
@@ -94,10 +90,7 @@ void fit_axis_and_gauge(const TiltGeometry& geometry, const std::vector<Mat3>& n
     Mat3 M = Mat3::Zero();
     for (std::size_t k = 0; k < nominal.size(); ++k)
       M += nominal[k].transpose() * rot_z(alpha).transpose() * geometry[k].R;
-    Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
-    Mat3 D = Mat3::Identity();
-    D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
-    Q = svd.matrixU() * D * svd.matrixV().transpose();
+    Q = nearest_rotation(M);
     if (!fit_alpha) break;
     Mat3 M2 = Mat3::Zero();
     for (std::size_t k = 0; k < nominal.size(); ++k)
@@ -169,6 +162,8 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   if (opt.recon_iterations < 1) fail_input("align: reconstruction iterations must be >= 1");
   if (!(opt.max_shift_px >= 0) || !std::isfinite(opt.max_shift_px))
     fail_input("align: the maximum shift must be >= 0 px");
+  if (!(opt.angle_search_deg >= 0 && opt.angle_search_deg <= 45))
+    fail_input("align: the angle search range must be in [0, 45] degrees");
   for (std::int64_t k = 0; k < nv; ++k) {
     const float* img = views.slice(k);
     bool nonzero = false;
@@ -329,6 +324,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       ModelRefineOptions mo;
       mo.iterations = opt.model_iterations;
       mo.refine_shifts = opt.refine_shifts;
+      mo.search_range_deg = opt.angle_search_deg;
       const ModelRefineResult m = refine_atomic_model(pre, geom, atoms, mo);
       geom = m.geometry;
       if (opt.refine_axis && single_axis) {
@@ -341,6 +337,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       res.model_atoms = atoms.size();
       res.model_r1_initial = m.r1.front();
       res.model_r1_final = m.r1.back();
+      res.search_change_deg = m.search_change_deg;
       res.r1_final = recon_r1(geom);
       log_verbose("align: atomic model of " + std::to_string(atoms.size()) + " atoms, model R1 " +
                   std::to_string(m.r1.front()) + " -> " + std::to_string(m.r1.back()) + ", axis " +

@@ -370,13 +370,8 @@ Fit icp(const std::vector<Vec3>& src, const std::vector<Vec3>& truth, const Cell
     if (pairs.size() >= 3) {
       Mat3 H = Mat3::Zero();
       for (const auto& p : pairs) H += (P * src[p.i] - ca) * (truth[p.j] - cb).transpose();
-      Eigen::JacobiSVD<Mat3> svd(H, Eigen::ComputeFullU | Eigen::ComputeFullV);
-      const Mat3 U = svd.matrixU(), V = svd.matrixV();
-      Mat3 D = Mat3::Identity();
-      D(2, 2) = (V * U.transpose()).determinant() < 0 ? -1.0 : 1.0;
-      const Mat3 Qn = V * D * U.transpose();
-      const double cos_angle = std::clamp((Qn.trace() - 1.0) / 2.0, -1.0, 1.0);
-      const double angle = std::acos(cos_angle) * 180.0 / kPi;
+      const Mat3 Qn = nearest_rotation(H.transpose());
+      const double angle = rotation_angle_deg(Qn);
       // A degenerate pair set (collinear, or a few atoms) can ask for any rotation: keep the
       // current one then and fit the translation alone.
       if (angle <= kMaxRefineDeg) Q = Qn;

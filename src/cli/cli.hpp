@@ -67,6 +67,10 @@ class OutputDir {
 // Minimal JSON writing for metadata files (objects of scalars and arrays).
 std::string json_escape(const std::string& s);
 std::string json_number(double v);
+std::string json_array(const std::vector<double>& v);
+
+// The log line of a grid search of the views' rotations: the views it moved by more than a degree.
+std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg);
 
 // Writes text atomically.
 void write_text_file(const std::string& path, const std::string& text);

@@ -47,6 +47,9 @@ int run_align(const Invocation& inv) {
      "also refine per-view Euler angles against an atomic model traced from the aligned "
      "reconstruction (an isolated particle whose atoms are resolved; off by default)")
     ("no-angles", "do not refine per-view angles (the default)")
+    ("angle-search", po::value<double>()->default_value(10.0)->value_name("DEG"),
+       "with --refine-angles: half-range of the grid search of each view's rotation about its tilt "
+       "axis before the local fit, for views recorded far off (0 = local fit only)")
     ("no-axis", "do not refine the tilt-axis rotation")
     ("no-shifts", "do not refine shifts")
     ("no-coarse", "skip the coarse alignment (centre of mass / cross-correlation, common line)")
@@ -87,6 +90,9 @@ int run_align(const Invocation& inv) {
   opt.recon_iterations = vm["iterations"].as<int>();
   if (opt.recon_iterations < 1) fail_input("--iterations must be >= 1");
   opt.refine_angles = vm.count("refine-angles") && !vm.count("no-angles");
+  opt.angle_search_deg = vm["angle-search"].as<double>();
+  if (!(opt.angle_search_deg >= 0 && opt.angle_search_deg <= 45))
+    fail_input("--angle-search must be in [0, 45] degrees");
   opt.refine_axis = !vm.count("no-axis");
   opt.refine_shifts = !vm.count("no-shifts");
   opt.coarse = !vm.count("no-coarse");
@@ -161,6 +167,8 @@ int run_align(const Invocation& inv) {
   if (r.model_atoms > 0)
     log << "atomic model: " << r.model_atoms << " atoms, model R1 "
         << fmt("%.5f", r.model_r1_initial) << " -> " << fmt("%.5f", r.model_r1_final) << "\n";
+  if (!r.search_change_deg.empty())
+    log << angle_search_summary(r.search_change_deg, opt.angle_search_deg);
   log << "round  R1  shift_change_px  angle_change_deg\n";
   for (std::size_t i = 0; i < r.rounds.size(); ++i) {
     const auto& rd = r.rounds[i];
@@ -190,6 +198,7 @@ int run_align(const Invocation& inv) {
      << ",\n  \"refine_shifts\": " << (opt.refine_shifts ? "true" : "false")
      << ",\n  \"refine_axis\": " << (opt.refine_axis ? "true" : "false")
      << ",\n  \"refine_angles\": " << (opt.refine_angles ? "true" : "false")
+     << ",\n  \"angle_search_deg\": " << json_number(opt.angle_search_deg)
      << ",\n  \"coarse\": " << (opt.coarse ? "true" : "false") << ",\n  \"seed\": " << opt.seed
      << ",\n  \"device\": " << json_escape(opt.device.str())
      << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
@@ -198,8 +207,9 @@ int run_align(const Invocation& inv) {
      << ",\n  \"r1_final\": " << json_number(r.r1_final)
      << ",\n  \"model_atoms\": " << r.model_atoms
      << ",\n  \"model_r1_initial\": " << json_number(r.model_r1_initial)
-     << ",\n  \"model_r1_final\": " << json_number(r.model_r1_final) << ",\n  \"rounds\": [\n    "
-     << rounds_js.str() << "\n  ]\n}\n";
+     << ",\n  \"model_r1_final\": " << json_number(r.model_r1_final)
+     << ",\n  \"search_change_deg\": " << json_array(r.search_change_deg)
+     << ",\n  \"rounds\": [\n    " << rounds_js.str() << "\n  ]\n}\n";
   write_text_file(out.path("align.json"), js.str());
   out.commit();
   log_info("aet align: tilt axis " + fmt("%.3f", r.tilt_axis_deg) + " deg, R1 " +

@@ -78,6 +78,9 @@ int run_pipeline(const Invocation& inv) {
     ("no-refine-angles",
      "alignment: keep the nominal per-view angles (refined by default against a traced atomic "
      "model, for an isolated particle)")
+    ("angle-search", po::value<double>()->default_value(10.0)->value_name("DEG"),
+       "alignment: half-range of the grid search of each view's rotation before the local fit of "
+       "the angles (0 = local fit only)")
     ("no-refine", "keep the traced atoms: skip their refinement against the views")
     ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
        "minimum distance between atoms")
@@ -124,6 +127,9 @@ int run_pipeline(const Invocation& inv) {
   for (const auto& e : elements) element(e);  // validates the symbols
   const int iterations = vm["iterations"].as<int>();
   if (iterations < 1) fail_input("--iterations must be >= 1");
+  const double angle_search = vm["angle-search"].as<double>();
+  if (!(angle_search >= 0 && angle_search <= 45))
+    fail_input("--angle-search must be in [0, 45] degrees");
   const double min_distance = vm["min-distance"].as<double>();
   if (!(min_distance > 0)) fail_input("--min-distance must be > 0");
   // Loaded before any long computation, so a bad --model fails at once.
@@ -213,6 +219,7 @@ int run_pipeline(const Invocation& inv) {
     ao.seed = seed;
     if (vm.count("no-background")) ao.preprocess.subtract_background = false;
     ao.refine_angles = !vm.count("no-refine-angles");
+    ao.angle_search_deg = angle_search;
     log.line("aligning (" + std::to_string(align_rounds) + " rounds of projection matching)");
     const auto t_align = Clock::now();
     AlignResult al = align_tilt_series(views, nominal, ao);
@@ -226,6 +233,7 @@ int run_pipeline(const Invocation& inv) {
        << ", \"r1_initial\": " << json_number(al.r1_initial)
        << ", \"r1_final\": " << json_number(al.r1_final) << ", \"rounds\": " << al.rounds.size()
        << ", \"refine_angles\": " << (ao.refine_angles ? "true" : "false")
+       << ", \"angle_search_deg\": " << json_number(ao.angle_search_deg)
        << ", \"model_r1_final\": " << json_number(al.model_r1_final) << "}";
     align_json = aj.str();
     views = std::move(al.views);

@@ -31,12 +31,6 @@ void parse_size(const std::string& text, std::int64_t& nx, std::int64_t& ny, std
   nx = a, ny = b, nz = c;
 }
 
-std::string json_array(const std::vector<double>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number(v[i]);
-  return s + "]";
-}
-
 // <dir>/<stem>.json for <dir>/<stem>.<ext>.
 std::string metadata_path(const std::string& out) {
   std::filesystem::path p(out);

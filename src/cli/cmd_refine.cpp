@@ -29,6 +29,9 @@ int run_refine(const Invocation& inv) {
     ("iterations", po::value<int>()->default_value(20)->value_name("N"),
        "refinement iterations (each: atoms, width, views)")
     ("geometry", "also refine each view's shift and Euler angles")
+    ("angle-search", po::value<double>()->default_value(0.0)->value_name("DEG"),
+       "with --geometry: first search each view's rotation on a grid of +-DEG about its tilt axis "
+       "(views recorded further off than the local fit reaches; 0 = local fit only)")
     ("pixel", po::value<double>()->value_name("A"),
        "pixel size in Angstrom (default: from the MRC header)");
   // clang-format on
@@ -55,6 +58,11 @@ int run_refine(const Invocation& inv) {
   opt.iterations = vm["iterations"].as<int>();
   if (opt.iterations < 1) fail_input("--iterations must be >= 1");
   opt.refine_shifts = opt.refine_angles = vm.count("geometry") > 0;
+  opt.search_range_deg = vm["angle-search"].as<double>();
+  if (!(opt.search_range_deg >= 0 && opt.search_range_deg <= 45))
+    fail_input("--angle-search must be in [0, 45] degrees");
+  if (opt.search_range_deg > 0 && !opt.refine_angles)
+    fail_input("--angle-search needs --geometry (it searches the views' rotations)");
 
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
@@ -90,7 +98,10 @@ int run_refine(const Invocation& inv) {
                 AET_VERSION, inv.command_line.c_str(), atoms.size(), atoms_path.c_str(),
                 static_cast<long long>(views.nz()), r.r1.front(), r.r1.back(), r.r1.size() - 1,
                 r.sigma, moved);
-  log << buf << "iteration R1\n";
+  log << buf;
+  if (!r.search_change_deg.empty())
+    log << angle_search_summary(r.search_change_deg, opt.search_range_deg);
+  log << "iteration R1\n";
   for (std::size_t i = 0; i < r.r1.size(); ++i) {
     log << i << " " << r.r1[i] << "\n";
     r1s << (i ? ", " : "") << json_number(r.r1[i]);
@@ -104,6 +115,8 @@ int run_refine(const Invocation& inv) {
      << ",\n  \"atoms_in\": " << json_escape(atoms_path) << ",\n  \"atoms\": " << atoms.size()
      << ",\n  \"views\": " << views.nz()
      << ",\n  \"refine_geometry\": " << (opt.refine_angles ? "true" : "false")
+     << ",\n  \"angle_search_deg\": " << json_number(opt.search_range_deg)
+     << ",\n  \"search_change_deg\": " << json_array(r.search_change_deg)
      << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
      << ",\n  \"sigma_angstrom\": " << json_number(r.sigma)
      << ",\n  \"rms_displacement_angstrom\": " << json_number(moved) << ",\n  \"r1\": ["

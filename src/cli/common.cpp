@@ -231,6 +231,27 @@ std::string json_number(double v) {
   return buf;
 }
 
+std::string json_array(const std::vector<double>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number(v[i]);
+  return s + "]";
+}
+
+std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf,
+                "angle search (+-%.1f deg): views moved by more than 1 deg:", range_deg);
+  std::string s = buf;
+  int moved = 0;
+  for (std::size_t k = 0; k < change_deg.size(); ++k)
+    if (change_deg[k] > 1.0) {
+      std::snprintf(buf, sizeof buf, " %zu (%.2f)", k, change_deg[k]);
+      s += buf;
+      ++moved;
+    }
+  return s + (moved ? "\n" : " none\n");
+}
+
 void write_text_file(const std::string& path, const std::string& text) {
   AtomicFile f(path);
   f.stream() << text;

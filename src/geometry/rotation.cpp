@@ -1,10 +1,24 @@
 #include "aet/geometry/rotation.hpp"
 
+#include <Eigen/LU>
+#include <Eigen/SVD>
+#include <algorithm>
 #include <cmath>
 
 namespace aet {
 namespace {
 constexpr double kDeg = M_PI / 180.0;
+}
+
+Mat3 nearest_rotation(const Mat3& M) {
+  Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  Mat3 D = Mat3::Identity();
+  D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
+  return svd.matrixU() * D * svd.matrixV().transpose();
+}
+
+double rotation_angle_deg(const Mat3& R) {
+  return std::acos(std::clamp(0.5 * (R.trace() - 1.0), -1.0, 1.0)) / kDeg;
 }
 
 Mat3 rot_x(double deg) {

@@ -85,10 +85,7 @@ double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double t
 Mat3 object_rotation(const TiltGeometry& est, const TiltGeometry& truth) {
   Mat3 M = Mat3::Zero();
   for (std::size_t k = 0; k < est.size(); ++k) M += est[k].R.transpose() * truth[k].R;
-  Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  Mat3 D = Mat3::Identity();
-  D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
-  return svd.matrixU() * D * svd.matrixV().transpose();
+  return nearest_rotation(M);
 }
 
 double angle_error_deg(const TiltGeometry& est, const TiltGeometry& truth) {
@@ -96,7 +93,7 @@ double angle_error_deg(const TiltGeometry& est, const TiltGeometry& truth) {
   double s = 0;
   for (std::size_t k = 0; k < est.size(); ++k) {
     const Mat3 E = est[k].R * Q * truth[k].R.transpose();
-    const double a = std::acos(std::clamp(0.5 * (E.trace() - 1.0), -1.0, 1.0)) * 180.0 / M_PI;
+    const double a = rotation_angle_deg(E);
     s += a * a;
   }
   return std::sqrt(s / static_cast<double>(est.size()));

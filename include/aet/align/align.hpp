@@ -39,9 +39,12 @@ struct AlignOptions {
   // views (atoms outside the field would be missing from the model).
   bool refine_angles = false;
   int model_iterations = 20;  // iterations of the atomic-model refinement
-  double max_shift_px = 0;    // 0 = auto (a quarter of the view width)
-  Device device;              // cpu default
-  std::uint64_t seed = 0;     // recorded; the methods are deterministic
+  // Half-range (degrees) of the grid search of each view's rotation about its tilt axis that
+  // precedes the local fit (ModelRefineOptions::search_range_deg); 0 = local fit only.
+  double angle_search_deg = 10;
+  double max_shift_px = 0;  // 0 = auto (a quarter of the view width)
+  Device device;            // cpu default
+  std::uint64_t seed = 0;   // recorded; the methods are deterministic
 };
 
 struct AlignRound {
@@ -62,6 +65,7 @@ struct AlignResult {
   // after the refinement (0 when the stage did not run).
   std::size_t model_atoms = 0;
   double model_r1_initial = 0, model_r1_final = 0;
+  std::vector<double> search_change_deg;  // per view: rotation change by the grid search (or empty)
 };
 
 // Aligns a tilt series whose nominal angles are `nominal` (one per view). Throws InputError for

@@ -30,6 +30,10 @@ struct ModelRefineOptions {
   double sigma = 0;            // starting projected width (Angstrom); 0 = 1.5 pixels
   double max_atom_step = 0.2;  // Angstrom per iteration (trust region)
   double tolerance = 1e-5;     // stop when R2 falls by less than this fraction in an iteration
+  // With refine_angles: half-range (degrees) of a grid search of each view's rotation about its
+  // tilt axis before the local fit, for views recorded further off than the local fit reaches
+  // (several degrees); 0 = local fit only.
+  double search_range_deg = 0;
 };
 
 struct ModelRefineResult {
@@ -39,8 +43,9 @@ struct ModelRefineResult {
   std::vector<double> offset;  // per-view constant background
   double sigma = 0;  // refined projected width (Angstrom): atom and probe core, pixel excluded
   double rms_displacement = 0;  // Angstrom: RMS distance of the atoms from where they started
-  std::vector<double> r1;       // sum |view - model| / sum |view| before the first and after each
-                                // iteration
+  std::vector<double> search_change_deg;  // per view, by the grid search (empty without it)
+  std::vector<double> r1;  // sum |view - model| / sum |view| before the first and after each
+                           // iteration
 };
 
 // Refines `atoms` and `geometry` against `views` (nx x ny x nviews, pixel size voxel_size.x).

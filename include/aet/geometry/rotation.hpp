@@ -35,6 +35,13 @@ Mat3 rotation_from_euler(const Euler& e);
 // At the gimbal lock (|theta| = 90) psi is set to 0.
 Euler euler_from_rotation(const Mat3& R);
 
+// The proper rotation nearest to M in the Frobenius norm (orthogonal Procrustes, by SVD): the
+// least-squares rotation between two sets of frames or point clouds.
+Mat3 nearest_rotation(const Mat3& M);
+
+// Angle of the rotation R (degrees, in [0, 180]).
+double rotation_angle_deg(const Mat3& R);
+
 // GENFIRE's ZYZ convention: R_genfire = (Rz(phi) Ry(theta) Rz(psi))^T, with the same axis and
 // centre conventions as ours (checked against GENFIRE's calculate3Dprojection). Returns the
 // equivalent aet Euler triple.
