@@ -203,7 +203,8 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   // Cold start with twice the iterations: the same settings for every geometry compared.
   ReconOptions ro_cold = ro;
   ro_cold.iterations = 2 * opt.recon_iterations;
-  auto recon_r1 = [&](const TiltGeometry& g) { return reconstruct(pre, g, ro_cold).r1.back(); };
+  auto cold = [&](const TiltGeometry& g) { return reconstruct(pre, g, ro_cold); };
+  auto recon_r1 = [&](const TiltGeometry& g) { return cold(g).r1.back(); };
 
   double border = 0;
   align_detail::centres_of_mass(pre, &border);
@@ -289,14 +290,17 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
     consider(geom, alpha, reconstruct(pre, geom, ro_last).r1.back());
     geom = best_geom;
     alpha = best_alpha;
-    res.r1_final = recon_r1(geom);
-  } else {
-    res.r1_initial = res.r1_final = recon_r1(geom);
   }
+  // The final geometry's cold reconstruction: its R1 is reported, and the per-view angle step
+  // traces its atoms in it.
+  ReconResult final_rec = cold(geom);
+  res.r1_final = final_rec.r1.back();
+  if (opt.rounds == 0) res.r1_initial = res.r1_final;
   if (opt.coarse) {
     TiltGeometry nom(static_cast<std::size_t>(nv));
     for (std::int64_t k = 0; k < nv; ++k) nom[k].R = nom_R[k];
-    const double r1_nominal = recon_r1(nom);
+    ReconResult nom_rec = cold(nom);
+    const double r1_nominal = nom_rec.r1.back();
     // The coarse step must not make things worse either (e.g. a centre of mass misled by a
     // neighbouring object): the nominal geometry is the last candidate.
     if (r1_nominal < res.r1_final) {
@@ -305,6 +309,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       geom = nom;
       alpha = 0;
       res.r1_final = r1_nominal;
+      final_rec = std::move(nom_rec);
     }
   }
   if (opt.refine_angles && border >= 0.05)
@@ -316,7 +321,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
     // Per-view rotations (and shifts, once more) against the atoms traced in a reconstruction
     // with the geometry found so far: the atoms move with the views, so a view's angle error has
     // nowhere to hide (docs/alignment.md).
-    const AtomModel atoms = trace_atoms(reconstruct(pre, geom, ro_cold).volume, TraceOptions{});
+    const AtomModel atoms = trace_atoms(final_rec.volume, TraceOptions{});
     if (atoms.size() < 4) {
       log_warning("align: " + std::to_string(atoms.size()) +
                   " atoms traced; per-view angles are not refined");
