@@ -14,6 +14,7 @@
 #include "aet/io/angles.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
+#include "aet/trace/trace.hpp"
 #include "phantoms/nanoparticle.hpp"
 #include "phantoms/tilt_series.hpp"
 #include "support/recon_fixtures.hpp"
@@ -187,6 +188,46 @@ TEST(ModelRefinement, IntensitiesSeparateTheSpecies) {
               max_fe);
   EXPECT_NEAR(ratio, std::pow(3.0, 1.7), 0.15 * std::pow(3.0, 1.7));
   EXPECT_GT(min_pt, 2 * max_fe);
+
+  // The species follow from the refined intensities alone: every atom starts as Pt.
+  AtomModel model = r.model;
+  for (auto& s : model.species) s = "Pt";
+  const ClassifyResult cr = classify_atoms(model, w, {"Fe", "Pt"});
+  EXPECT_EQ(cr.changed, nfe);
+  EXPECT_EQ(cr.removed, 0);
+  EXPECT_EQ(model.species, c.truth.species);
+  EXPECT_THROW(classify_atoms(model, std::vector<double>(3, 1.0), {"Fe", "Pt"}), InputError);
+  EXPECT_THROW(classify_atoms(model, w, {}), InputError);
+  EXPECT_THROW(classify_atoms(model, w, {"Fe", "Qq"}), InputError);
+}
+
+// A spurious atom (one the reconstruction or the network invented) gets almost no intensity in
+// the refinement, and the classification removes it; the real atoms all stay.
+TEST(ModelRefinement, SpuriousAtomsAreRemovedByTheirRefinedIntensity) {
+  const Case c = make_case("FePt", 61);
+  AtomModel start = c.truth;
+  start.properties.clear();
+  // Four atoms in the gaps of the lattice, at least 2 A from every real atom.
+  Rng rng(62);
+  int added = 0;
+  while (added < 4) {
+    const Vec3 p(rng.normal(0, 3), rng.normal(0, 3), rng.normal(0, 3));
+    double nearest = 1e300;
+    for (const auto& q : c.truth.positions) nearest = std::min(nearest, (p - q).norm());
+    if (nearest < 2.0 || nearest > 3.0) continue;
+    start.add("Fe", p);
+    ++added;
+  }
+  ModelRefineOptions opt;
+  opt.refine_shifts = opt.refine_angles = false;
+  const ModelRefineResult r = refine_atomic_model(c.series.views, c.series.truth, start, opt);
+  AtomModel model = r.model;
+  const ClassifyResult cr =
+      classify_atoms(model, *r.model.find_property("model_weight"), {"Fe", "Pt"});
+  std::printf("spurious atoms: %d removed (%s)\n", cr.removed, cr.how.c_str());
+  EXPECT_EQ(cr.removed, 4);
+  ASSERT_EQ(model.size(), c.truth.size());
+  EXPECT_EQ(model.species, c.truth.species);  // the added atoms came last
 }
 
 TEST(ModelRefinement, RejectsBadInput) {
@@ -262,6 +303,9 @@ TEST(RefineCli, WritesTheRefinedModelAndRejectsBadInput) {
   refuse("--tilts " + dir.file("nan.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
              dir.file("start.xyz"),
          dir.file("nan.mrc"));
+  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
+             dir.file("start.xyz") + " --elements Pt,Xq",
+         "Xq");
   // A search of the views' rotations with the geometry held fixed is a contradiction.
   refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
              dir.file("start.xyz") + " --angle-search 5",

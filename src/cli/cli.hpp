@@ -69,6 +69,10 @@ std::string json_escape(const std::string& s);
 std::string json_number(double v);
 std::string json_array(const std::vector<double>& v);
 
+// --elements A,B: element symbols, lightest first; spaces around items are dropped and every symbol
+// must be a known element.
+std::vector<std::string> parse_elements(const std::string& list);
+
 // The log line of a grid search of the views' rotations: the views it moved by more than a degree.
 std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg);
 

@@ -11,6 +11,7 @@
 #include "aet/core/progress.hpp"
 #include "aet/io/angles.hpp"
 #include "aet/io/xyz.hpp"
+#include "aet/trace/trace.hpp"
 #include "cli/cli.hpp"
 
 namespace aet::cli {
@@ -29,6 +30,10 @@ int run_refine(const Invocation& inv) {
     ("iterations", po::value<int>()->default_value(20)->value_name("N"),
        "refinement iterations (each: atoms, width, views)")
     ("geometry", "also refine each view's shift and Euler angles")
+    ("elements", po::value<std::string>()->value_name("A,B"),
+       "classify the atoms again from their refined intensities, as aet trace does (species "
+       "lightest first; a separate weak class is not atoms and is removed); without it the atoms "
+       "and species are kept as read")
     ("angle-search", po::value<double>()->default_value(0.0)->value_name("DEG"),
        "with --geometry: first search each view's rotation on a grid of +-DEG about its tilt axis "
        "(views recorded further off than the local fit reaches; 0 = local fit only)")
@@ -64,6 +69,8 @@ int run_refine(const Invocation& inv) {
   if (opt.search_range_deg > 0 && !opt.refine_angles)
     fail_input("--angle-search needs --geometry (it searches the views' rotations)");
 
+  std::vector<std::string> elements;
+  if (vm.count("elements")) elements = parse_elements(vm["elements"].as<std::string>());
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
   const std::string atoms_path = vm["atoms"].as<std::string>();
@@ -81,6 +88,11 @@ int run_refine(const Invocation& inv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const double moved = r.rms_displacement;
+  ClassifyResult classes;
+  if (!elements.empty()) {
+    const std::vector<double> weight = *r.model.find_property("model_weight");
+    classes = classify_atoms(r.model, weight, elements);
+  }
 
   OutputDir out(vm["out"].as<std::string>());
   r.model.set_info("refined_against", tilts_path);
@@ -99,6 +111,9 @@ int run_refine(const Invocation& inv) {
                 static_cast<long long>(views.nz()), r.r1.front(), r.r1.back(), r.r1.size() - 1,
                 r.sigma, moved);
   log << buf;
+  if (!elements.empty())
+    log << "classes from the refined intensities: " << classes.changed << " species changed, "
+        << classes.removed << " atoms removed (" << classes.how << ")\n";
   if (!r.search_change_deg.empty())
     log << angle_search_summary(r.search_change_deg, opt.search_range_deg);
   log << "iteration R1\n";
@@ -116,7 +131,11 @@ int run_refine(const Invocation& inv) {
      << ",\n  \"views\": " << views.nz()
      << ",\n  \"refine_geometry\": " << (opt.refine_angles ? "true" : "false")
      << ",\n  \"angle_search_deg\": " << json_number(opt.search_range_deg)
-     << ",\n  \"search_change_deg\": " << json_array(r.search_change_deg)
+     << ",\n  \"search_change_deg\": " << json_array(r.search_change_deg) << ",\n  \"classes\": "
+     << (elements.empty() ? std::string("null")
+                          : "{\"species_changed\": " + std::to_string(classes.changed) +
+                                ", \"atoms_removed\": " + std::to_string(classes.removed) +
+                                ", \"how\": " + json_escape(classes.how) + "}")
      << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
      << ",\n  \"sigma_angstrom\": " << json_number(r.sigma)
      << ",\n  \"rms_displacement_angstrom\": " << json_number(moved) << ",\n  \"r1\": ["

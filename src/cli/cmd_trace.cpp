@@ -14,20 +14,6 @@
 namespace aet::cli {
 namespace {
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const auto b = item.find_first_not_of(" \t");
-    const auto e = item.find_last_not_of(" \t");
-    if (b == std::string::npos) fail_input("--elements: empty element in '" + s + "'");
-    out.push_back(item.substr(b, e - b + 1));
-  }
-  if (out.empty()) fail_input("--elements: no element given");
-  return out;
-}
-
 // "A" (all axes) or "AX,AY,AZ", Angstrom.
 VoxelSize parse_voxel_size(const std::string& s) {
   std::vector<double> v;
@@ -104,7 +90,7 @@ int run_trace(const Invocation& inv) {
   const std::string out_path = vm["out"].as<std::string>();
 
   TraceOptions opt;
-  opt.elements = split_list(vm["elements"].as<std::string>());
+  opt.elements = parse_elements(vm["elements"].as<std::string>());
   opt.min_distance = vm["min-distance"].as<double>();
   opt.fit = parse_peak_fit(vm["fit"].as<std::string>());
   opt.fit_radius = vm["fit-radius"].as<double>();

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
@@ -229,6 +230,21 @@ std::string json_number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.10g", v);
   return buf;
+}
+
+std::vector<std::string> parse_elements(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b == std::string::npos) fail_input("--elements: empty element in '" + list + "'");
+    out.push_back(item.substr(b, e - b + 1));
+    element(out.back());  // throws InputError naming an unknown symbol
+  }
+  if (out.empty()) fail_input("--elements: give at least one element, e.g. Pt or Fe,Pt");
+  return out;
 }
 
 std::string json_array(const std::vector<double>& v) {

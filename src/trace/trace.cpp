@@ -886,6 +886,37 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
   return how;
 }
 
+}  // namespace
+
+ClassifyResult classify_atoms(AtomModel& model, const std::vector<double>& intensity,
+                              const std::vector<std::string>& elements, std::uint64_t seed) {
+  if (intensity.size() != model.size())
+    fail_input("classify atoms: " + std::to_string(intensity.size()) + " intensities for " +
+               std::to_string(model.size()) + " atoms");
+  if (elements.empty()) fail_input("classify atoms: no elements given");
+  for (const auto& e : elements) element(e);
+  for (double x : intensity)
+    if (!std::isfinite(x)) fail_input("classify atoms: an intensity is not finite");
+  ClassifyResult res;
+  std::vector<int> cls;
+  res.how = classify(intensity, elements.size(), seed, cls);
+  std::vector<bool> keep(model.size());
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    keep[i] = cls[i] > 0;
+    if (!keep[i]) {
+      ++res.removed;
+      continue;
+    }
+    const std::string& e = elements[static_cast<std::size_t>(cls[i] - 1)];
+    res.changed += model.species[i] != e;
+    model.species[i] = e;
+  }
+  model.filter(keep);
+  return res;
+}
+
+namespace {
+
 // Local re-classification (Miao group): each atom takes the species whose mean intensity among the
 // atoms within `radius` (itself excluded) is closest to its own; repeated until stable. Runs in
 // index order so the result does not depend on threads.
