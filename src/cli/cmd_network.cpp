@@ -365,10 +365,7 @@ int run_train(const Invocation& inv) {
        << ", \"psnr\": " << json_number(v.psnr) << ", \"rel_error\": " << json_number(v.rel_error)
        << "}";
   }
-  js << "\n  ],\n  \"loss\": [";
-  for (std::size_t i = 0; i < rep.loss.size(); ++i)
-    js << (i ? ", " : "") << json_number(rep.loss[i]);
-  js << "]\n}\n";
+  js << "\n  ],\n  \"loss\": " << json_array(rep.loss) << "\n}\n";
   write_text_file(out_dir + "/metrics.json", js.str());
   write_text_file(out_dir + "/train.log", log.str());
   log_info("wrote " + out_dir + "/{model.h5, metrics.json, train.log} after " + fmt(rep.seconds) +

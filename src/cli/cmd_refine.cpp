@@ -102,7 +102,7 @@ int run_refine(const Invocation& inv) {
   write_geometry(
       out.path("geometry.txt"), r.geometry,
       "aet refine: geometry of " + tilts_path + (opt.refine_angles ? " (refined)" : " (as given)"));
-  std::ostringstream log, r1s;
+  std::ostringstream log;
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "aet %s refine\ncommand: %s\natoms: %zu from %s\nviews: %lld\nR1 %.5f -> %.5f in "
@@ -117,10 +117,7 @@ int run_refine(const Invocation& inv) {
   if (!r.search_change_deg.empty())
     log << angle_search_summary(r.search_change_deg, opt.search_range_deg);
   log << "iteration R1\n";
-  for (std::size_t i = 0; i < r.r1.size(); ++i) {
-    log << i << " " << r.r1[i] << "\n";
-    r1s << (i ? ", " : "") << json_number(r.r1[i]);
-  }
+  for (std::size_t i = 0; i < r.r1.size(); ++i) log << i << " " << r.r1[i] << "\n";
   write_text_file(out.path("refine.log"), log.str());
   std::ostringstream js;
   js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
@@ -138,8 +135,8 @@ int run_refine(const Invocation& inv) {
                                 ", \"how\": " + json_escape(classes.how) + "}")
      << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
      << ",\n  \"sigma_angstrom\": " << json_number(r.sigma)
-     << ",\n  \"rms_displacement_angstrom\": " << json_number(moved) << ",\n  \"r1\": ["
-     << r1s.str() << "]\n}\n";
+     << ",\n  \"rms_displacement_angstrom\": " << json_number(moved)
+     << ",\n  \"r1\": " << json_array(r.r1) << "\n}\n";
   write_text_file(out.path("refine.json"), js.str());
   out.commit();
   log_info("aet refine: R1 " + json_number(r.r1.front()) + " -> " + json_number(r.r1.back()) +
