@@ -43,14 +43,8 @@ Case make_case(const std::string& element, std::uint64_t seed) {
   spec.b_factor = 5.0;
   spec.seed = seed;
   c.truth = phantoms::build_particle(spec);
-  phantoms::SimulationSpec sim;
-  sim.pixel = 0.5;
-  sim.nx = sim.ny = 56;
-  for (double t = -70; t <= 70 + 1e-9; t += 5) sim.nominal.push_back(Euler{0, t, 0});
-  sim.dose = 5e4;
-  sim.imaging.tail_fraction = 0.1;
-  sim.seed = seed;
-  c.series = phantoms::simulate_tilt_series(c.truth, sim, kCpu);
+  c.series =
+      phantoms::simulate_tilt_series(c.truth, test::tilt_series_spec(0.5, 56, 5, seed, true), kCpu);
   return c;
 }
 

@@ -163,8 +163,12 @@ class Refiner {
 
   // Pixel masses (and derivatives) of an atom at q = R_k p in view k, along u and v.
   void footprint(std::int64_t k, const Vec3& q, Profile& px, Profile& py) const {
-    make_profile(q.x() + g_[k].shift.x(), sigma_, nx_, a_, px);
-    make_profile(q.y() + g_[k].shift.y(), sigma_, ny_, a_, py);
+    footprint(g_[k].shift, q, sigma_, px, py);
+  }
+  // The same for an atom of width `sigma` at q in a view shifted by `shift`.
+  void footprint(const Vec2& shift, const Vec3& q, double sigma, Profile& px, Profile& py) const {
+    make_profile(q.x() + shift.x(), sigma, nx_, a_, px);
+    make_profile(q.y() + shift.y(), sigma, ny_, a_, py);
   }
 
   // S_k: the unscaled model view k (sum over atoms of w_i times the pixel masses).
@@ -183,8 +187,7 @@ class Refiner {
     for (std::size_t i = 0; i < p_.size(); ++i) {
       if (w_[i] == 0) continue;
       const Vec3 q = R * p_[i];
-      make_profile(q.x() + shift.x(), sigma, nx_, a_, px);
-      make_profile(q.y() + shift.y(), sigma, ny_, a_, py);
+      footprint(shift, q, sigma, px, py);
       for (std::int64_t y = 0; y < py.count; ++y) {
         double* row = S.data() + (py.lo + y) * nx_ + px.lo;
         const double wy = f * w_[i] * py.m[y];

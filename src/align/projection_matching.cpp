@@ -22,22 +22,16 @@ namespace {
 
 constexpr double kDeg = M_PI / 180.0;
 
-struct ViewFit {
-  ViewGeometry g;
-};
-
 // Fits one view's scale and shift to the re-projection of `volume` by Gauss-Newton, the shift
-// derivatives from the image gradient of the re-projection.
-ViewFit fit_view(const Array3& volume, const float* b, ViewGeometry g, std::int64_t nx,
-                 std::int64_t ny, double max_shift_px, bool allow_cc, int iterations,
-                 const Device& dev) {
+// derivatives from the image gradient of the re-projection; returns `g` with the fitted shift.
+ViewGeometry fit_view(const Array3& volume, const float* b, ViewGeometry g, std::int64_t nx,
+                      std::int64_t ny, double max_shift_px, bool allow_cc, int iterations,
+                      const Device& dev) {
   const double a = volume.voxel_size.x;
   const std::int64_t n = nx * ny;
   auto project = [&](const ViewGeometry& view) {
     return forward_project(volume, TiltGeometry{view}, nx, ny, dev);
   };
-  ViewFit out;
-  const int m = 3;
   for (int it = 0; it < iterations; ++it) {
     Array3 p = project(g);
     if (it == 0 && allow_cc) {
@@ -53,32 +47,30 @@ ViewFit fit_view(const Array3& volume, const float* b, ViewGeometry g, std::int6
       bp += double(b[i]) * p.data()[i], pp += double(p.data()[i]) * p.data()[i];
     if (!(pp > 0)) break;
     const double l = bp / pp;
-    Eigen::MatrixXd A = Eigen::MatrixXd::Zero(m, m);
-    Eigen::VectorXd rhs = Eigen::VectorXd::Zero(m);
-    Eigen::VectorXd J(m);
+    // Unknowns: scale, shift x, shift y.
+    Eigen::Matrix3d A = Eigen::Matrix3d::Zero();
+    Eigen::Vector3d rhs = Eigen::Vector3d::Zero(), J;
     const float* pv = p.data();
     for (std::int64_t y = 0; y < ny; ++y)
       for (std::int64_t x = 0; x < nx; ++x) {
         const std::int64_t i = y * nx + x;
-        int c = 0;
-        J[c++] = pv[i];
+        J[0] = pv[i];
         // d/ds of p(x - s) = -grad p (pixels); central differences, one-sided at the edges.
         const std::int64_t x0 = std::max<std::int64_t>(0, x - 1), x1 = std::min(nx - 1, x + 1);
         const std::int64_t y0 = std::max<std::int64_t>(0, y - 1), y1 = std::min(ny - 1, y + 1);
-        J[c++] = -l * (pv[y * nx + x1] - pv[y * nx + x0]) / double(x1 - x0);
-        J[c++] = -l * (pv[y1 * nx + x] - pv[y0 * nx + x]) / double(y1 - y0);
+        J[1] = -l * (pv[y * nx + x1] - pv[y * nx + x0]) / double(x1 - x0);
+        J[2] = -l * (pv[y1 * nx + x] - pv[y0 * nx + x]) / double(y1 - y0);
         const double r = b[i] - l * pv[i];
         A.noalias() += J * J.transpose();
         rhs += J * r;
       }
     A.diagonal().array() += 1e-9 * A.diagonal().maxCoeff();
-    const Eigen::VectorXd delta = A.ldlt().solve(rhs);
+    const Eigen::Vector3d delta = A.ldlt().solve(rhs);
     Vec2 d(delta[1], delta[2]);
     if (d.norm() > 1.0) d /= d.norm();  // trust region: one pixel per step
     g.shift += d * a;
   }
-  out.g = g;
-  return out;
+  return g;
 }
 
 // Least-squares common tilt-axis rotation alpha and object rotation Q with
@@ -249,8 +241,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
     if (opt.refine_shifts) {
       for (std::int64_t k = 0; k < nv; ++k)
         next[k] = fit_view(rec.volume, pre.slice(k), geom[k], nx, ny, max_shift, round == 0, 2,
-                           opt.device)
-                      .g;
+                           opt.device);
       std::vector<Vec2> d(static_cast<std::size_t>(nv));
       for (std::int64_t k = 0; k < nv; ++k) d[k] = next[k].shift - geom[k].shift;
       align_detail::remove_translation(d, next);

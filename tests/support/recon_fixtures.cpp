@@ -82,6 +82,20 @@ double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double t
   return static_cast<double>(found) / static_cast<double>(model.size());
 }
 
+phantoms::SimulationSpec tilt_series_spec(double pixel, std::int64_t size, double step,
+                                          std::uint64_t seed, bool noisy) {
+  phantoms::SimulationSpec sim;
+  sim.pixel = pixel;
+  sim.nx = sim.ny = size;
+  for (double t = -70; t <= 70 + 1e-9; t += step) sim.nominal.push_back(Euler{0, t, 0});
+  if (noisy) {
+    sim.dose = 5e4;
+    sim.imaging.tail_fraction = 0.1;
+  }
+  sim.seed = seed;
+  return sim;
+}
+
 Mat3 object_rotation(const TiltGeometry& est, const TiltGeometry& truth) {
   Mat3 M = Mat3::Zero();
   for (std::size_t k = 0; k < est.size(); ++k) M += est[k].R.transpose() * truth[k].R;

@@ -44,6 +44,12 @@ struct SimulatedParticle {
 };
 const SimulatedParticle& small_particle();
 
+// A single-axis series: size x size views at `pixel` Angstrom, tilts -70..70 degrees in `step`,
+// `seed`. With `noisy`, shot noise at 5e4 e/A^2 per view and 10 % of the intensity in the probe
+// tail, which a one-Gaussian atom model cannot hold (the alignment and model-refinement tests).
+phantoms::SimulationSpec tilt_series_spec(double pixel, std::int64_t size, double step,
+                                          std::uint64_t seed, bool noisy);
+
 // Fraction of atoms with a local maximum of the volume (26-neighbourhood, above 20 % of the peak,
 // refined to sub-voxel by a parabola per axis) within `tol` Angstrom.
 double fraction_of_atoms_found(const Array3& v, const AtomModel& model, double tol);
