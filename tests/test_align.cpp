@@ -208,6 +208,13 @@ TEST(AlignCli, WritesOutputsAndRejectsBadInput) {
                                  dir.file("short.tlt") + " --out " + dir.file("bad") + " --quiet");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_FALSE(test::file_exists(dir.file("bad")));
+  // An angle search beyond its range.
+  const auto wide =
+      test::run_aet("align --tilts " + dir.file("t.mrc") + " --angles " + dir.file("t.tlt") +
+                    " --refine-angles --angle-search 60 --out " + dir.file("bad") + " --quiet");
+  EXPECT_EQ(wide.exit_code, 2) << wide.output;
+  EXPECT_NE(wide.output.find("--angle-search"), std::string::npos) << wide.output;
+  EXPECT_FALSE(test::file_exists(dir.file("bad")));
   // One view and an all-zero view.
   Array3 one(48, 48, 1, 1.0f);
   write_mrc(dir.file("one.mrc"), one, MrcKind::stack);

@@ -269,6 +269,14 @@ TEST(RefineCli, WritesTheRefinedModelAndRejectsBadInput) {
             0.3 * position_error_pm(start.positions, c.truth.positions, Mat3::Identity()));
   EXPECT_EQ(read_angles(dir.file("out/geometry.txt"), c.series.views.nz()).format,
             AngleFormat::geometry);
+  // --elements classifies the refined atoms again: a clean Pt particle keeps every atom.
+  const auto cls = test::run_aet("refine --tilts " + dir.file("t.mrc") + " --angles " +
+                                 dir.file("g.txt") + " --atoms " + dir.file("start.xyz") +
+                                 " --elements Pt --out " + dir.file("out2") + " --quiet");
+  ASSERT_EQ(cls.exit_code, 0) << cls.output;
+  EXPECT_EQ(read_xyz(dir.file("out2/refined.xyz")).size(), c.truth.size());
+  const std::string js = test::read_text(dir.file("out2/refine.json"));
+  EXPECT_NE(js.find("\"atoms_removed\": 0"), std::string::npos) << js;
 
   auto refuse = [&](const std::string& args, const std::string& named) {
     const auto r = test::run_aet("refine " + args + " --out " + dir.file("bad") + " --quiet");

@@ -32,6 +32,14 @@ TEST(Pipeline, BuiltInParticleScoresItselfAgainstTheTruth) {
   EXPECT_GE(json_value(js, "precision"), 0.99) << js;
   EXPECT_LE(json_value(js, "rmsd_pm"), 20.0) << js;
   EXPECT_LT(json_value(js, "r1"), 0.2) << js;
+  // The final model is the refined one: closer to the truth than the traced one, and its
+  // classification from the refined intensities keeps every atom of this clean particle.
+  const auto refined = js.find("\"evaluation_refined\"");
+  ASSERT_NE(refined, std::string::npos) << js;
+  EXPECT_LT(json_value(js.substr(refined), "rmsd_pm"), json_value(js, "rmsd_pm")) << js;
+  EXPECT_GE(json_value(js.substr(refined), "precision"), 0.99) << js;
+  EXPECT_EQ(json_value(js, "atoms_removed"), 0.0) << js;
+  EXPECT_EQ(json_value(js, "species_changed"), 0.0) << js;
 }
 
 TEST(Pipeline, RunsOnAUserSeriesAndChecksItsInput) {
@@ -67,6 +75,9 @@ TEST(Pipeline, RunsOnAUserSeriesAndChecksItsInput) {
   EXPECT_EQ(b.exit_code, 2) << b.output;
   b = run_aet("pipeline --elements Xx --out " + bad);
   EXPECT_EQ(b.exit_code, 2) << b.output;
+  b = run_aet("pipeline --angle-search 50 --out " + bad);
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  EXPECT_NE(b.output.find("--angle-search"), std::string::npos) << b.output;
   EXPECT_FALSE(aet::test::file_exists(bad));
 }
 
