@@ -1,5 +1,5 @@
 // Patched inference: overlapping aligned patches, a raised-cosine blend across each overlap,
-// only one batch of patches on the device at a time.
+// only one batch of patches on the device at a time; averaged over mirror images of the volume.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -74,13 +74,9 @@ AxisPlan plan_axis(std::int64_t n, std::int64_t patch, std::int64_t overlap, std
   return p;
 }
 
-}  // namespace
-
-Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& opt) {
-  if (volume.empty()) fail_input("augment: empty volume");
-  if (opt.patch < 1) fail_input("augment: patch must be positive");
-  if (opt.overlap < 0) fail_input("augment: overlap must not be negative");
-  if (opt.batch < 1) fail_input("augment: batch must be positive");
+// One pass of the network over `volume` (input multiplied by `inv`), patched and blended.
+Array3 augment_once(const Model& model, const Array3& volume, const AugmentOptions& opt,
+                    float inv) {
   const Model::Impl& im = model.impl();
   const std::int64_t align = alignment(im.config);
   const std::int64_t patch = round_up(opt.patch, align);
@@ -89,8 +85,6 @@ Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& o
     fail_input("augment: margin " + std::to_string(margin) + " exceeds half the overlap " +
                std::to_string(opt.overlap));
 
-  const double scale = normalisation_scale(volume);
-  const float inv = static_cast<float>(1.0 / scale);
   const AxisPlan px = plan_axis(volume.nx(), patch, opt.overlap, margin, align);
   const AxisPlan py = plan_axis(volume.ny(), patch, opt.overlap, margin, align);
   const AxisPlan pz = plan_axis(volume.nz(), patch, opt.overlap, margin, align);
@@ -159,6 +153,67 @@ Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& o
         row[x] /= s * px.sum[static_cast<std::size_t>(x)];
     }
   return out;
+}
+
+}  // namespace
+
+std::vector<int> flip_masks(int flips) {
+  switch (flips) {
+    case 1:
+      return {0};
+    case 2:
+      return {0, 7};
+    case 4:
+      return {0, 3, 5, 6};
+    case 8:
+      return {0, 1, 2, 3, 4, 5, 6, 7};
+    default:
+      fail_input("augment: flips must be 1, 2, 4 or 8 (got " + std::to_string(flips) + ")");
+  }
+}
+
+Array3 flip_volume(const Array3& volume, int mask) {
+  Array3 out(volume.nx(), volume.ny(), volume.nz());
+  out.voxel_size = volume.voxel_size;
+  std::copy(volume.origin, volume.origin + 3, out.origin);
+  const std::int64_t nx = volume.nx(), ny = volume.ny(), nz = volume.nz();
+  for (std::int64_t z = 0; z < nz; ++z)
+    for (std::int64_t y = 0; y < ny; ++y) {
+      const float* src =
+          volume.data() + volume.index(0, (mask & 2) ? ny - 1 - y : y, (mask & 4) ? nz - 1 - z : z);
+      float* dst = out.data() + out.index(0, y, z);
+      if (mask & 1)
+        std::reverse_copy(src, src + nx, dst);
+      else
+        std::copy(src, src + nx, dst);
+    }
+  return out;
+}
+
+Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& opt) {
+  if (volume.empty()) fail_input("augment: empty volume");
+  if (opt.patch < 1) fail_input("augment: patch must be positive");
+  if (opt.overlap < 0) fail_input("augment: overlap must not be negative");
+  if (opt.batch < 1) fail_input("augment: batch must be positive");
+  const std::vector<int> masks = flip_masks(opt.flips);
+  // One scale for every mirror image (the median of local maxima does not change under flips).
+  const float inv = static_cast<float>(1.0 / normalisation_scale(volume));
+  if (masks.size() == 1) return augment_once(model, volume, opt, inv);
+
+  Array3 sum;
+  for (const int mask : masks) {
+    const Array3 pass = flip_volume(augment_once(model, flip_volume(volume, mask), opt, inv), mask);
+    if (sum.empty()) {
+      sum = pass;
+      continue;
+    }
+    float* d = sum.data();
+    const float* p = pass.data();
+    for (std::size_t i = 0; i < sum.size(); ++i) d[i] += p[i];
+  }
+  const float w = 1.0f / static_cast<float>(masks.size());
+  for (float& v : sum.vector()) v *= w;
+  return sum;
 }
 
 }  // namespace aet::nn

@@ -104,6 +104,10 @@ TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {
               model);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("trained at"), std::string::npos) << r.output;
+  r = run_aet("augment --volume " + dir_->file("v.mrc") + " --out " + dir_->file("b.mrc") + model +
+              " --flips 3");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--flips"), std::string::npos) << r.output;
   EXPECT_FALSE(file_exists(dir_->file("b.mrc")));
 }
 
@@ -116,6 +120,7 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   EXPECT_TRUE(file_exists(out + "/augmented.mrc"));
   const std::string js = read_text(out + "/metrics.json");
   EXPECT_NE(js.find("\"used\": true"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"flips\": 8"), std::string::npos) << js;
   EXPECT_NE(js.find("\"evaluation_without_network\""), std::string::npos) << js;
 
   const std::string plain = dir_->file("plain");

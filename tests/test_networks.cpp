@@ -171,7 +171,8 @@ TEST(Networks, PatchedInferenceEqualsWholeVolumeAwayFromBorders) {
   const Array3 v = random_volume(52, 46, 40, 9);
   AugmentOptions whole;
   whole.patch = 64;  // one patch per axis
-  AugmentOptions patched;
+  whole.flips = 1;   // mirror images would move the padded high faces to the low ones
+  AugmentOptions patched = whole;
   patched.patch = 32;
   patched.overlap = 20;
   patched.margin = receptive_radius(c);  // 10: no weight where the patch padding is felt
@@ -193,6 +194,7 @@ TEST(Networks, PatchedInferenceEqualsWholeVolumeAwayFromBorders) {
   // network; on a particle-like volume (empty background) the two stay highly correlated.
   const Array3 blobs = blob_sample(52, 46, 40, 40, 12).input;
   AugmentOptions dflt;
+  dflt.flips = 1;
   dflt.patch = 32;
   dflt.overlap = 16;
   const double r = correlation(augment(m, blobs, whole), augment(m, blobs, dflt));
@@ -204,6 +206,48 @@ TEST(Networks, PatchedInferenceEqualsWholeVolumeAwayFromBorders) {
   EXPECT_THROW(augment(m, v, bad), InputError);
   bad = patched;
   bad.overlap = 32;
+  EXPECT_THROW(augment(m, v, bad), InputError);
+}
+
+TEST(Networks, FlipAveragingIsEquivariantAndAveragesTheMirrorImages) {
+  UNetConfig c = tiny_config();
+  c.residual = false;
+  const Model m = create_model(c, 5, Device{});
+  const Array3 v = blob_sample(26, 22, 18, 14, 4).input;
+  // flip_volume reverses exactly the axes of its mask and is its own inverse.
+  const Array3 f = flip_volume(v, 5);
+  EXPECT_EQ(f(2, 3, 4), v(v.nx() - 3, 3, v.nz() - 5));
+  EXPECT_EQ(max_abs_diff(flip_volume(f, 5), v), 0.0);
+  EXPECT_NEAR(f.voxel_size.x, v.voxel_size.x, 0);
+
+  AugmentOptions one, all;
+  one.flips = 1;
+  all.flips = 8;
+  const Array3 y = augment(m, v, all);
+  // The average of the eight mirror-image passes, each flipped back.
+  Array3 mean(v.nx(), v.ny(), v.nz(), 0.0f);
+  for (const int mask : flip_masks(8)) {
+    const Array3 p = flip_volume(augment(m, flip_volume(v, mask), one), mask);
+    for (std::size_t i = 0; i < mean.size(); ++i) mean.data()[i] += p.data()[i] / 8;
+  }
+  double peak = 0;
+  for (float x : y.vector()) peak = std::max(peak, static_cast<double>(std::abs(x)));
+  ASSERT_GT(peak, 0.01);
+  EXPECT_LT(max_abs_diff(y, mean), 1e-5 * peak);
+  // Averaged, the output commutes with every flip; one pass of this untrained network does not.
+  for (const int mask : {1, 2, 4, 7}) {
+    EXPECT_LT(max_abs_diff(augment(m, flip_volume(v, mask), all), flip_volume(y, mask)),
+              1e-5 * peak)
+        << "mask " << mask;
+    EXPECT_GT(
+        max_abs_diff(augment(m, flip_volume(v, mask), one), flip_volume(augment(m, v, one), mask)),
+        1e-3 * peak)
+        << "mask " << mask;
+  }
+  EXPECT_EQ(flip_masks(2), (std::vector<int>{0, 7}));
+  EXPECT_EQ(flip_masks(4).size(), 4u);
+  AugmentOptions bad;
+  bad.flips = 3;
   EXPECT_THROW(augment(m, v, bad), InputError);
 }
 

@@ -93,6 +93,7 @@ Array3 read_tilt_series(const std::string& path, const po::variables_map& vm);
 
 // The missing-wedge network as a pipeline stage (cmd_network.cpp): --no-network and --model.
 void add_network_options(po::options_description& desc);
+void add_flips_option(po::options_description& desc);  // --flips, aet augment and the pipeline
 // The network's device: the reconstruction's, except that under --device auto a LibTorch without
 // CUDA runs the network on the CPU.
 Device network_device(const po::variables_map& vm, const Device& recon_device);
@@ -108,6 +109,7 @@ class NetworkStage {
   bool active() const;
   const std::string& model_path() const;
   const std::string& skip_reason() const;  // why the stage is inactive ("" when active)
+  int flips() const;                       // mirror images averaged (--flips)
   // The network learned atoms of a given width in voxels: another voxel size deactivates the
   // shipped model (with the reason) and is an InputError for an explicit --model.
   void check_voxel_size(double voxel);

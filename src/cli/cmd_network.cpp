@@ -30,11 +30,18 @@ std::string fmt(double v) {
   return b;
 }
 
+int flips_option(const po::variables_map& vm) {
+  const int f = vm["flips"].as<int>();
+  if (f != 1 && f != 2 && f != 4 && f != 8) fail_input("--flips must be 1, 2, 4 or 8");
+  return f;
+}
+
 nn::AugmentOptions augment_options(const po::variables_map& vm) {
   nn::AugmentOptions o;
   o.patch = vm["patch"].as<std::int64_t>();
   o.overlap = vm["overlap"].as<std::int64_t>();
   o.batch = vm["batch"].as<int>();
+  o.flips = flips_option(vm);
   if (o.patch < 8) fail_input("--patch must be >= 8 voxels");
   if (o.overlap < 0 || o.overlap >= o.patch) fail_input("--overlap must be in [0, patch)");
   if (o.batch < 1) fail_input("--batch must be >= 1");
@@ -72,6 +79,13 @@ void add_network_options(po::options_description& desc) {
     ("model", po::value<std::string>()->value_name("FILE"),
        "network weights (HDF5); default: the shipped model (networks/models/, or $AET_MODEL)");
   // clang-format on
+  add_flips_option(desc);
+}
+
+void add_flips_option(po::options_description& desc) {
+  desc.add_options()("flips", po::value<int>()->default_value(8)->value_name("N"),
+                     "network: average its outputs over N mirror images of the volume (1, 2, 4 or "
+                     "8; N passes; less of the network's own error)");
 }
 
 Device network_device(const po::variables_map& vm, const Device& recon_device) {
@@ -87,6 +101,7 @@ Device network_device(const po::variables_map& vm, const Device& recon_device) {
 
 struct NetworkStage::Impl {
   bool explicit_model = false;
+  int flips = 8;
   std::string path, reason;
 #if AET_WITH_TORCH
   std::unique_ptr<nn::Model> model;
@@ -107,6 +122,7 @@ NetworkStage::NetworkStage(const po::variables_map& vm, const Device& dev)
   impl_->reason = "this build has no LibTorch";
   (void)dev;
 #else
+  impl_->flips = flips_option(vm);
   impl_->path = impl_->explicit_model ? vm["model"].as<std::string>() : nn::default_model_path();
   if (impl_->path.empty()) {
     impl_->reason = "the shipped model was not found (networks/models/)";
@@ -127,6 +143,9 @@ const std::string& NetworkStage::model_path() const {
 const std::string& NetworkStage::skip_reason() const {
   return impl_->reason;
 }
+int NetworkStage::flips() const {
+  return impl_->flips;
+}
 
 void NetworkStage::check_voxel_size(double voxel) {
 #if AET_WITH_TORCH
@@ -143,7 +162,11 @@ void NetworkStage::check_voxel_size(double voxel) {
 
 Array3 NetworkStage::apply(const Array3& volume) const {
 #if AET_WITH_TORCH
-  if (active()) return nn::augment(*impl_->model, volume, nn::AugmentOptions{});
+  if (active()) {
+    nn::AugmentOptions o;
+    o.flips = impl_->flips;
+    return nn::augment(*impl_->model, volume, o);
+  }
 #endif
   (void)volume;
   throw InternalError("NetworkStage::apply on an inactive stage");
@@ -163,12 +186,14 @@ int run_augment(const Invocation& inv) {
        "overlap of neighbouring patches, blended smoothly")
     ("batch", po::value<int>()->default_value(1)->value_name("N"), "patches per forward pass");
   // clang-format on
+  add_flips_option(desc);
   add_common_options(desc, true);
   const auto synopsis = "--volume V.mrc --out V2.mrc [--model FILE] [options]";
   const auto about =
       "Restores what the missing wedge removed from a reconstruction with the 3D U-Net "
       "(docs/network.md). The volume is normalised inside (no scale factor to set) and run in "
-      "overlapping patches with smooth blending, so any size fits in bounded memory. The output "
+      "overlapping patches with smooth blending, so any size fits in bounded memory, and its "
+      "outputs over --flips mirror images of the volume are averaged. The output "
       "is in normalised units: the heaviest atoms peak near 1.";
   Parsed p = parse(inv, desc);
   if (p.help) {

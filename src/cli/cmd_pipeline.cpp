@@ -354,7 +354,7 @@ int run_pipeline(const Invocation& inv) {
      << ",\n  \"algorithm\": " << json_escape(vm["algorithm"].as<std::string>())
      << ",\n  \"iterations\": " << iterations << ",\n  \"alignment\": " << align_json
      << ",\n  \"network\": {\"used\": " << (network.active() ? "true" : "false")
-     << ", \"model\": " << json_escape(network.model_path())
+     << ", \"model\": " << json_escape(network.model_path()) << ", \"flips\": " << network.flips()
      << ", \"skipped_because\": " << json_escape(network.skip_reason()) << "}"
      << ",\n  \"r1\": " << json_number(r1) << ",\n  \"traced_atoms\": " << atoms.size()
      << ",\n  \"refinement\": " << refine_json << ",\n  \"seconds\": {\n"
