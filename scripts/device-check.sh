@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The GPU checks of issues 4 and 6 as one command on the lent GPU machine (H100/H200): build with
+# CUDA and the GPU LibTorch, the gpu-labelled tests, the reconstruction benchmark with the floors,
+# and network inference on the GPU. Each stage has its own time limit, so a slow one still leaves
+# the others' results under $OUT. Prepare once on the developer machine:
+#   bash ../shared/device/bundle-deps.sh && cp ../shared/device/setup.sh .devdeps/
+# then call the device tool with carry [".devdeps"], timeout_s 600 and the command
+#   scripts/device-check.sh
+# What comes back ($OUT): device.txt, build.log, gpu-tests.log, recon_gpu.json, recon_gpu.md,
+# augment_gpu.md (at most 8 files, as the tool allows).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-device-check}
+mkdir -p "$out"
+# Seconds per stage; together well inside one 600 s call.
+T_BUILD=${T_BUILD:-240} T_TESTS=${T_TESTS:-90} T_BENCH=${T_BENCH:-180} T_AUGMENT=${T_AUGMENT:-60}
+
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem,driver_version \
+    --format=csv 2>&1
+  nproc
+} >"$out/device.txt"
+
+if [ -f .devdeps/setup.sh ]; then
+  source .devdeps/setup.sh
+elif [ -f ../shared/device/setup.sh ]; then
+  source ../shared/device/setup.sh
+else
+  echo "device-check: no .devdeps/setup.sh (see the header of this script)" | tee -a "$out/device.txt"
+  exit 2
+fi
+
+echo "== build" | tee -a "$out/device.txt"
+timeout "$T_BUILD" bash -c 'cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DAET_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DAET_BUILD_TESTS=ON \
+    -DAET_BUILD_BENCHMARKS=ON && cmake --build build-gpu -j "$(nproc)"' >"$out/build.log" 2>&1
+rc=$?
+echo "build rc $rc" | tee -a "$out/device.txt"
+[ "$rc" = 0 ] || { tail -40 "$out/build.log"; exit 1; }
+
+echo "== gpu tests" | tee -a "$out/device.txt"
+timeout "$T_TESTS" ctest --test-dir build-gpu -L gpu --output-on-failure -j 4 >"$out/gpu-tests.log" 2>&1
+echo "gpu tests rc $?" | tee -a "$out/device.txt"
+tail -5 "$out/gpu-tests.log"
+
+echo "== reconstruction benchmark" | tee -a "$out/device.txt"
+timeout "$T_BENCH" build-gpu/bin/bench_recon --devices cuda:0 --sizes 64,128,256,512 \
+  --views 40,60,120 --floors --repeat 3 --json "$out/recon_gpu.json" \
+  --markdown "$out/recon_gpu.md" >>"$out/device.txt" 2>&1
+echo "bench rc $?" | tee -a "$out/device.txt"
+
+echo "== network inference" | tee -a "$out/device.txt"
+AET=build-gpu/bin/aet DEVICE=cuda:0 timeout "$T_AUGMENT" benchmarks/bench_augment.sh 128 256 \
+  >"$out/augment_gpu.md" 2>&1
+echo "augment rc $?" | tee -a "$out/device.txt"
+cat "$out/device.txt" "$out/augment_gpu.md"
