@@ -4,7 +4,8 @@
 # the simulator's truth with and without the network in the same run (metrics.json holds both).
 # Prints a Markdown table and writes each run under OUT (default: bench-network/).
 #   benchmarks/network_accuracy.sh [OUT]      (run from the project root after building)
-#   MODEL=FILE to score another model than the shipped one.
+#   MODEL=FILE to score another model than the shipped one; EXTRA="--flips 1" for one pass of the
+#   network instead of the default 8 flip-averaged passes.
 set -euo pipefail
 aet=${AET:-./build/bin/aet}
 out=${1:-bench-network}
@@ -34,3 +35,4 @@ run au-octahedron Au -60:60:3 9003
 run pt-random Pt -70:70:3 9004
 run fe-bcc-sphere Fe -70:70:3 9005
 run fept-l10 Fe,Pt -60:60:3 9006
+run fept-l10 Fe,Pt -70:70:3 110  # pipeline_accuracy.sh's FePt run, where one pass invented atoms
