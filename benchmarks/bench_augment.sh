@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Network inference speed: `aet augment` of an n^3 volume (voxel 0.35 A, the shipped model's) with
-# the default patching (one pass and the default 8 flip-averaged passes) and with 64^3 patches; wall time and peak resident memory per run.
+# the default patching (the default 8 flip-averaged passes, and one pass) and with 64^3 patches;
+# wall time and peak resident memory per run.
 #   benchmarks/bench_augment.sh [N ...]     (default 128; run from the project root after building)
 #   DEVICE=cuda:0 to time the GPU, MODEL=FILE for another model.
 set -euo pipefail

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "aet/core/error.hpp"
 #include "aet/networks/training_data.hpp"
@@ -202,9 +203,9 @@ Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& o
 
   Array3 sum;
   for (const int mask : masks) {
-    const Array3 pass = flip_volume(augment_once(model, flip_volume(volume, mask), opt, inv), mask);
+    Array3 pass = flip_volume(augment_once(model, flip_volume(volume, mask), opt, inv), mask);
     if (sum.empty()) {
-      sum = pass;
+      sum = std::move(pass);
       continue;
     }
     float* d = sum.data();

@@ -21,6 +21,17 @@
 
 namespace aet::cli {
 
+namespace {
+
+// Checked when the options are read, before any computation (nn::flip_masks refuses it too).
+int flips_option(const po::variables_map& vm) {
+  const int f = vm["flips"].as<int>();
+  if (f != 1 && f != 2 && f != 4 && f != 8) fail_input("--flips must be 1, 2, 4 or 8");
+  return f;
+}
+
+}  // namespace
+
 #if AET_WITH_TORCH
 namespace {
 
@@ -28,12 +39,6 @@ std::string fmt(double v) {
   char b[64];
   std::snprintf(b, sizeof b, "%.6g", v);
   return b;
-}
-
-int flips_option(const po::variables_map& vm) {
-  const int f = vm["flips"].as<int>();
-  if (f != 1 && f != 2 && f != 4 && f != 8) fail_input("--flips must be 1, 2, 4 or 8");
-  return f;
 }
 
 nn::AugmentOptions augment_options(const po::variables_map& vm) {
@@ -101,7 +106,7 @@ Device network_device(const po::variables_map& vm, const Device& recon_device) {
 
 struct NetworkStage::Impl {
   bool explicit_model = false;
-  int flips = 8;
+  int flips = 0;  // --flips
   std::string path, reason;
 #if AET_WITH_TORCH
   std::unique_ptr<nn::Model> model;
@@ -110,6 +115,7 @@ struct NetworkStage::Impl {
 
 NetworkStage::NetworkStage(const po::variables_map& vm, const Device& dev)
     : impl_(std::make_unique<Impl>()) {
+  impl_->flips = flips_option(vm);
   if (vm.count("no-network")) {
     if (vm.count("model")) fail_input("--model and --no-network exclude each other");
     impl_->reason = "--no-network";
@@ -122,7 +128,6 @@ NetworkStage::NetworkStage(const po::variables_map& vm, const Device& dev)
   impl_->reason = "this build has no LibTorch";
   (void)dev;
 #else
-  impl_->flips = flips_option(vm);
   impl_->path = impl_->explicit_model ? vm["model"].as<std::string>() : nn::default_model_path();
   if (impl_->path.empty()) {
     impl_->reason = "the shipped model was not found (networks/models/)";
