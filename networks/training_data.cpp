@@ -69,7 +69,8 @@ bool is_fcc_element(const std::string& symbol) {
 struct Draw {
   std::string element;
   phantoms::Shape shape = phantoms::Shape::sphere;
-  double radius = 0, vacancy = 0, jitter = 0, tilt_max = 0, tilt_step = 0, dose = 0, tail = 0;
+  double radius = 0, vacancy = 0, jitter = 0, tilt_max = 0, tilt_step = 0, dose = 0, tail = 0,
+         background = 0;
   double wulff_100 = 1, wulff_110 = 1;
   bool wulff_has_110 = false;
   std::uint64_t particle_seed = 0, noise_seed = 0;
@@ -93,6 +94,8 @@ Draw draw_sample(const TrainingDataSpec& spec, std::uint64_t seed) {
   d.wulff_has_110 = rng.uniform() < 0.5;
   d.particle_seed = rng.next_u64();
   d.noise_seed = rng.next_u64();
+  // Drawn last, so that the draws before it are those of sets made before it existed.
+  d.background = rng.uniform(0.0, spec.background_max);
   return d;
 }
 
@@ -523,6 +526,8 @@ void check_training_spec(const TrainingDataSpec& s) {
     fail_input("training data: angle error must be >= 0, got " + fmt(s.angle_error_sd));
   if (!std::isfinite(s.tail_fraction_max) || s.tail_fraction_max < 0 || s.tail_fraction_max >= 1)
     fail_input("training data: tail fraction must be in [0, 1), got " + fmt(s.tail_fraction_max));
+  if (!std::isfinite(s.background_max) || s.background_max < 0 || s.background_max > 10)
+    fail_input("training data: background must be in [0, 10], got " + fmt(s.background_max));
   positive(s.pixel, "pixel");
   if (!std::isfinite(s.view_margin) || s.view_margin < 0)
     fail_input("training data: view margin must be >= 0, got " + fmt(s.view_margin));
@@ -591,6 +596,7 @@ TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t 
   sim.dose = d.dose;
   sim.angle_error_sd = spec.angle_error_sd;
   sim.imaging.tail_fraction = d.tail;
+  sim.background = d.background;
   sim.seed = d.noise_seed;
   const phantoms::TiltSeries series = phantoms::simulate_tilt_series(s.truth, sim, dev);
 
@@ -784,6 +790,7 @@ TrainingSetWriter::TrainingSetWriter(const std::string& path, const TrainingData
   write_double_attr(path, root, "vacancy_max", spec.vacancy_max);
   write_double_attr(path, root, "angle_error_sd", spec.angle_error_sd);
   write_double_attr(path, root, "tail_fraction_max", spec.tail_fraction_max);
+  write_double_attr(path, root, "background_max", spec.background_max);
   write_double_attr(path, root, "pixel", spec.pixel);
   write_double_attr(path, root, "view_margin", spec.view_margin);
   write_num_attr(path, root, "iterations", H5T_STD_I32LE, H5T_NATIVE_INT, &spec.iterations);
@@ -906,6 +913,9 @@ std::vector<TrainingSample> read_training_set(const std::string& path, TrainingD
   spec.vacancy_max = r.attr_double(root, "vacancy_max");
   spec.angle_error_sd = r.attr_double(root, "angle_error_sd");
   spec.tail_fraction_max = r.attr_double(root, "tail_fraction_max");
+  // Sets made before the background draw existed have none.
+  spec.background_max =
+      r.has_attr(root, "background_max") ? r.attr_double(root, "background_max") : 0.0;
   spec.pixel = r.attr_double(root, "pixel");
   spec.view_margin = r.attr_double(root, "view_margin");
   const double iterations = r.attr_double(root, "iterations");

@@ -151,7 +151,7 @@ TEST(NetworkCliInput, BadInputLeavesNothing) {
   // A flip count the network cannot average: refused before the reconstruction, in every build.
   r = run_aet("pipeline --phantom pt-cuboctahedron-309 --flips 3 --out " + tmp.file("out"));
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("--flips must be 1, 2, 4 or 8"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--flips must be 1, 2, 4 or 8 (got 3)"), std::string::npos) << r.output;
   r = run_aet("train --data " + tmp.file("missing.h5") + " --out " + tmp.file("run"));
   EXPECT_EQ(r.exit_code, 2);
 #if AET_WITH_TORCH

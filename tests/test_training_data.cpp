@@ -130,6 +130,7 @@ TEST(TrainingData, InvalidSpecsAreRefused) {
   refused([](TrainingDataSpec& s) { s.iterations = 0; }, "iterations");
   refused([](TrainingDataSpec& s) { s.recon_step = 2.5; }, "step");
   refused([](TrainingDataSpec& s) { s.pixel = std::nan(""); }, "pixel");
+  refused([](TrainingDataSpec& s) { s.background_max = -0.1; }, "background");
 }
 
 // ---- samples ------------------------------------------------------------------------------------
@@ -173,6 +174,24 @@ TEST_F(TrainingSamples, SampleIsDeterministicAndIndependentOfThreads) {
     EXPECT_LE(s->dose, spec.dose_max);
     EXPECT_NEAR(nn::normalisation_scale(s->input), 1.0, 1e-6);
   }
+}
+
+// The view background reaches the simulation, and being drawn last it leaves the particle, tilts
+// and dose of every seed as they were in sets made without it.
+TEST_F(TrainingSamples, BackgroundChangesOnlyTheInput) {
+  TrainingDataSpec without = fast_spec();
+  without.background_max = 0.0;
+  TrainingDataSpec with = without;
+  with.background_max = 0.5;
+  const std::uint64_t seed = nn::training_sample_seed(5, 0);
+  const TrainingSample a = nn::make_training_sample(without, seed, Device{});
+  const TrainingSample b = nn::make_training_sample(with, seed, Device{});
+  EXPECT_TRUE(same(a.truth, b.truth));
+  EXPECT_TRUE(same(a.target, b.target));
+  EXPECT_EQ(a.tilt_max, b.tilt_max);
+  EXPECT_EQ(a.tilt_step, b.tilt_step);
+  EXPECT_EQ(a.dose, b.dose);
+  EXPECT_FALSE(a.input.vector() == b.input.vector());
 }
 
 // Regression guard on the whole chain (simulation, RESIRE, normalisation, target). Measured with
@@ -357,6 +376,7 @@ TEST(TrainingSet, RoundTripIsExact) {
   spec.dose_min = 1e3;
   spec.iterations = 7;
   spec.recon_step = 1.25;
+  spec.background_max = 0.07;
   const auto samples = synthetic_samples();
   nn::write_training_set(path, samples, spec);
   EXPECT_EQ(test::list_dir(dir.path()), std::vector<std::string>{"set.h5"});
@@ -386,6 +406,7 @@ TEST(TrainingSet, RoundTripIsExact) {
   EXPECT_EQ(back.vacancy_max, spec.vacancy_max);
   EXPECT_EQ(back.angle_error_sd, spec.angle_error_sd);
   EXPECT_EQ(back.tail_fraction_max, spec.tail_fraction_max);
+  EXPECT_EQ(back.background_max, spec.background_max);
   EXPECT_EQ(back.pixel, spec.pixel);
   EXPECT_EQ(back.view_margin, spec.view_margin);
   EXPECT_EQ(back.iterations, spec.iterations);

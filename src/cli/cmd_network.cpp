@@ -12,6 +12,7 @@
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/mrc.hpp"
+#include "aet/networks/flips.hpp"
 #include "aet/networks/training_data.hpp"
 #include "cli/cli.hpp"
 #if AET_WITH_TORCH
@@ -23,10 +24,14 @@ namespace aet::cli {
 
 namespace {
 
-// Checked when the options are read, before any computation (nn::flip_masks refuses it too).
+// Checked when the options are read, before any computation, in every build.
 int flips_option(const po::variables_map& vm) {
   const int f = vm["flips"].as<int>();
-  if (f != 1 && f != 2 && f != 4 && f != 8) fail_input("--flips must be 1, 2, 4 or 8");
+  try {
+    nn::flip_masks(f);  // the one rule; its message gains the option's dashes
+  } catch (const InputError& e) {
+    fail_input(std::string("--") + e.what());
+  }
   return f;
 }
 

@@ -89,6 +89,8 @@ int run_make_training_set(const Invocation& inv) {
        "Gaussian error (sd) on each view's angles")
     ("tail-max", po::value<double>()->default_value(def.tail_fraction_max)->value_name("F"),
        "largest probe-tail fraction (drawn in [0, F])")
+    ("background-max", po::value<double>()->default_value(def.background_max)->value_name("F"),
+       "largest smooth view background, as a fraction of the view mean (drawn in [0, F])")
     ("pixel", po::value<double>()->default_value(def.pixel)->value_name("A"),
        "pixel and voxel size (Angstrom)")
     ("margin", po::value<double>()->default_value(def.view_margin)->value_name("A"),
@@ -139,6 +141,7 @@ int run_make_training_set(const Invocation& inv) {
   spec.vacancy_max = vm["vacancy-max"].as<double>();
   spec.angle_error_sd = vm["angle-error"].as<double>();
   spec.tail_fraction_max = vm["tail-max"].as<double>();
+  spec.background_max = vm["background-max"].as<double>();
   spec.pixel = vm["pixel"].as<double>();
   spec.view_margin = vm["margin"].as<double>();
   spec.iterations = vm["iterations"].as<int>();

@@ -11,6 +11,7 @@
 
 #include "aet/core/array.hpp"
 #include "aet/core/device.hpp"
+#include "aet/networks/flips.hpp"
 
 namespace aet::nn {
 
@@ -92,12 +93,6 @@ struct AugmentOptions {
 // `batch` patches are in flight. Blend weights: a separable sin^2 ramp across each overlap
 // (neighbours' ramps sum to 1), divided by their sum. Gradient-free, eval mode.
 Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& opt);
-
-// The mirror images flip averaging uses, in order: a bit mask each (1 = x, 2 = y, 4 = z reversed,
-// index i -> n - 1 - i). 2 gives {none, xyz}, 4 {none, xy, xz, yz}, 8 all. InputError otherwise.
-std::vector<int> flip_masks(int flips);
-// `volume` with the axes in `mask` reversed (its own inverse).
-Array3 flip_volume(const Array3& volume, int mask);
 
 // Whether LibTorch in this build sees a CUDA device (a CPU-only LibTorch never does).
 bool torch_cuda_available();

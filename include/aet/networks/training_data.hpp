@@ -34,8 +34,12 @@ struct TrainingDataSpec {
   double vacancy_max = 0.05;       // vacancy fraction drawn in [0, max]
   double angle_error_sd = 0.2;     // degrees, Gaussian error on each Euler angle of each view
   double tail_fraction_max = 0.1;  // probe tail fraction drawn in [0, max] (tail sigma 4 A)
-  double pixel = 0.35;             // Angstrom: voxel size of inputs and targets
-  double view_margin = 3.0;        // Angstrom of vacuum around the particle in the views
+  // Smooth view background (the simulator's: mean = this fraction of the view mean, with its
+  // Poisson noise), drawn in [0, max]. The pipeline's built-in simulation has 0.05 and skips the
+  // preprocessing that would subtract it, so a network trained without any never saw it.
+  double background_max = 0.1;
+  double pixel = 0.35;       // Angstrom: voxel size of inputs and targets
+  double view_margin = 3.0;  // Angstrom of vacuum around the particle in the views
   // RESIRE for the input volume: 30 iterations of step 1.6 reach about the state of aet
   // reconstruct's default (50 of step 1.0; input-target correlation within 0.003) at 60 % of the
   // cost, so the network trains on inputs like those it will see. The step is stable below 2.
