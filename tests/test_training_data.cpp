@@ -177,7 +177,7 @@ TEST_F(TrainingSamples, SampleIsDeterministicAndIndependentOfThreads) {
 }
 
 // The view background reaches the simulation, and being drawn last it leaves the particle, tilts
-// and dose of every seed as they were in sets made without it.
+// and dose of every seed as they were in sets made before it existed.
 TEST_F(TrainingSamples, BackgroundChangesOnlyTheInput) {
   TrainingDataSpec without = fast_spec();
   without.background_max = 0.0;
@@ -192,6 +192,13 @@ TEST_F(TrainingSamples, BackgroundChangesOnlyTheInput) {
   EXPECT_EQ(a.tilt_step, b.tilt_step);
   EXPECT_EQ(a.dose, b.dose);
   EXPECT_FALSE(a.input.vector() == b.input.vector());
+  // The draws of this seed as they were before the background existed (the draw order is what
+  // keeps old sets reproducible: the model card's 160-sample set, remade, has exactly the dose
+  // and tilt ranges its model recorded). A background drawn earlier would shift all of these.
+  EXPECT_DOUBLE_EQ(a.tilt_max, 72.566302410195036);
+  EXPECT_EQ(a.tilt_step, 4.0);
+  EXPECT_DOUBLE_EQ(a.dose, 33923.123274101898);
+  EXPECT_EQ(a.truth.size(), 39u);
 }
 
 // Regression guard on the whole chain (simulation, RESIRE, normalisation, target). Measured with
