@@ -3,6 +3,7 @@
 // input each of them must refuse without leaving output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -22,7 +23,7 @@ class NetworkCli : public ::testing::Test {
     dir_ = new TempDir();
     const auto r = run_aet(
         "make-training-set --count 2 --radius-min 4 --radius-max 5 --seed 3 "
-        "--iterations 10 --quiet --out " +
+        "--iterations 4 --step 1 --quiet --out " +
         dir_->file("set.h5"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto t = run_aet("train --data " + dir_->file("set.h5") +
@@ -51,6 +52,11 @@ TEST_F(NetworkCli, TrainWritesModelMetricsAndCheckpoint) {
   EXPECT_NE(info.output.find("@format                        aet-unet"), std::string::npos)
       << info.output;
   EXPECT_NE(info.output.find("@metadata/training.voxel_size_A"), std::string::npos) << info.output;
+  // The input recipe, copied from the training set, that the pipeline reproduces.
+  EXPECT_NE(info.output.find("@metadata/training.input_iterations 4\n"), std::string::npos)
+      << info.output;
+  EXPECT_NE(info.output.find("@metadata/training.input_step  1\n"), std::string::npos)
+      << info.output;
 }
 
 // Several --data files are trained on together; a missing one is named and nothing is written.
@@ -131,6 +137,57 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   ASSERT_EQ(n.exit_code, 0) << n.output;
   EXPECT_FALSE(file_exists(plain + "/augmented.mrc"));
   EXPECT_NE(read_text(plain + "/metrics.json").find("\"used\": false"), std::string::npos);
+
+  // The model was trained on RESIRE of 4 iterations at step 1: the pipeline feeds it the
+  // 4-iteration snapshot of its own solve, and the solve going on from there ends on the volume of
+  // the uninterrupted run.
+  EXPECT_NE(js.find("\"input\": {\"iterations\": 4, \"step\": 1, \"source\": \"snapshot\"}"),
+            std::string::npos)
+      << js;
+  const Array3 with = read_mrc(out + "/reconstruction.mrc");
+  const Array3 without = read_mrc(plain + "/reconstruction.mrc");
+  ASSERT_EQ(with.size(), without.size());
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < with.size(); ++i) {
+    diff = std::max(diff, std::abs(double(with.data()[i]) - without.data()[i]));
+    norm = std::max(norm, std::abs(double(without.data()[i])));
+  }
+  EXPECT_LE(diff, 1e-5 * norm);
+
+  // The network's input is the same volume aet reconstruct makes with the recipe: augmenting
+  // that gives the pipeline's augmented volume.
+  auto rc = run_aet("reconstruct --tilts " + out + "/tilts.mrc --angles " + out +
+                    "/tilts.tlt --iterations 4 --step 1 --quiet --out " + dir_->file("r4.mrc"));
+  ASSERT_EQ(rc.exit_code, 0) << rc.output;
+  rc = run_aet("augment --volume " + dir_->file("r4.mrc") + " --model " +
+               dir_->file("run/model.h5") + " --out " + dir_->file("a4.mrc"));
+  ASSERT_EQ(rc.exit_code, 0) << rc.output;
+  EXPECT_EQ(rc.output.find("warning"), std::string::npos) << rc.output;
+  const Array3 a4 = read_mrc(dir_->file("a4.mrc")), pa = read_mrc(out + "/augmented.mrc");
+  ASSERT_EQ(a4.size(), pa.size());
+  diff = norm = 0;
+  for (std::size_t i = 0; i < a4.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a4.data()[i]) - pa.data()[i]));
+    norm = std::max(norm, std::abs(double(pa.data()[i])));
+  }
+  EXPECT_LE(diff, 1e-4 * norm);
+
+  // aet augment warns when the volume's label records another recipe, and says how to make one.
+  rc = run_aet("augment --volume " + out + "/reconstruction.mrc --model " +
+               dir_->file("run/model.h5") + " --out " + dir_->file("a10.mrc"));
+  ASSERT_EQ(rc.exit_code, 0) << rc.output;
+  EXPECT_NE(rc.output.find("10 iterations at step 1, but the model was trained on 4"),
+            std::string::npos)
+      << rc.output;
+  EXPECT_NE(rc.output.find("aet reconstruct --iterations 4 --step 1"), std::string::npos)
+      << rc.output;
+
+  // Fewer iterations than the recipe: the network's input is a solve of its own.
+  const auto s = run_aet("pipeline --phantom pt-cuboctahedron-309 --iterations 3 --quiet --model " +
+                         dir_->file("run/model.h5") + " --out " + dir_->file("pipe3"));
+  ASSERT_EQ(s.exit_code, 0) << s.output;
+  EXPECT_NE(read_text(dir_->file("pipe3/metrics.json")).find("\"source\": \"separate\""),
+            std::string::npos);
 }
 
 #endif  // AET_WITH_TORCH

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -91,6 +92,22 @@ Device resolve_recon_device(const po::variables_map& vm);
 // views. Errors name the file.
 Array3 read_tilt_series(const std::string& path, const po::variables_map& vm);
 
+// How a volume was reconstructed, as far as the network cares: RESIRE with this many iterations
+// of this step. iterations == 0: not known.
+struct ReconRecipe {
+  int iterations = 0;
+  double step = 0;
+  bool known() const { return iterations > 0; }
+  bool operator==(const ReconRecipe& o) const {
+    return iterations == o.iterations && std::abs(step - o.step) <= 1e-6 * std::abs(o.step);
+  }
+  bool operator!=(const ReconRecipe& o) const { return !(*this == o); }
+};
+// The MRC label that records a RESIRE recipe ("aet recipe: resire, 50 iterations, step 1"), and
+// the recipe found among a file's labels (unknown when none records one).
+std::string recipe_label(const ReconRecipe& r);
+ReconRecipe recipe_from_labels(const std::vector<std::string>& labels);
+
 // The missing-wedge network as a pipeline stage (cmd_network.cpp): --no-network and --model.
 void add_network_options(po::options_description& desc);
 void add_flips_option(po::options_description& desc);  // --flips, aet augment and the pipeline
@@ -114,6 +131,9 @@ class NetworkStage {
   // shipped model (with the reason) and is an InputError for an explicit --model.
   void check_voxel_size(double voxel);
   Array3 apply(const Array3& volume) const;  // normalised units, heaviest atoms near 1
+  // The reconstruction the model was trained on (its file's training.input_* metadata); unknown
+  // for an inactive stage or a model file that does not record it.
+  ReconRecipe input_recipe() const;
 
  private:
   struct Impl;

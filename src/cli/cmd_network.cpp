@@ -82,6 +82,40 @@ std::string voxel_size_mismatch(const nn::Model& model, double voxel) {
 }
 #endif
 
+std::string recipe_label(const ReconRecipe& r) {
+  char b[80];
+  std::snprintf(b, sizeof b, "aet recipe: resire, %d iterations, step %.6g", r.iterations, r.step);
+  return b;
+}
+
+ReconRecipe recipe_from_labels(const std::vector<std::string>& labels) {
+  for (const std::string& l : labels) {
+    ReconRecipe r;
+    if (std::sscanf(l.c_str(), "aet recipe: resire, %d iterations, step %lf", &r.iterations,
+                    &r.step) == 2 &&
+        r.iterations > 0 && r.step > 0)
+      return r;
+  }
+  return {};
+}
+
+#if AET_WITH_TORCH
+namespace {
+
+ReconRecipe model_input_recipe(const nn::Model& model) {
+  const auto& m = model.metadata();
+  const auto alg = m.find("training.input_algorithm");
+  const auto its = m.find("training.input_iterations");
+  const auto step = m.find("training.input_step");
+  if (alg == m.end() || alg->second != "resire" || its == m.end() || step == m.end()) return {};
+  ReconRecipe r{std::atoi(its->second.c_str()), std::atof(step->second.c_str())};
+  if (!(r.iterations > 0 && r.step > 0)) return {};
+  return r;
+}
+
+}  // namespace
+#endif
+
 void add_network_options(po::options_description& desc) {
   // clang-format off
   desc.add_options()
@@ -182,6 +216,13 @@ Array3 NetworkStage::apply(const Array3& volume) const {
   throw InternalError("NetworkStage::apply on an inactive stage");
 }
 
+ReconRecipe NetworkStage::input_recipe() const {
+#if AET_WITH_TORCH
+  if (active()) return model_input_recipe(*impl_->model);
+#endif
+  return {};
+}
+
 int run_augment(const Invocation& inv) {
   po::options_description desc("Options");
   // clang-format off
@@ -220,7 +261,8 @@ int run_augment(const Invocation& inv) {
   const std::string out_path = vm["out"].as<std::string>();
   const nn::AugmentOptions opt = augment_options(vm);
   const Device dev = resolve_device(vm["device"].as<std::string>());
-  Array3 volume = read_mrc(in_path);
+  MrcHeader header;
+  Array3 volume = read_mrc(in_path, &header);
   if (volume.nz() < 2)
     fail_file(in_path, "is not a volume (nz = " + std::to_string(volume.nz()) + ")");
   for (float v : volume.vector())
@@ -230,6 +272,21 @@ int run_augment(const Invocation& inv) {
   const nn::Model model = nn::load_model(model_path, dev);
   if (const std::string why = voxel_size_mismatch(model, volume.voxel_size.x); !why.empty())
     fail_file(in_path, why);
+  // The network learned to correct volumes made one way; another recipe is outside what it saw.
+  const ReconRecipe trained = model_input_recipe(model), given = recipe_from_labels(header.labels);
+  if (trained.known()) {
+    const std::string fix = "aet reconstruct --iterations " + std::to_string(trained.iterations) +
+                            " --step " + fmt(trained.step);
+    if (given.known() && given != trained)
+      log_warning(in_path + " is RESIRE of " + std::to_string(given.iterations) +
+                  " iterations at step " + fmt(given.step) + ", but the model was trained on " +
+                  std::to_string(trained.iterations) + " at step " + fmt(trained.step) +
+                  "; for inputs like its training data use " + fix);
+    else if (!given.known())
+      log_info("the model was trained on RESIRE reconstructions of " +
+               std::to_string(trained.iterations) + " iterations at step " + fmt(trained.step) +
+               " (" + fix + ")");
+  }
   log_info("aet augment: " + in_path + " (" + std::to_string(volume.nx()) + " x " +
            std::to_string(volume.ny()) + " x " + std::to_string(volume.nz()) + ") with " +
            model_path + " on " + dev.str());
@@ -336,8 +393,20 @@ int run_train(const Invocation& inv) {
   const auto data_paths = vm["data"].as<std::vector<std::string>>();
   std::string data_path;  // the files, comma-separated, for the log and the model's provenance
   double voxel = 0;
+  // The reconstruction recipe of the inputs (RESIRE iterations and step), recorded in the model
+  // so that the pipeline feeds it the same kind of volume; unrecorded when the files differ.
+  int input_iterations = 0;
+  double input_step = 0;
+  bool same_recipe = true;
   for (const std::string& path : data_paths) {
-    std::vector<nn::TrainingSample> part = nn::read_training_set(path);
+    nn::TrainingDataSpec spec;
+    std::vector<nn::TrainingSample> part = nn::read_training_set(path, &spec);
+    if (input_iterations == 0) {
+      input_iterations = spec.iterations;
+      input_step = spec.recon_step;
+    } else if (spec.iterations != input_iterations || spec.recon_step != input_step) {
+      same_recipe = false;
+    }
     if (part.empty()) fail_file(path, "holds no training samples");
     if (voxel == 0) voxel = part.front().input.voxel_size.x;
     for (const auto& s : part)
@@ -347,6 +416,11 @@ int run_train(const Invocation& inv) {
     for (auto& s : part) o.samples.push_back(std::move(s));
     data_path += (data_path.empty() ? "" : ",") + path;
   }
+  if (!same_recipe)
+    log_warning(
+        "the training sets were reconstructed with different RESIRE settings: the model "
+        "will record no input recipe, and the pipeline will feed it its own "
+        "reconstruction");
   if (vm.count("validation"))
     o.validation = nn::read_training_set(vm["validation"].as<std::string>());
   nn::Model model = vm.count("init")     ? nn::load_model(vm["init"].as<std::string>(), dev)
@@ -379,6 +453,15 @@ int run_train(const Invocation& inv) {
   const nn::TrainReport rep = nn::train(model, o);
   bar.finish();
   model.metadata()["training.voxel_size_A"] = fmt(voxel);
+  if (same_recipe) {
+    model.metadata()["training.input_algorithm"] = "resire";
+    model.metadata()["training.input_iterations"] = std::to_string(input_iterations);
+    model.metadata()["training.input_step"] = fmt(input_step);
+  } else {  // --init may carry the recipe of other data
+    model.metadata().erase("training.input_algorithm");
+    model.metadata().erase("training.input_iterations");
+    model.metadata().erase("training.input_step");
+  }
   model.metadata()["training.data"] = data_path;
   model.metadata()["training.device"] = dev.str();
   model.metadata()["training.command_line"] = inv.command_line;

@@ -1,5 +1,6 @@
 // aet pipeline: the whole chain in one command. With --tilts it runs on the user's series; with
 // none it simulates a built-in particle, runs the same chain, and scores itself against the truth.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -237,19 +238,62 @@ int run_pipeline(const Invocation& inv) {
   log.line("reconstructing " + std::to_string(views.nx()) + " x " + std::to_string(views.ny()) +
            " x " + std::to_string(views.nz()) + " views (" + vm["algorithm"].as<std::string>() +
            ", " + std::to_string(iterations) + " iterations, " + device.str() + ")");
+  // The network's input is RESIRE made as its training inputs were (the model file's recipe).
+  // With this run's step and fewer iterations it is a snapshot of this solve: plain RESIRE is
+  // gradient descent, so going on from the snapshot gives the volume of one uninterrupted run.
+  network.check_voxel_size(views.voxel_size.x);
+  const ReconRecipe recipe = network.input_recipe();
+  const bool resire = ro.algorithm == Algorithm::resire;
+  const bool snapshot = recipe.known() && resire && recipe.iterations < iterations &&
+                        recipe == ReconRecipe{recipe.iterations, ro.step};
   auto t0 = Clock::now();
-  const ReconResult rec = reconstruct(views, geometry, ro);
+  ReconResult rec;
+  Array3 network_input;  // empty: the network gets rec.volume
+  if (snapshot) {
+    ReconOptions first = ro;
+    first.iterations = recipe.iterations;
+    ReconResult part = reconstruct(views, geometry, first);
+    network_input = std::move(part.volume);
+    ReconOptions rest = ro;
+    rest.iterations = iterations - recipe.iterations;
+    rest.initial = &network_input;
+    rec = reconstruct(views, geometry, rest);
+    rec.r1.insert(rec.r1.begin(), part.r1.begin(), part.r1.end());
+    rec.r2.insert(rec.r2.begin(), part.r2.begin(), part.r2.end());
+    rec.seconds += part.seconds;
+    rec.device_bytes = std::max(rec.device_bytes, part.device_bytes);
+  } else {
+    rec = reconstruct(views, geometry, ro);
+  }
   timing << "    \"reconstruct\": " << json_number(seconds_since(t0)) << ",\n";
   const double r1 = rec.r1.empty() ? std::nan("") : rec.r1.back();
   log.line("  R1 = " + json_number(r1) + " after " + json_number(seconds_since(t0)) + " s");
 
   // ---- missing-wedge network ----------------------------------------------------------------
-  network.check_voxel_size(views.voxel_size.x);
   Array3 augmented;
+  std::string input_json = "null";
   if (network.active()) {
     log.line("missing-wedge network: " + network.model_path());
+    if (recipe.known()) {
+      const bool same = resire && recipe == ReconRecipe{iterations, ro.step};
+      const char* source = snapshot ? "snapshot" : same ? "reconstruction" : "separate";
+      log.line("  input: RESIRE, " + std::to_string(recipe.iterations) + " iterations at step " +
+               json_number(recipe.step) + " (the model's training recipe; " + source + ")");
+      if (!snapshot && !same) {
+        ReconOptions ni = ro;
+        ni.algorithm = Algorithm::resire;
+        ni.iterations = recipe.iterations;
+        ni.step = recipe.step;
+        ni.accelerate = false;
+        t0 = Clock::now();
+        network_input = reconstruct(views, geometry, ni).volume;
+        timing << "    \"network_input\": " << json_number(seconds_since(t0)) << ",\n";
+      }
+      input_json = "{\"iterations\": " + std::to_string(recipe.iterations) +
+                   ", \"step\": " + json_number(recipe.step) + ", \"source\": \"" + source + "\"}";
+    }
     t0 = Clock::now();
-    augmented = network.apply(rec.volume);
+    augmented = network.apply(network_input.empty() ? rec.volume : network_input);
     timing << "    \"network\": " << json_number(seconds_since(t0)) << ",\n";
     log.line("  " + json_number(seconds_since(t0)) + " s");
   } else {
@@ -338,7 +382,9 @@ int run_pipeline(const Invocation& inv) {
   }
   write_geometry(out.path("geometry.txt"), geometry,
                  do_align ? "view geometry refined by aet align" : "view geometry used");
-  write_mrc(out.path("reconstruction.mrc"), rec.volume, MrcKind::volume, {label});
+  write_mrc(out.path("reconstruction.mrc"), rec.volume, MrcKind::volume,
+            resire ? std::vector<std::string>{label, recipe_label({iterations, ro.step})}
+                   : std::vector<std::string>{label});
   if (network.active())
     write_mrc(out.path("augmented.mrc"), augmented, MrcKind::volume,
               {label + " network " + network.model_path()});
@@ -355,7 +401,8 @@ int run_pipeline(const Invocation& inv) {
      << ",\n  \"iterations\": " << iterations << ",\n  \"alignment\": " << align_json
      << ",\n  \"network\": {\"used\": " << (network.active() ? "true" : "false")
      << ", \"model\": " << json_escape(network.model_path()) << ", \"flips\": " << network.flips()
-     << ", \"skipped_because\": " << json_escape(network.skip_reason()) << "}"
+     << ", \"skipped_because\": " << json_escape(network.skip_reason())
+     << ", \"input\": " << input_json << "}"
      << ",\n  \"r1\": " << json_number(r1) << ",\n  \"traced_atoms\": " << atoms.size()
      << ",\n  \"refinement\": " << refine_json << ",\n  \"seconds\": {\n"
      << timing.str() << "    \"total\": " << json_number(total) << "\n  }";

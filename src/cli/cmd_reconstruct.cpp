@@ -203,7 +203,11 @@ int run_reconstruct(const Invocation& inv) {
   if (!parent.empty()) ensure_directory(parent.string());
   const std::string label = std::string("aet " AET_VERSION " reconstruct: ") +
                             algorithm_name(opt.algorithm) + ", " + summary;
-  write_mrc(out, result.volume, MrcKind::volume, {label});
+  std::vector<std::string> labels = {label};
+  // Plain RESIRE is what the network trains on; the label lets aet augment check the recipe.
+  if (opt.algorithm == Algorithm::resire && !opt.accelerate)
+    labels.push_back(recipe_label(ReconRecipe{opt.iterations, opt.step}));
+  write_mrc(out, result.volume, MrcKind::volume, labels);
 
   std::ostringstream js;
   js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
