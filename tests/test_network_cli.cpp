@@ -16,6 +16,17 @@ namespace {
 
 #if AET_WITH_TORCH
 
+// max |a - b| / max |b| over two volumes of the same grid.
+double max_relative_difference(const Array3& a, const Array3& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    diff = std::max(diff, std::abs(double(a.data()[i]) - b.data()[i]));
+    norm = std::max(norm, std::abs(double(b.data()[i])));
+  }
+  return diff / norm;
+}
+
 // A tiny model trained for two steps on two small samples: enough to run every command path.
 class NetworkCli : public ::testing::Test {
  protected:
@@ -74,6 +85,59 @@ TEST_F(NetworkCli, TrainReadsSeveralDataFiles) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("absent.h5"), std::string::npos) << r.output;
   EXPECT_FALSE(file_exists(dir_->file("run3")));
+}
+
+// A recipe chosen after training (aet model-input) takes precedence over the training inputs'
+// one, in what aet augment checks; --clear restores the training one; bad use leaves the file.
+TEST_F(NetworkCli, ModelInputSetsAndClearsTheChosenRecipe) {
+  const std::string model = dir_->file("recipe.h5");
+  write_text(model, read_text(dir_->file("run/model.h5")));
+  auto r = run_aet("model-input --model " + model);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("training inputs: RESIRE, 4 iterations, step 1"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("chosen input:    not recorded"), std::string::npos) << r.output;
+  r = run_aet("model-input --model " + model + " --iterations 7 --step 1.5 --note held-out");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("used:            RESIRE, 7 iterations, step 1.5"), std::string::npos)
+      << r.output;
+  const auto info = run_aet("info " + model);
+  EXPECT_NE(info.output.find("@metadata/input.note"), std::string::npos) << info.output;
+
+  // aet augment now expects 7 iterations at step 1.5: a volume labelled with 4 at step 1 is
+  // warned about, one labelled with the chosen recipe is not.
+  Array3 v(16, 16, 16, 0.5f);
+  v.voxel_size = VoxelSize{0.35, 0.35, 0.35};
+  write_mrc(dir_->file("r4s1.mrc"), v, MrcKind::volume,
+            {"aet recipe: resire, 4 iterations, step 1"});
+  write_mrc(dir_->file("r7.mrc"), v, MrcKind::volume,
+            {"aet recipe: resire, 7 iterations, step 1.5"});
+  r = run_aet("augment --volume " + dir_->file("r4s1.mrc") + " --flips 1 --model " + model +
+              " --out " + dir_->file("x.mrc"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("aet reconstruct --iterations 7 --step 1.5"), std::string::npos)
+      << r.output;
+  r = run_aet("augment --volume " + dir_->file("r7.mrc") + " --flips 1 --model " + model +
+              " --out " + dir_->file("x.mrc"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+
+  // Half a recipe, a bad step, --clear with a recipe, a missing file: exit 2, file unchanged.
+  const std::string before = read_text(model);
+  for (const std::string& bad : {std::string(" --iterations 5"), std::string(" -n 5 --step 2.5"),
+                                 std::string(" -n 5 --step 1 --clear"), std::string(" --note x")}) {
+    r = run_aet("model-input --model " + model + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.output;
+  }
+  EXPECT_EQ(read_text(model), before);
+  r = run_aet("model-input --model " + dir_->file("absent.h5") + " -n 5 --step 1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("absent.h5"), std::string::npos) << r.output;
+
+  r = run_aet("model-input --model " + model + " --clear");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("used:            RESIRE, 4 iterations, step 1"), std::string::npos)
+      << r.output;
 }
 
 TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {
@@ -144,15 +208,9 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   EXPECT_NE(js.find("\"input\": {\"iterations\": 4, \"step\": 1, \"source\": \"snapshot\"}"),
             std::string::npos)
       << js;
-  const Array3 with = read_mrc(out + "/reconstruction.mrc");
-  const Array3 without = read_mrc(plain + "/reconstruction.mrc");
-  ASSERT_EQ(with.size(), without.size());
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < with.size(); ++i) {
-    diff = std::max(diff, std::abs(double(with.data()[i]) - without.data()[i]));
-    norm = std::max(norm, std::abs(double(without.data()[i])));
-  }
-  EXPECT_LE(diff, 1e-5 * norm);
+  EXPECT_LE(max_relative_difference(read_mrc(out + "/reconstruction.mrc"),
+                                    read_mrc(plain + "/reconstruction.mrc")),
+            1e-5);
 
   // The network's input is the same volume aet reconstruct makes with the recipe: augmenting
   // that gives the pipeline's augmented volume.
@@ -163,14 +221,9 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
                dir_->file("run/model.h5") + " --out " + dir_->file("a4.mrc"));
   ASSERT_EQ(rc.exit_code, 0) << rc.output;
   EXPECT_EQ(rc.output.find("warning"), std::string::npos) << rc.output;
-  const Array3 a4 = read_mrc(dir_->file("a4.mrc")), pa = read_mrc(out + "/augmented.mrc");
-  ASSERT_EQ(a4.size(), pa.size());
-  diff = norm = 0;
-  for (std::size_t i = 0; i < a4.size(); ++i) {
-    diff = std::max(diff, std::abs(double(a4.data()[i]) - pa.data()[i]));
-    norm = std::max(norm, std::abs(double(pa.data()[i])));
-  }
-  EXPECT_LE(diff, 1e-4 * norm);
+  EXPECT_LE(
+      max_relative_difference(read_mrc(dir_->file("a4.mrc")), read_mrc(out + "/augmented.mrc")),
+      1e-4);
 
   // aet augment warns when the volume's label records another recipe, and says how to make one.
   rc = run_aet("augment --volume " + out + "/reconstruction.mrc --model " +

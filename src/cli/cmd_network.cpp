@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -102,15 +103,22 @@ ReconRecipe recipe_from_labels(const std::vector<std::string>& labels) {
 #if AET_WITH_TORCH
 namespace {
 
-ReconRecipe model_input_recipe(const nn::Model& model) {
-  const auto& m = model.metadata();
-  const auto alg = m.find("training.input_algorithm");
-  const auto its = m.find("training.input_iterations");
-  const auto step = m.find("training.input_step");
+// The recipe stored under `prefix` (algorithm, iterations, step), or unknown.
+ReconRecipe stored_recipe(const std::map<std::string, std::string>& m, const std::string& prefix) {
+  const auto alg = m.find(prefix + "algorithm");
+  const auto its = m.find(prefix + "iterations");
+  const auto step = m.find(prefix + "step");
   if (alg == m.end() || alg->second != "resire" || its == m.end() || step == m.end()) return {};
   ReconRecipe r{std::atoi(its->second.c_str()), std::atof(step->second.c_str())};
   if (!(r.iterations > 0 && r.step > 0)) return {};
   return r;
+}
+
+// The input the model is meant for: input.* when set (a recipe chosen on held-out runs after
+// training, which may be less converged than the training inputs), else the training inputs'.
+ReconRecipe model_input_recipe(const nn::Model& model) {
+  const ReconRecipe chosen = stored_recipe(model.metadata(), "input.");
+  return chosen.known() ? chosen : stored_recipe(model.metadata(), "training.input_");
 }
 
 }  // namespace
@@ -295,6 +303,74 @@ int run_augment(const Invocation& inv) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_mrc(out_path, out, MrcKind::volume, {"aet augment " + model_path});
   log_info("wrote " + out_path + " (" + fmt(s) + " s)");
+  return 0;
+#endif
+}
+
+int run_model_input(const Invocation& inv) {
+  po::options_description desc("Options");
+  // clang-format off
+  desc.add_options()
+    ("model", po::value<std::string>()->value_name("FILE"), "network weights (HDF5), rewritten")
+    ("iterations,n", po::value<int>()->value_name("N"), "RESIRE iterations of the input")
+    ("step", po::value<double>()->value_name("S"), "RESIRE step of the input (< 2)")
+    ("note", po::value<std::string>()->value_name("TEXT"),
+       "how the recipe was chosen (stored as input.note)")
+    ("clear", "remove the chosen recipe (the training inputs' recipe applies again)");
+  // clang-format on
+  add_common_options(desc, false);
+  const auto synopsis = "--model FILE [--iterations N --step S [--note TEXT] | --clear]";
+  const auto about =
+      "Shows, sets or clears the input recipe of a network model: the RESIRE iteration count and "
+      "step of the volumes it is meant to be given. aet train records the recipe of its "
+      "training inputs; a recipe chosen afterwards on held-out runs (input.* metadata) takes "
+      "precedence in aet pipeline, which feeds the network a RESIRE solve made that way, and in "
+      "aet augment, which warns about volumes made otherwise. Without --iterations or --clear "
+      "it prints both recipes. The file is rewritten atomically.";
+  Parsed p = parse(inv, desc);
+  if (p.help) {
+    print_usage(inv, synopsis, about, desc);
+    return 0;
+  }
+#if !AET_WITH_TORCH
+  fail_input("aet model-input: this build of aet has no LibTorch (AET_WITH_TORCH=OFF)");
+#else
+  const auto& vm = p.vm;
+  if (!vm.count("model")) fail_input("--model FILE is required");
+  const bool set = vm.count("iterations") || vm.count("step");
+  if (set && vm.count("clear")) fail_input("--clear excludes --iterations and --step");
+  if (set && !(vm.count("iterations") && vm.count("step")))
+    fail_input("--iterations and --step go together");
+  if (vm.count("note") && !set) fail_input("--note needs --iterations and --step");
+  const std::string path = vm["model"].as<std::string>();
+  nn::Model model = nn::load_model(path, Device{});
+  auto& m = model.metadata();
+  const auto describe = [](const ReconRecipe& r) {
+    return r.known()
+               ? "RESIRE, " + std::to_string(r.iterations) + " iterations, step " + fmt(r.step)
+               : std::string("not recorded");
+  };
+  if (set) {
+    const int n = vm["iterations"].as<int>();
+    const double s = vm["step"].as<double>();
+    if (n < 1) fail_input("--iterations must be >= 1");
+    if (!(s > 0 && s < 2)) fail_input("--step must be in (0, 2)");
+    m["input.algorithm"] = "resire";
+    m["input.iterations"] = std::to_string(n);
+    m["input.step"] = fmt(s);
+    if (vm.count("note"))
+      m["input.note"] = vm["note"].as<std::string>();
+    else
+      m.erase("input.note");
+  } else if (vm.count("clear")) {
+    for (const char* k : {"input.algorithm", "input.iterations", "input.step", "input.note"})
+      m.erase(k);
+  }
+  if (set || vm.count("clear")) save_model(model, path);
+  std::printf("%s\n  training inputs: %s\n  chosen input:    %s\n  used:            %s\n",
+              path.c_str(), describe(stored_recipe(m, "training.input_")).c_str(),
+              describe(stored_recipe(m, "input.")).c_str(),
+              describe(model_input_recipe(model)).c_str());
   return 0;
 #endif
 }

@@ -20,6 +20,7 @@ int run_evaluate(const Invocation&);
 int run_pipeline(const Invocation&);
 int run_train(const Invocation&);
 int run_augment(const Invocation&);
+int run_model_input(const Invocation&);
 int run_make_training_set(const Invocation&);
 }  // namespace aet::cli
 
@@ -48,6 +49,8 @@ const std::vector<Subcommand>& subcommands() {
       {"train", "train the missing-wedge network on a training set", aet::cli::run_train},
       {"augment", "correct a reconstruction's missing wedge with the network",
        aet::cli::run_augment},
+      {"model-input", "show or set the reconstruction a network model is meant to be given",
+       aet::cli::run_model_input},
   };
   return table;
 }
