@@ -130,6 +130,12 @@ TEST_F(NetworkCli, ModelInputSetsAndClearsTheChosenRecipe) {
     EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.output;
   }
   EXPECT_EQ(read_text(model), before);
+  const std::string checkpoint = dir_->file("run/checkpoint.h5"), saved = read_text(checkpoint);
+  r = run_aet("model-input --model " + checkpoint + " -n 5 --step 1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("checkpoint.h5: is a training checkpoint"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(read_text(checkpoint), saved);
   r = run_aet("model-input --model " + dir_->file("absent.h5") + " -n 5 --step 1");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("absent.h5"), std::string::npos) << r.output;

@@ -95,6 +95,10 @@ TEST(Pipeline, ShippedNetworkImprovesAHeldOutParticle) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string js = aet::test::read_text(out + "/metrics.json");
   ASSERT_NE(js.find("\"used\": true"), std::string::npos) << "shipped model not used: " << js;
+  // The shipped model's chosen input, taken from the pipeline's own 50-iteration solve.
+  EXPECT_NE(js.find("\"input\": {\"iterations\": 30, \"step\": 1, \"source\": \"snapshot\"}"),
+            std::string::npos)
+      << js;
   const auto without = js.find("\"evaluation_without_network\"");
   ASSERT_NE(without, std::string::npos) << js;
   const std::string with_js = js.substr(0, without), plain_js = js.substr(without);

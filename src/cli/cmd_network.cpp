@@ -12,6 +12,7 @@
 #include "aet/core/build_config.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
+#include "aet/io/hdf5_result.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/networks/flips.hpp"
 #include "aet/networks/training_data.hpp"
@@ -344,6 +345,13 @@ int run_model_input(const Invocation& inv) {
   if (vm.count("note") && !set) fail_input("--note needs --iterations and --step");
   const std::string path = vm["model"].as<std::string>();
   nn::Model model = nn::load_model(path, Device{});
+  // Rewriting a checkpoint as a model file would drop the Adam state that --resume needs.
+  if (set || vm.count("clear"))
+    for (const auto& d : read_result_summary(path).datasets)
+      if (d.name.rfind("optimizer/", 0) == 0 || d.name.rfind("/optimizer/", 0) == 0)
+        fail_file(path,
+                  "is a training checkpoint (it holds the optimiser state); set the input recipe "
+                  "on the trained model (DIR/model.h5)");
   auto& m = model.metadata();
   const auto describe = [](const ReconRecipe& r) {
     return r.known()
