@@ -464,6 +464,16 @@ TEST(ReconstructCli, ReconstructsASimulatedSeries) {
   const std::string meta = test::read_text(tmp.file("rec/vol.json"));
   EXPECT_NE(meta.find("\"r1\""), std::string::npos) << meta;
   EXPECT_NE(meta.find("resire"), std::string::npos) << meta;
+  // Plain RESIRE records its recipe for aet augment; a warm start does not claim one.
+  EXPECT_NE(std::find(h.labels.begin(), h.labels.end(), "aet recipe: resire, 3 iterations, step 1"),
+            h.labels.end());
+  r = test::run_aet("reconstruct --tilts " + sim + "/tilts.mrc --angles " + sim +
+                    "/tilts.tlt --iterations 2 --size 36,30,20 --initial " + out +
+                    " --quiet --out " + tmp.file("warm.mrc"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  MrcHeader hw;
+  read_mrc(tmp.file("warm.mrc"), &hw);
+  for (const std::string& l : hw.labels) EXPECT_EQ(l.find("aet recipe"), std::string::npos) << l;
 
   // FBP through the CLI too.
   r = test::run_aet("reconstruct --tilts " + sim + "/tilts.mrc --angles " + sim +

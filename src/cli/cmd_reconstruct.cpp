@@ -204,8 +204,10 @@ int run_reconstruct(const Invocation& inv) {
   const std::string label = std::string("aet " AET_VERSION " reconstruct: ") +
                             algorithm_name(opt.algorithm) + ", " + summary;
   std::vector<std::string> labels = {label};
-  // Plain RESIRE is what the network trains on; the label lets aet augment check the recipe.
-  if (opt.algorithm == Algorithm::resire && !opt.accelerate)
+  // Plain RESIRE from zeros is what the network trains on; the label lets aet augment check the
+  // recipe. A warm start, a support or momentum make another volume, so they get no label.
+  if (opt.algorithm == Algorithm::resire && !opt.accelerate && !opt.initial && !opt.support &&
+      !opt.fourier_shift)
     labels.push_back(recipe_label(ReconRecipe{opt.iterations, opt.step}));
   write_mrc(out, result.volume, MrcKind::volume, labels);
 
