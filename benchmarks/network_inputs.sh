@@ -9,7 +9,8 @@
 #   SET=selection (default): the runs models are chosen on (networks/models/README.md);
 #   SET=seeds: two more seeds of each Fe and FePt configuration of network_accuracy.sh.
 #   RECIPES="50:1 30:1 20:1" (iterations:step), MODEL=FILE (default: the shipped model),
-#   LIMIT=N to do only the first N runs.
+#   LIMIT=N to do only the first N runs, SIM="--dose 200000" for other simulation options (use
+#   another OUT for each: runs already in OUT are reused).
 set -euo pipefail
 aet=${AET:-./build/bin/aet}
 out=${1:-bench-network-inputs}
@@ -43,7 +44,7 @@ for run in "${runs[@]}"; do
   dir="$out/${phantom}_${range//:/_}_s$seed"
   [[ -f "$dir/metrics.json" ]] ||
     "$aet" pipeline --phantom "$phantom" --elements "$elements" --tilt-range="$range" \
-      --seed "$seed" --quiet --no-network --no-refine --out "$dir"
+      --seed "$seed" --quiet --no-network --no-refine ${SIM:-} --out "$dir"
   plain=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['evaluation']['rmsd_pm'])" \
     "$dir/metrics.json")
   row="| $phantom | $range | $seed | $(printf %.2f "$plain") |"

@@ -278,7 +278,7 @@ int run_pipeline(const Invocation& inv) {
       const bool same = resire && recipe == ReconRecipe{iterations, ro.step};
       const char* source = snapshot ? "snapshot" : same ? "reconstruction" : "separate";
       log.line("  input: RESIRE, " + std::to_string(recipe.iterations) + " iterations at step " +
-               json_number(recipe.step) + " (the model's training recipe; " + source + ")");
+               json_number(recipe.step) + " (the model's input recipe; " + source + ")");
       if (!snapshot && !same) {
         ReconOptions ni = ro;
         ni.algorithm = Algorithm::resire;
