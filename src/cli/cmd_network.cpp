@@ -312,9 +312,9 @@ int run_model_input(const Invocation& inv) {
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()
-    ("model", po::value<std::string>()->value_name("FILE"), "network weights (HDF5), rewritten")
+    ("model", po::value<std::string>()->value_name("FILE"), "network weights (HDF5); rewritten when setting or clearing")
     ("iterations,n", po::value<int>()->value_name("N"), "RESIRE iterations of the input")
-    ("step", po::value<double>()->value_name("S"), "RESIRE step of the input (< 2)")
+    ("step", po::value<double>()->value_name("S"), "RESIRE step of the input, in (0, 2)")
     ("note", po::value<std::string>()->value_name("TEXT"),
        "how the recipe was chosen (stored as input.note)")
     ("clear", "remove the chosen recipe (the training inputs' recipe applies again)");
