@@ -140,6 +140,16 @@ TEST_F(NetworkCli, ModelInputSetsAndClearsTheChosenRecipe) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("absent.h5"), std::string::npos) << r.output;
 
+  // Fine-tuning from these weights drops the recipe chosen for them.
+  r = run_aet("train --data " + dir_->file("set.h5") + " --init " + model +
+              " --steps 1 --batch 1 --patch 16 --validation-fraction 0.5 --quiet --out " +
+              dir_->file("tuned"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_aet("model-input --model " + dir_->file("tuned/model.h5"));
+  EXPECT_NE(r.output.find("chosen input:    not recorded"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("used:            RESIRE, 4 iterations, step 1"), std::string::npos)
+      << r.output;
+
   r = run_aet("model-input --model " + model + " --clear");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("used:            RESIRE, 4 iterations, step 1"), std::string::npos)
@@ -235,7 +245,7 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   rc = run_aet("augment --volume " + out + "/reconstruction.mrc --model " +
                dir_->file("run/model.h5") + " --out " + dir_->file("a10.mrc"));
   ASSERT_EQ(rc.exit_code, 0) << rc.output;
-  EXPECT_NE(rc.output.find("10 iterations at step 1, but the model was trained on 4"),
+  EXPECT_NE(rc.output.find("10 iterations at step 1, but the model is meant for 4"),
             std::string::npos)
       << rc.output;
   EXPECT_NE(rc.output.find("aet reconstruct --iterations 4 --step 1"), std::string::npos)

@@ -288,11 +288,11 @@ int run_augment(const Invocation& inv) {
                             " --step " + fmt(trained.step);
     if (given.known() && given != trained)
       log_warning(in_path + " is RESIRE of " + std::to_string(given.iterations) +
-                  " iterations at step " + fmt(given.step) + ", but the model was trained on " +
+                  " iterations at step " + fmt(given.step) + ", but the model is meant for " +
                   std::to_string(trained.iterations) + " at step " + fmt(trained.step) +
-                  "; for inputs like its training data use " + fix);
+                  " (its input recipe, aet model-input); for such an input use " + fix);
     else if (!given.known())
-      log_info("the model was trained on RESIRE reconstructions of " +
+      log_info("the model is meant for RESIRE reconstructions of " +
                std::to_string(trained.iterations) + " iterations at step " + fmt(trained.step) +
                " (" + fix + ")");
   }
@@ -312,7 +312,8 @@ int run_model_input(const Invocation& inv) {
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()
-    ("model", po::value<std::string>()->value_name("FILE"), "network weights (HDF5); rewritten when setting or clearing")
+    ("model", po::value<std::string>()->value_name("FILE"),
+       "network weights (HDF5); rewritten when setting or clearing")
     ("iterations,n", po::value<int>()->value_name("N"), "RESIRE iterations of the input")
     ("step", po::value<double>()->value_name("S"), "RESIRE step of the input, in (0, 2)")
     ("note", po::value<std::string>()->value_name("TEXT"),
@@ -546,6 +547,9 @@ int run_train(const Invocation& inv) {
     model.metadata().erase("training.input_iterations");
     model.metadata().erase("training.input_step");
   }
+  // A recipe chosen for the --init weights is not known to suit the new ones.
+  for (const char* k : {"input.algorithm", "input.iterations", "input.step", "input.note"})
+    model.metadata().erase(k);
   model.metadata()["training.data"] = data_path;
   model.metadata()["training.device"] = dev.str();
   model.metadata()["training.command_line"] = inv.command_line;
