@@ -115,6 +115,17 @@ ReconRecipe stored_recipe(const std::map<std::string, std::string>& m, const std
   return r;
 }
 
+// Writes `r` under `prefix` (the keys stored_recipe reads); an unknown recipe erases them, and
+// with them the prefix's note.
+void store_recipe(std::map<std::string, std::string>& m, const std::string& prefix,
+                  const ReconRecipe& r) {
+  for (const char* k : {"algorithm", "iterations", "step", "note"}) m.erase(prefix + k);
+  if (!r.known()) return;
+  m[prefix + "algorithm"] = "resire";
+  m[prefix + "iterations"] = std::to_string(r.iterations);
+  m[prefix + "step"] = fmt(r.step);
+}
+
 // The input the model is meant for: input.* when set (a recipe chosen on held-out runs after
 // training, which may be less converged than the training inputs), else the training inputs'.
 ReconRecipe model_input_recipe(const nn::Model& model) {
@@ -349,7 +360,7 @@ int run_model_input(const Invocation& inv) {
   // Rewriting a checkpoint as a model file would drop the Adam state that --resume needs.
   if (set || vm.count("clear"))
     for (const auto& d : read_result_summary(path).datasets)
-      if (d.name.rfind("optimizer/", 0) == 0 || d.name.rfind("/optimizer/", 0) == 0)
+      if (d.name.rfind("optimizer/", 0) == 0)
         fail_file(path,
                   "is a training checkpoint (it holds the optimiser state); set the input recipe "
                   "on the trained model (DIR/model.h5)");
@@ -364,16 +375,10 @@ int run_model_input(const Invocation& inv) {
     const double s = vm["step"].as<double>();
     if (n < 1) fail_input("--iterations must be >= 1");
     if (!(s > 0 && s < 2)) fail_input("--step must be in (0, 2)");
-    m["input.algorithm"] = "resire";
-    m["input.iterations"] = std::to_string(n);
-    m["input.step"] = fmt(s);
-    if (vm.count("note"))
-      m["input.note"] = vm["note"].as<std::string>();
-    else
-      m.erase("input.note");
+    store_recipe(m, "input.", ReconRecipe{n, s});
+    if (vm.count("note")) m["input.note"] = vm["note"].as<std::string>();
   } else if (vm.count("clear")) {
-    for (const char* k : {"input.algorithm", "input.iterations", "input.step", "input.note"})
-      m.erase(k);
+    store_recipe(m, "input.", ReconRecipe{});
   }
   if (set || vm.count("clear")) save_model(model, path);
   std::printf("%s\n  training inputs: %s\n  chosen input:    %s\n  used:            %s\n",
@@ -538,18 +543,11 @@ int run_train(const Invocation& inv) {
   const nn::TrainReport rep = nn::train(model, o);
   bar.finish();
   model.metadata()["training.voxel_size_A"] = fmt(voxel);
-  if (same_recipe) {
-    model.metadata()["training.input_algorithm"] = "resire";
-    model.metadata()["training.input_iterations"] = std::to_string(input_iterations);
-    model.metadata()["training.input_step"] = fmt(input_step);
-  } else {  // --init may carry the recipe of other data
-    model.metadata().erase("training.input_algorithm");
-    model.metadata().erase("training.input_iterations");
-    model.metadata().erase("training.input_step");
-  }
-  // A recipe chosen for the --init weights is not known to suit the new ones.
-  for (const char* k : {"input.algorithm", "input.iterations", "input.step", "input.note"})
-    model.metadata().erase(k);
+  // Unrecorded when the files differ (--init may carry the recipe of other data); a recipe chosen
+  // for the --init weights is not known to suit the new ones.
+  store_recipe(model.metadata(), "training.input_",
+               same_recipe ? ReconRecipe{input_iterations, input_step} : ReconRecipe{});
+  store_recipe(model.metadata(), "input.", ReconRecipe{});
   model.metadata()["training.data"] = data_path;
   model.metadata()["training.device"] = dev.str();
   model.metadata()["training.command_line"] = inv.command_line;
