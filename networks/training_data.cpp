@@ -71,6 +71,8 @@ struct Draw {
   phantoms::Shape shape = phantoms::Shape::sphere;
   double radius = 0, vacancy = 0, jitter = 0, tilt_max = 0, tilt_step = 0, dose = 0, tail = 0,
          background = 0;
+  bool zone_axis = false;  // lattice along the frame (zone_axis_fraction), else random
+  std::uint64_t orientation_seed = 0;
   double wulff_100 = 1, wulff_110 = 1;
   bool wulff_has_110 = false;
   std::uint64_t particle_seed = 0, noise_seed = 0;
@@ -96,21 +98,44 @@ Draw draw_sample(const TrainingDataSpec& spec, std::uint64_t seed) {
   d.noise_seed = rng.next_u64();
   // Drawn last, so that the draws before it are those of sets made before it existed.
   d.background = rng.uniform(0.0, spec.background_max);
+  d.zone_axis = rng.uniform() < spec.zone_axis_fraction;
+  d.orientation_seed = rng.next_u64();
   return d;
+}
+
+// One of the 24 rotations that map the lattice axes onto the frame's (so that each axis of the
+// lattice, c of an L1_0 or hcp cell among them, can end up along the beam or the tilt axis), then
+// a rotation by an angle uniform in [0, max_tilt_deg] about a uniformly random axis.
+Eigen::Quaterniond zone_axis_orientation(std::uint64_t seed, double max_tilt_deg) {
+  Rng rng(seed);
+  static const int perms[6][3] = {{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1}, {2, 1, 0}, {1, 0, 2}};
+  const int* pm = perms[rng.below(6)];
+  Mat3 P = Mat3::Zero();
+  for (int r = 0; r < 3; ++r) P(r, pm[r]) = rng.uniform() < 0.5 ? -1.0 : 1.0;
+  // Of the 48 signed permutations, flipping one row maps the 24 reflections onto the rotations.
+  if (P.determinant() < 0) P.row(2) *= -1.0;
+  Vec3 axis;
+  do {
+    axis = Vec3(rng.normal(), rng.normal(), rng.normal());
+  } while (axis.norm() < 1e-9);
+  const double angle = rng.uniform(0.0, max_tilt_deg) * M_PI / 180.0;
+  const Mat3 M = Eigen::AngleAxisd(angle, axis.normalized()).toRotationMatrix() * P;
+  return Eigen::Quaterniond(M);
 }
 
 // The particle of the draw. Sizes are scaled so that every shape has about the volume of the
 // sphere of the drawn radius (octahedron {111} inradius 0.845 r, Archimedean truncated
 // octahedron 0.879 r, cube half-edge 0.806 r, cuboctahedron circumradius 1.21 r); the random
 // union of spheres is about as large at size 1.15 r.
-phantoms::ParticleSpec particle_spec(const Draw& d) {
+phantoms::ParticleSpec particle_spec(const TrainingDataSpec& spec, const Draw& d) {
   using phantoms::Shape;
   phantoms::ParticleSpec p;
   p.element = d.element;
   p.shape = d.shape;
   p.vacancy_fraction = d.vacancy;
   p.jitter_sd = d.jitter;
-  p.random_orientation = true;
+  p.random_orientation = !d.zone_axis;
+  if (d.zone_axis) p.orientation = zone_axis_orientation(d.orientation_seed, spec.zone_axis_tilt);
   p.seed = d.particle_seed;
   const double r = d.radius;
   switch (d.shape) {
@@ -528,6 +553,12 @@ void check_training_spec(const TrainingDataSpec& s) {
     fail_input("training data: tail fraction must be in [0, 1), got " + fmt(s.tail_fraction_max));
   if (!std::isfinite(s.background_max) || s.background_max < 0 || s.background_max > 10)
     fail_input("training data: background must be in [0, 10], got " + fmt(s.background_max));
+  if (!(s.zone_axis_fraction >= 0 && s.zone_axis_fraction <= 1))
+    fail_input("training data: zone-axis fraction must be in [0, 1], got " +
+               fmt(s.zone_axis_fraction));
+  if (!(s.zone_axis_tilt >= 0 && s.zone_axis_tilt <= 45))
+    fail_input("training data: zone-axis tilt must be in [0, 45] degrees, got " +
+               fmt(s.zone_axis_tilt));
   positive(s.pixel, "pixel");
   if (!std::isfinite(s.view_margin) || s.view_margin < 0)
     fail_input("training data: view margin must be >= 0, got " + fmt(s.view_margin));
@@ -557,8 +588,8 @@ std::uint64_t training_sample_seed(std::uint64_t base, std::uint64_t index) {
 }
 
 namespace {
-AtomModel build_drawn_particle(const Draw& d) {
-  phantoms::ParticleSpec ps = particle_spec(d);
+AtomModel build_drawn_particle(const TrainingDataSpec& spec, const Draw& d) {
+  phantoms::ParticleSpec ps = particle_spec(spec, d);
   try {
     return phantoms::build_particle(ps);
   } catch (const InputError&) {
@@ -574,7 +605,7 @@ AtomModel build_drawn_particle(const Draw& d) {
 
 AtomModel training_particle(const TrainingDataSpec& spec, std::uint64_t seed) {
   check_training_spec(spec);
-  return build_drawn_particle(draw_sample(spec, seed));
+  return build_drawn_particle(spec, draw_sample(spec, seed));
 }
 
 TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t seed,
@@ -586,7 +617,7 @@ TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t 
   s.tilt_max = d.tilt_max;
   s.tilt_step = d.tilt_step;
   s.dose = d.dose;
-  s.truth = build_drawn_particle(d);
+  s.truth = build_drawn_particle(spec, d);
 
   phantoms::SimulationSpec sim;
   sim.pixel = spec.pixel;
@@ -791,6 +822,8 @@ TrainingSetWriter::TrainingSetWriter(const std::string& path, const TrainingData
   write_double_attr(path, root, "angle_error_sd", spec.angle_error_sd);
   write_double_attr(path, root, "tail_fraction_max", spec.tail_fraction_max);
   write_double_attr(path, root, "background_max", spec.background_max);
+  write_double_attr(path, root, "zone_axis_fraction", spec.zone_axis_fraction);
+  write_double_attr(path, root, "zone_axis_tilt", spec.zone_axis_tilt);
   write_double_attr(path, root, "pixel", spec.pixel);
   write_double_attr(path, root, "view_margin", spec.view_margin);
   write_num_attr(path, root, "iterations", H5T_STD_I32LE, H5T_NATIVE_INT, &spec.iterations);
@@ -916,6 +949,11 @@ std::vector<TrainingSample> read_training_set(const std::string& path, TrainingD
   // Sets made before the background draw existed have none.
   spec.background_max =
       r.has_attr(root, "background_max") ? r.attr_double(root, "background_max") : 0.0;
+  // Sets made before zone-axis orientations existed have none.
+  spec.zone_axis_fraction =
+      r.has_attr(root, "zone_axis_fraction") ? r.attr_double(root, "zone_axis_fraction") : 0.0;
+  if (r.has_attr(root, "zone_axis_tilt"))
+    spec.zone_axis_tilt = r.attr_double(root, "zone_axis_tilt");
   spec.pixel = r.attr_double(root, "pixel");
   spec.view_margin = r.attr_double(root, "view_margin");
   const double iterations = r.attr_double(root, "iterations");

@@ -356,6 +356,9 @@ AtomModel build_particle(const ParticleSpec& spec) {
     fail_input("jitter sd must be >= 0 Angstrom, got " + fmt(spec.jitter_sd));
   if (!std::isfinite(spec.b_factor) || spec.b_factor < 0.0)
     fail_input("B-factor must be >= 0 Angstrom^2 (0 = from jitter), got " + fmt(spec.b_factor));
+  if (spec.orientation &&
+      !(spec.orientation->coeffs().allFinite() && spec.orientation->norm() > 1e-12))
+    fail_input("the orientation must be a finite, non-zero quaternion");
   if (spec.shape == Shape::cuboctahedron) {
     if (spec.shells < 1)
       fail_input("cuboctahedron needs shells >= 1 (1 -> 13 atoms, 2 -> 55, ...), got " +
@@ -485,9 +488,13 @@ AtomModel build_particle(const ParticleSpec& spec) {
 
   // A randomly oriented particle: the whole cut particle turned about its centre (the origin).
   Eigen::Quaterniond q = Eigen::Quaterniond::Identity();
-  if (spec.random_orientation) {
-    Rng rng = Rng::stream(spec.seed, kRotationStream);
-    q = random_rotation(rng);
+  if (spec.random_orientation || spec.orientation) {
+    if (spec.random_orientation) {
+      Rng rng = Rng::stream(spec.seed, kRotationStream);
+      q = random_rotation(rng);
+    } else {
+      q = spec.orientation->normalized();
+    }
     const Mat3 R = q.toRotationMatrix();
     for (auto& p : model.positions) p = R * p;
   }
@@ -525,7 +532,7 @@ AtomModel build_particle(const ParticleSpec& spec) {
   model.set_info("vacancy_fraction", fmt(spec.vacancy_fraction));
   model.set_info("jitter_sd", fmt(spec.jitter_sd));
   model.set_info("b_factor", fmt(b));
-  if (spec.random_orientation)
+  if (spec.random_orientation || spec.orientation)
     model.set_info("orientation_quaternion",
                    fmt(q.w()) + " " + fmt(q.x()) + " " + fmt(q.y()) + " " + fmt(q.z()));
   model.set_info("seed", std::to_string(spec.seed));

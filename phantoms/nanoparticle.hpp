@@ -1,8 +1,10 @@
 // Nanoparticle builders: crystalline particles of a given lattice cut to a shape, with vacancies,
-// thermal jitter and a random orientation. Deterministic for a given seed.
+// thermal jitter and a random (or given) orientation. Deterministic for a given seed.
 #pragma once
 
+#include <Eigen/Geometry>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,9 @@ struct ParticleSpec {
   double jitter_sd = 0.0;           // Angstrom, Gaussian per axis (thermal displacement)
   double b_factor = 0.0;            // Angstrom^2 written per atom; 0 = from jitter (8 pi^2 sd^2)
   bool random_orientation = false;
+  // A given rotation about the centre instead (applied where the random one would be); ignored
+  // when random_orientation is set.
+  std::optional<Eigen::Quaterniond> orientation;
   std::uint64_t seed = 0;
 };
 

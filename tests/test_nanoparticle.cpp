@@ -395,6 +395,25 @@ TEST(Nanoparticle, RandomOrientationIsARigidRotation) {
   EXPECT_LT(centroid(build_particle(s)).norm(), 1e-9);
 }
 
+// A given orientation turns the particle by exactly that rotation (normalised), and a
+// non-finite or zero quaternion is refused.
+TEST(Nanoparticle, GivenOrientationIsThatRotation) {
+  ParticleSpec s = spec_of("Pt", Shape::octahedron, 7.0);
+  const AtomModel fixed = build_particle(s);
+  const Eigen::Quaterniond q(Eigen::AngleAxisd(0.3, Vec3(1, 2, 3).normalized()));
+  s.orientation = Eigen::Quaterniond(2 * q.w(), 2 * q.x(), 2 * q.y(), 2 * q.z());
+  const AtomModel turned = build_particle(s);
+  ASSERT_EQ(fixed.size(), turned.size());
+  const Mat3 R = q.toRotationMatrix();
+  for (std::size_t i = 0; i < fixed.size(); ++i)
+    EXPECT_LT((R * fixed.positions[i] - turned.positions[i]).norm(), 1e-12) << i;
+  EXPECT_NE(turned.find_info("orientation_quaternion"), nullptr);
+  s.orientation = Eigen::Quaterniond(0, 0, 0, 0);
+  EXPECT_THROW(build_particle(s), InputError);
+  s.orientation = Eigen::Quaterniond(std::nan(""), 0, 0, 1);
+  EXPECT_THROW(build_particle(s), InputError);
+}
+
 TEST(Nanoparticle, RandomShapeIsCentredAndReproducible) {
   ParticleSpec s = spec_of("Pt", Shape::random, 14.0);
   s.seed = 1;

@@ -131,6 +131,69 @@ TEST(TrainingData, InvalidSpecsAreRefused) {
   refused([](TrainingDataSpec& s) { s.recon_step = 2.5; }, "step");
   refused([](TrainingDataSpec& s) { s.pixel = std::nan(""); }, "pixel");
   refused([](TrainingDataSpec& s) { s.background_max = -0.1; }, "background");
+  refused([](TrainingDataSpec& s) { s.zone_axis_fraction = 1.5; }, "zone-axis fraction");
+  refused([](TrainingDataSpec& s) { s.zone_axis_fraction = std::nan(""); }, "zone-axis fraction");
+  refused([](TrainingDataSpec& s) { s.zone_axis_tilt = -1; }, "zone-axis tilt");
+}
+
+// Zone-axis particles have their lattice along the frame: every nearest-neighbour vector of a
+// jitter-free fcc particle is a/2 <110> in the frame's axes (for the exact zone axis), and within
+// the misorientation of it otherwise. The fraction is honoured, and every draw before it is kept.
+TEST(TrainingData, ZoneAxisParticlesHaveTheirLatticeAlongTheFrame) {
+  TrainingDataSpec s;
+  s.elements = {"Pt"};
+  s.jitter_sd = 0.0;
+  s.vacancy_max = 0.0;
+  s.zone_axis_fraction = 1.0;
+  s.zone_axis_tilt = 0.0;
+  const double half_a = element("Pt").a / 2;
+  // Largest deviation of a nearest-neighbour vector from a/2 <110> along the frame's axes.
+  auto off_lattice = [&](const AtomModel& m) {
+    double worst = 0;
+    for (std::size_t i = 0; i < m.size(); ++i)
+      for (std::size_t j = 0; j < m.size(); ++j) {
+        const Vec3 d = m.positions[j] - m.positions[i];
+        if (i == j || d.norm() > 1.2 * half_a * std::sqrt(2.0)) continue;
+        for (int k = 0; k < 3; ++k)
+          worst = std::max(
+              worst, std::abs(std::abs(d[k]) - half_a * std::lround(std::abs(d[k]) / half_a)));
+      }
+    return worst;
+  };
+  std::set<std::string> orientations;
+  for (std::uint64_t i = 0; i < 12; ++i) {
+    const AtomModel m = nn::training_particle(s, nn::training_sample_seed(3, i));
+    ASSERT_GT(m.size(), 12u);
+    EXPECT_LT(off_lattice(m), 1e-9) << i;
+    orientations.insert(*m.find_info("orientation_quaternion"));
+  }
+  EXPECT_GT(orientations.size(), 3u);  // the 24 cube rotations are drawn, not one
+  // Misoriented by up to 3 degrees: off the axes, but by no more than the tilt allows.
+  s.zone_axis_tilt = 3.0;
+  double most = 0;
+  for (std::uint64_t i = 0; i < 12; ++i)
+    most = std::max(most, off_lattice(nn::training_particle(s, nn::training_sample_seed(3, i))));
+  EXPECT_GT(most, 1e-3);
+  EXPECT_LT(most, 2 * half_a * std::sqrt(2.0) * std::sin(3.0 * M_PI / 180) + 1e-9);
+  // Random orientations (fraction 0) are off the axes; the other draws are the same either way.
+  TrainingDataSpec r = s;
+  r.zone_axis_fraction = 0.0;
+  int on_axes = 0, zone = 0;
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    const std::uint64_t seed = nn::training_sample_seed(4, i);
+    const AtomModel a = nn::training_particle(r, seed);
+    if (off_lattice(a) < 1e-3) ++on_axes;
+    TrainingDataSpec half = s;
+    half.zone_axis_tilt = 0.0;
+    half.zone_axis_fraction = 0.5;
+    const AtomModel b = nn::training_particle(half, seed);
+    EXPECT_EQ(a.size(), b.size()) << i;
+    EXPECT_EQ(*a.find_info("shape"), *b.find_info("shape")) << i;
+    if (off_lattice(b) < 1e-9) ++zone;
+  }
+  EXPECT_EQ(on_axes, 0);
+  EXPECT_GE(zone, 10);  // about 20 of 40
+  EXPECT_LE(zone, 30);
 }
 
 // ---- samples ------------------------------------------------------------------------------------
@@ -384,6 +447,8 @@ TEST(TrainingSet, RoundTripIsExact) {
   spec.iterations = 7;
   spec.recon_step = 1.25;
   spec.background_max = 0.07;
+  spec.zone_axis_fraction = 0.25;
+  spec.zone_axis_tilt = 2.5;
   const auto samples = synthetic_samples();
   nn::write_training_set(path, samples, spec);
   EXPECT_EQ(test::list_dir(dir.path()), std::vector<std::string>{"set.h5"});
@@ -414,6 +479,8 @@ TEST(TrainingSet, RoundTripIsExact) {
   EXPECT_EQ(back.angle_error_sd, spec.angle_error_sd);
   EXPECT_EQ(back.tail_fraction_max, spec.tail_fraction_max);
   EXPECT_EQ(back.background_max, spec.background_max);
+  EXPECT_EQ(back.zone_axis_fraction, spec.zone_axis_fraction);
+  EXPECT_EQ(back.zone_axis_tilt, spec.zone_axis_tilt);
   EXPECT_EQ(back.pixel, spec.pixel);
   EXPECT_EQ(back.view_margin, spec.view_margin);
   EXPECT_EQ(back.iterations, spec.iterations);

@@ -91,6 +91,11 @@ int run_make_training_set(const Invocation& inv) {
        "largest probe-tail fraction (drawn in [0, F])")
     ("background-max", po::value<double>()->default_value(def.background_max)->value_name("F"),
        "largest smooth view background, as a fraction of the view mean (drawn in [0, F])")
+    ("zone-axis-fraction", po::value<double>()->default_value(def.zone_axis_fraction)
+       ->value_name("F"), "fraction of the particles with their lattice axes along the beam and "
+       "the tilt axis (a zone axis, as experiments are often set up), the rest oriented at random")
+    ("zone-axis-tilt", po::value<double>()->default_value(def.zone_axis_tilt)->value_name("DEG"),
+       "largest misorientation of those particles from the exact zone axis (degrees)")
     ("pixel", po::value<double>()->default_value(def.pixel)->value_name("A"),
        "pixel and voxel size (Angstrom)")
     ("margin", po::value<double>()->default_value(def.view_margin)->value_name("A"),
@@ -142,6 +147,8 @@ int run_make_training_set(const Invocation& inv) {
   spec.angle_error_sd = vm["angle-error"].as<double>();
   spec.tail_fraction_max = vm["tail-max"].as<double>();
   spec.background_max = vm["background-max"].as<double>();
+  spec.zone_axis_fraction = vm["zone-axis-fraction"].as<double>();
+  spec.zone_axis_tilt = vm["zone-axis-tilt"].as<double>();
   spec.pixel = vm["pixel"].as<double>();
   spec.view_margin = vm["margin"].as<double>();
   spec.iterations = vm["iterations"].as<int>();

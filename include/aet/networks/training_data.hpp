@@ -39,8 +39,14 @@ struct TrainingDataSpec {
   // trained without it, and training with 0.1 did not change its gain on the pipeline's
   // simulations, which have 0.05 (docs/network.md, measured).
   double background_max = 0.0;
-  double pixel = 0.35;       // Angstrom: voxel size of inputs and targets
-  double view_margin = 3.0;  // Angstrom of vacuum around the particle in the views
+  // Fraction of the particles turned so that their lattice axes lie along the frame's (a low-index
+  // zone axis along the beam at zero tilt and along the tilt axis, as experiments are often set
+  // up and as the catalogue phantoms are), each further misoriented by a rotation of up to
+  // zone_axis_tilt degrees about a random axis; the rest are oriented at random.
+  double zone_axis_fraction = 0.0;
+  double zone_axis_tilt = 3.0;  // degrees
+  double pixel = 0.35;          // Angstrom: voxel size of inputs and targets
+  double view_margin = 3.0;     // Angstrom of vacuum around the particle in the views
   // RESIRE for the input volume: 30 iterations of step 1.6 reach about the state of aet
   // reconstruct's default (50 of step 1.0; input-target correlation within 0.003) at 60 % of the
   // cost, so the network trains on inputs like those it will see. The step is stable below 2.
