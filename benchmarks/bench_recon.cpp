@@ -304,46 +304,31 @@ int main(int argc, char** argv) {
     if (have_gpu) devices.push_back("cuda:0");
   }
 
-  std::vector<Record> all;
-  for (const std::string& dev : devices) {
-    const bool cpu = dev == "cpu";
-    for (long long n : sizes)
-      for (long long v : view_counts) {
-        if (cpu && static_cast<double>(n) * n * n * v > cpu_budget) continue;
-        std::fprintf(stderr, "bench_recon: %s %lld^3 x %lld views\n", dev.c_str(), n, v);
-        const auto recs = spawn_case(argv[0], dev, n, v, repeat, false);
-        all.insert(all.end(), recs.begin(), recs.end());
-      }
-    if (floors && !cpu)
-      for (long long n : {256LL, 512LL}) {
-        std::fprintf(stderr, "bench_recon: %s floors at %lld^3 x 60\n", dev.c_str(), n);
-        const auto recs = spawn_case(argv[0], dev, n, 60, 1, true);
-        all.insert(all.end(), recs.begin(), recs.end());
-      }
-  }
-
   const std::string gpu = have_gpu ? cuda_devices()[0].name : "none";
-  std::ostringstream js;
-  js << "{\n  \"benchmark\": \"recon\",\n  \"cpu\": \"" << cpu_name()
-     << "\",\n  \"cpu_threads\": " << num_threads() << ",\n  \"gpu\": \"" << gpu
-     << "\",\n  \"runs\": [\n";
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    const Record& r = all[i];
-    char line[640];
-    std::snprintf(line, sizeof line,
-                  "    {\"device\": \"%s\", \"n\": %lld, \"views\": %lld, \"what\": \"%s\", "
-                  "\"iterations\": %d, \"seconds\": %.6g, \"gups\": %.4g, \"device_bytes\": %.0f, "
-                  "\"peak_rss_bytes\": %.0f, \"error\": \"%s\"}%s",
-                  r.device.c_str(), r.n, r.views, r.what.c_str(), r.iterations, r.seconds, r.gups,
-                  r.device_bytes, r.peak_rss_bytes, r.error.c_str(),
-                  i + 1 < all.size() ? ",\n" : "\n");
-    js << line;
-  }
-  js << "  ]\n}\n";
-  std::fputs(js.str().c_str(), stdout);
-  if (!json_path.empty()) std::ofstream(json_path) << js.str();
-
-  if (!md_path.empty()) {
+  std::vector<Record> all;
+  // Rewritten after every case: a sweep cut short (a time limit on the GPU machine) keeps what
+  // it finished.
+  auto write_outputs = [&](bool print) {
+    std::ostringstream js;
+    js << "{\n  \"benchmark\": \"recon\",\n  \"cpu\": \"" << cpu_name()
+       << "\",\n  \"cpu_threads\": " << num_threads() << ",\n  \"gpu\": \"" << gpu
+       << "\",\n  \"runs\": [\n";
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const Record& r = all[i];
+      char line[640];
+      std::snprintf(line, sizeof line,
+                    "    {\"device\": \"%s\", \"n\": %lld, \"views\": %lld, \"what\": \"%s\", "
+                    "\"iterations\": %d, \"seconds\": %.6g, \"gups\": %.4g, \"device_bytes\": "
+                    "%.0f, \"peak_rss_bytes\": %.0f, \"error\": \"%s\"}%s",
+                    r.device.c_str(), r.n, r.views, r.what.c_str(), r.iterations, r.seconds, r.gups,
+                    r.device_bytes, r.peak_rss_bytes, r.error.c_str(),
+                    i + 1 < all.size() ? ",\n" : "\n");
+      js << line;
+    }
+    js << "  ]\n}\n";
+    if (print) std::fputs(js.str().c_str(), stdout);
+    if (!json_path.empty()) std::ofstream(json_path) << js.str();
+    if (md_path.empty()) return;
     std::ofstream md(md_path);
     md << "CPU: " << cpu_name() << " (" << num_threads() << " threads); GPU: " << gpu << "\n\n";
     md << "| device | volume | views | operation | seconds | GUPS | peak memory (MiB) |\n"
@@ -359,6 +344,26 @@ int main(int argc, char** argv) {
                     r.device.c_str(), r.n, r.views, op.c_str(), r.seconds, r.gups, mem / 1048576.0);
       md << line;
     }
+  };
+  auto run = [&](const std::string& dev, long long n, long long v, int rep, bool fl) {
+    const auto recs = spawn_case(argv[0], dev, n, v, rep, fl);
+    all.insert(all.end(), recs.begin(), recs.end());
+    write_outputs(false);
+  };
+  for (const std::string& dev : devices) {
+    const bool cpu = dev == "cpu";
+    if (floors && !cpu)  // first: the floors are what a short GPU run is for
+      for (long long n : {256LL, 512LL}) {
+        std::fprintf(stderr, "bench_recon: %s floors at %lld^3 x 60\n", dev.c_str(), n);
+        run(dev, n, 60, 1, true);
+      }
+    for (long long n : sizes)
+      for (long long v : view_counts) {
+        if (cpu && static_cast<double>(n) * n * n * v > cpu_budget) continue;
+        std::fprintf(stderr, "bench_recon: %s %lld^3 x %lld views\n", dev.c_str(), n, v);
+        run(dev, n, v, repeat, false);
+      }
   }
+  write_outputs(true);
   return 0;
 }

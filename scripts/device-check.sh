@@ -20,6 +20,11 @@ T_BUILD=${T_BUILD:-240} T_TESTS=${T_TESTS:-90} T_BENCH=${T_BENCH:-180} T_AUGMENT
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem,driver_version \
     --format=csv 2>&1
   nproc
+  # The LibTorch the build will use: its version, CUDA and string ABI decide whether the networks
+  # build (CMakeLists.txt).
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+    "cxx11abi", torch.compiled_with_cxx11_abi())' 2>&1
+  nvcc --version 2>&1 | tail -1
 } >"$out/device.txt"
 
 if [ -f .devdeps/setup.sh ]; then
@@ -40,10 +45,15 @@ echo "build rc $rc" | tee -a "$out/device.txt"
 [ "$rc" = 0 ] || { tail -40 "$out/build.log"; exit 1; }
 
 echo "== gpu tests" | tee -a "$out/device.txt"
-timeout "$T_TESTS" ctest --test-dir build-gpu -L gpu --output-on-failure -j 4 >"$out/gpu-tests.log" 2>&1
+build-gpu/bin/aet info --devices >>"$out/device.txt" 2>&1
+# A device the CUDA runtime cannot see fails the GPU tests here instead of skipping them.
+AET_REQUIRE_GPU=1 timeout "$T_TESTS" ctest --test-dir build-gpu -L gpu --output-on-failure -j 4 \
+  >"$out/gpu-tests.log" 2>&1
 echo "gpu tests rc $?" | tee -a "$out/device.txt"
 tail -5 "$out/gpu-tests.log"
 
+# The floors run first and the JSON and table are rewritten after every case, so a sweep cut
+# short by the time limit keeps what it measured.
 echo "== reconstruction benchmark" | tee -a "$out/device.txt"
 timeout "$T_BENCH" build-gpu/bin/bench_recon --devices cuda:0 --sizes 64,128,256,512 \
   --views 40,60,120 --floors --repeat 3 --json "$out/recon_gpu.json" \

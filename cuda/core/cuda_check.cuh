@@ -69,6 +69,19 @@ class Stream {
   cudaStream_t s_ = nullptr;
 };
 
+// A clear input error for a device index the runtime does not have (none, or out of range).
+inline int checked_device(int index) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();  // no driver or no device: clear the error, report below
+    count = 0;
+  }
+  if (index < 0 || index >= count)
+    fail_input("cuda:" + std::to_string(index) + ": no such CUDA device (" + std::to_string(count) +
+               " visible); use --device cpu");
+  return index;
+}
+
 // Makes `index` the current device for the lifetime of the guard.
 class DeviceGuard {
  public:

@@ -112,7 +112,7 @@ Array3 project_atoms_cuda(const GaussianAtoms& atoms, const TiltGeometry& views,
     d.reach1 = kGaussianCutoff * d.s1;
   }
 
-  cuda::DeviceGuard guard(device);
+  cuda::DeviceGuard guard(cuda::checked_device(device));
 
   // Plan: the atom table once, then per view its projected positions and its output image.
   std::size_t free_bytes = 0, total_bytes = 0;

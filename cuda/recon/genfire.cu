@@ -122,7 +122,7 @@ __global__ void free_misfit(const float2* F, const float2* measured, const std::
 }  // namespace
 
 void check_device_memory(const Problem& p, const ReconOptions& opt) {
-  cuda::DeviceGuard guard(opt.device.index);
+  cuda::DeviceGuard guard(cuda::checked_device(opt.device.index));
   ReconProblemSize size;
   size.nx = p.nx, size.ny = p.ny, size.nz = p.nz;
   size.view_nx = p.views_nx, size.view_ny = p.views_ny, size.n_views = p.n_views;
@@ -143,7 +143,9 @@ Array3 iterate_cuda(const Problem& p, const ReconOptions& opt, double pixel, Rec
   const std::size_t half = p.half_size();
   const std::size_t volume_size = static_cast<std::size_t>(p.nx * p.ny * p.nz);
 
-  // cuFFT plans first (their work areas are shared and allocated by us below).
+  // cuFFT plans first (their work areas are shared and allocated by us below), after the stream
+  // they are bound to, so that they are destroyed before it.
+  cuda::Stream stream;
   FftPlan forward, inverse;
   AET_CUFFT_CHECK(cufftSetAutoAllocation(forward.get(), 0));
   AET_CUFFT_CHECK(cufftSetAutoAllocation(inverse.get(), 0));
@@ -158,7 +160,6 @@ Array3 iterate_cuda(const Problem& p, const ReconOptions& opt, double pixel, Rec
   AET_CUFFT_CHECK(cufftMakePlanMany64(inverse.get(), 3, dims, complex_embed, 1, complex_dist,
                                       real_embed, 1, real_dist, CUFFT_C2R, 1, &work_inverse));
 
-  cuda::Stream stream;
   AET_CUFFT_CHECK(cufftSetStream(forward.get(), stream.get()));
   AET_CUFFT_CHECK(cufftSetStream(inverse.get(), stream.get()));
 

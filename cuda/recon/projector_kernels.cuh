@@ -429,15 +429,7 @@ inline void launch_gather(const float* views, const DeviceRays* rays, long long 
 
 // `index` after checking that such a device is visible (CUDA_VISIBLE_DEVICES applies).
 inline int checked_device(int index) {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    (void)cudaGetLastError();  // no driver or no device: clear the error, report below
-    count = 0;
-  }
-  if (index < 0 || index >= count)
-    fail_input("cuda:" + std::to_string(index) + ": no such CUDA device (" + std::to_string(count) +
-               " visible); use --device cpu");
-  return index;
+  return cuda::checked_device(index);
 }
 
 // Free memory of the current device, capped by AET_CUDA_MEMORY_LIMIT (bytes) when set: tests

@@ -284,7 +284,7 @@ __global__ void momentum_kernel(float* __restrict__ x, float* __restrict__ prev,
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const float xn = x[i];
-    x[i] = xn + beta * (xn - prev[i]);
+    x[i] = __fadd_rn(xn, __fmul_rn(beta, __fsub_rn(xn, prev[i])));  // no FMA: as the CPU
     prev[i] = xn;
   }
 }

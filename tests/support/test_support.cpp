@@ -92,7 +92,12 @@ void expect_input_error(const std::string& path, const std::function<void()>& fn
 }
 
 bool gpu_available() {
-  return !aet::cuda_devices().empty();
+  const bool have = !aet::cuda_devices().empty();
+  // Set by scripts/device-check.sh: on the GPU machine a device the runtime cannot see is a
+  // failure, not a skip.
+  if (!have && std::getenv("AET_REQUIRE_GPU"))
+    ADD_FAILURE() << "AET_REQUIRE_GPU is set but the CUDA runtime sees no device";
+  return have;
 }
 
 }  // namespace aet::test
