@@ -74,6 +74,7 @@ class Refiner {
         opt_(opt),
         g_(geometry),
         p_(atoms.positions),
+        p0_(atoms.positions),
         w_(atoms.size(), 1.0),
         l_(static_cast<std::size_t>(nv_), 1.0),
         c_(static_cast<std::size_t>(nv_), 0.0),
@@ -155,6 +156,7 @@ class Refiner {
   ModelRefineOptions opt_;
   TiltGeometry g_;
   std::vector<Vec3> p_;
+  std::vector<Vec3> p0_;  // the prior's centres: the starting positions, in the current gauge
   std::vector<double> w_, l_, c_;
   std::vector<double> r_;  // residual views b - (l S + c)
   double sigma_ = 0, sigma_min_ = 0, sigma_max_ = 0;
@@ -404,6 +406,7 @@ class Refiner {
       const Mat3 Q = nearest_rotation(M);
       for (auto& g : g_) g.R = g.R * Q.transpose();
       for (auto& p : p_) p = Q * p;
+      for (auto& p : p0_) p = Q * p;
     }
     if (opt_.refine_shifts) {
       Eigen::Matrix3d A = Eigen::Matrix3d::Zero();
@@ -416,6 +419,7 @@ class Refiner {
       const Eigen::Vector3d t = A.completeOrthogonalDecomposition().solve(rhs);
       for (std::int64_t k = 0; k < nv_; ++k) g_[k].shift -= g_[k].R.topRows<2>() * t;
       for (auto& p : p_) p += t;
+      for (auto& p : p0_) p += t;
     }
   }
 
@@ -429,12 +433,18 @@ class Refiner {
   }
 
   // One Gauss-Newton step of every atom's position and intensity in turn, each against the
-  // residual that includes the updates of the atoms before it.
+  // residual that includes the updates of the atoms before it. With a position prior the step
+  // minimises sum r^2 + lambda |p - p0|^2, lambda = (noise variance) / prior^2: the MAP estimate
+  // under Gaussian noise, the variance read off the residual on the atom's own footprint.
   void sweep_atoms() {
     Profile px, py;
+    const double inv_prior2 =
+        opt_.position_prior > 0 ? 1.0 / (opt_.position_prior * opt_.position_prior) : 0.0;
     for (std::size_t i = 0; i < p_.size(); ++i) {
       Eigen::Matrix4d A = Eigen::Matrix4d::Zero();
       Eigen::Vector4d rhs = Eigen::Vector4d::Zero();
+      double rr = 0;
+      std::int64_t npix = 0;
       for (std::int64_t k = 0; k < nv_; ++k) {
         const Mat3& R = g_[k].R;
         const Vec3 q = R * p_[i];
@@ -450,8 +460,15 @@ class Refiner {
             J[3] = l_[k] * px.m[x] * py.m[y];
             A.noalias() += J * J.transpose();
             rhs += J * r[o + x];
+            rr += r[o + x] * r[o + x];
           }
         }
+        npix += px.count * py.count;
+      }
+      if (inv_prior2 > 0 && npix > 0) {
+        const double lambda = rr / static_cast<double>(npix) * inv_prior2;
+        A.topLeftCorner<3, 3>().diagonal().array() += lambda;
+        rhs.head<3>() += lambda * (p0_[i] - p_[i]);
       }
       A.diagonal().array() += 1e-9 * A.diagonal().maxCoeff() + 1e-300;
       const Eigen::Vector4d d = A.ldlt().solve(rhs);
@@ -536,6 +553,8 @@ ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& g
     fail_input("refine model: the starting width must be >= 0");
   if (!(opt.max_atom_step > 0) || !std::isfinite(opt.max_atom_step))
     fail_input("refine model: the atom step must be > 0");
+  if (!(opt.position_prior >= 0) || !std::isfinite(opt.position_prior))
+    fail_input("refine model: the position prior must be >= 0 Angstrom");
   if (!(opt.tolerance >= 0)) fail_input("refine model: the tolerance must be >= 0");
   if (!(opt.search_range_deg >= 0 && opt.search_range_deg <= 45))
     fail_input("refine model: the angle search range must be in [0, 45] degrees");

@@ -73,6 +73,9 @@ int run_pipeline(const Invocation& inv) {
        "alignment: half-range of the grid search of each view's rotation before the local fit of "
        "the angles (0 = local fit only)")
     ("no-refine", "keep the traced atoms: skip their refinement against the views")
+    ("position-prior", po::value<double>()->default_value(0.05)->value_name("A"),
+       "refinement: sd of a Gaussian prior on each atom's position about its traced position, "
+       "per coordinate, weighed against the views' noise (0 = none; docs/refinement.md)")
     ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
        "minimum distance between atoms")
     ("phantom", po::value<std::string>()->default_value("demo")->value_name("NAME"),
@@ -122,6 +125,9 @@ int run_pipeline(const Invocation& inv) {
     fail_input("--angle-search must be in [0, 45] degrees");
   const double min_distance = vm["min-distance"].as<double>();
   if (!(min_distance > 0)) fail_input("--min-distance must be > 0");
+  const double position_prior = vm["position-prior"].as<double>();
+  if (!(position_prior >= 0) || !std::isfinite(position_prior))
+    fail_input("--position-prior must be >= 0 Angstrom");
   // Loaded before any long computation, so a bad --model fails at once.
   NetworkStage network(vm, network_device(vm, device));
 
@@ -320,6 +326,7 @@ int run_pipeline(const Invocation& inv) {
   if (!vm.count("no-refine") && atoms.size() > 0) {
     ModelRefineOptions mo;
     mo.refine_shifts = mo.refine_angles = false;  // the geometry is alignment's business
+    mo.position_prior = position_prior;
     t0 = Clock::now();
     ModelRefineResult mr = refine_atomic_model(views, geometry, atoms, mo);
     timing << "    \"refine\": " << json_number(seconds_since(t0)) << ",\n";
@@ -341,6 +348,7 @@ int run_pipeline(const Invocation& inv) {
                   ", \"r1_final\": " + json_number(mr.r1.back()) +
                   ", \"sigma_angstrom\": " + json_number(mr.sigma) +
                   ", \"rms_displacement_angstrom\": " + json_number(moved) +
+                  ", \"position_prior_angstrom\": " + json_number(position_prior) +
                   ", \"species_changed\": " + std::to_string(cr.changed) +
                   ", \"atoms_removed\": " + std::to_string(cr.removed) +
                   ", \"classes\": " + json_escape(cr.how) + "}";

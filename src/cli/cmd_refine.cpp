@@ -37,6 +37,10 @@ int run_refine(const Invocation& inv) {
     ("angle-search", po::value<double>()->default_value(0.0)->value_name("DEG"),
        "with --geometry: first search each view's rotation on a grid of +-DEG about its tilt axis "
        "(views recorded further off than the local fit reaches; 0 = local fit only)")
+    ("position-prior", po::value<double>()->default_value(0.05)->value_name("A"),
+       "sd of a Gaussian prior on each atom's position about where it starts, per coordinate, "
+       "weighed against the views' noise on the atom's footprint: holds atoms the views say "
+       "little about (light atoms at a low dose) near the input (0 = none; docs/refinement.md)")
     ("pixel", po::value<double>()->value_name("A"),
        "pixel size in Angstrom (default: from the MRC header)");
   // clang-format on
@@ -68,6 +72,9 @@ int run_refine(const Invocation& inv) {
     fail_input("--angle-search must be in [0, 45] degrees");
   if (opt.search_range_deg > 0 && !opt.refine_angles)
     fail_input("--angle-search needs --geometry (it searches the views' rotations)");
+  opt.position_prior = vm["position-prior"].as<double>();
+  if (!(opt.position_prior >= 0) || !std::isfinite(opt.position_prior))
+    fail_input("--position-prior must be >= 0 Angstrom");
 
   std::vector<std::string> elements;
   if (vm.count("elements")) elements = parse_elements(vm["elements"].as<std::string>());
@@ -136,6 +143,7 @@ int run_refine(const Invocation& inv) {
      << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
      << ",\n  \"sigma_angstrom\": " << json_number(r.sigma)
      << ",\n  \"rms_displacement_angstrom\": " << json_number(moved)
+     << ",\n  \"position_prior_angstrom\": " << json_number(opt.position_prior)
      << ",\n  \"r1\": " << json_array(r.r1) << "\n}\n";
   write_text_file(out.path("refine.json"), js.str());
   out.commit();

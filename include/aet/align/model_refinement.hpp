@@ -34,6 +34,11 @@ struct ModelRefineOptions {
   // tilt axis before the local fit, for views recorded further off than the local fit reaches
   // (several degrees); 0 = local fit only.
   double search_range_deg = 0;
+  // Standard deviation (Angstrom) of a Gaussian prior on each atom's position about where it
+  // started (the traced position), per coordinate; 0 = none. Weighed against the noise variance
+  // of the residual on the atom's footprint, it holds atoms whose views say little (light atoms
+  // at a low dose) near the start while a heavy atom's data outweigh it.
+  double position_prior = 0;
 };
 
 struct ModelRefineResult {
@@ -50,7 +55,7 @@ struct ModelRefineResult {
 
 // Refines `atoms` and `geometry` against `views` (nx x ny x nviews, pixel size voxel_size.x).
 // Throws InputError for no atoms, a view/geometry count mismatch, non-finite views or positions, a
-// non-positive pixel size or bad options.
+// non-positive pixel size or bad options (a negative or non-finite position prior among them).
 ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
                                       const AtomModel& atoms, const ModelRefineOptions& opt);
 
