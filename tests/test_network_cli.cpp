@@ -208,6 +208,9 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   EXPECT_NE(js.find("\"used\": true"), std::string::npos) << js;
   EXPECT_NE(js.find("\"flips\": 8"), std::string::npos) << js;
   EXPECT_NE(js.find("\"evaluation_without_network\""), std::string::npos) << js;
+  // Both chains are refined too, so the network's effect on the final model is reported.
+  EXPECT_NE(js.find("\"evaluation_refined\""), std::string::npos) << js;
+  EXPECT_NE(js.find("\"evaluation_refined_without_network\""), std::string::npos) << js;
 
   const std::string plain = dir_->file("plain");
   const auto n = run_aet(

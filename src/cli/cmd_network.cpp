@@ -398,7 +398,7 @@ int run_train(const Invocation& inv) {
        "are trained on together")
     ("validation", po::value<std::string>()->value_name("FILE.h5"),
        "separate validation set (default: hold out --validation-fraction of --data)")
-    ("validation-fraction", po::value<double>()->default_value(0.1)->value_name("F"),
+    ("validation-fraction", po::value<double>()->default_value(0.1, "0.1")->value_name("F"),
        "share of --data held out for validation when no --validation is given")
     ("out,o", po::value<std::string>()->value_name("DIR"),
        "output directory: model.h5, checkpoint.h5, metrics.json, train.log")

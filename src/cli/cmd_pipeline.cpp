@@ -73,7 +73,7 @@ int run_pipeline(const Invocation& inv) {
        "alignment: half-range of the grid search of each view's rotation before the local fit of "
        "the angles (0 = local fit only)")
     ("no-refine", "keep the traced atoms: skip their refinement against the views")
-    ("position-prior", po::value<double>()->default_value(0.05)->value_name("A"),
+    ("position-prior", po::value<double>()->default_value(0.05, "0.05")->value_name("A"),
        "refinement: sd of a Gaussian prior on each atom's position about its traced position, "
        "per coordinate, weighed against the views' noise (0 = none; docs/refinement.md)")
     ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
@@ -321,42 +321,52 @@ int run_pipeline(const Invocation& inv) {
   atoms.set_info("aet_version", AET_VERSION);
 
   // ---- refine the atomic model against the views ---------------------------------------------
-  AtomModel refined;
-  std::string refine_json = "null";
-  if (!vm.count("no-refine") && atoms.size() > 0) {
+  const bool do_refine = !vm.count("no-refine");
+  // Refines a traced model against the views and re-classifies it from the refined intensities;
+  // `json` gets the stage's summary for metrics.json, and `say` logs it.
+  auto refine = [&](const AtomModel& traced, std::string& json, bool say) {
     ModelRefineOptions mo;
     mo.refine_shifts = mo.refine_angles = false;  // the geometry is alignment's business
     mo.position_prior = position_prior;
-    t0 = Clock::now();
-    ModelRefineResult mr = refine_atomic_model(views, geometry, atoms, mo);
-    timing << "    \"refine\": " << json_number(seconds_since(t0)) << ",\n";
-    const double moved = mr.rms_displacement;
-    char buf[200];
-    std::snprintf(buf, sizeof buf,
-                  "refined the atoms against the views: R1 %.4f -> %.4f, width %.3f A, atoms "
-                  "moved %.1f pm RMS",
-                  mr.r1.front(), mr.r1.back(), mr.sigma, 100 * moved);
-    log.line(buf);
+    ModelRefineResult mr = refine_atomic_model(views, geometry, traced, mo);
     // Classes again, from the refined intensities: each is fitted to every view, free of the
     // reconstruction's missing-wedge and neighbour blur, and a spurious atom's falls to about
     // zero (docs/refinement.md).
     const std::vector<double> weight = *mr.model.find_property("model_weight");
     const ClassifyResult cr = classify_atoms(mr.model, weight, elements, seed);
-    log.line("  classes from the refined intensities: " + std::to_string(cr.changed) +
-             " species changed, " + std::to_string(cr.removed) + " atoms removed (" + cr.how + ")");
-    refine_json = "{\"r1_initial\": " + json_number(mr.r1.front()) +
-                  ", \"r1_final\": " + json_number(mr.r1.back()) +
-                  ", \"sigma_angstrom\": " + json_number(mr.sigma) +
-                  ", \"rms_displacement_angstrom\": " + json_number(moved) +
-                  ", \"position_prior_angstrom\": " + json_number(position_prior) +
-                  ", \"species_changed\": " + std::to_string(cr.changed) +
-                  ", \"atoms_removed\": " + std::to_string(cr.removed) +
-                  ", \"classes\": " + json_escape(cr.how) + "}";
-    refined = std::move(mr.model);
+    const double moved = mr.rms_displacement;
+    if (say) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "refined the atoms against the views: R1 %.4f -> %.4f, width %.3f A, atoms "
+                    "moved %.1f pm RMS",
+                    mr.r1.front(), mr.r1.back(), mr.sigma, 100 * moved);
+      log.line(buf);
+      log.line("  classes from the refined intensities: " + std::to_string(cr.changed) +
+               " species changed, " + std::to_string(cr.removed) + " atoms removed (" + cr.how +
+               ")");
+    }
+    json = "{\"r1_initial\": " + json_number(mr.r1.front()) +
+           ", \"r1_final\": " + json_number(mr.r1.back()) +
+           ", \"sigma_angstrom\": " + json_number(mr.sigma) +
+           ", \"rms_displacement_angstrom\": " + json_number(moved) +
+           ", \"position_prior_angstrom\": " + json_number(position_prior) +
+           ", \"species_changed\": " + std::to_string(cr.changed) +
+           ", \"atoms_removed\": " + std::to_string(cr.removed) +
+           ", \"classes\": " + json_escape(cr.how) + "}";
+    return std::move(mr.model);
+  };
+  AtomModel refined;
+  std::string refine_json = "null", refine_plain_json;
+  if (do_refine && atoms.size() > 0) {
+    t0 = Clock::now();
+    refined = refine(atoms, refine_json, true);
+    timing << "    \"refine\": " << json_number(seconds_since(t0)) << ",\n";
   }
 
   // ---- evaluate -----------------------------------------------------------------------------
-  std::string evaluation_json, evaluation_plain_json, evaluation_refined_json;
+  std::string evaluation_json, evaluation_plain_json, evaluation_refined_json,
+      evaluation_refined_plain_json;
   auto score = [&](const AtomModel& traced, const char* what) {
     const EvaluationResult ev = evaluate(traced, truth);
     char buf[320];
@@ -369,10 +379,20 @@ int run_pipeline(const Invocation& inv) {
   };
   if (have_truth) {
     evaluation_json = score(atoms, network.active() ? " (with the network)" : "");
-    // The same chain without the network, so its effect is measured on every scored run.
-    if (network.active())
-      evaluation_plain_json = score(trace_atoms(rec.volume, to), " (without the network)");
+    // The same chain without the network, so its effect is measured on every scored run: on the
+    // traced model and on the final (refined) one.
+    AtomModel plain;
+    if (network.active()) {
+      plain = trace_atoms(rec.volume, to);
+      evaluation_plain_json = score(plain, " (without the network)");
+    }
     if (refined.size() > 0) evaluation_refined_json = score(refined, " (refined atoms)");
+    if (refined.size() > 0 && plain.size() > 0) {
+      t0 = Clock::now();
+      const AtomModel plain_refined = refine(plain, refine_plain_json, false);
+      timing << "    \"refine_without_network\": " << json_number(seconds_since(t0)) << ",\n";
+      evaluation_refined_plain_json = score(plain_refined, " (refined atoms, without the network)");
+    }
   }
   const double total = seconds_since(t_start);
   log.line("total " + json_number(total) + " s");
@@ -419,6 +439,10 @@ int run_pipeline(const Invocation& inv) {
     js << ",\n  \"evaluation_without_network\": " << evaluation_plain_json;
   if (!evaluation_refined_json.empty())
     js << ",\n  \"evaluation_refined\": " << evaluation_refined_json;
+  if (!refine_plain_json.empty())
+    js << ",\n  \"refinement_without_network\": " << refine_plain_json;
+  if (!evaluation_refined_plain_json.empty())
+    js << ",\n  \"evaluation_refined_without_network\": " << evaluation_refined_plain_json;
   js << "\n}\n";
   write_text_file(out.path("metrics.json"), js.str());
 

@@ -37,7 +37,7 @@ int run_refine(const Invocation& inv) {
     ("angle-search", po::value<double>()->default_value(0.0)->value_name("DEG"),
        "with --geometry: first search each view's rotation on a grid of +-DEG about its tilt axis "
        "(views recorded further off than the local fit reaches; 0 = local fit only)")
-    ("position-prior", po::value<double>()->default_value(0.05)->value_name("A"),
+    ("position-prior", po::value<double>()->default_value(0.05, "0.05")->value_name("A"),
        "sd of a Gaussian prior on each atom's position about where it starts, per coordinate, "
        "weighed against the views' noise on the atom's footprint: holds atoms the views say "
        "little about (light atoms at a low dose) near the input (0 = none; docs/refinement.md)")

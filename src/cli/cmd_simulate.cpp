@@ -50,7 +50,8 @@ int run_simulate(const Invocation& inv) {
        "single-axis tilts from A to B (inclusive) in steps of S degrees")
     ("angles", po::value<std::string>()->value_name("FILE"),
        "view geometry from an angle file (.tlt or phi theta psi Euler text) instead")
-    ("pixel", po::value<double>()->default_value(0.35)->value_name("A"), "pixel size (Angstrom)")
+    ("pixel", po::value<double>()->default_value(0.35, "0.35")->value_name("A"),
+       "pixel size (Angstrom)")
     ("size", po::value<int>()->default_value(0)->value_name("N"),
        "view width and height in pixels (0 = fit the particle)")
     ("dose", po::value<double>()->default_value(5e4)->value_name("D"),
@@ -59,14 +60,15 @@ int run_simulate(const Invocation& inv) {
        "Gaussian detector read noise, sd in counts per pixel")
     ("b-factor", po::value<double>()->default_value(5.0)->value_name("B"),
        "Debye-Waller B factor of atoms without their own (Angstrom^2)")
-    ("z-exponent", po::value<double>()->default_value(1.7), "intensity proportional to Z^this")
-    ("probe-sigma", po::value<double>()->default_value(0.35)->value_name("A"),
+    ("z-exponent", po::value<double>()->default_value(1.7, "1.7"),
+       "intensity proportional to Z^this")
+    ("probe-sigma", po::value<double>()->default_value(0.35, "0.35")->value_name("A"),
        "probe core width (Gaussian sigma, Angstrom)")
-    ("tail-fraction", po::value<double>()->default_value(0.1)->value_name("F"),
+    ("tail-fraction", po::value<double>()->default_value(0.1, "0.1")->value_name("F"),
        "fraction of the probe intensity in its wide tail")
     ("tail-sigma", po::value<double>()->default_value(4.0)->value_name("A"),
        "width of the probe tail (Gaussian sigma, Angstrom)")
-    ("background", po::value<double>()->default_value(0.05)->value_name("F"),
+    ("background", po::value<double>()->default_value(0.05, "0.05")->value_name("F"),
        "smooth background, as a fraction of the mean view intensity")
     ("shift-max", po::value<double>()->default_value(0.0)->value_name("PX"),
        "random per-view shifts up to this many pixels (misalignment)")
