@@ -133,6 +133,13 @@ int run_case(const std::string& device_spec, std::int64_t n, std::int64_t n_view
       back_project(p, geometry, n, n, n, dev);
     });
     emit("pair", 0, pair, projection_bytes);
+#if AET_WITH_CUDA
+    // The same pair with everything resident, as inside a solve (no host transfers).
+    if (dev.kind == DeviceKind::cuda)
+      emit("pair_resident", 0,
+           detail::time_projection_pair_cuda(volume, geometry, n, n, dev.index, repeat),
+           projection_bytes);
+#endif
     ReconOptions opt;
     opt.iterations = 100;
     opt.device = dev;

@@ -160,6 +160,12 @@ torch::Device to_torch(const Device& dev) {
   if (dev.index < 0 || dev.index >= count)
     fail_input("device " + dev.str() + " requested for the network, but LibTorch sees " +
                std::to_string(count) + " CUDA device(s)");
+  // Full float precision in cuDNN's convolutions and in matrix products: with TF32 (LibTorch's
+  // default for convolutions on Ampere and later) a model's output on the GPU would differ from
+  // the CPU's by ~1e-3, and the traced atoms would depend on the device. The U-Net's few channels
+  // keep its convolutions memory-bound, so TF32 would gain little speed.
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dev.index));
 }
 

@@ -50,6 +50,12 @@ build-gpu/bin/aet info --devices >>"$out/device.txt" 2>&1
 AET_REQUIRE_GPU=1 timeout "$T_TESTS" ctest --test-dir build-gpu -L gpu --output-on-failure -j 4 \
   >"$out/gpu-tests.log" 2>&1
 echo "gpu tests rc $?" | tee -a "$out/device.txt"
+# The network's CPU/GPU agreement lives in the unit-labelled network tests (it checks the refusal
+# path on machines without CUDA LibTorch); run it here by name, when the networks were built.
+if [ -x build-gpu/tests/test_networks ]; then
+  timeout 60 build-gpu/tests/test_networks --gtest_filter='Networks.Cuda*' >>"$out/gpu-tests.log" 2>&1
+  echo "network cuda test rc $?" | tee -a "$out/device.txt"
+fi
 tail -5 "$out/gpu-tests.log"
 
 # The floors run first and the JSON and table are rewritten after every case, so a sweep cut

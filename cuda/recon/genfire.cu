@@ -43,9 +43,7 @@ constexpr int kReduceBlocks = 1024;
 class FftPlan {
  public:
   FftPlan() { AET_CUFFT_CHECK(cufftCreate(&h_)); }
-  ~FftPlan() {
-    if (h_) cufftDestroy(h_);
-  }
+  ~FftPlan() { cufftDestroy(h_); }  // the constructor throws unless h_ was created
   FftPlan(const FftPlan&) = delete;
   FftPlan& operator=(const FftPlan&) = delete;
   cufftHandle get() const { return h_; }

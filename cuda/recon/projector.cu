@@ -43,7 +43,62 @@ std::int64_t views_per_batch(const char* what, int device, std::uint64_t fixed,
       std::min<std::uint64_t>(static_cast<std::uint64_t>(n_views), (usable - fixed) / per_view));
 }
 
+// Owns a CUDA event (for timing).
+class Event {
+ public:
+  Event() { AET_CUDA_CHECK(cudaEventCreate(&e_)); }
+  ~Event() { cudaEventDestroy(e_); }  // the constructor throws unless e_ was created
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  cudaEvent_t get() const { return e_; }
+
+ private:
+  cudaEvent_t e_ = nullptr;
+};
+
 }  // namespace
+
+double time_projection_pair_cuda(const Array3& volume, const TiltGeometry& geometry,
+                                 std::int64_t view_nx, std::int64_t view_ny, int device_index,
+                                 int repeats) {
+  const Shape s{volume.nx(), volume.ny(), volume.nz(), view_nx, view_ny};
+  cuda::recon::check_shape(s);
+  const auto n_views = static_cast<std::int64_t>(geometry.size());
+  const std::vector<DeviceRays> rays =
+      cuda::recon::make_device_rays(geometry, s, volume.voxel_size.x);
+  const auto voxels = static_cast<std::size_t>(s.voxels());
+  const auto npix = static_cast<std::size_t>(s.pixels());
+
+  cuda::DeviceGuard guard(cuda::recon::checked_device(device_index));
+  const std::uint64_t fixed = 2 * voxels * sizeof(float) + rays.size() * sizeof(DeviceRays);
+  if (views_per_batch("the projection pair timing", device_index, fixed, npix * sizeof(float),
+                      n_views) < n_views)
+    fail_input("the projection pair timing needs all " + std::to_string(n_views) +
+               " views on the device at once");
+  cuda::Stream stream;
+  cuda::DeviceBuffer<float> d_volume(voxels), d_back(voxels);
+  cuda::DeviceBuffer<DeviceRays> d_rays(rays.size());
+  cuda::DeviceBuffer<float> d_views(static_cast<std::size_t>(n_views) * npix);
+  d_volume.upload(volume.data(), stream.get());
+  d_rays.upload(rays.data(), stream.get());
+  Event start, stop;
+  double best = 1e300;
+  for (int r = 0; r <= std::max(1, repeats); ++r) {  // r = 0 is the warm-up
+    AET_CUDA_CHECK(cudaEventRecord(start.get(), stream.get()));
+    cuda::recon::launch_forward(d_volume.get(), d_rays.get(), n_views, s, d_views.get(), nullptr,
+                                nullptr, stream.get());
+    AET_CUDA_CHECK(cudaMemsetAsync(d_back.get(), 0, voxels * sizeof(float), stream.get()));
+    cuda::recon::launch_gather(d_views.get(), d_rays.get(), n_views, s, d_back.get(),
+                               cuda::recon::GatherMode::accumulate, nullptr, nullptr, 0.0f, false,
+                               stream.get());
+    AET_CUDA_CHECK(cudaEventRecord(stop.get(), stream.get()));
+    AET_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0;
+    AET_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    if (r > 0) best = std::min(best, 1e-3 * ms);
+  }
+  return best;
+}
 
 Array3 forward_project_cuda(const Array3& volume, const TiltGeometry& geometry,
                             std::int64_t view_nx, std::int64_t view_ny, int device_index) {

@@ -280,7 +280,8 @@ int run_augment(const Invocation& inv) {
   const std::string in_path = vm["volume"].as<std::string>();
   const std::string out_path = vm["out"].as<std::string>();
   const nn::AugmentOptions opt = augment_options(vm);
-  const Device dev = resolve_device(vm["device"].as<std::string>());
+  // auto picks the GPU only where LibTorch can use it.
+  const Device dev = network_device(vm, resolve_device(vm["device"].as<std::string>()));
   MrcHeader header;
   Array3 volume = read_mrc(in_path, &header);
   if (volume.nz() < 2)
@@ -451,7 +452,8 @@ int run_train(const Invocation& inv) {
   if (!vm.count("out")) fail_input("--out DIR is required");
   if (vm.count("resume") && vm.count("init")) fail_input("--resume and --init exclude each other");
   const std::string out_dir = vm["out"].as<std::string>();
-  const Device dev = resolve_device(vm["device"].as<std::string>());
+  // auto picks the GPU only where LibTorch can use it.
+  const Device dev = network_device(vm, resolve_device(vm["device"].as<std::string>()));
 
   nn::TrainOptions o;
   o.steps = vm["steps"].as<std::int64_t>();

@@ -17,8 +17,10 @@ namespace aet::detail {
 class FistaSchedule {
  public:
   // R2 of the latest residual.
+  // A rise within kRiseTolerance does not count: the GPU sums R2 with atomics in varying order,
+  // and a plateau compared exactly would restart on one device and not the other.
   void observe(double r2) {
-    restart_ = last_r2_ >= 0 && r2 > last_r2_;
+    restart_ = last_r2_ >= 0 && r2 > last_r2_ * (1.0 + kRiseTolerance);
     last_r2_ = r2;
   }
   // The factor for the extrapolation after this iteration's update.
@@ -31,6 +33,7 @@ class FistaSchedule {
   }
 
  private:
+  static constexpr double kRiseTolerance = 1e-9;
   double t_ = 1.0, last_r2_ = -1.0;
   bool restart_ = false;
 };

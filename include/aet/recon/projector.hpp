@@ -51,6 +51,13 @@ Array3 forward_project_cuda(const Array3& volume, const TiltGeometry& geometry,
                             std::int64_t view_nx, std::int64_t view_ny, int device_index);
 Array3 back_project_cuda(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
                          std::int64_t ny, std::int64_t nz, int device_index);
+// Benchmark hook (CUDA builds only): seconds of one forward + back projection pair with the
+// volume, rays and views resident on the device, as inside a solve (the host API above adds the
+// uploads and downloads); the best of `repeats` timed pairs after one warm-up, timed by CUDA
+// events. All views must fit on the device at once.
+double time_projection_pair_cuda(const Array3& volume, const TiltGeometry& geometry,
+                                 std::int64_t view_nx, std::int64_t view_ny, int device_index,
+                                 int repeats);
 }  // namespace detail
 
 }  // namespace aet
