@@ -134,11 +134,25 @@ int run_case(const std::string& device_spec, std::int64_t n, std::int64_t n_view
     });
     emit("pair", 0, pair, projection_bytes);
 #if AET_WITH_CUDA
-    // The same pair with everything resident, as inside a solve (no host transfers).
-    if (dev.kind == DeviceKind::cuda)
-      emit("pair_resident", 0,
-           detail::time_projection_pair_cuda(volume, geometry, n, n, dev.index, repeat),
-           projection_bytes);
+    // The same pair with everything resident, as inside a solve (no host transfers), in both
+    // arithmetics of the CUDA projector; then 100 RESIRE iterations in the reference one.
+    if (dev.kind == DeviceKind::cuda) {
+      for (const char* arithmetic : {"single", "reference"}) {
+        setenv("AET_CUDA_PROJECTOR", arithmetic, 1);
+        const detail::PairTiming t =
+            detail::time_projection_pair_cuda(volume, geometry, n, n, dev.index, repeat);
+        const std::string suffix = t.single ? "" : "_reference";
+        emit(("forward_resident" + suffix).c_str(), 0, t.forward, projection_bytes);
+        emit(("back_resident" + suffix).c_str(), 0, t.back, projection_bytes);
+        emit(("pair_resident" + suffix).c_str(), 0, t.pair, projection_bytes);
+      }
+      ReconOptions opt;
+      opt.iterations = 100;
+      opt.device = dev;
+      const ReconResult r = reconstruct(views, geometry, opt);
+      emit("resire_100_reference", 100, r.seconds, static_cast<double>(r.device_bytes));
+      unsetenv("AET_CUDA_PROJECTOR");
+    }
 #endif
     ReconOptions opt;
     opt.iterations = 100;

@@ -250,6 +250,40 @@ TEST(ProjectorGpu, BackAgreesWithCpu) {
     }
 }
 
+// AET_CUDA_PROJECTOR=reference: the CPU's double-precision operations on the device, so the
+// same bits as the CPU (tests/test_projector_kernels.cpp runs the same code on the host).
+TEST(ProjectorGpu, ReferenceArithmeticIsTheCpusBitForBit) {
+  if (!aet::test::gpu_available()) GTEST_SKIP() << "no CUDA device visible";
+  ScopedEnv env("AET_CUDA_PROJECTOR", "reference");
+  const double voxel = 0.4;
+  int seed = 300;
+  for (const TiltGeometry& g : {tilt_geometry(), general_geometry()})
+    for (const Case& c : kCases) {
+      SCOPED_TRACE(std::to_string(c.nx) + "x" + std::to_string(c.ny) + "x" + std::to_string(c.nz));
+      const Array3 vol = random_array(c.nx, c.ny, c.nz, voxel, seed++);
+      EXPECT_EQ(rel_diff(forward_project(vol, g, c.view_nx, c.view_ny, kCuda),
+                         detail::forward_project_cpu(vol, g, c.view_nx, c.view_ny)),
+                0.0);
+      const Array3 views =
+          random_array(c.view_nx, c.view_ny, static_cast<std::int64_t>(g.size()), voxel, seed++);
+      EXPECT_EQ(rel_diff(back_project(views, g, c.nx, c.ny, c.nz, kCuda),
+                         detail::back_project_cpu(views, g, c.nx, c.ny, c.nz)),
+                0.0);
+    }
+}
+
+// Needs no device: the arithmetic is chosen before the device is opened.
+TEST(ProjectorGpu, UnknownArithmeticIsAClearError) {
+  ScopedEnv env("AET_CUDA_PROJECTOR", "double");
+  const Array3 vol = random_array(8, 8, 8, 0.4, 1);
+  try {
+    forward_project(vol, tilt_geometry(), 8, 8, kCuda);
+    ADD_FAILURE() << "AET_CUDA_PROJECTOR=double was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("AET_CUDA_PROJECTOR"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ProjectorGpu, PairIsAdjoint) {
   if (!aet::test::gpu_available()) GTEST_SKIP() << "no CUDA device visible";
   const double voxel = 0.4;

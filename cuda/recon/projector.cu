@@ -58,11 +58,12 @@ class Event {
 
 }  // namespace
 
-double time_projection_pair_cuda(const Array3& volume, const TiltGeometry& geometry,
-                                 std::int64_t view_nx, std::int64_t view_ny, int device_index,
-                                 int repeats) {
+PairTiming time_projection_pair_cuda(const Array3& volume, const TiltGeometry& geometry,
+                                     std::int64_t view_nx, std::int64_t view_ny, int device_index,
+                                     int repeats) {
   const Shape s{volume.nx(), volume.ny(), volume.nz(), view_nx, view_ny};
   cuda::recon::check_shape(s);
+  const cuda::recon::Precision precision = cuda::recon::projector_precision(s);
   const auto n_views = static_cast<std::int64_t>(geometry.size());
   const std::vector<DeviceRays> rays =
       cuda::recon::make_device_rays(geometry, s, volume.voxel_size.x);
@@ -81,21 +82,26 @@ double time_projection_pair_cuda(const Array3& volume, const TiltGeometry& geome
   cuda::DeviceBuffer<float> d_views(static_cast<std::size_t>(n_views) * npix);
   d_volume.upload(volume.data(), stream.get());
   d_rays.upload(rays.data(), stream.get());
-  Event start, stop;
-  double best = 1e300;
+  Event start, middle, stop;
+  PairTiming best{1e300, 1e300, 1e300, precision == cuda::recon::Precision::single};
   for (int r = 0; r <= std::max(1, repeats); ++r) {  // r = 0 is the warm-up
     AET_CUDA_CHECK(cudaEventRecord(start.get(), stream.get()));
-    cuda::recon::launch_forward(d_volume.get(), d_rays.get(), n_views, s, d_views.get(), nullptr,
-                                nullptr, stream.get());
+    cuda::recon::launch_forward(precision, d_volume.get(), d_rays.get(), n_views, s, d_views.get(),
+                                nullptr, nullptr, stream.get());
+    AET_CUDA_CHECK(cudaEventRecord(middle.get(), stream.get()));
     AET_CUDA_CHECK(cudaMemsetAsync(d_back.get(), 0, voxels * sizeof(float), stream.get()));
-    cuda::recon::launch_gather(d_views.get(), d_rays.get(), n_views, s, d_back.get(),
+    cuda::recon::launch_gather(precision, d_views.get(), d_rays.get(), n_views, s, d_back.get(),
                                cuda::recon::GatherMode::accumulate, nullptr, nullptr, 0.0f, false,
                                stream.get());
     AET_CUDA_CHECK(cudaEventRecord(stop.get(), stream.get()));
     AET_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0;
-    AET_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    if (r > 0) best = std::min(best, 1e-3 * ms);
+    float forward_ms = 0, back_ms = 0;
+    AET_CUDA_CHECK(cudaEventElapsedTime(&forward_ms, start.get(), middle.get()));
+    AET_CUDA_CHECK(cudaEventElapsedTime(&back_ms, middle.get(), stop.get()));
+    if (r == 0) continue;
+    best.forward = std::min(best.forward, 1e-3 * forward_ms);
+    best.back = std::min(best.back, 1e-3 * back_ms);
+    best.pair = std::min(best.pair, 1e-3 * (forward_ms + back_ms));
   }
   return best;
 }
@@ -104,6 +110,7 @@ Array3 forward_project_cuda(const Array3& volume, const TiltGeometry& geometry,
                             std::int64_t view_nx, std::int64_t view_ny, int device_index) {
   const Shape s{volume.nx(), volume.ny(), volume.nz(), view_nx, view_ny};
   cuda::recon::check_shape(s);
+  const cuda::recon::Precision precision = cuda::recon::projector_precision(s);
   const double pixel = volume.voxel_size.x;
   const auto n_views = static_cast<std::int64_t>(geometry.size());
   Array3 views(view_nx, view_ny, n_views);
@@ -125,8 +132,8 @@ Array3 forward_project_cuda(const Array3& volume, const TiltGeometry& geometry,
   d_rays.upload(rays.data(), stream.get());
   for (std::int64_t first = 0; first < n_views; first += batch) {
     const std::int64_t count = std::min(batch, n_views - first);
-    cuda::recon::launch_forward(d_volume.get(), d_rays.get() + first, count, s, d_views.get(),
-                                nullptr, nullptr, stream.get());
+    cuda::recon::launch_forward(precision, d_volume.get(), d_rays.get() + first, count, s,
+                                d_views.get(), nullptr, nullptr, stream.get());
     AET_CUDA_CHECK(cudaMemcpyAsync(views.slice(first), d_views.get(),
                                    static_cast<std::size_t>(count) * npix * sizeof(float),
                                    cudaMemcpyDeviceToHost, stream.get()));
@@ -139,6 +146,7 @@ Array3 back_project_cuda(const Array3& views, const TiltGeometry& geometry, std:
                          std::int64_t ny, std::int64_t nz, int device_index) {
   const Shape s{nx, ny, nz, views.nx(), views.ny()};
   cuda::recon::check_shape(s);
+  const cuda::recon::Precision precision = cuda::recon::projector_precision(s);
   const double pixel = views.voxel_size.x;
   const auto n_views = static_cast<std::int64_t>(geometry.size());
   Array3 volume(nx, ny, nz);
@@ -164,9 +172,9 @@ Array3 back_project_cuda(const Array3& views, const TiltGeometry& geometry, std:
     AET_CUDA_CHECK(cudaMemcpyAsync(d_views.get(), views.slice(first),
                                    static_cast<std::size_t>(count) * npix * sizeof(float),
                                    cudaMemcpyHostToDevice, stream.get()));
-    cuda::recon::launch_gather(d_views.get(), d_rays.get() + first, count, s, d_volume.get(),
-                               cuda::recon::GatherMode::accumulate, nullptr, nullptr, 0.0f, false,
-                               stream.get());
+    cuda::recon::launch_gather(precision, d_views.get(), d_rays.get() + first, count, s,
+                               d_volume.get(), cuda::recon::GatherMode::accumulate, nullptr,
+                               nullptr, 0.0f, false, stream.get());
   }
   d_volume.download(volume.data(), stream.get());
   stream.synchronize();

@@ -275,6 +275,7 @@ struct Problem {
   bool sirt;
   float step;  // RESIRE: dt = step / (n_views nz); SIRT: the relaxation
   GatherMode mode;
+  cuda::recon::Precision precision;  // of the projector pair
 };
 
 // FISTA extrapolation (solvers.cpp's Momentum): prev <- x_{k+1}, x <- x_{k+1} + beta (x_{k+1} -
@@ -352,12 +353,12 @@ void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
   if (pb.sirt) {
     // Row sums A 1 and column sums A^T 1, inverted (solvers.cpp's invert_sums).
     fill(d_x.get(), voxels, 1.0f, st);
-    cuda::recon::launch_forward(d_x.get(), d_rays.get(), pb.n_views, s, d_row.get(), nullptr,
-                                nullptr, st);
+    cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get(), pb.n_views, s, d_row.get(),
+                                nullptr, nullptr, st);
     invert_sums_device(d_row.get(), stack, d_peak.get(), st);
     fill(d_r.get(), stack, 1.0f, st);
     AET_CUDA_CHECK(cudaMemsetAsync(d_col.get(), 0, volume_bytes, st));
-    cuda::recon::launch_gather(d_r.get(), d_rays.get(), pb.n_views, s, d_col.get(),
+    cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get(), pb.n_views, s, d_col.get(),
                                GatherMode::accumulate, nullptr, nullptr, 0.0f, false, st);
     invert_sums_device(d_col.get(), voxels, d_peak.get(), st);
   }
@@ -369,8 +370,8 @@ void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
   // p = A x into d_r with all four R sums.
   auto project_with_sums = [&](bool write_residual) {
     AET_CUDA_CHECK(cudaMemsetAsync(d_sums.get(), 0, 4 * sizeof(double), st));
-    cuda::recon::launch_forward(d_x.get(), d_rays.get(), pb.n_views, s, d_r.get(), d_b.get(),
-                                d_sums.get(), st);
+    cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get(), pb.n_views, s, d_r.get(),
+                                d_b.get(), d_sums.get(), st);
     residual(d_b.get(), d_r.get(), row, stack, d_sums.get(), write_residual, st);
   };
   auto download_sums = [&]() {
@@ -389,8 +390,8 @@ void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
     } else {
       project_with_sums(true);
     }
-    cuda::recon::launch_gather(d_r.get(), d_rays.get(), pb.n_views, s, d_x.get(), pb.mode, col,
-                               mask_ptr, pb.step, pb.opt.positivity, st);
+    cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get(), pb.n_views, s, d_x.get(),
+                               pb.mode, col, mask_ptr, pb.step, pb.opt.positivity, st);
     if (it > 1) {
       momentum.observe(rec.record(it - 1, download_sums()));  // waits for the kernels too
     } else {
@@ -445,8 +446,8 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
   // A x for all views into h_p, batch by batch.
   auto project_to_host = [&]() {
     for_batches([&](std::int64_t first, std::int64_t count) {
-      cuda::recon::launch_forward(d_x.get(), d_rays.get() + first, count, s, d_r.get(), nullptr,
-                                  nullptr, st);
+      cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get() + first, count, s,
+                                  d_r.get(), nullptr, nullptr, st);
       AET_CUDA_CHECK(cudaMemcpyAsync(h_p.data() + first * npix, d_r.get(), bytes_of(count),
                                      cudaMemcpyDeviceToHost, st));
     });
@@ -461,8 +462,9 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
     fill(d_r.get(), static_cast<long long>(batch_stack), 1.0f, st);
     AET_CUDA_CHECK(cudaMemsetAsync(d_col.get(), 0, volume_bytes, st));
     for_batches([&](std::int64_t first, std::int64_t count) {
-      cuda::recon::launch_gather(d_r.get(), d_rays.get() + first, count, s, d_col.get(),
-                                 GatherMode::accumulate, nullptr, nullptr, 0.0f, false, st);
+      cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get() + first, count, s,
+                                 d_col.get(), GatherMode::accumulate, nullptr, nullptr, 0.0f, false,
+                                 st);
     });
     invert_sums_device(d_col.get(), voxels, d_peak.get(), st);
   }
@@ -479,8 +481,8 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
       if (it == 1 && !pb.opt.initial) {
         AET_CUDA_CHECK(cudaMemsetAsync(d_r.get(), 0, bytes_of(count), st));  // A 0 = 0
       } else {
-        cuda::recon::launch_forward(d_x.get(), d_rays.get() + first, count, s, d_r.get(), nullptr,
-                                    nullptr, st);
+        cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get() + first, count, s,
+                                    d_r.get(), nullptr, nullptr, st);
         // Queued before residual_kernel overwrites d_r: the stream keeps the order.
         AET_CUDA_CHECK(cudaMemcpyAsync(h_p.data() + first * npix, d_r.get(), bytes_of(count),
                                        cudaMemcpyDeviceToHost, st));
@@ -489,7 +491,7 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
         AET_CUDA_CHECK(cudaMemcpyAsync(d_row.get(), h_row.data() + first * npix, bytes_of(count),
                                        cudaMemcpyHostToDevice, st));
       residual(d_b.get(), d_r.get(), pb.sirt ? d_row.get() : nullptr, n, nullptr, true, st);
-      cuda::recon::launch_gather(d_r.get(), d_rays.get() + first, count, s, d_u.get(),
+      cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get() + first, count, s, d_u.get(),
                                  GatherMode::accumulate, nullptr, nullptr, 0.0f, false, st);
     });
     if (pb.sirt)
@@ -557,7 +559,8 @@ ReconResult run_iterative_cuda(const Array3& views, const TiltGeometry& geometry
                    n_views,
                    sirt,
                    sirt ? static_cast<float>(opt.step) : static_cast<float>(dt),
-                   sirt ? GatherMode::sirt : GatherMode::resire};
+                   sirt ? GatherMode::sirt : GatherMode::resire,
+                   cuda::recon::projector_precision(s)};
   Recorder rec(views, opt, result);
   if (plan.batched())
     solve_batched(pb, rays, mask, plan.views_per_batch, rec, x);

@@ -46,18 +46,25 @@ Array3 forward_project_cpu(const Array3& volume, const TiltGeometry& geometry, s
 Array3 back_project_cpu(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
                         std::int64_t ny, std::int64_t nz);
 // The CUDA implementation (cuda/recon/projector.cu; CUDA builds only): host arrays in and out,
-// on device dev.index. Agrees with the CPU reference to float rounding.
+// on device dev.index. In single arithmetic (the default) it agrees with the CPU reference to about
+// 1e-5 relative; with AET_CUDA_PROJECTOR=reference to float summation order.
 Array3 forward_project_cuda(const Array3& volume, const TiltGeometry& geometry,
                             std::int64_t view_nx, std::int64_t view_ny, int device_index);
 Array3 back_project_cuda(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
                          std::int64_t ny, std::int64_t nz, int device_index);
-// Benchmark hook (CUDA builds only): seconds of one forward + back projection pair with the
-// volume, rays and views resident on the device, as inside a solve (the host API above adds the
-// uploads and downloads); the best of `repeats` timed pairs after one warm-up, timed by CUDA
-// events. All views must fit on the device at once.
-double time_projection_pair_cuda(const Array3& volume, const TiltGeometry& geometry,
-                                 std::int64_t view_nx, std::int64_t view_ny, int device_index,
-                                 int repeats);
+// Benchmark hook (CUDA builds only): seconds of one forward projection, one back projection
+// (including zeroing the volume) and the pair, with the volume, rays and views resident on the
+// device, as inside a solve (the host API above adds the uploads and downloads); the best of
+// `repeats` timed pairs after one warm-up, timed by CUDA events, in the arithmetic the solvers
+// use (single unless AET_CUDA_PROJECTOR=reference; docs/reconstruction.md). All views must fit on
+// the device at once.
+struct PairTiming {
+  double forward = 0, back = 0, pair = 0;
+  bool single = true;  // the arithmetic timed: single (true) or reference
+};
+PairTiming time_projection_pair_cuda(const Array3& volume, const TiltGeometry& geometry,
+                                     std::int64_t view_nx, std::int64_t view_ny, int device_index,
+                                     int repeats);
 }  // namespace detail
 
 }  // namespace aet
