@@ -221,6 +221,9 @@ TEST(ProjectorKernels, EachArithmeticGivesAnExactTransposePair) {
 TEST(ProjectorKernels, SingleArithmeticNeedsExactFloatCoordinates) {
   EXPECT_TRUE(cuda::recon::single_precision_fits(Shape{512, 512, 512, 724, 512}));
   EXPECT_FALSE(cuda::recon::single_precision_fits(Shape{4, 4, 4, 1LL << 23, 4}));
+  // 32-bit offsets: 1024^3 still fits, 1300^3 (more than 2^31 voxels) does not.
+  EXPECT_TRUE(cuda::recon::single_precision_fits(Shape{1024, 1024, 1024, 1024, 1024}));
+  EXPECT_FALSE(cuda::recon::single_precision_fits(Shape{1300, 1300, 1300, 1300, 1300}));
   // A view whose rays pass 2^23 voxels from the volume is refused, not mis-projected.
   TiltGeometry far;
   far.push_back(ViewGeometry::from_tilt(0.0, Vec2(1e7, 0.0)));

@@ -34,6 +34,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/host_device.cuh"
@@ -91,10 +92,12 @@ inline void check_shape(const Shape& s) {
                std::to_string(s.nz));
 }
 
-// Whether Precision::single represents every coordinate of this shape exactly.
+// Whether Precision::single fits this shape: float represents every coordinate exactly, and
+// 32-bit offsets reach every voxel and the neighbours of samples just outside the volume.
 inline bool single_precision_fits(const Shape& s) {
   const long long extent = std::max({s.nx, s.ny, s.nz, s.vnx, s.vny});
-  return extent < kMaxSingleExtent;
+  const long long reach = 4 * (s.nx * s.ny + s.nx + 1);
+  return extent < kMaxSingleExtent && s.voxels() + reach < (1LL << 31);
 }
 
 inline std::vector<DeviceRays> make_device_rays(const TiltGeometry& geometry, const Shape& s,
@@ -190,6 +193,11 @@ AET_DEVICE_FN float lerp_f(float w, float a, float b) {
   return __fadd_rn(__fmul_rn(__fsub_rn(1.0f, w), a), __fmul_rn(w, b));
 }
 
+// The linear interpolation weight of a neighbour at distance t: max(0, 1 - |t|).
+AET_DEVICE_FN float hat(float t) {
+  return fmaxf(0.0f, __fsub_rn(1.0f, fabsf(t)));
+}
+
 AET_DEVICE_FN long long min_ll(long long a, long long b) {
   return a < b ? a : b;
 }
@@ -230,13 +238,15 @@ AET_DEVICE_FN long long clamp_index(double t, long long lo, long long hi) {
 }
 
 // Bilinear sample of plane position (i1 + w1, i2 + w2) at vol[at] (the (i1, i2) neighbour), zero
-// outside [0, n1) x [0, n2): the CPU's float operations, upper row skipped when w2 is 0.
-AET_DEVICE_FN float bilinear_sample(const float* __restrict__ vol, long long at, long long s1,
-                                    long long s2, long long i1, long long i2, long long n1,
-                                    long long n2, float w1, float w2) {
+// outside [0, n1) x [0, n2): the CPU's float operations, upper row skipped when w2 is 0. Index is
+// long long (reference) or int (single, whose shapes keep every offset below 2^31).
+template <typename Index>
+AET_DEVICE_FN float bilinear_sample(const float* __restrict__ vol, Index at, Index s1, Index s2,
+                                    Index i1, Index i2, Index n1, Index n2, float w1, float w2) {
+  using Unsigned = std::make_unsigned_t<Index>;
   // Interior test: both neighbours inside when 0 <= i < n - 1 (unsigned compare).
-  if (static_cast<unsigned long long>(i1) < static_cast<unsigned long long>(n1 - 1) &&
-      static_cast<unsigned long long>(i2) < static_cast<unsigned long long>(n2 - 1)) {
+  if (static_cast<Unsigned>(i1) < static_cast<Unsigned>(n1 - 1) &&
+      static_cast<Unsigned>(i2) < static_cast<Unsigned>(n2 - 1)) {
     float v = lerp_f(w1, __ldg(vol + at), __ldg(vol + at + s1));
     if (w2 != 0.0f) v = lerp_f(w2, v, lerp_f(w1, __ldg(vol + at + s2), __ldg(vol + at + s1 + s2)));
     return v;
@@ -280,40 +290,50 @@ AET_DEVICE_FN float project_ray_reference(const float* __restrict__ vol, const D
     const long long i1 = floor_ll(a1), i2 = floor_ll(a2);
     const float w1 = __double2float_rn(__dsub_rn(a1, static_cast<double>(i1)));
     const float w2 = __double2float_rn(__dsub_rn(a2, static_cast<double>(i2)));
-    const float v = bilinear_sample(vol, m * r.s_d + i1 * r.s_1 + i2 * r.s_2, r.s_1, r.s_2, i1, i2,
-                                    n1, n2, w1, w2);
+    const float v = bilinear_sample<long long>(vol, m * r.s_d + i1 * r.s_1 + i2 * r.s_2, r.s_1,
+                                               r.s_2, i1, i2, n1, n2, w1, w2);
     acc = __dadd_rn(acc, static_cast<double>(v));
   }
   return __double2float_rn(__dmul_rn(acc, r.weight));
 }
 
-// The same integral with Precision::single sample positions (summed in double).
+// The same integral with Precision::single sample positions (summed in double), 32-bit offsets.
 AET_DEVICE_FN float project_ray_single(const float* __restrict__ vol, const DeviceRays& r,
                                        long long i, long long j) {
   const float fi = static_cast<float>(i - r.pivot_i), fj = static_cast<float>(j - r.pivot_j);
   const float off1 = single_offset(r, 0, fi, fj), off2 = single_offset(r, 1, fi, fj);
-  const long long nD = r.n_d, n1 = r.n_1, n2 = r.n_2;
-  // Planes from the same offsets in double, one plane wider on each side: a sample outside the
-  // volume adds exactly zero, while a plane lost to the float rounding would break the adjoint.
-  long long lo = 0, hi = nD - 1;
+  const int nD = static_cast<int>(r.n_d), n1 = static_cast<int>(r.n_1),
+            n2 = static_cast<int>(r.n_2);
+  const int sD = static_cast<int>(r.s_d), s1 = static_cast<int>(r.s_1),
+            s2 = static_cast<int>(r.s_2);
+  // The crossings in double (exact: an integer below 2^23 plus a float) at plane 0.
   const double pm = static_cast<double>(r.pivot_m);
-  clip_planes_d(r.whole[0] + static_cast<double>(off1) - pm * r.f_slope[0], r.f_slope[0], -1.0,
-                static_cast<double>(n1), lo, hi);
-  clip_planes_d(r.whole[1] + static_cast<double>(off2) - pm * r.f_slope[1], r.f_slope[1], -1.0,
-                static_cast<double>(n2), lo, hi);
-  lo = max_ll(lo - 1, 0);
-  hi = min_ll(hi + 1, nD - 1);
+  const double b1 = r.whole[0] + static_cast<double>(off1) - pm * r.f_slope[0];
+  const double b2 = r.whole[1] + static_cast<double>(off2) - pm * r.f_slope[1];
+  // A ray parallel to the planes of an in-plane axis has the same float crossing on every plane:
+  // outside (-1, n) it touches no voxel, exactly.
+  if ((r.f_slope[0] == 0.0f && !(b1 > -1.0 && b1 < n1)) ||
+      (r.f_slope[1] == 0.0f && !(b2 > -1.0 && b2 < n2)))
+    return 0.0f;
+  // Planes one wider on each side than the double clip says: a sample outside the volume adds
+  // exactly zero, while a plane lost to the float rounding would break the adjoint. The extra
+  // samples lie within a voxel or two of the volume (|slope| <= 1), so the offsets stay small.
+  long long lo = 0, hi = nD - 1;
+  clip_planes_d(b1, r.f_slope[0], -1.0, static_cast<double>(n1), lo, hi);
+  clip_planes_d(b2, r.f_slope[1], -1.0, static_cast<double>(n2), lo, hi);
+  // Clamped before narrowing: a ray that misses has bounds far outside [0, nD).
+  const int m_lo = static_cast<int>(min_ll(max_ll(lo - 1, 0), nD));
+  const int m_hi = static_cast<int>(max_ll(min_ll(hi + 1, nD - 1), -1));
   double acc = 0.0;
-  for (long long m = lo; m <= hi; ++m) {
+  for (int m = m_lo; m <= m_hi; ++m) {
     const float fm = static_cast<float>(m - r.pivot_m);
     const float a1 = single_crossing(off1, r.f_slope[0], fm);
     const float a2 = single_crossing(off2, r.f_slope[1], fm);
     const float fl1 = floorf(a1), fl2 = floorf(a2);
-    const long long i1 = r.whole[0] + static_cast<int>(fl1),
-                    i2 = r.whole[1] + static_cast<int>(fl2);
+    const int i1 = r.whole[0] + static_cast<int>(fl1), i2 = r.whole[1] + static_cast<int>(fl2);
     const float w1 = __fsub_rn(a1, fl1), w2 = __fsub_rn(a2, fl2);  // exact in float
-    const float v = bilinear_sample(vol, m * r.s_d + i1 * r.s_1 + i2 * r.s_2, r.s_1, r.s_2, i1, i2,
-                                    n1, n2, w1, w2);
+    const float v =
+        bilinear_sample(vol, m * sD + i1 * s1 + i2 * s2, s1, s2, i1, i2, n1, n2, w1, w2);
     acc = __dadd_rn(acc, static_cast<double>(v));
   }
   return __double2float_rn(__dmul_rn(acc, r.weight));
@@ -414,26 +434,23 @@ AET_DEVICE_FN float gather_voxel_single(const float* __restrict__ views,
                       -1, vny - 1));
     }
     const float* view = views + k * npix;
+    const float fx1 = static_cast<float>(x1), fx2 = static_cast<float>(x2);
+    float view_sum = 0.0f;  // times the path length once per view, as the forward does
     for (int j = j_lo; j <= j_hi; ++j) {
       const float fj = static_cast<float>(j - r.pivot_j);
       const float* row = view + static_cast<long long>(j) * vnx;
       for (int i = i_lo; i <= i_hi; ++i) {
         const float fi = static_cast<float>(i - r.pivot_i);
-        // The exact test, on the same bits as project_ray_single's sample position.
-        const float a2 = single_crossing(single_offset(r, 1, fi, fj), r.f_slope[1], fm);
-        const float fl2 = floorf(a2);
-        const int d2 = x2 - static_cast<int>(fl2);  // 0: the voxel is the lower neighbour
-        if (d2 != 0 && d2 != 1) continue;
+        // project_ray_single's sample position, on the same bits; the voxel's weight is the hat
+        // 1 - |a - x| on each axis (the forward's 1 - w for the lower neighbour, w for the upper,
+        // to float rounding), zero outside: no branches, so a warp does not diverge.
         const float a1 = single_crossing(single_offset(r, 0, fi, fj), r.f_slope[0], fm);
-        const float fl1 = floorf(a1);
-        const int d1 = x1 - static_cast<int>(fl1);
-        if (d1 != 0 && d1 != 1) continue;
-        const float w1 = __fsub_rn(a1, fl1), w2 = __fsub_rn(a2, fl2);
-        const float val = __fmul_rn(__ldg(row + i), r.f_weight);
-        const float r0 = __fmul_rn(__fsub_rn(1.0f, w2), val), r1 = __fmul_rn(w2, val);
-        sum = __fadd_rn(sum, __fmul_rn(d1 == 0 ? __fsub_rn(1.0f, w1) : w1, d2 == 0 ? r0 : r1));
+        const float a2 = single_crossing(single_offset(r, 1, fi, fj), r.f_slope[1], fm);
+        const float h1 = hat(__fsub_rn(a1, fx1)), h2 = hat(__fsub_rn(a2, fx2));
+        view_sum = __fadd_rn(view_sum, __fmul_rn(h1, __fmul_rn(h2, __ldg(row + i))));
       }
     }
+    sum = __fadd_rn(sum, __fmul_rn(view_sum, r.f_weight));
   }
   return sum;
 }
