@@ -25,16 +25,7 @@ using cuda::recon::DeviceRays;
 using cuda::recon::Precision;
 using cuda::recon::Shape;
 using test::general_geometry;
-using test::Uniform;
-
-Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
-                    std::uint64_t seed) {
-  Array3 a(nx, ny, nz);
-  a.voxel_size = VoxelSize{voxel, voxel, voxel};
-  Uniform u(seed);
-  for (float& v : a.vector()) v = static_cast<float>(u());
-  return a;
-}
+using test::random_array;
 
 // max |a - ref| / max |ref|; the dimensions must agree.
 double max_rel_diff(const Array3& a, const Array3& ref) {

@@ -23,16 +23,8 @@ namespace {
 
 const Device kCuda{DeviceKind::cuda, 0};
 using test::general_geometry;
+using test::random_array;
 using test::Uniform;
-
-Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
-                    std::uint64_t seed) {
-  Array3 a(nx, ny, nz);
-  a.voxel_size = VoxelSize{voxel, voxel, voxel};
-  Uniform u(seed);
-  for (float& v : a.vector()) v = static_cast<float>(u());
-  return a;
-}
 
 [[maybe_unused]] double dot(const Array3& a, const Array3& b) {
   double s = 0;

@@ -12,6 +12,15 @@
 
 namespace aet::test {
 
+Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
+                    std::uint64_t seed) {
+  Array3 a(nx, ny, nz);
+  a.voxel_size = VoxelSize{voxel, voxel, voxel};
+  Uniform u(seed);
+  for (float& v : a.vector()) v = static_cast<float>(u());
+  return a;
+}
+
 TiltGeometry general_geometry() {
   const Euler e[] = {{0, 0, 0},   {12, 30, -7}, {-25, -50, 18}, {40, 72, -33},
                      {5, -88, 3}, {90, 80, 60}, {-60, 10, 85},  {170, -35, -120}};

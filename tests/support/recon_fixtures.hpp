@@ -28,6 +28,10 @@ class Uniform {
   std::uint64_t s_;
 };
 
+// An nx x ny x nz array of Uniform(seed) numbers with an isotropic voxel size.
+Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
+                    std::uint64_t seed);
+
 // Eight views: Euler triples with phi and psi away from zero, tilts on both sides of 45 degrees
 // (the dominant axis switches from z to x) and one beam almost along y; shifts in Angstrom.
 TiltGeometry general_geometry();
