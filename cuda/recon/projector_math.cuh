@@ -237,6 +237,13 @@ AET_DEVICE_FN long long clamp_index(double t, long long lo, long long hi) {
   return static_cast<long long>(t);
 }
 
+// The same in float for Precision::single: t (a whole number) + offset, clamped to [lo, hi]
+// (exact: both below 2^23 in magnitude when not clamped).
+AET_DEVICE_FN int clamp_index_f(float t, int offset, long long lo, long long hi) {
+  t = fminf(fmaxf(t + static_cast<float>(offset), static_cast<float>(lo)), static_cast<float>(hi));
+  return static_cast<int>(t);
+}
+
 // Bilinear sample of plane position (i1 + w1, i2 + w2) at vol[at] (the (i1, i2) neighbour), zero
 // outside [0, n1) x [0, n2): the CPU's float operations, upper row skipped when w2 is 0. Index is
 // long long (reference) or int (single, whose shapes keep every offset below 2^31).
@@ -422,16 +429,10 @@ AET_DEVICE_FN float gather_voxel_single(const float* __restrict__ views,
           __fsub_rn(static_cast<float>(x2), single_crossing(r.frac[1], r.f_slope[1], fm));
       const float ic = __fadd_rn(__fmul_rn(r.f_inv[0], e1), __fmul_rn(r.f_inv[1], e2));
       const float jc = __fadd_rn(__fmul_rn(r.f_inv[2], e1), __fmul_rn(r.f_inv[3], e2));
-      i_lo = static_cast<int>(clamp_index(
-          ceilf(ic - r.f_half_i - kBoxMarginSingle) + static_cast<double>(r.pivot_i), 0, vnx));
-      i_hi = static_cast<int>(
-          clamp_index(floorf(ic + r.f_half_i + kBoxMarginSingle) + static_cast<double>(r.pivot_i),
-                      -1, vnx - 1));
-      j_lo = static_cast<int>(clamp_index(
-          ceilf(jc - r.f_half_j - kBoxMarginSingle) + static_cast<double>(r.pivot_j), 0, vny));
-      j_hi = static_cast<int>(
-          clamp_index(floorf(jc + r.f_half_j + kBoxMarginSingle) + static_cast<double>(r.pivot_j),
-                      -1, vny - 1));
+      i_lo = clamp_index_f(ceilf(ic - r.f_half_i - kBoxMarginSingle), r.pivot_i, 0, vnx);
+      i_hi = clamp_index_f(floorf(ic + r.f_half_i + kBoxMarginSingle), r.pivot_i, -1, vnx - 1);
+      j_lo = clamp_index_f(ceilf(jc - r.f_half_j - kBoxMarginSingle), r.pivot_j, 0, vny);
+      j_hi = clamp_index_f(floorf(jc + r.f_half_j + kBoxMarginSingle), r.pivot_j, -1, vny - 1);
     }
     const float* view = views + k * npix;
     const float fx1 = static_cast<float>(x1), fx2 = static_cast<float>(x2);
