@@ -12,9 +12,11 @@
 # checkpoint.h5 when training was cut short.
 #
 # Settings (environment): DEVICE (cuda:0), COUNT (training samples, 320), SEED (1000), RADIUS_MAX
-# (10 A), STEPS (6000), BASE (16 channels), LEVELS (3), PATCH (48), BATCH (8), LR (2e-3),
-# TRAIN_SEED (7), T_BUILD (240 s), T_MAKE (150 s), T_TRAIN (300 s). On the developer machine,
-# DEVICE=cpu and small COUNT and STEPS check the script's flow (AET=build/bin/aet skips the build).
+# (10 A), STEPS (4000), BASE (16 channels), LEVELS (3), PATCH (48), BATCH (8), LR (2e-3),
+# TRAIN_SEED (7), T_BUILD (240 s), T_MAKE (150 s), T_TRAIN (300 s), T_TOTAL (570 s: training gets
+# at most what is left of it, so a cold build still leaves the call its results). On the
+# developer machine, DEVICE=cpu and small COUNT and STEPS check the script's flow (AET=build/bin/aet
+# skips the build).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-device-train}
@@ -22,9 +24,10 @@ mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 DEVICE=${DEVICE:-cuda:0} COUNT=${COUNT:-320} SEED=${SEED:-1000} RADIUS_MAX=${RADIUS_MAX:-10}
-STEPS=${STEPS:-6000} BASE=${BASE:-16} LEVELS=${LEVELS:-3} PATCH=${PATCH:-48} BATCH=${BATCH:-8}
+STEPS=${STEPS:-4000} BASE=${BASE:-16} LEVELS=${LEVELS:-3} PATCH=${PATCH:-48} BATCH=${BATCH:-8}
 LR=${LR:-2e-3} TRAIN_SEED=${TRAIN_SEED:-7}
-T_BUILD=${T_BUILD:-240} T_MAKE=${T_MAKE:-150} T_TRAIN=${T_TRAIN:-300}
+T_BUILD=${T_BUILD:-240} T_MAKE=${T_MAKE:-150} T_TRAIN=${T_TRAIN:-300} T_TOTAL=${T_TOTAL:-570}
+began=$(date +%s)
 log="$out/train-device.txt"
 
 {
@@ -61,7 +64,13 @@ rc=$?
 echo "make rc $rc after $(($(date +%s) - start)) s" | tee -a "$log"
 [ "$rc" = 0 ] || { tail -20 "$out/make.log" | tee -a "$log"; exit 1; }
 
-echo "== training on $DEVICE: $STEPS steps, base $BASE, $LEVELS levels" | tee -a "$log"
+left=$((T_TOTAL - ($(date +%s) - began) - 15))
+if ((left < T_TRAIN)); then T_TRAIN=$left; fi
+if ((T_TRAIN < 10)); then
+  echo "device-train: no time left to train" | tee -a "$log"
+  exit 1
+fi
+echo "== training on $DEVICE (at most $T_TRAIN s): $STEPS steps, base $BASE, $LEVELS levels" | tee -a "$log"
 start=$(date +%s)
 timeout "$T_TRAIN" "$aet" train --data "$work/train.h5" --out "$work/model" --device "$DEVICE" \
   --steps "$STEPS" --base-channels "$BASE" --levels "$LEVELS" --patch "$PATCH" --batch "$BATCH" \
