@@ -27,21 +27,11 @@ T_BUILD=${T_BUILD:-240} T_TESTS=${T_TESTS:-90} T_BENCH=${T_BENCH:-180} T_AUGMENT
   nvcc --version 2>&1 | tail -1
 } >"$out/device.txt"
 
-if [ -f .devdeps/setup.sh ]; then
-  source .devdeps/setup.sh
-elif [ -f ../shared/device/setup.sh ]; then
-  source ../shared/device/setup.sh
-else
-  echo "device-check: no .devdeps/setup.sh (see the header of this script)" | tee -a "$out/device.txt"
-  exit 2
-fi
-
-echo "== build" | tee -a "$out/device.txt"
-timeout "$T_BUILD" bash -c 'cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DAET_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DAET_BUILD_TESTS=ON \
-    -DAET_BUILD_BENCHMARKS=ON && cmake --build build-gpu -j "$(nproc)"' >"$out/build.log" 2>&1
+source scripts/device-lib.sh
+device_setup "$out/device.txt" || exit 2
+device_build "$out/device.txt" "$T_BUILD" "$out/build.log" -DAET_BUILD_TESTS=ON \
+  -DAET_BUILD_BENCHMARKS=ON
 rc=$?
-echo "build rc $rc" | tee -a "$out/device.txt"
 [ "$rc" = 0 ] || { tail -40 "$out/build.log"; exit 1; }
 
 echo "== gpu tests" | tee -a "$out/device.txt"

@@ -38,20 +38,10 @@ log="$out/train-device.txt"
 
 aet=${AET:-}
 if [[ -z "$aet" ]]; then
-  if [ -f .devdeps/setup.sh ]; then
-    source .devdeps/setup.sh
-  elif [ -f ../shared/device/setup.sh ]; then
-    source ../shared/device/setup.sh
-  else
-    echo "device-train: no .devdeps/setup.sh (see scripts/device-check.sh)" | tee -a "$log"
-    exit 2
-  fi
-  echo "== build" | tee -a "$log"
-  timeout "$T_BUILD" bash -c 'cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DAET_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build build-gpu -j "$(nproc)" \
-      --target aet' >"$work/build.log" 2>&1
+  source scripts/device-lib.sh
+  device_setup "$log" || exit 2
+  device_build "$log" "$T_BUILD" "$work/build.log" -- --target aet
   rc=$?
-  echo "build rc $rc" | tee -a "$log"
   [ "$rc" = 0 ] || { tail -40 "$work/build.log" | tee -a "$log"; exit 1; }
   aet=build-gpu/bin/aet
 fi
