@@ -1,26 +1,53 @@
 #!/usr/bin/env bash
-# Builds the networks against the newest LibTorch 2.x on PyPI (the CUDA wheel, as the GPU
-# machine's python3 torch is) and runs the network tests on the CPU, on the developer machine:
-# the 2.x API is checked before device time is spent on it. Only LibTorch's CPU libraries are
-# linked (AET_TORCH_CPU_ONLY), since the wheel's CUDA libraries need cuDNN, NCCL and others that
-# are separate wheels. Not part of CI: it downloads about 540 MB and builds for several minutes.
-#   scripts/check-libtorch2.sh            (TORCH_VERSION=2.x.y to pin, TORCH_DIR for the unpack)
+# The GPU machine's build, rehearsed on the developer machine before device time is spent on it:
+# the CUDA LibTorch wheel from PyPI (by default 2.11.0, the version the GPU machine's python3 has)
+# with the CUDA libraries it needs that the CUDA toolkit does not have (cuDNN, cuSPARSELt, NCCL,
+# NVSHMEM, cuFile), unpacked in the wheels' own layout, which the libraries' $ORIGIN run paths
+# expect. aet is then configured and built as scripts/device-check.sh does (CUDA, sm_90, tests),
+# the network tests run on the CPU, and the shipped model's output is compared with the default
+# build's. FULL=1 runs the whole test suite (GPU tests skip) instead of the network tests.
+# Not part of CI: it downloads about 1.3 GB and builds aet again.
+#   scripts/check-libtorch2.sh            (TORCH_VERSION=2.x.y, TORCH_DIR for the download)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=${TORCH_DIR:-/tmp/aet-libtorch2}
-if [ ! -f "$dir/torch/share/cmake/Torch/TorchConfig.cmake" ]; then
-  mkdir -p "$dir"
-  pip download "torch${TORCH_VERSION:+==$TORCH_VERSION}" --no-deps --only-binary :all: -d "$dir"
-  unzip -q -o "$dir"/torch-*.whl 'torch/include/*' 'torch/share/*' 'torch/lib/*' 'torch/version.py' \
-    -d "$dir"
+version=${TORCH_VERSION:-2.11.0}
+dir=${TORCH_DIR:-/tmp/aet-libtorch-$version}
+site="$dir/site"
+get() { pip download --no-deps --only-binary :all: -d "$dir/whl" "$@" >/dev/null; }
+if [ ! -f "$site/torch/share/cmake/Torch/TorchConfig.cmake" ]; then
+  mkdir -p "$dir/whl" "$site"
+  get "torch==$version"
+  meta=$(unzip -p "$dir"/whl/torch-"$version"-*.whl '*/METADATA')
+  # The pinned NVIDIA wheels, and cuFile from the pinned CUDA toolkit's list.
+  mapfile -t nvidia < <(sed -n 's/^Requires-Dist: \(nvidia-[a-z0-9-]*==[0-9.]*\);.*/\1/p' <<<"$meta")
+  toolkit=$(sed -n 's/^Requires-Dist: cuda-toolkit\[.*\]==\([0-9.]*\);.*/\1/p' <<<"$meta")
+  if [ -n "$toolkit" ]; then
+    get "cuda-toolkit==$toolkit"
+    cufile=$(unzip -p "$dir"/whl/cuda_toolkit-"$toolkit"-*.whl '*/METADATA' |
+      sed -n "s/^Requires-Dist: \(nvidia-cufile==[0-9.*]*\);.*extra == 'cufile'.*/\1/p")
+    [ -n "$cufile" ] && nvidia+=("$cufile")
+  fi
+  echo "LibTorch $version with ${nvidia[*]}"
+  [ ${#nvidia[@]} -gt 0 ] && get "${nvidia[@]}"
+  (cd "$site" && unzip -q -o "$dir"/whl/torch-"$version"-*.whl 'torch/include/*' 'torch/share/*' \
+    'torch/lib/*' 'torch/version.py')
+  for w in "$dir"/whl/nvidia_*.whl; do (cd "$site" && unzip -q -o "$w"); done
 fi
-grep "__version__\|^cuda" "$dir/torch/version.py"
-cmake -S . -B build-libtorch2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DAET_BUILD_TESTS=ON \
-  -DAET_BUILD_BENCHMARKS=OFF -DAET_TORCH_CPU_ONLY=ON -DCMAKE_PREFIX_PATH="$dir/torch/share/cmake"
-grep -q "AET_WITH_TORCH:BOOL=ON" build-libtorch2/CMakeCache.txt ||
+grep "__version__\|^cuda" "$site/torch/version.py"
+build=build-libtorch-$version
+# C10_LIBRARY: TorchConfig looks for c10 in the system's folders first, where a Debian LibTorch
+# would be found instead of the wheel's (the GPU machine has none).
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAET_WITH_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DAET_BUILD_TESTS=ON -DAET_BUILD_BENCHMARKS=ON \
+  -DCMAKE_PREFIX_PATH="$site/torch/share/cmake" -DC10_LIBRARY="$site/torch/lib/libc10.so"
+grep -q "AET_WITH_TORCH:BOOL=ON" "$build/CMakeCache.txt" ||
   { echo "check-libtorch2: LibTorch was not found or not usable" >&2; exit 1; }
-cmake --build build-libtorch2 --target aet test_networks test_network_cli
-ctest --test-dir build-libtorch2 -R "^(Networks|NetworkCli)\." --output-on-failure
+cmake --build "$build"
+if [ -n "${FULL:-}" ]; then
+  ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+else
+  ctest --test-dir "$build" -R "^(Networks|NetworkCli)\." --output-on-failure -j "$(nproc)"
+fi
 # The shipped model on the same reconstruction with this LibTorch and, when it is built, the
 # default one (build/): the outputs must agree to float rounding.
 if [ -x build/bin/aet ]; then
@@ -30,7 +57,7 @@ if [ -x build/bin/aet ]; then
   build/bin/aet reconstruct --tilts "$work/sim/tilts.mrc" --angles "$work/sim/tilts.tlt" \
     --iterations 30 --step 1 --out "$work/rec.mrc" --quiet
   build/bin/aet augment --volume "$work/rec.mrc" --out "$work/aug_default.mrc" --quiet
-  build-libtorch2/bin/aet augment --volume "$work/rec.mrc" --out "$work/aug_libtorch2.mrc" --quiet
+  "$build"/bin/aet augment --volume "$work/rec.mrc" --out "$work/aug_libtorch2.mrc" --quiet
   /usr/bin/python3 - "$work/aug_default.mrc" "$work/aug_libtorch2.mrc" <<'PY'
 import sys
 import mrcfile
