@@ -3,7 +3,8 @@
 # CUDA and the GPU LibTorch, the gpu-labelled tests, the reconstruction benchmark with the floors,
 # and network inference on the GPU. Each stage has its own time limit, so a slow one still leaves
 # the others' results under $OUT. Prepare once on the developer machine:
-#   bash ../shared/device/bundle-deps.sh && cp ../shared/device/setup.sh .devdeps/
+#   mkdir -p .git/info && bash ../shared/device/bundle-deps.sh && cp ../shared/device/setup.sh .devdeps/
+# (bundle-deps.sh appends to .git/info/exclude, which a fresh clone may lack)
 # then call the device tool with carry [".devdeps"], timeout_s 600 and the command
 #   scripts/device-check.sh
 # What comes back ($OUT): device.txt, build.log, gpu-tests.log, recon_gpu.json, recon_gpu.md,
