@@ -17,6 +17,7 @@
 #include "aet/core/parallel.hpp"
 #include "aet/recon/projector.hpp"
 #include "projector_math.cuh"
+#include "recon_detail.hpp"
 #include "support/recon_fixtures.hpp"
 
 namespace aet {
@@ -227,18 +228,13 @@ Array3 iterate(const Array3& b, std::int64_t n, bool sirt, int iterations, Forwa
                Back back) {
   Array3 x(n, n, n), row_inv, col_inv;
   x.voxel_size = b.voxel_size;
-  auto invert = [](Array3& a) {  // solvers.cpp's invert_sums: 1 / v above 1e-6 of the peak
-    float peak = 0.0f;
-    for (float v : a.vector()) peak = std::max(peak, v);
-    for (float& v : a.vector()) v = v > peak * 1e-6f ? 1.0f / v : 0.0f;
-  };
   if (sirt) {
     Array3 ones(n, n, n, 1.0f), ones_views(b.nx(), b.ny(), b.nz(), 1.0f);
     ones.voxel_size = ones_views.voxel_size = b.voxel_size;
     row_inv = forward(ones);
-    invert(row_inv);
+    detail::invert_sums(row_inv.data(), row_inv.size());
     col_inv = back(ones_views);
-    invert(col_inv);
+    detail::invert_sums(col_inv.data(), col_inv.size());
   }
   const float dt = static_cast<float>(1.0 / (static_cast<double>(b.nz()) * n));
   for (int it = 0; it < iterations; ++it) {

@@ -77,7 +77,7 @@ __global__ void max_positive_kernel(const float* __restrict__ a, long long n,
   if ((threadIdx.x & 31) == 0 && best != 0) atomicMax(peak_bits, best);
 }
 
-// invert_sums of solvers.cpp: 1 / v above 1e-6 of the peak, 0 elsewhere.
+// detail::invert_sums (solvers.cpp) on the device: 1 / v above 1e-6 of the peak, 0 elsewhere.
 __global__ void invert_kernel(float* __restrict__ a, long long n,
                               const unsigned* __restrict__ peak_bits) {
   const float floor_value = __fmul_rn(__uint_as_float(*peak_bits), 1e-6f);
@@ -131,21 +131,13 @@ void fill(float* a, long long n, float value, cudaStream_t s) {
   AET_CUDA_CHECK(cudaGetLastError());
 }
 
-// invert_sums on a device array; `peak` is one unsigned of scratch.
+// detail::invert_sums on a device array; `peak` is one unsigned of scratch.
 void invert_sums_device(float* a, long long n, unsigned* peak, cudaStream_t s) {
   AET_CUDA_CHECK(cudaMemsetAsync(peak, 0, sizeof(unsigned), s));
   max_positive_kernel<<<grid_for(n), kReduceThreads, 0, s>>>(a, n, peak);
   AET_CUDA_CHECK(cudaGetLastError());
   invert_kernel<<<grid_for(n), kReduceThreads, 0, s>>>(a, n, peak);
   AET_CUDA_CHECK(cudaGetLastError());
-}
-
-// invert_sums on a host array (the batched plan's row sums), exactly as solvers.cpp.
-void invert_sums_host(float* a, std::size_t n) {
-  float peak = 0.0f;
-  for (std::size_t e = 0; e < n; ++e) peak = std::max(peak, a[e]);
-  const float floor_value = peak * 1e-6f;
-  for (std::size_t e = 0; e < n; ++e) a[e] = a[e] > floor_value ? 1.0f / a[e] : 0.0f;
 }
 
 void residual(const float* b, float* r, const float* row, long long n, double* moments, bool write,
@@ -458,7 +450,7 @@ void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
     project_to_host();
     stream.synchronize();
     std::memcpy(h_row.data(), h_p.data(), stack * sizeof(float));
-    invert_sums_host(h_row.data(), stack);
+    detail::invert_sums(h_row.data(), stack);  // the batched plan's row sums, on the host
     fill(d_r.get(), static_cast<long long>(batch_stack), 1.0f, st);
     AET_CUDA_CHECK(cudaMemsetAsync(d_col.get(), 0, volume_bytes, st));
     for_batches([&](std::int64_t first, std::int64_t count) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "aet/geometry/rotation.hpp"
@@ -37,6 +38,11 @@ class FistaSchedule {
   double t_ = 1.0, last_r2_ = -1.0;
   bool restart_ = false;
 };
+
+// SIRT's weights: the reciprocals of the row sums A 1 or column sums A^T 1, zero at or below 1e-6
+// of the largest (rays missing the volume, voxels no ray sees), so those elements are left alone.
+// The CPU and CUDA solvers both use it (the CUDA one in a kernel of the same arithmetic).
+void invert_sums(float* a, std::size_t n);
 
 // The views with the sub-pixel part of every view's shift moved into the data (Fourier
 // resampling, mirror-padded) and the geometry with the whole-pixel part left

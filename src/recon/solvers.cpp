@@ -60,15 +60,6 @@ void apply_constraints(Array3& x, const ReconOptions& opt) {
   });
 }
 
-// Reciprocals of positive sums; zero where A has no entry (rays missing the volume, voxels no
-// ray sees), so those elements are left alone.
-void invert_sums(Array3& a) {
-  float peak = 0.0f;
-  for (float v : a.vector()) peak = std::max(peak, v);
-  const float floor_value = peak * 1e-6f;
-  for (float& v : a.vector()) v = v > floor_value ? 1.0f / v : 0.0f;
-}
-
 struct Monitor {
   const Array3& measured;
   const ReconOptions& opt;
@@ -131,11 +122,11 @@ ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const R
     Array3 ones(nx, ny, nz, 1.0f);
     ones.voxel_size = x.voxel_size;
     row_inv = forward_project(ones, geometry, vnx, vny, dev);
-    invert_sums(row_inv);
+    detail::invert_sums(row_inv.data(), row_inv.size());
     Array3 ones_views(vnx, vny, b.nz(), 1.0f);
     ones_views.voxel_size = b.voxel_size;
     col_inv = back_project(ones_views, geometry, nx, ny, nz, dev);
-    invert_sums(col_inv);
+    detail::invert_sums(col_inv.data(), col_inv.size());
   }
   const double dt = opt.step / (static_cast<double>(b.nz()) * static_cast<double>(nz));
 
@@ -341,5 +332,16 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
+
+namespace detail {
+
+void invert_sums(float* a, std::size_t n) {
+  float peak = 0.0f;
+  for (std::size_t e = 0; e < n; ++e) peak = std::max(peak, a[e]);
+  const float floor_value = peak * 1e-6f;
+  for (std::size_t e = 0; e < n; ++e) a[e] = a[e] > floor_value ? 1.0f / a[e] : 0.0f;
+}
+
+}  // namespace detail
 
 }  // namespace aet
