@@ -70,15 +70,35 @@ struct RayBox {
     hi = std::min(hi, d_hi);
   }
 
+  // The crossing of a ray with plane m: its lower neighbour (i1, i2) at offset `at`, the
+  // interpolation weights, and whether all four neighbours are inside the box.
+  struct Crossing {
+    std::int64_t i1, i2, at;
+    float w1, w2;
+    bool interior;
+  };
+  Crossing cross(double off1, double off2, std::int64_t m) const {
+    const double a1 = off1 + m * r->slope[0], a2 = off2 + m * r->slope[1];
+    Crossing c;
+    c.i1 = floor_index(a1);
+    c.i2 = floor_index(a2);
+    c.w1 = static_cast<float>(a1 - c.i1);
+    c.w2 = static_cast<float>(a2 - c.i2);
+    // Signed offset: only neighbours inside the box are dereferenced.
+    c.at = m * sD + c.i1 * s1 + c.i2 * s2;
+    c.interior = static_cast<std::uint64_t>(c.i1 - b1_lo) < last1 &&
+                 static_cast<std::uint64_t>(c.i2 - b2_lo) < last2;
+    return c;
+  }
+  bool inside1(std::int64_t i) const { return i >= b1_lo && i < b1_hi; }
+  bool inside2(std::int64_t i) const { return i >= b2_lo && i < b2_hi; }
+
   // The bilinear interpolation of src at the ray's crossing of plane m (zero outside the box).
   float sample(const float* src, double off1, double off2, std::int64_t m) const {
-    const double a1 = off1 + m * r->slope[0], a2 = off2 + m * r->slope[1];
-    const std::int64_t i1 = floor_index(a1), i2 = floor_index(a2);
-    const float w1 = static_cast<float>(a1 - i1), w2 = static_cast<float>(a2 - i2);
-    // Signed offset: only neighbours inside the volume are dereferenced.
-    const std::int64_t at = m * sD + i1 * s1 + i2 * s2;
-    if (static_cast<std::uint64_t>(i1 - b1_lo) < last1 &&
-        static_cast<std::uint64_t>(i2 - b2_lo) < last2) {
+    const Crossing c = cross(off1, off2, m);
+    const float w1 = c.w1, w2 = c.w2;
+    const std::int64_t at = c.at;
+    if (c.interior) {
       float v = (1.0f - w1) * src[at] + w1 * src[at + s1];
       // Single-axis rays sit exactly on a plane of axis 2 (w2 = 0, the same for every sample of
       // the ray, so the branch is predictable): half the reads.
@@ -86,14 +106,13 @@ struct RayBox {
         v = (1.0f - w2) * v + w2 * ((1.0f - w1) * src[at + s2] + w1 * src[at + s1 + s2]);
       return v;
     }
-    const bool lo1 = i1 >= b1_lo && i1 < b1_hi, hi1 = i1 + 1 >= b1_lo && i1 + 1 < b1_hi;
-    const bool lo2 = i2 >= b2_lo && i2 < b2_hi, hi2 = i2 + 1 >= b2_lo && i2 + 1 < b2_hi;
+    const bool lo1 = inside1(c.i1), hi1 = inside1(c.i1 + 1);
     float row0 = 0.0f, row1 = 0.0f;
-    if (lo2) {
+    if (inside2(c.i2)) {
       if (lo1) row0 += (1.0f - w1) * src[at];
       if (hi1) row0 += w1 * src[at + s1];
     }
-    if (hi2) {
+    if (inside2(c.i2 + 1)) {
       if (lo1) row1 += (1.0f - w1) * src[at + s2];
       if (hi1) row1 += w1 * src[at + s1 + s2];
     }
@@ -102,50 +121,72 @@ struct RayBox {
 
   // The transpose of sample: val spread over the same neighbours with the same weights.
   void scatter(float* dst, double off1, double off2, std::int64_t m, float val) const {
-    const double a1 = off1 + m * r->slope[0], a2 = off2 + m * r->slope[1];
-    const std::int64_t i1 = floor_index(a1), i2 = floor_index(a2);
-    const float w1 = static_cast<float>(a1 - i1), w2 = static_cast<float>(a2 - i2);
-    const std::int64_t at = m * sD + i1 * s1 + i2 * s2;
-    const float r0 = (1.0f - w2) * val, r1 = w2 * val;
-    if (static_cast<std::uint64_t>(i1 - b1_lo) < last1 &&
-        static_cast<std::uint64_t>(i2 - b2_lo) < last2) {
+    const Crossing c = cross(off1, off2, m);
+    const float w1 = c.w1;
+    const std::int64_t at = c.at;
+    const float r0 = (1.0f - c.w2) * val, r1 = c.w2 * val;
+    if (c.interior) {
       dst[at] += (1.0f - w1) * r0;
       dst[at + s1] += w1 * r0;
-      if (w2 != 0.0f) {
+      if (c.w2 != 0.0f) {
         dst[at + s2] += (1.0f - w1) * r1;
         dst[at + s1 + s2] += w1 * r1;
       }
       return;
     }
-    const bool lo1 = i1 >= b1_lo && i1 < b1_hi, hi1 = i1 + 1 >= b1_lo && i1 + 1 < b1_hi;
-    const bool lo2 = i2 >= b2_lo && i2 < b2_hi, hi2 = i2 + 1 >= b2_lo && i2 + 1 < b2_hi;
-    if (lo2) {
+    const bool lo1 = inside1(c.i1), hi1 = inside1(c.i1 + 1);
+    if (inside2(c.i2)) {
       if (lo1) dst[at] += (1.0f - w1) * r0;
       if (hi1) dst[at + s1] += w1 * r0;
     }
-    if (hi2) {
+    if (inside2(c.i2 + 1)) {
       if (lo1) dst[at + s2] += (1.0f - w1) * r1;
       if (hi1) dst[at + s1 + s2] += w1 * r1;
     }
   }
 };
 
-// A row of rays for the plane-by-plane walk: each ray's offsets and plane range, and the union
-// of the ranges. Pixels whose range is empty (or which are skipped) get lo > hi.
+// One pixel row's rays: each ray's offsets and plane range [lo, hi] (empty for skipped pixels),
+// and the union of the ranges; walk() visits every sample of the row in the loop order of the
+// file comment.
 struct RowRays {
   std::vector<double> off1, off2;
   std::vector<std::int64_t> lo, hi;
   std::int64_t m_lo = 0, m_hi = -1;
 
   explicit RowRays(std::int64_t n) : off1(n), off2(n), lo(n), hi(n) {}
-  void extend(std::int64_t i) {
-    if (lo[i] > hi[i]) return;
-    m_lo = std::min(m_lo, lo[i]);
-    m_hi = std::max(m_hi, hi[i]);
-  }
-  void reset() {
+
+  // The rays of row j within planes [d_lo, d_hi]; pixels i with skip(i) get none.
+  template <class Skip>
+  void fill(const RayBox& box, std::int64_t j, std::int64_t d_lo, std::int64_t d_hi, Skip skip) {
     m_lo = std::numeric_limits<std::int64_t>::max();
     m_hi = std::numeric_limits<std::int64_t>::min();
+    for (std::size_t i = 0; i < lo.size(); ++i) {
+      if (skip(i)) {
+        lo[i] = 0;
+        hi[i] = -1;
+        continue;
+      }
+      box.ray(static_cast<std::int64_t>(i), j, d_lo, d_hi, off1[i], off2[i], lo[i], hi[i]);
+      if (lo[i] > hi[i]) continue;
+      m_lo = std::min(m_lo, lo[i]);
+      m_hi = std::max(m_hi, hi[i]);
+    }
+  }
+
+  // visit(i, m) for every sample: ray by ray when the planes are adjacent in memory, plane by
+  // plane otherwise; each ray's samples in plane order either way.
+  template <class Visit>
+  void walk(bool ray_by_ray, Visit visit) const {
+    const std::size_t n = lo.size();
+    if (ray_by_ray) {
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::int64_t m = lo[i]; m <= hi[i]; ++m) visit(i, m);
+      return;
+    }
+    for (std::int64_t m = m_lo; m <= m_hi; ++m)
+      for (std::size_t i = 0; i < n; ++i)
+        if (m >= lo[i] && m <= hi[i]) visit(i, m);
   }
 };
 
@@ -179,29 +220,11 @@ Array3 forward_project_cpu(const Array3& volume, const TiltGeometry& geometry, s
       const std::int64_t nD = vol.n[r.axis_d];
       const RayBox box(r, vol, 0, vol.n[r.axis_1], 0, vol.n[r.axis_2]);
       float* out = views.slice(k) + j * view_nx;
-      if (box.sD == 1) {  // planes adjacent in memory: ray by ray
-        for (std::int64_t i = 0; i < view_nx; ++i) {
-          double off1, off2;
-          std::int64_t lo, hi;
-          box.ray(i, j, 0, nD - 1, off1, off2, lo, hi);
-          double sum = 0.0;
-          for (std::int64_t m = lo; m <= hi; ++m) sum += box.sample(src, off1, off2, m);
-          out[i] = static_cast<float>(sum * r.weight);
-        }
-        continue;
-      }
-      // Plane by plane (file comment): the same sums in the same order.
-      row_rays.reset();
-      for (std::int64_t i = 0; i < view_nx; ++i) {
-        box.ray(i, j, 0, nD - 1, row_rays.off1[i], row_rays.off2[i], row_rays.lo[i],
-                row_rays.hi[i]);
-        row_rays.extend(i);
-        acc[i] = 0.0;
-      }
-      for (std::int64_t m = row_rays.m_lo; m <= row_rays.m_hi; ++m)
-        for (std::int64_t i = 0; i < view_nx; ++i)
-          if (m >= row_rays.lo[i] && m <= row_rays.hi[i])
-            acc[i] += box.sample(src, row_rays.off1[i], row_rays.off2[i], m);
+      row_rays.fill(box, j, 0, nD - 1, [](std::size_t) { return false; });
+      std::fill(acc.begin(), acc.end(), 0.0);
+      row_rays.walk(box.sD == 1, [&](std::size_t i, std::int64_t m) {
+        acc[i] += box.sample(src, row_rays.off1[i], row_rays.off2[i], m);
+      });
       for (std::int64_t i = 0; i < view_nx; ++i) out[i] = static_cast<float>(acc[i] * r.weight);
     }
   });
@@ -233,34 +256,12 @@ Array3 back_project_cpu(const Array3& views, const TiltGeometry& geometry, std::
       const float* view = views.slice(k);
       for (std::int64_t j = 0; j < view_ny; ++j) {
         const float* in = view + j * view_nx;
-        if (box.sD == 1) {  // planes adjacent in memory: ray by ray
-          for (std::int64_t i = 0; i < view_nx; ++i) {
-            const float val = static_cast<float>(in[i] * r.weight);
-            if (val == 0.0f) continue;  // contributes nothing; skipping keeps sparse views fast
-            double off1, off2;
-            std::int64_t lo, hi;
-            box.ray(i, j, d_lo, d_hi, off1, off2, lo, hi);
-            for (std::int64_t m = lo; m <= hi; ++m) box.scatter(dst, off1, off2, m, val);
-          }
-          continue;
-        }
-        // Plane by plane (file comment): each voxel gets the same contributions in pixel order.
-        row_rays.reset();
-        for (std::int64_t i = 0; i < view_nx; ++i) {
-          vals[i] = static_cast<float>(in[i] * r.weight);
-          if (vals[i] == 0.0f) {
-            row_rays.lo[i] = 0;
-            row_rays.hi[i] = -1;
-            continue;
-          }
-          box.ray(i, j, d_lo, d_hi, row_rays.off1[i], row_rays.off2[i], row_rays.lo[i],
-                  row_rays.hi[i]);
-          row_rays.extend(i);
-        }
-        for (std::int64_t m = row_rays.m_lo; m <= row_rays.m_hi; ++m)
-          for (std::int64_t i = 0; i < view_nx; ++i)
-            if (m >= row_rays.lo[i] && m <= row_rays.hi[i])
-              box.scatter(dst, row_rays.off1[i], row_rays.off2[i], m, vals[i]);
+        for (std::int64_t i = 0; i < view_nx; ++i) vals[i] = static_cast<float>(in[i] * r.weight);
+        // A zero pixel contributes nothing; skipping it keeps sparse views fast.
+        row_rays.fill(box, j, d_lo, d_hi, [&](std::size_t i) { return vals[i] == 0.0f; });
+        row_rays.walk(box.sD == 1, [&](std::size_t i, std::int64_t m) {
+          box.scatter(dst, row_rays.off1[i], row_rays.off2[i], m, vals[i]);
+        });
       }
     }
   });
