@@ -114,21 +114,7 @@ struct SolveData {
 SolveData solve_data(const TiltGeometry& geometry) {
   const double voxel = 0.4;
   const std::int64_t nx = 26, ny = 20, nz = 22;
-  Array3 object(nx, ny, nz);
-  object.voxel_size = VoxelSize{voxel, voxel, voxel};
-  const double blobs[][4] = {
-      {12, 9, 11, 2.0}, {7, 12, 8, 1.5}, {17, 6, 14, 1.2}, {14, 14, 6, 1.8}, {9, 5, 15, 1.0}};
-  for (std::int64_t z = 0; z < nz; ++z)
-    for (std::int64_t y = 0; y < ny; ++y)
-      for (std::int64_t x = 0; x < nx; ++x) {
-        double v = 0;
-        for (const auto& b : blobs) {
-          const double r2 =
-              (x - b[0]) * (x - b[0]) + (y - b[1]) * (y - b[1]) + (z - b[2]) * (z - b[2]);
-          v += std::exp(-r2 / (2 * b[3] * b[3]));
-        }
-        object(x, y, z) = static_cast<float>(v);
-      }
+  const Array3 object = test::blob_object(nx, ny, nz, voxel);
   SolveData d;
   d.geometry = geometry;
   d.views = detail::forward_project_cpu(object, geometry, 28, 20);

@@ -21,6 +21,25 @@ Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double vo
   return a;
 }
 
+Array3 blob_object(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel) {
+  Array3 object(nx, ny, nz);
+  object.voxel_size = VoxelSize{voxel, voxel, voxel};
+  const double blobs[][4] = {
+      {12, 9, 11, 2.0}, {7, 12, 8, 1.5}, {17, 6, 14, 1.2}, {14, 14, 6, 1.8}, {9, 5, 15, 1.0}};
+  for (std::int64_t z = 0; z < nz; ++z)
+    for (std::int64_t y = 0; y < ny; ++y)
+      for (std::int64_t x = 0; x < nx; ++x) {
+        double v = 0;
+        for (const auto& b : blobs) {
+          const double r2 =
+              (x - b[0]) * (x - b[0]) + (y - b[1]) * (y - b[1]) + (z - b[2]) * (z - b[2]);
+          v += std::exp(-r2 / (2 * b[3] * b[3]));
+        }
+        object(x, y, z) = static_cast<float>(v);
+      }
+  return object;
+}
+
 TiltGeometry general_geometry() {
   const Euler e[] = {{0, 0, 0},   {12, 30, -7}, {-25, -50, 18}, {40, 72, -33},
                      {5, -88, 3}, {90, 80, 60}, {-60, 10, 85},  {170, -35, -120}};

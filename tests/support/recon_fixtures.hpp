@@ -32,6 +32,10 @@ class Uniform {
 Array3 random_array(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel,
                     std::uint64_t seed);
 
+// A smooth object for solver tests: five Gaussian blobs (sigma 1-2 voxels) placed for a 26 x 20
+// x 22 grid, with an isotropic voxel size.
+Array3 blob_object(std::int64_t nx, std::int64_t ny, std::int64_t nz, double voxel);
+
 // Eight views: Euler triples with phi and psi away from zero, tilts on both sides of 45 degrees
 // (the dominant axis switches from z to x) and one beam almost along y; shifts in Angstrom.
 TiltGeometry general_geometry();
