@@ -6,14 +6,15 @@
 # [".devdeps"], timeout_s 600 and the command
 #   scripts/device-train.sh
 # A build-gpu/ left by device-check.sh on the same warm machine is reused. Each stage has its own
-# time limit; training that runs out of time still returns its last checkpoint, which
-# `aet train --resume` continues in a later call (carry the checkpoint back in).
+# time limit; training that runs out of time still returns its last checkpoint, which a later call
+# continues with RESUME=FILE and the same settings (carry the file in; the training set is made
+# again, identically, from its seed).
 # What comes back ($OUT): train-device.txt, make.log, model.h5, metrics.json, train.log, and
 # checkpoint.h5 when training was cut short.
 #
 # Settings (environment): DEVICE (cuda:0), COUNT (training samples, 320), SEED (1000), RADIUS_MAX
 # (10 A), STEPS (4000), BASE (16 channels), LEVELS (3), PATCH (48), BATCH (8), LR (2e-3),
-# TRAIN_SEED (7), T_BUILD (240 s), T_MAKE (150 s), T_TRAIN (300 s), T_TOTAL (570 s: training gets
+# TRAIN_SEED (7), RESUME (a checkpoint to continue), T_BUILD (240 s), T_MAKE (150 s), T_TRAIN (300 s), T_TOTAL (570 s: training gets
 # at most what is left of it, so a cold build still leaves the call its results). On the
 # developer machine, DEVICE=cpu and small COUNT and STEPS check the script's flow (AET=build/bin/aet
 # skips the build).
@@ -62,10 +63,13 @@ if ((T_TRAIN < 10)); then
 fi
 echo "== training on $DEVICE (at most $T_TRAIN s): $STEPS steps, base $BASE, $LEVELS levels" | tee -a "$log"
 start=$(date +%s)
+every=$((STEPS / 8 > 0 ? STEPS / 8 : 1))  # validations and checkpoints
+resume=()
+if [[ -n "${RESUME:-}" ]]; then resume=(--resume "$RESUME"); fi
 timeout "$T_TRAIN" "$aet" train --data "$work/train.h5" --out "$work/model" --device "$DEVICE" \
   --steps "$STEPS" --base-channels "$BASE" --levels "$LEVELS" --patch "$PATCH" --batch "$BATCH" \
-  --lr "$LR" --seed "$TRAIN_SEED" --validate-every $((STEPS / 8 > 0 ? STEPS / 8 : 1)) \
-  --checkpoint-every $((STEPS / 8 > 0 ? STEPS / 8 : 1)) >>"$log" 2>&1
+  --lr "$LR" --seed "$TRAIN_SEED" --validate-every "$every" --checkpoint-every "$every" \
+  "${resume[@]}" >>"$log" 2>&1
 rc=$?
 echo "train rc $rc after $(($(date +%s) - start)) s" | tee -a "$log"
 for f in model.h5 metrics.json train.log; do
