@@ -35,14 +35,15 @@ if [ ! -f "$site/torch/share/cmake/Torch/TorchConfig.cmake" ]; then
 fi
 grep "__version__\|^cuda" "$site/torch/version.py"
 build=build-libtorch-$version
-# C10_LIBRARY: TorchConfig looks for c10 in the system's folders first, where a Debian LibTorch
-# would be found instead of the wheel's (the GPU machine has none).
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAET_WITH_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DAET_BUILD_TESTS=ON -DAET_BUILD_BENCHMARKS=ON \
-  -DCMAKE_PREFIX_PATH="$site/torch/share/cmake" -DC10_LIBRARY="$site/torch/lib/libc10.so"
+# The GPU machine's configure and build (scripts/device-lib.sh). C10_LIBRARY: TorchConfig looks for
+# c10 in the system's folders first, where a Debian LibTorch would be found instead of the
+# wheel's (the GPU machine has none).
+source scripts/device-lib.sh
+DEVICE_BUILD_DIR=$build device_build "$dir/check.log" 3600 "$dir/build.log" -DAET_BUILD_TESTS=ON \
+  -DAET_BUILD_BENCHMARKS=ON -DCMAKE_PREFIX_PATH="$site/torch/share/cmake" \
+  -DC10_LIBRARY="$site/torch/lib/libc10.so" || { tail -40 "$dir/build.log"; exit 1; }
 grep -q "AET_WITH_TORCH:BOOL=ON" "$build/CMakeCache.txt" ||
   { echo "check-libtorch2: LibTorch was not found or not usable" >&2; exit 1; }
-cmake --build "$build"
 if [ -n "${FULL:-}" ]; then
   ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 else

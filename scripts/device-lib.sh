@@ -15,8 +15,8 @@ device_setup() {
 }
 
 # device_build LOG SECONDS BUILD_LOG [CMAKE_ARGS...] [-- BUILD_ARGS...]: configures and builds
-# build-gpu (CUDA for sm_90, Release) within SECONDS; the return code is the build's (124 when it
-# ran out of time), also written to LOG.
+# ${DEVICE_BUILD_DIR:-build-gpu} (CUDA for sm_90, Release) within SECONDS; the return code is the
+# build's (124 when it ran out of time), also written to LOG.
 device_build() {
   local log=$1 seconds=$2 build_log=$3
   shift 3
@@ -31,15 +31,15 @@ device_build() {
     shift
   done
   echo "== build" | tee -a "$log"
-  local start rc
+  local start rc dir=${DEVICE_BUILD_DIR:-build-gpu}
   start=$(date +%s)
-  timeout "$seconds" cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  timeout "$seconds" cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DAET_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 "${configure[@]}" >"$build_log" 2>&1
   rc=$?
   if [ "$rc" = 0 ]; then
     local left=$((seconds - ($(date +%s) - start)))
     ((left > 0)) || left=1
-    timeout "$left" cmake --build build-gpu -j "$(nproc)" "${build[@]}" >>"$build_log" 2>&1
+    timeout "$left" cmake --build "$dir" -j "$(nproc)" "${build[@]}" >>"$build_log" 2>&1
     rc=$?
   fi
   echo "build rc $rc" | tee -a "$log"
