@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <string>
 
 #include "aet/core/array.hpp"
@@ -260,6 +261,28 @@ TEST_F(NetworkCli, PipelineReportsWithAndWithoutTheNetwork) {
   ASSERT_EQ(s.exit_code, 0) << s.output;
   EXPECT_NE(read_text(dir_->file("pipe3/metrics.json")).find("\"source\": \"separate\""),
             std::string::npos);
+}
+
+// LibTorch's libraries export copies of libstdc++ functions (the 2.11 wheel's libtorch.so has a
+// std::filesystem::remove_all that jumps to address 0), so a binary that links them must find the
+// system libstdc++ first in its lookup order, which follows its DT_NEEDED list.
+TEST(NetworkBinary, LooksUpTheSystemLibstdcxxBeforeLibTorch) {
+  const auto r = run_command(std::string("readelf -d '") + AET_TEST_BINARY + "'");
+  if (r.exit_code == 127) GTEST_SKIP() << "readelf is not installed";
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::size_t stdcxx = std::string::npos, torch = std::string::npos, k = 0;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("(NEEDED)") == std::string::npos) continue;
+    if (stdcxx == std::string::npos && line.find("[libstdc++") != std::string::npos) stdcxx = k;
+    if (torch == std::string::npos &&
+        (line.find("[libtorch") != std::string::npos || line.find("[libc10") != std::string::npos))
+      torch = k;
+    ++k;
+  }
+  ASSERT_NE(torch, std::string::npos) << "aet does not link LibTorch:\n" << r.output;
+  ASSERT_NE(stdcxx, std::string::npos) << r.output;
+  EXPECT_LT(stdcxx, torch) << r.output;
 }
 
 #endif  // AET_WITH_TORCH
