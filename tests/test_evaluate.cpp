@@ -198,6 +198,53 @@ TEST(Evaluate, JitterGivesTheExpectedRmsd) {
   EXPECT_LT(r.max_error_pm, 100.0);
 }
 
+// The error broken down where a user looks for the missing wedge: per axis of the truth's frame
+// (through a registration that permutes the axes), per species and for surface and interior.
+TEST(Evaluate, BreaksTheErrorDownByAxisSpeciesAndSurface) {
+  AtomModel truth = blob(600);
+  for (std::size_t i = 0; i < truth.size(); i += 50) truth.species[i] = "Au";  // none traced
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> g(0.0, 1.0);
+  AtomModel jittered;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    if (truth.species[i] == "Au") continue;
+    // Ni atoms 20 pm along z, 5 pm across; Pt atoms 5 pm along every axis.
+    const double sz = truth.species[i] == "Ni" ? 0.20 : 0.05;
+    jittered.species.push_back(truth.species[i]);
+    jittered.positions.push_back(truth.positions[i] +
+                                 Vec3(0.05 * g(rng), 0.05 * g(rng), sz * g(rng)));
+  }
+  // The traced model's x is the truth's z: the breakdown must come back in the truth's frame.
+  const AtomModel traced =
+      mapped(jittered, rows(Vec3(0, 0, 1), Vec3(0, 1, 0), Vec3(-1, 0, 0)), Vec3(3.0, -1.0, 2.0));
+  const EvaluationResult r = evaluate(traced, truth);
+  ASSERT_EQ(r.matched, traced.size());
+  const double ni = static_cast<double>(r.by_species.at("Ni").matched) / r.matched;
+  EXPECT_NEAR(r.rmsd_axis_pm.x(), 5.0, 0.75);
+  EXPECT_NEAR(r.rmsd_axis_pm.y(), 5.0, 0.75);
+  const double z = std::sqrt(ni * 400.0 + (1 - ni) * 25.0);
+  EXPECT_NEAR(r.rmsd_axis_pm.z(), z, 0.15 * z);
+  EXPECT_NEAR(r.rmsd_axis_pm.squaredNorm(), r.rmsd_pm * r.rmsd_pm, 1e-9 * r.rmsd_pm * r.rmsd_pm);
+
+  ASSERT_EQ(r.by_species.size(), 3u);
+  EXPECT_NEAR(r.by_species.at("Pt").rmsd_pm, std::sqrt(75.0), 0.15 * std::sqrt(75.0));
+  EXPECT_NEAR(r.by_species.at("Ni").rmsd_pm, std::sqrt(450.0), 0.15 * std::sqrt(450.0));
+  EXPECT_EQ(r.by_species.at("Au").matched, 0u);
+  EXPECT_TRUE(std::isnan(r.by_species.at("Au").rmsd_pm));
+  EXPECT_EQ(r.by_species.at("Pt").matched + r.by_species.at("Ni").matched, r.matched);
+
+  EXPECT_GT(r.surface.matched, 0u);
+  EXPECT_GT(r.interior.matched, 0u);
+  EXPECT_EQ(r.surface.matched + r.interior.matched, r.matched);
+  const double total2 = r.surface.matched * std::pow(r.surface.rmsd_pm, 2) +
+                        r.interior.matched * std::pow(r.interior.rmsd_pm, 2);
+  EXPECT_NEAR(total2, r.matched * r.rmsd_pm * r.rmsd_pm, 1e-9 * total2);
+
+  const std::string js = r.to_json();
+  EXPECT_NE(js.find("\"Au\": {\"matched\": 0, \"rmsd_pm\": null}"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"rmsd_axis_pm\": ["), std::string::npos) << js;
+}
+
 TEST(Evaluate, CountsSpeciesSwaps) {
   const AtomModel truth = blob(200);
   AtomModel traced = truth;
@@ -274,11 +321,17 @@ TEST(Evaluate, OptionsDisablePermutationsAndRegistration) {
 TEST(Evaluate, JsonHoldsEveryKey) {
   const AtomModel truth = blob(100);
   const std::string js = evaluate(truth, truth).to_json();
-  for (const char* key :
-       {"truth_atoms", "traced_atoms", "matched", "recall", "precision", "rmsd_pm", "mean_error_pm",
-        "max_error_pm", "surface_atoms", "surface_matched", "surface_recall", "species_accuracy",
-        "rotation", "translation", "permutation", "match_radius", "surface_cutoff",
-        "surface_max_coordination"})
+  for (const char* key : {"truth_atoms",     "traced_atoms",
+                          "matched",         "recall",
+                          "precision",       "rmsd_pm",
+                          "mean_error_pm",   "max_error_pm",
+                          "rmsd_axis_pm",    "by_species",
+                          "surface_rmsd_pm", "interior_rmsd_pm",
+                          "surface_atoms",   "surface_matched",
+                          "surface_recall",  "species_accuracy",
+                          "rotation",        "translation",
+                          "permutation",     "match_radius",
+                          "surface_cutoff",  "surface_max_coordination"})
     EXPECT_NE(js.find(std::string("\"") + key + "\":"), std::string::npos) << key;
   EXPECT_EQ(js.front(), '{');
   EXPECT_NE(js.find("\"permutation\": \"x y z\""), std::string::npos) << js;

@@ -603,14 +603,36 @@ EvaluationResult evaluate(const AtomModel& traced, const AtomModel& truth,
   res.precision = static_cast<double>(res.matched) / static_cast<double>(res.traced_atoms);
   double sum_d = 0, sum_d2 = 0, max_d = 0;
   std::size_t same_species = 0;
+  Vec3 sum_axis2 = Vec3::Zero();
+  // Sums of squared distances per class, turned into RMS values below.
+  std::map<std::string, double> species_d2;
+  double surface_d2 = 0, interior_d2 = 0;
+  for (const auto& s : truth.species) res.by_species.emplace(s, EvaluationResult::Part{});
   for (const auto& p : pairs) {
     const double d = std::sqrt(p.d2);
     sum_d += d;
     sum_d2 += p.d2;
     max_d = std::max(max_d, d);
+    sum_axis2 += (moved[p.i] - dst[p.j]).cwiseAbs2();
     if (traced.species[p.i] == truth.species[p.j]) ++same_species;
-    if (surf.is_surface[p.j]) ++res.surface_matched;
+    ++res.by_species[truth.species[p.j]].matched;
+    species_d2[truth.species[p.j]] += p.d2;
+    if (surf.is_surface[p.j]) {
+      ++res.surface_matched;
+      surface_d2 += p.d2;
+    } else {
+      interior_d2 += p.d2;
+    }
   }
+  const auto rms_pm = [](double sum2, std::size_t n) {
+    return n == 0 ? kNaN : 100.0 * std::sqrt(sum2 / static_cast<double>(n));
+  };
+  for (auto& [s, part] : res.by_species) part.rmsd_pm = rms_pm(species_d2[s], part.matched);
+  res.surface.matched = res.surface_matched;
+  res.surface.rmsd_pm = rms_pm(surface_d2, res.surface_matched);
+  res.interior.matched = pairs.size() - res.surface_matched;
+  res.interior.rmsd_pm = rms_pm(interior_d2, res.interior.matched);
+  for (int a = 0; a < 3; ++a) res.rmsd_axis_pm[a] = rms_pm(sum_axis2[a], pairs.size());
   for (char s : surf.is_surface) res.surface_atoms += s ? 1 : 0;
   const double m = static_cast<double>(res.matched);
   // Errors in picometres: the scale at which AET precision is quoted.
@@ -624,18 +646,35 @@ EvaluationResult evaluate(const AtomModel& traced, const AtomModel& truth,
   return res;
 }
 
-std::string EvaluationResult::to_json() const {
-  std::string perm;
-  for (char c : permutation) {
-    if (c == '"' || c == '\\') perm += '\\';
-    perm += c;
+namespace {
+std::string json_escaped(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
   }
+  return out;
+}
+}  // namespace
+
+std::string EvaluationResult::to_json() const {
+  const std::string perm = json_escaped(permutation);
   std::ostringstream js;
   js << "{\n  \"truth_atoms\": " << truth_atoms << ",\n  \"traced_atoms\": " << traced_atoms
      << ",\n  \"matched\": " << matched << ",\n  \"recall\": " << num(recall)
      << ",\n  \"precision\": " << num(precision) << ",\n  \"rmsd_pm\": " << num(rmsd_pm)
      << ",\n  \"mean_error_pm\": " << num(mean_error_pm)
-     << ",\n  \"max_error_pm\": " << num(max_error_pm)
+     << ",\n  \"max_error_pm\": " << num(max_error_pm) << ",\n  \"rmsd_axis_pm\": ["
+     << num(rmsd_axis_pm.x()) << ", " << num(rmsd_axis_pm.y()) << ", " << num(rmsd_axis_pm.z())
+     << "],\n  \"by_species\": {";
+  bool first = true;
+  for (const auto& [s, part] : by_species) {
+    js << (first ? "" : ", ") << "\"" << json_escaped(s) << "\": {\"matched\": " << part.matched
+       << ", \"rmsd_pm\": " << num(part.rmsd_pm) << "}";
+    first = false;
+  }
+  js << "},\n  \"surface_rmsd_pm\": " << num(surface.rmsd_pm)
+     << ",\n  \"interior_rmsd_pm\": " << num(interior.rmsd_pm)
      << ",\n  \"surface_atoms\": " << surface_atoms
      << ",\n  \"surface_matched\": " << surface_matched
      << ",\n  \"surface_recall\": " << num(surface_recall)

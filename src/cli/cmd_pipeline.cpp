@@ -371,10 +371,17 @@ int run_pipeline(const Invocation& inv) {
     const EvaluationResult ev = evaluate(traced, truth);
     char buf[320];
     std::snprintf(buf, sizeof buf,
-                  "against the truth%s: recall %.2f %%, precision %.2f %%, RMSD %.1f pm, surface "
-                  "recall %.2f %%",
-                  what, 100 * ev.recall, 100 * ev.precision, ev.rmsd_pm, 100 * ev.surface_recall);
-    log.line(buf);
+                  "against the truth%s: recall %.2f %%, precision %.2f %%, RMSD %.1f pm (x %.1f, y "
+                  "%.1f, z %.1f), surface recall %.2f %%",
+                  what, 100 * ev.recall, 100 * ev.precision, ev.rmsd_pm, ev.rmsd_axis_pm.x(),
+                  ev.rmsd_axis_pm.y(), ev.rmsd_axis_pm.z(), 100 * ev.surface_recall);
+    std::string line = buf;
+    if (ev.by_species.size() > 1)  // an alloy: the light atoms' error is the one to watch
+      for (const auto& [species, part] : ev.by_species) {
+        std::snprintf(buf, sizeof buf, ", %s %.1f pm", species.c_str(), part.rmsd_pm);
+        line += buf;
+      }
+    log.line(line);
     return ev.to_json();
   };
   if (have_truth) {

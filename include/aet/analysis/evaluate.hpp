@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
 
 #include "aet/core/atoms.hpp"
@@ -32,6 +33,17 @@ struct EvaluationResult {
   // RMS, mean and largest distance of matched pairs after registration, in picometres (NaN,
   // JSON null, when nothing matched).
   double rmsd_pm = 0, mean_error_pm = 0, max_error_pm = 0;
+  // Where the error lies. Per axis of the truth's frame (x, y, z; the missing wedge of a
+  // single-axis tilt series about y stretches atoms along z), so that the three squares sum to
+  // rmsd_pm^2. Per truth species, and for surface and interior atoms of the truth. NaN (JSON
+  // null) where no pair falls in the class.
+  Vec3 rmsd_axis_pm = Vec3::Zero();
+  struct Part {
+    std::size_t matched = 0;
+    double rmsd_pm = 0;
+  };
+  std::map<std::string, Part> by_species;  // every truth species, matched or not
+  Part surface, interior;
   std::size_t surface_atoms = 0, surface_matched = 0;
   double surface_recall = 0;         // NaN (JSON null) when the truth has no surface atoms
   double species_accuracy = 0;       // fraction of matched pairs with the same species; NaN if none
