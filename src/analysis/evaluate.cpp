@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "aet/core/error.hpp"
+#include "aet/core/json.hpp"
 #include "aet/core/parallel.hpp"
 
 namespace aet {
@@ -480,13 +481,6 @@ Surface find_surface(const std::vector<Vec3>& pts, const CellGrid& grid, double 
   return s;
 }
 
-std::string num(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
 }  // namespace
 
 EvaluationResult evaluate(const AtomModel& traced, const AtomModel& truth,
@@ -494,9 +488,9 @@ EvaluationResult evaluate(const AtomModel& traced, const AtomModel& truth,
   check_model(traced, "traced");
   check_model(truth, "truth");
   if (!std::isfinite(opt.match_radius) || opt.match_radius <= 0)
-    fail_input("evaluate: the match radius must be > 0, got " + num(opt.match_radius));
+    fail_input("evaluate: the match radius must be > 0, got " + json_number(opt.match_radius));
   if (!std::isfinite(opt.surface_cutoff) || opt.surface_cutoff < 0)
-    fail_input("evaluate: the surface cutoff must be >= 0, got " + num(opt.surface_cutoff));
+    fail_input("evaluate: the surface cutoff must be >= 0, got " + json_number(opt.surface_cutoff));
   if (opt.surface_max_coordination < 0)
     fail_input("evaluate: the surface coordination threshold must be >= 0");
 
@@ -646,46 +640,36 @@ EvaluationResult evaluate(const AtomModel& traced, const AtomModel& truth,
   return res;
 }
 
-namespace {
-std::string json_escaped(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-}  // namespace
-
 std::string EvaluationResult::to_json() const {
-  const std::string perm = json_escaped(permutation);
   std::ostringstream js;
   js << "{\n  \"truth_atoms\": " << truth_atoms << ",\n  \"traced_atoms\": " << traced_atoms
-     << ",\n  \"matched\": " << matched << ",\n  \"recall\": " << num(recall)
-     << ",\n  \"precision\": " << num(precision) << ",\n  \"rmsd_pm\": " << num(rmsd_pm)
-     << ",\n  \"mean_error_pm\": " << num(mean_error_pm)
-     << ",\n  \"max_error_pm\": " << num(max_error_pm) << ",\n  \"rmsd_axis_pm\": ["
-     << num(rmsd_axis_pm.x()) << ", " << num(rmsd_axis_pm.y()) << ", " << num(rmsd_axis_pm.z())
-     << "],\n  \"by_species\": {";
+     << ",\n  \"matched\": " << matched << ",\n  \"recall\": " << json_number(recall)
+     << ",\n  \"precision\": " << json_number(precision)
+     << ",\n  \"rmsd_pm\": " << json_number(rmsd_pm)
+     << ",\n  \"mean_error_pm\": " << json_number(mean_error_pm)
+     << ",\n  \"max_error_pm\": " << json_number(max_error_pm) << ",\n  \"rmsd_axis_pm\": ["
+     << json_number(rmsd_axis_pm.x()) << ", " << json_number(rmsd_axis_pm.y()) << ", "
+     << json_number(rmsd_axis_pm.z()) << "],\n  \"by_species\": {";
   bool first = true;
   for (const auto& [s, part] : by_species) {
-    js << (first ? "" : ", ") << "\"" << json_escaped(s) << "\": {\"matched\": " << part.matched
-       << ", \"rmsd_pm\": " << num(part.rmsd_pm) << "}";
+    js << (first ? "" : ", ") << json_escape(s) << ": {\"matched\": " << part.matched
+       << ", \"rmsd_pm\": " << json_number(part.rmsd_pm) << "}";
     first = false;
   }
-  js << "},\n  \"surface_rmsd_pm\": " << num(surface.rmsd_pm)
-     << ",\n  \"interior_rmsd_pm\": " << num(interior.rmsd_pm)
+  js << "},\n  \"surface_rmsd_pm\": " << json_number(surface.rmsd_pm)
+     << ",\n  \"interior_rmsd_pm\": " << json_number(interior.rmsd_pm)
      << ",\n  \"surface_atoms\": " << surface_atoms
      << ",\n  \"surface_matched\": " << surface_matched
-     << ",\n  \"surface_recall\": " << num(surface_recall)
-     << ",\n  \"species_accuracy\": " << num(species_accuracy) << ",\n  \"rotation\": [";
+     << ",\n  \"surface_recall\": " << json_number(surface_recall)
+     << ",\n  \"species_accuracy\": " << json_number(species_accuracy) << ",\n  \"rotation\": [";
   for (int r = 0; r < 3; ++r)
-    js << (r ? ", " : "") << "[" << num(rotation(r, 0)) << ", " << num(rotation(r, 1)) << ", "
-       << num(rotation(r, 2)) << "]";
-  js << "],\n  \"translation\": [" << num(translation.x()) << ", " << num(translation.y()) << ", "
-     << num(translation.z()) << "],\n  \"permutation\": \"" << perm
-     << "\",\n  \"match_radius\": " << num(match_radius)
-     << ",\n  \"surface_cutoff\": " << num(surface_cutoff)
+    js << (r ? ", " : "") << "[" << json_number(rotation(r, 0)) << ", "
+       << json_number(rotation(r, 1)) << ", " << json_number(rotation(r, 2)) << "]";
+  js << "],\n  \"translation\": [" << json_number(translation.x()) << ", "
+     << json_number(translation.y()) << ", " << json_number(translation.z())
+     << "],\n  \"permutation\": " << json_escape(permutation)
+     << ",\n  \"match_radius\": " << json_number(match_radius)
+     << ",\n  \"surface_cutoff\": " << json_number(surface_cutoff)
      << ",\n  \"surface_max_coordination\": " << surface_max_coordination << "\n}\n";
   return js.str();
 }

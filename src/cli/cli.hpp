@@ -12,6 +12,7 @@
 
 #include "aet/core/array.hpp"
 #include "aet/core/device.hpp"
+#include "aet/core/json.hpp"
 
 namespace aet::cli {
 
@@ -64,11 +65,6 @@ class OutputDir {
   std::string dir_, staging_;
   bool created_dir_ = false, committed_ = false;
 };
-
-// Minimal JSON writing for metadata files (objects of scalars and arrays).
-std::string json_escape(const std::string& s);
-std::string json_number(double v);
-std::string json_array(const std::vector<double>& v);
 
 // --elements A,B: element symbols, lightest first; spaces around items are dropped and every symbol
 // must be a known element.

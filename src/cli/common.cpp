@@ -196,42 +196,6 @@ void OutputDir::commit() {
   committed_ = true;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        o += "\\\"";
-        break;
-      case '\\':
-        o += "\\\\";
-        break;
-      case '\n':
-        o += "\\n";
-        break;
-      case '\t':
-        o += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          o += buf;
-        } else {
-          o += c;
-        }
-    }
-  }
-  return o + "\"";
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
 std::vector<std::string> parse_elements(const std::string& list) {
   std::vector<std::string> out;
   std::stringstream ss(list);
@@ -245,12 +209,6 @@ std::vector<std::string> parse_elements(const std::string& list) {
   }
   if (out.empty()) fail_input("--elements: give at least one element, e.g. Pt or Fe,Pt");
   return out;
-}
-
-std::string json_array(const std::vector<double>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number(v[i]);
-  return s + "]";
 }
 
 std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg) {
