@@ -622,10 +622,8 @@ EvaluationResult evaluate(const AtomModel& traced, const AtomModel& truth,
     return n == 0 ? kNaN : 100.0 * std::sqrt(sum2 / static_cast<double>(n));
   };
   for (auto& [s, part] : res.by_species) part.rmsd_pm = rms_pm(species_d2[s], part.matched);
-  res.surface.matched = res.surface_matched;
-  res.surface.rmsd_pm = rms_pm(surface_d2, res.surface_matched);
-  res.interior.matched = pairs.size() - res.surface_matched;
-  res.interior.rmsd_pm = rms_pm(interior_d2, res.interior.matched);
+  res.surface_rmsd_pm = rms_pm(surface_d2, res.surface_matched);
+  res.interior_rmsd_pm = rms_pm(interior_d2, pairs.size() - res.surface_matched);
   for (int a = 0; a < 3; ++a) res.rmsd_axis_pm[a] = rms_pm(sum_axis2[a], pairs.size());
   for (char s : surf.is_surface) res.surface_atoms += s ? 1 : 0;
   const double m = static_cast<double>(res.matched);
@@ -656,8 +654,8 @@ std::string EvaluationResult::to_json() const {
        << ", \"rmsd_pm\": " << json_number(part.rmsd_pm) << "}";
     first = false;
   }
-  js << "},\n  \"surface_rmsd_pm\": " << json_number(surface.rmsd_pm)
-     << ",\n  \"interior_rmsd_pm\": " << json_number(interior.rmsd_pm)
+  js << "},\n  \"surface_rmsd_pm\": " << json_number(surface_rmsd_pm)
+     << ",\n  \"interior_rmsd_pm\": " << json_number(interior_rmsd_pm)
      << ",\n  \"surface_atoms\": " << surface_atoms
      << ",\n  \"surface_matched\": " << surface_matched
      << ",\n  \"surface_recall\": " << json_number(surface_recall)

@@ -42,8 +42,8 @@ struct EvaluationResult {
     std::size_t matched = 0;
     double rmsd_pm = 0;
   };
-  std::map<std::string, Part> by_species;  // every truth species, matched or not
-  Part surface, interior;
+  std::map<std::string, Part> by_species;            // every truth species, matched or not
+  double surface_rmsd_pm = 0, interior_rmsd_pm = 0;  // pairs of surface / other truth atoms
   std::size_t surface_atoms = 0, surface_matched = 0;
   double surface_recall = 0;         // NaN (JSON null) when the truth has no surface atoms
   double species_accuracy = 0;       // fraction of matched pairs with the same species; NaN if none
