@@ -32,6 +32,11 @@ TEST(Pipeline, BuiltInParticleScoresItselfAgainstTheTruth) {
   EXPECT_GE(json_value(js, "precision"), 0.99) << js;
   EXPECT_LE(json_value(js, "rmsd_pm"), 20.0) << js;
   EXPECT_LT(json_value(js, "r1"), 0.2) << js;
+  // Where the error lies, in the metrics and in the log a user reads first.
+  EXPECT_NE(js.find("\"rmsd_axis_pm\": ["), std::string::npos) << js;
+  EXPECT_NE(js.find("\"by_species\": {\"Pt\": {\"matched\": "), std::string::npos) << js;
+  const std::string log = aet::test::read_text(out + "/pipeline.log");
+  EXPECT_NE(log.find(" pm (x "), std::string::npos) << log;
   // The final model is the refined one: closer to the truth than the traced one, and its
   // classification from the refined intensities keeps every atom of this clean particle.
   const auto refined = js.find("\"evaluation_refined\"");
