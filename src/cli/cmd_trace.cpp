@@ -57,7 +57,7 @@ int run_trace(const Invocation& inv) {
     ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
        "minimum distance between atoms (Angstrom)")
     ("fit", po::value<std::string>()->default_value("gaussian")->value_name("KIND"),
-       "sub-voxel peak fit: gaussian or polynomial")
+       "sub-voxel peak fit: gaussian, gaussian-axes (a width per axis) or polynomial")
     ("fit-radius", po::value<double>()->default_value(0.0)->value_name("A"),
        "half-width of the fit window (Angstrom; 0 = 0.7 * min-distance)")
     ("threshold", po::value<double>()->default_value(0.0)->value_name("F"),

@@ -20,13 +20,22 @@
 namespace aet {
 
 const char* peak_fit_name(PeakFit f) {
-  return f == PeakFit::gaussian ? "gaussian" : "polynomial";
+  switch (f) {
+    case PeakFit::gaussian:
+      return "gaussian";
+    case PeakFit::gaussian_axes:
+      return "gaussian-axes";
+    case PeakFit::polynomial:
+      return "polynomial";
+  }
+  return "?";
 }
 
 PeakFit parse_peak_fit(const std::string& name) {
   if (name == "gaussian") return PeakFit::gaussian;
+  if (name == "gaussian-axes") return PeakFit::gaussian_axes;
   if (name == "polynomial") return PeakFit::polynomial;
-  fail_input("unknown peak fit '" + name + "' (valid: gaussian, polynomial)");
+  fail_input("unknown peak fit '" + name + "' (valid: gaussian, gaussian-axes, polynomial)");
 }
 
 namespace {
@@ -53,8 +62,9 @@ struct Candidate {
 // One fitted peak. Centre in voxel coordinates (index space), width in Angstrom.
 struct Peak {
   double c[3] = {0, 0, 0};
-  double intensity = 0;  // integrated, volume units times voxels
-  double sigma = 0;      // Angstrom
+  double intensity = 0;              // integrated, volume units times voxels
+  double sigma = 0;                  // Angstrom; the geometric mean of sigma_axis
+  double sigma_axis[3] = {0, 0, 0};  // Angstrom, per axis (all equal for the isotropic fit)
   double background = 0;
   double height = 0;
   double residual = 1;
@@ -75,6 +85,9 @@ struct Geometry {
   double max_drift = 0;
   // Width (Angstrom) of the fixed-width fit behind Peak::class_intensity; 0 = not computed.
   double ref_sigma = 0;
+  // Per-axis width ratios of the one-width Gaussian (product 1): the atoms' common shape, which
+  // the missing wedge stretches along z (PeakFit::gaussian_axes); 1, 1, 1 = isotropic.
+  double shape[3] = {1, 1, 1};
 };
 
 // ---- candidates --------------------------------------------------------------------------------
@@ -178,16 +191,20 @@ void axis_profile(std::int64_t first, int n, double c, double sig, double* g, do
   }
 }
 
-// Parameters: intensity, centre (voxels, 3), width (Angstrom), background.
-using Vec6 = Eigen::Matrix<double, 6, 1>;
-using Mat6 = Eigen::Matrix<double, 6, 6>;
+// Parameters: intensity, centre (voxels, 3), width (Angstrom; one, or one per axis), background.
+// At most 8; the isotropic model ties the three widths into one parameter.
+using VecP = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 8, 1>;
+using MatP = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 8, 8>;
 
 struct GaussModel {
   const Window& w;
   const Geometry& g;
+  const bool axes;  // a width per axis
+  const int np;     // parameter count: 6 or 8
   std::vector<double> prof[3], dprof_c[3], dprof_s[3];
 
-  GaussModel(const Window& win, const Geometry& geo) : w(win), g(geo) {
+  GaussModel(const Window& win, const Geometry& geo, bool per_axis)
+      : w(win), g(geo), axes(per_axis), np(per_axis ? 8 : 6) {
     for (int a = 0; a < 3; ++a) {
       const int n = 2 * w.r[a] + 1;
       prof[a].resize(n);
@@ -196,29 +213,41 @@ struct GaussModel {
     }
   }
 
+  double width(const VecP& p, int a) const { return axes ? p[4 + a] : p[4] * g.shape[a]; }
+  double background(const VecP& p) const { return p[np - 1]; }
+
   // Cost 0.5 |r|^2 and, when asked, the normal equations J^T J and J^T r (r = data - model).
-  double evaluate(const Vec6& p, Mat6* jtj, Vec6* jtr) {
+  double evaluate(const VecP& p, MatP* jtj, VecP* jtr) {
     for (int a = 0; a < 3; ++a)
-      axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, p[1 + a], p[4] / g.v[a], prof[a].data(),
+      axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, p[1 + a], width(p, a) / g.v[a], prof[a].data(),
                    dprof_c[a].data(), dprof_s[a].data());
     double cost = 0;
-    if (jtj) jtj->setZero();
-    if (jtr) jtr->setZero();
-    Vec6 row;
+    if (jtj) jtj->setZero(np, np);
+    if (jtr) jtr->setZero(np);
+    VecP row(np);
+    const double bg = background(p);
     for (std::size_t k = 0; k < w.y.size(); ++k) {
       const auto& l = w.local[k];
       const double gx = prof[0][l[0]], gy = prof[1][l[1]], gz = prof[2][l[2]];
       const double gg = gx * gy * gz;
-      const double r = w.y[k] - (p[5] + p[0] * gg);
+      const double r = w.y[k] - (bg + p[0] * gg);
       cost += 0.5 * r * r;
       if (!jtj) continue;
       row[0] = gg;
       row[1] = p[0] * dprof_c[0][l[0]] * gy * gz;
       row[2] = p[0] * gx * dprof_c[1][l[1]] * gz;
       row[3] = p[0] * gx * gy * dprof_c[2][l[2]];
-      row[4] = p[0] * (dprof_s[0][l[0]] / g.v[0] * gy * gz + gx * dprof_s[1][l[1]] / g.v[1] * gz +
-                       gx * gy * dprof_s[2][l[2]] / g.v[2]);
-      row[5] = 1.0;
+      const double ds[3] = {p[0] * dprof_s[0][l[0]] / g.v[0] * gy * gz,
+                            p[0] * gx * dprof_s[1][l[1]] / g.v[1] * gz,
+                            p[0] * gx * gy * dprof_s[2][l[2]] / g.v[2]};
+      if (axes) {
+        row[4] = ds[0];
+        row[5] = ds[1];
+        row[6] = ds[2];
+      } else {
+        row[4] = ds[0] * g.shape[0] + ds[1] * g.shape[1] + ds[2] * g.shape[2];
+      }
+      row[np - 1] = 1.0;
       jtj->selfadjointView<Eigen::Lower>().rankUpdate(row);
       *jtr += r * row;
     }
@@ -272,14 +301,17 @@ Peak centroid_peak(const Window& w, const Geometry& g) {
   pk.background = b;
   pk.height = top;
   pk.sigma = g.radius / 3.0;
+  for (double& s : pk.sigma_axis) s = pk.sigma;
   pk.residual = 1.0;
   return pk;
 }
 
 // Initial width and centre from the three-point log-parabola through the centre voxel and its two
 // neighbours on each axis: exact for a sampled Gaussian, whatever its sub-voxel offset.
-void initial_guess(const Window& w, const Geometry& g, double b, double& sigma, double c[3]) {
+void initial_guess(const Window& w, const Geometry& g, double b, double& sigma, double c[3],
+                   double sigma_axis[3]) {
   double sig_sum = 0;
+  double found[3] = {-1, -1, -1};
   int sig_n = 0;
   auto value_at = [&](int a, int d) {
     std::array<int, 3> want = {w.r[0], w.r[1], w.r[2]};
@@ -297,46 +329,68 @@ void initial_guess(const Window& w, const Geometry& g, double b, double& sigma, 
     if (!(curv > 1e-6)) continue;
     const double s2 = 1.0 / curv;  // voxels^2
     c[a] += std::clamp(0.5 * s2 * (std::log(fp) - std::log(fm)), -0.5, 0.5);
-    sig_sum += std::sqrt(s2) * g.v[a];
+    found[a] = std::sqrt(s2) * g.v[a];
+    sig_sum += found[a];
     ++sig_n;
   }
   const double vmin = std::min({g.v[0], g.v[1], g.v[2]});
   sigma = sig_n ? sig_sum / sig_n : g.radius / 3.0;
   sigma = std::clamp(sigma, 0.3 * vmin, g.radius);
+  for (int a = 0; a < 3; ++a)
+    sigma_axis[a] = found[a] > 0 ? std::clamp(found[a], 0.3 * vmin, g.radius) : sigma;
 }
 
-// Levenberg-Marquardt fit of intensity * (voxel-integrated Gaussian) + background. Returns false
-// when the fit diverges, the peak vanishes, or its width leaves the window's range.
-bool fit_gaussian(const Window& w, const Geometry& g, Peak& pk) {
-  if (w.y.size() < 12) return false;
+// Levenberg-Marquardt fit of intensity * (voxel-integrated Gaussian) + background, with one
+// width or a width per axis. Returns false when the fit diverges, the peak vanishes, or a width
+// leaves the window's range.
+bool fit_gaussian(const Window& w, const Geometry& g, bool per_axis, Peak& pk) {
+  if (w.y.size() < (per_axis ? 16u : 12u)) return false;
   const double b0 = *std::min_element(w.y.begin(), w.y.end());
-  double sigma0, c0[3];
-  initial_guess(w, g, b0, sigma0, c0);
+  double sigma0, c0[3], s0[3];
+  initial_guess(w, g, b0, sigma0, c0, s0);
   double top = -std::numeric_limits<double>::infinity();
   for (double v : w.y) top = std::max(top, v);
-  Vec6 p;
-  p << (top - b0) * std::pow(2 * kPi, 1.5) * sigma0 * sigma0 * sigma0 / (g.v[0] * g.v[1] * g.v[2]),
-      c0[0], c0[1], c0[2], sigma0, b0;
+  GaussModel model(w, g, per_axis);
+  const int np = model.np;
+  VecP p(np);
+  p[0] =
+      (top - b0) * std::pow(2 * kPi, 1.5) * sigma0 * sigma0 * sigma0 / (g.v[0] * g.v[1] * g.v[2]);
+  for (int a = 0; a < 3; ++a) p[1 + a] = c0[a];
+  if (per_axis) {
+    // The volume under the initial peak as for the isotropic start; each axis its own width.
+    for (int a = 0; a < 3; ++a) p[4 + a] = s0[a];
+    p[0] *= s0[0] * s0[1] * s0[2] / (sigma0 * sigma0 * sigma0);
+  } else {
+    p[4] = sigma0;
+  }
+  p[np - 1] = b0;
   if (!(p[0] > 0)) return false;
-  GaussModel model(w, g);
-  Mat6 jtj;
-  Vec6 jtr;
+  MatP jtj;
+  VecP jtr;
   double cost = model.evaluate(p, &jtj, &jtr);
   double lambda = 1e-3;
   const double vmin = std::min({g.v[0], g.v[1], g.v[2]});
+  auto widths_ok = [&](const VecP& q) {
+    for (int a = 0; a < 3; ++a) {
+      const double s = model.width(q, a);
+      if (!(s > 0.1 * vmin && s < 2 * g.radius)) return false;
+    }
+    return true;
+  };
   bool converged = false;
   for (int it = 0; it < 100 && !converged; ++it) {
-    Mat6 a = jtj;
-    for (int k = 0; k < 6; ++k) a(k, k) += lambda * std::max(jtj(k, k), 1e-30);
-    const Vec6 step = a.ldlt().solve(jtr);
+    MatP a = jtj;
+    for (int k = 0; k < np; ++k) a(k, k) += lambda * std::max(jtj(k, k), 1e-30);
+    const VecP step = a.ldlt().solve(jtr);
     if (!step.allFinite()) return false;
-    const Vec6 q = p + step;
-    const bool inside = q[0] > 0 && q[4] > 0.1 * vmin && q[4] < 2 * g.radius;
+    const VecP q = p + step;
+    const bool inside = q[0] > 0 && widths_ok(q);
     const double new_cost = inside ? model.evaluate(q, nullptr, nullptr) : HUGE_VAL;
     if (new_cost <= cost) {
       const double moved = std::sqrt(step[1] * step[1] + step[2] * step[2] + step[3] * step[3]);
-      converged =
-          moved < 1e-7 && std::abs(step[4]) < 1e-7 * q[4] && std::abs(step[0]) < 1e-9 * q[0];
+      double width_step = 0;
+      for (int k = 4; k < np - 1; ++k) width_step = std::max(width_step, std::abs(step[k]) / q[k]);
+      converged = moved < 1e-7 && width_step < 1e-7 && std::abs(step[0]) < 1e-9 * q[0];
       converged = converged || (cost - new_cost) <= 1e-15 * cost;
       p = q;
       cost = model.evaluate(p, &jtj, &jtr);
@@ -359,13 +413,16 @@ bool fit_gaussian(const Window& w, const Geometry& g, Peak& pk) {
     drift2 += d * d;
   }
   if (drift2 > g.max_drift * g.max_drift) return false;
+  for (int a = 0; a < 3; ++a) pk.sigma_axis[a] = model.width(p, a);
+  pk.sigma = std::cbrt(pk.sigma_axis[0] * pk.sigma_axis[1] * pk.sigma_axis[2]);
   // The part of the peak inside the window sphere: an atom keeps nearly all of its integral,
   // while a broad noise ripple, whose fitted width runs off, cannot claim a large intensity.
-  const double t = g.radius / p[4];
+  // (For unequal widths the sphere is taken against their geometric mean.)
+  const double t = g.radius / pk.sigma;
   pk.intensity = p[0] * (std::erf(t * M_SQRT1_2) - std::sqrt(2 / kPi) * t * std::exp(-0.5 * t * t));
-  pk.sigma = p[4];
-  pk.background = p[5];
-  const double sv[3] = {p[4] / g.v[0], p[4] / g.v[1], p[4] / g.v[2]};
+  pk.background = model.background(p);
+  const double sv[3] = {pk.sigma_axis[0] / g.v[0], pk.sigma_axis[1] / g.v[1],
+                        pk.sigma_axis[2] / g.v[2]};
   pk.height = p[0] / (std::pow(2 * kPi, 1.5) * sv[0] * sv[1] * sv[2]);
   pk.residual = std::sqrt(2 * cost / static_cast<double>(w.y.size())) / pk.height;
   pk.fallback = false;
@@ -594,8 +651,8 @@ double fixed_width_intensity(const Window& w, const Geometry& g, const double c[
   std::vector<double> prof[3];
   for (int a = 0; a < 3; ++a) {
     prof[a].resize(static_cast<std::size_t>(2 * w.r[a] + 1));
-    axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, c[a], g.ref_sigma / g.v[a], prof[a].data(),
-                 nullptr, nullptr);
+    axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, c[a], g.ref_sigma * g.shape[a] / g.v[a],
+                 prof[a].data(), nullptr, nullptr);
   }
   double sg = 0, sgg = 0, sy = 0, sgy = 0;
   for (std::size_t k = 0; k < w.y.size(); ++k) {
@@ -633,10 +690,44 @@ double typical_width(const std::vector<Peak>& peaks) {
   return 0;
 }
 
+// The atoms' common shape: per axis, the intensity-weighted median of the fitted width over the
+// geometric mean width, normalised to a product of 1. Weighted like typical_width, so that the
+// atoms, not the noise peaks, set it.
+void atom_shape(const std::vector<Peak>& peaks, double shape[3]) {
+  double r[3];
+  for (int a = 0; a < 3; ++a) {
+    std::vector<std::pair<double, double>> sw;
+    double total = 0;
+    for (const auto& p : peaks)
+      if (!p.fallback && p.intensity > 0 && p.sigma > 0) {
+        sw.emplace_back(p.sigma_axis[a] / p.sigma, p.intensity);
+        total += p.intensity;
+      }
+    if (sw.empty()) {
+      for (int b = 0; b < 3; ++b) shape[b] = 1;
+      return;
+    }
+    std::sort(sw.begin(), sw.end());
+    double acc = 0;
+    r[a] = sw.back().first;
+    for (const auto& q : sw) {
+      acc += q.second;
+      if (acc >= 0.5 * total) {
+        r[a] = q.first;
+        break;
+      }
+    }
+  }
+  const double m = std::cbrt(r[0] * r[1] * r[2]);
+  for (int a = 0; a < 3; ++a) shape[a] = r[a] / m;
+}
+
 // Fits every peak, with window data minus the fitted models of its neighbours (`previous`, when
 // given): overlapping tails of close atoms otherwise pull each centre toward its neighbours.
+// With `free_axes` a Gaussian fit has a width per axis, otherwise one width times g.shape.
 std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
-                            const std::vector<Peak>& seeds, const std::vector<Peak>* previous) {
+                            const std::vector<Peak>& seeds, const std::vector<Peak>* previous,
+                            bool free_axes = false) {
   const std::size_t n = seeds.size();
   std::vector<Peak> out(n);
   std::vector<Vec3> pos;
@@ -644,7 +735,7 @@ std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
   if (previous) {
     for (const auto& p : *previous) {
       pos.push_back(physical(p, g));
-      max_sigma = std::max(max_sigma, p.sigma);
+      max_sigma = std::max({max_sigma, p.sigma_axis[0], p.sigma_axis[1], p.sigma_axis[2]});
     }
   }
   const double reach = g.radius + 5 * max_sigma + 2 * std::max({g.v[0], g.v[1], g.v[2]});
@@ -664,7 +755,7 @@ std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
           if (!(nb.intensity > 0)) return;
           for (int a = 0; a < 3; ++a) {
             prof[a].resize(static_cast<std::size_t>(2 * w.r[a] + 1));
-            axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, nb.c[a], nb.sigma / g.v[a],
+            axis_profile(w.o[a] - w.r[a], 2 * w.r[a] + 1, nb.c[a], nb.sigma_axis[a] / g.v[a],
                          prof[a].data(), nullptr, nullptr);
           }
           for (std::size_t k = 0; k < w.y.size(); ++k) {
@@ -676,7 +767,8 @@ std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
       Peak pk;
       for (int a = 0; a < 3; ++a) pk.max_voxel[a] = seed.max_voxel[a];
       pk.max_value = seed.max_value;
-      const bool ok = kind == PeakFit::gaussian ? fit_gaussian(w, g, pk) : fit_polynomial(w, g, pk);
+      const bool ok = kind == PeakFit::polynomial ? fit_polynomial(w, g, pk)
+                                                  : fit_gaussian(w, g, free_axes, pk);
       if (!ok) {
         // The centroid is taken around the original maximum, where the peak certainly is.
         std::int64_t m[3] = {seed.max_voxel[0], seed.max_voxel[1], seed.max_voxel[2]};
@@ -1002,7 +1094,7 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   const double vmax = std::max({vs.x, vs.y, vs.z});
   // The window must hold enough voxels for the model: two voxels for the Gaussian's six
   // parameters, two and a half for the polynomial's 35 terms.
-  const double min_radius = (opt.fit == PeakFit::gaussian ? 2.0 : 2.5) * vmax;
+  const double min_radius = (opt.fit == PeakFit::polynomial ? 2.5 : 2.0) * vmax;
   g.radius = std::max(opt.fit_radius > 0 ? opt.fit_radius : 0.7 * opt.min_distance, min_radius);
   g.max_drift = std::max(0.5 * opt.min_distance, kMaxDrift * vmax);
 
@@ -1056,8 +1148,10 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   const double rounding = std::sqrt(3.0) * vmax;
   seeds = select(seeds, enforce_min_distance(seeds, g, std::max(0.0, opt.min_distance - rounding)));
   // (2) independent fits...
-  std::vector<Peak> peaks = fit_peaks(volume, g, opt.fit, seeds, nullptr);
-  if (opt.fit == PeakFit::gaussian) {
+  std::vector<Peak> peaks =
+      fit_peaks(volume, g, opt.fit, seeds, nullptr, opt.fit == PeakFit::gaussian_axes);
+  if (opt.fit == PeakFit::gaussian_axes) atom_shape(peaks, g.shape);
+  if (opt.fit != PeakFit::polynomial) {
     // ...where two fits that converged onto one atom keep only the stronger (each would otherwise
     // subtract the other's copy of the atom below)...
     peaks = select(peaks, enforce_min_distance(peaks, g, 0.5 * opt.min_distance));
@@ -1131,6 +1225,8 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   model.set_info("trace_min_distance", fmt(opt.min_distance));
   model.set_info("trace_fit_radius", fmt(g.radius));
   model.set_info("trace_atom_width", fmt(g.ref_sigma));
+  model.set_info("trace_atom_shape",
+                 fmt(g.shape[0]) + " " + fmt(g.shape[1]) + " " + fmt(g.shape[2]));
   model.set_info("trace_threshold", fmt(frac));
   model.set_info("trace_cut", fmt(cut));
   model.set_info("trace_candidates", std::to_string(seeds.size()));

@@ -16,9 +16,11 @@
 namespace aet {
 
 enum class PeakFit {
-  gaussian,   // voxel-integrated isotropic 3D Gaussian plus constant background
-              // (Levenberg-Marquardt)
-  polynomial  // 4th-order 3D polynomial (linear least squares), maximum found by Newton steps
+  gaussian,       // voxel-integrated isotropic 3D Gaussian plus constant background
+                  // (Levenberg-Marquardt)
+  gaussian_axes,  // the same with a width per axis: follows peaks that the missing wedge
+                  // stretches along z, and models such neighbours' tails when they are subtracted
+  polynomial      // 4th-order 3D polynomial (linear least squares), maximum found by Newton steps
 };
 
 const char* peak_fit_name(PeakFit f);
