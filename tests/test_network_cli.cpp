@@ -157,6 +157,80 @@ TEST_F(NetworkCli, ModelInputSetsAndClearsTheChosenRecipe) {
       << r.output;
 }
 
+// The number after the first `key` at or after `from` in `text` (NaN when absent).
+double number_after(const std::string& text, const std::string& key, std::size_t from = 0) {
+  const std::size_t at = text.find(key, from);
+  return at == std::string::npos ? std::nan("") : std::atof(text.c_str() + at + key.size());
+}
+
+// aet score-network traces each sample with and without the network and scores both against its
+// truth; the summary is the mean of the samples' changes. A model meant for another input recipe
+// is warned about; bad input leaves no JSON.
+TEST_F(NetworkCli, ScoreNetworkScoresEachSampleWithAndWithoutTheNetwork) {
+  const std::string set = dir_->file("set.h5"), model = dir_->file("run/model.h5");
+  const std::string json = dir_->file("score.json");
+  auto r =
+      run_aet("score-network --data " + set + " --model " + model + " --flips 2 --json " + json);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("not meant for"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("all: 2 samples, mean RMSD change"), std::string::npos) << r.output;
+  const std::string js = read_text(json);
+  double changes = 0;
+  std::size_t at = 0;
+  for (int i = 0; i < 2; ++i) {
+    at = js.find("{\"index\": " + std::to_string(i), at);
+    ASSERT_NE(at, std::string::npos) << js;
+    const double change = number_after(js, "\"rmsd_change\": ", at);
+    const std::size_t without = js.find("\"without\": {", at), with = js.find("\"with\": {", at);
+    ASSERT_NE(without, std::string::npos);
+    ASSERT_NE(with, std::string::npos);
+    const double plain = number_after(js, "\"rmsd_pm\": ", without);
+    const double net = number_after(js, "\"rmsd_pm\": ", with);
+    ASSERT_TRUE(plain > 0 && net > 0) << js;
+    EXPECT_NEAR(change, net / plain - 1, 1e-6);
+    for (std::size_t part : {without, with}) {
+      const double recall = number_after(js, "\"recall\": ", part);
+      EXPECT_TRUE(recall > 0 && recall <= 1) << js;
+    }
+    changes += change;
+    at = with;
+  }
+  EXPECT_EQ(js.find("{\"index\": 2"), std::string::npos);
+  EXPECT_NEAR(number_after(js, "\"mean_rmsd_change\": "), changes / 2, 1e-6);
+  EXPECT_NE(js.find("\"model_input_recipe\": {\"iterations\": 4, \"step\": 1}"), std::string::npos)
+      << js;
+
+  // A model meant for another recipe: scored, with a warning that names both.
+  const std::string other = dir_->file("other_recipe.h5");
+  write_text(other, read_text(model));
+  ASSERT_EQ(run_aet("model-input --model " + other + " --iterations 7 --step 1.5").exit_code, 0);
+  r = run_aet("score-network --data " + set + " --model " + other + " --count 1 --flips 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("inputs of 4 iterations at step 1, but the model is meant for 7 at step "
+                          "1.5"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("all: 1 samples"), std::string::npos) << r.output;
+
+  // Bad input: exit 2, the file named, no JSON.
+  const std::string bad_json = dir_->file("bad.json");
+  r = run_aet("score-network --data " + dir_->file("absent.h5") + " --model " + model + " --json " +
+              bad_json);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("absent.h5"), std::string::npos) << r.output;
+  r = run_aet("score-network --data " + set + " --model " + model + " --count -1 --json " +
+              bad_json);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--count"), std::string::npos) << r.output;
+  const std::string bytes = read_text(model);
+  write_text(dir_->file("cut_model.h5"), bytes.substr(0, bytes.size() / 2));
+  r = run_aet("score-network --data " + set + " --model " + dir_->file("cut_model.h5") +
+              " --json " + bad_json);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("cut_model.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(bad_json));
+}
+
 TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {
   // Any volume size: an odd, non-cubic one at the training voxel size.
   Array3 v(21, 18, 25);

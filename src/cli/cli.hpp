@@ -14,6 +14,10 @@
 #include "aet/core/device.hpp"
 #include "aet/core/json.hpp"
 
+namespace aet::nn {
+class Model;
+}
+
 namespace aet::cli {
 
 namespace po = boost::program_options;
@@ -103,6 +107,13 @@ struct ReconRecipe {
 // the recipe found among a file's labels (unknown when none records one).
 std::string recipe_label(const ReconRecipe& r);
 ReconRecipe recipe_from_labels(const std::vector<std::string>& labels);
+
+// The input a network model is meant for (cmd_network.cpp): its input.* metadata when set (a
+// recipe chosen on held-out runs after training, which may be less converged than the training
+// inputs), else the training inputs'; unknown when the file records neither.
+ReconRecipe model_input_recipe(const nn::Model& model);
+// The model file: `given`, or the shipped model (InputError when there is none).
+std::string resolve_model_path(const std::string& given);
 
 // The missing-wedge network as a pipeline stage (cmd_network.cpp): --no-network and --model.
 void add_network_options(po::options_description& desc);

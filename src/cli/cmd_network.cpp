@@ -126,14 +126,12 @@ void store_recipe(std::map<std::string, std::string>& m, const std::string& pref
   m[prefix + "step"] = fmt(r.step);
 }
 
-// The input the model is meant for: input.* when set (a recipe chosen on held-out runs after
-// training, which may be less converged than the training inputs), else the training inputs'.
+}  // namespace
+
 ReconRecipe model_input_recipe(const nn::Model& model) {
   const ReconRecipe chosen = stored_recipe(model.metadata(), "input.");
   return chosen.known() ? chosen : stored_recipe(model.metadata(), "training.input_");
 }
-
-}  // namespace
 #endif
 
 void add_network_options(po::options_description& desc) {

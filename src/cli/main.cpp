@@ -21,6 +21,7 @@ int run_pipeline(const Invocation&);
 int run_train(const Invocation&);
 int run_augment(const Invocation&);
 int run_model_input(const Invocation&);
+int run_score_network(const Invocation&);
 int run_make_training_set(const Invocation&);
 }  // namespace aet::cli
 
@@ -51,6 +52,8 @@ const std::vector<Subcommand>& subcommands() {
        aet::cli::run_augment},
       {"model-input", "show or set the reconstruction a network model is meant to be given",
        aet::cli::run_model_input},
+      {"score-network", "score a network model on simulated particles: traced with and without it",
+       aet::cli::run_score_network},
   };
   return table;
 }
