@@ -64,6 +64,9 @@ TEST_F(NetworkCli, TrainWritesModelMetricsAndCheckpoint) {
   EXPECT_NE(info.output.find("@format                        aet-unet"), std::string::npos)
       << info.output;
   EXPECT_NE(info.output.find("@metadata/training.voxel_size_A"), std::string::npos) << info.output;
+  // The width of the atoms it outputs (make-training-set's default target).
+  EXPECT_NE(info.output.find("@metadata/training.target_sigma_A 0.35\n"), std::string::npos)
+      << info.output;
   // The input recipe, copied from the training set, that the pipeline reproduces.
   EXPECT_NE(info.output.find("@metadata/training.input_iterations 4\n"), std::string::npos)
       << info.output;
@@ -86,6 +89,18 @@ TEST_F(NetworkCli, TrainReadsSeveralDataFiles) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("absent.h5"), std::string::npos) << r.output;
   EXPECT_FALSE(file_exists(dir_->file("run3")));
+  // Targets of another width: the model could not learn one output width from both.
+  r = run_aet(
+      "make-training-set --count 1 --radius-min 4 --radius-max 5 --seed 4 --iterations 4 --step 1 "
+      "--target-sigma 0.5 --quiet --out " +
+      dir_->file("wide.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_aet("train --data " + set + " --data " + dir_->file("wide.h5") +
+              " --steps 1 --quiet --out " + dir_->file("run4"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("wide.h5"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("target atoms of sigma 0.5 A"), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(dir_->file("run4")));
 }
 
 // A recipe chosen after training (aet model-input) takes precedence over the training inputs'

@@ -488,9 +488,16 @@ int run_train(const Invocation& inv) {
   int input_iterations = 0;
   double input_step = 0;
   bool same_recipe = true;
+  // The width of the target atoms: what the model's output atoms will have. One per model.
+  double target_sigma = 0;
   for (const std::string& path : data_paths) {
     nn::TrainingDataSpec spec;
     std::vector<nn::TrainingSample> part = nn::read_training_set(path, &spec);
+    if (target_sigma == 0) target_sigma = spec.target_sigma;
+    if (std::abs(spec.target_sigma / target_sigma - 1.0) > 1e-6)
+      fail_file(path, "has target atoms of sigma " + fmt(spec.target_sigma) +
+                          " A, the sets before it " + fmt(target_sigma) +
+                          " A; train on sets of one target width");
     if (input_iterations == 0) {
       input_iterations = spec.iterations;
       input_step = spec.recon_step;
@@ -543,6 +550,7 @@ int run_train(const Invocation& inv) {
   const nn::TrainReport rep = nn::train(model, o);
   bar.finish();
   model.metadata()["training.voxel_size_A"] = fmt(voxel);
+  model.metadata()["training.target_sigma_A"] = fmt(target_sigma);
   // Unrecorded when the files differ (--init may carry the recipe of other data); a recipe chosen
   // for the --init weights is not known to suit the new ones.
   store_recipe(model.metadata(), "training.input_",
