@@ -237,6 +237,10 @@ TEST_F(NetworkCli, ScoreNetworkScoresEachSampleWithAndWithoutTheNetwork) {
               bad_json);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--count"), std::string::npos) << r.output;
+  r = run_aet("score-network --data " + set + " --model " + model + " --flips 3 --json " +
+              bad_json);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--flips"), std::string::npos) << r.output;
   const std::string bytes = read_text(model);
   write_text(dir_->file("cut_model.h5"), bytes.substr(0, bytes.size() / 2));
   r = run_aet("score-network --data " + set + " --model " + dir_->file("cut_model.h5") +

@@ -118,6 +118,8 @@ std::string resolve_model_path(const std::string& given);
 // The missing-wedge network as a pipeline stage (cmd_network.cpp): --no-network and --model.
 void add_network_options(po::options_description& desc);
 void add_flips_option(po::options_description& desc);  // --flips, aet augment and the pipeline
+// --flips, checked (1, 2, 4 or 8) when the options are read, before any computation.
+int flips_option(const po::variables_map& vm);
 // The network's device: the reconstruction's, except that under --device auto a LibTorch without
 // CUDA runs the network on the CPU.
 Device network_device(const po::variables_map& vm, const Device& recon_device);

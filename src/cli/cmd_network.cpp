@@ -24,9 +24,6 @@
 
 namespace aet::cli {
 
-namespace {
-
-// Checked when the options are read, before any computation, in every build.
 int flips_option(const po::variables_map& vm) {
   const int f = vm["flips"].as<int>();
   try {
@@ -36,8 +33,6 @@ int flips_option(const po::variables_map& vm) {
   }
   return f;
 }
-
-}  // namespace
 
 #if AET_WITH_TORCH
 namespace {

@@ -155,7 +155,7 @@ int run_score_network(const Invocation& inv) {
   const std::int64_t count = vm["count"].as<std::int64_t>();
   if (count < 0) fail_input("--count must be >= 0");
   nn::AugmentOptions aopt;
-  aopt.flips = vm["flips"].as<int>();
+  aopt.flips = flips_option(vm);
   const Device dev = network_device(vm, resolve_device(vm["device"].as<std::string>()));
   const std::string model_path =
       resolve_model_path(vm.count("model") ? vm["model"].as<std::string>() : "");
