@@ -241,6 +241,17 @@ TEST_F(NetworkCli, ScoreNetworkScoresEachSampleWithAndWithoutTheNetwork) {
               bad_json);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--flips"), std::string::npos) << r.output;
+  // A set at another voxel size is outside the model's domain.
+  r = run_aet(
+      "make-training-set --count 1 --radius-min 4 --radius-max 5 --seed 5 --iterations 4 --step 1 "
+      "--pixel 0.7 --quiet --out " +
+      dir_->file("coarse_set.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_aet("score-network --data " + dir_->file("coarse_set.h5") + " --model " + model +
+              " --json " + bad_json);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("coarse_set.h5"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("trained at"), std::string::npos) << r.output;
   const std::string bytes = read_text(model);
   write_text(dir_->file("cut_model.h5"), bytes.substr(0, bytes.size() / 2));
   r = run_aet("score-network --data " + set + " --model " + dir_->file("cut_model.h5") +

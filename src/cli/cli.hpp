@@ -114,6 +114,9 @@ ReconRecipe recipe_from_labels(const std::vector<std::string>& labels);
 ReconRecipe model_input_recipe(const nn::Model& model);
 // The model file: `given`, or the shipped model (InputError when there is none).
 std::string resolve_model_path(const std::string& given);
+// Why data of voxel size `voxel` (Angstrom) is outside the model's domain (more than 15 % from its
+// training voxel size), or "" when it is not.
+std::string voxel_size_mismatch(const nn::Model& model, double voxel);
 
 // The missing-wedge network as a pipeline stage (cmd_network.cpp): --no-network and --model.
 void add_network_options(po::options_description& desc);

@@ -67,7 +67,6 @@ std::string resolve_model_path(const std::string& given) {
   return path;
 }
 
-// The voxel size the model was trained at (Angstrom), or 0 when its file does not say.
 // Why `voxel` (Angstrom) is outside the model's domain, or "" when it is not: the network learned
 // atoms of a given width in voxels, so a voxel size far from its training one is out of domain.
 std::string voxel_size_mismatch(const nn::Model& model, double voxel) {

@@ -84,8 +84,7 @@ double mean_change(const std::vector<const Scored*>& rows) {
 
 std::string summary_json(const std::vector<const Scored*>& rows) {
   double min_precision = 1, plain_recall = 0, net_recall = 0;
-  std::size_t unscored = 0;
-  std::size_t surface_lower = 0, precision_below = 0;
+  std::size_t unscored = 0, surface_lower = 0, precision_below = 0;
   for (const Scored* r : rows) {
     if (std::isfinite(r->network.precision))
       min_precision = std::min(min_precision, r->network.precision);
@@ -95,13 +94,13 @@ std::string summary_json(const std::vector<const Scored*>& rows) {
     precision_below += r->network.precision < 0.99;
     surface_lower += r->network.surface_recall < r->plain.surface_recall;
   }
-  const double n = static_cast<double>(rows.size());
+  const double n = static_cast<double>(rows.size());  // never 0: groups of scored samples
   std::ostringstream o;
   o << "{\"samples\": " << rows.size()
     << ", \"mean_rmsd_change\": " << json_number(mean_change(rows))
-    << ", \"mean_recall_without\": " << json_number(rows.empty() ? NAN : plain_recall / n)
-    << ", \"mean_recall_with\": " << json_number(rows.empty() ? NAN : net_recall / n)
-    << ", \"min_precision_with\": " << json_number(rows.empty() ? NAN : min_precision)
+    << ", \"mean_recall_without\": " << json_number(plain_recall / n)
+    << ", \"mean_recall_with\": " << json_number(net_recall / n)
+    << ", \"min_precision_with\": " << json_number(min_precision)
     << ", \"samples_precision_below_99\": " << precision_below
     << ", \"samples_surface_recall_lower\": " << surface_lower
     << ", \"samples_without_rmsd\": " << unscored << "}";
@@ -172,13 +171,8 @@ int run_score_network(const Invocation& inv) {
                 " iterations at step " + fmt("%g", made.step) + ", but the model is meant for " +
                 std::to_string(meant.iterations) + " at step " + fmt("%g", meant.step) +
                 " (aet model-input): these scores are of inputs it is not meant for");
-  const auto trained_voxel = model.metadata().find("training.voxel_size_A");
-  if (trained_voxel != model.metadata().end()) {
-    const double v = std::atof(trained_voxel->second.c_str());
-    if (v > 0 && std::abs(spec.pixel / v - 1.0) > 0.15)
-      fail_file(data_path,
-                "has voxel size " + fmt("%g", spec.pixel) + " A, the model " + fmt("%g", v) + " A");
-  }
+  if (const std::string why = voxel_size_mismatch(model, spec.pixel); !why.empty())
+    fail_file(data_path, why);
   log_info("aet score-network: " + std::to_string(samples.size()) + " samples of " + data_path +
            " with " + model_path + " on " + dev.str() + ", " + std::to_string(aopt.flips) +
            " flips");

@@ -63,7 +63,6 @@ struct Candidate {
 struct Peak {
   double c[3] = {0, 0, 0};
   double intensity = 0;              // integrated, volume units times voxels
-  double sigma = 0;                  // Angstrom; the geometric mean of sigma_axis
   double sigma_axis[3] = {0, 0, 0};  // Angstrom, per axis (all equal for the isotropic fit)
   double background = 0;
   double height = 0;
@@ -75,6 +74,12 @@ struct Peak {
   // (Geometry::ref_sigma) at the fitted centre, least squares with a constant background, in
   // the units of `intensity`. What the classes are built on (docs/tracing.md, step 5).
   double class_intensity = 0;
+  // Width (Angstrom): the geometric mean of the per-axis widths (exactly the width when they are
+  // equal, as for the isotropic fit, where cbrt(s^3) could differ from s in the last bit).
+  double sigma() const {
+    const double* s = sigma_axis;
+    return s[0] == s[1] && s[1] == s[2] ? s[0] : std::cbrt(s[0] * s[1] * s[2]);
+  }
 };
 
 struct Geometry {
@@ -300,8 +305,7 @@ Peak centroid_peak(const Window& w, const Geometry& g) {
   pk.intensity = total;
   pk.background = b;
   pk.height = top;
-  pk.sigma = g.radius / 3.0;
-  for (double& s : pk.sigma_axis) s = pk.sigma;
+  for (double& s : pk.sigma_axis) s = g.radius / 3.0;
   pk.residual = 1.0;
   return pk;
 }
@@ -414,11 +418,10 @@ bool fit_gaussian(const Window& w, const Geometry& g, bool per_axis, Peak& pk) {
   }
   if (drift2 > g.max_drift * g.max_drift) return false;
   for (int a = 0; a < 3; ++a) pk.sigma_axis[a] = model.width(p, a);
-  pk.sigma = std::cbrt(pk.sigma_axis[0] * pk.sigma_axis[1] * pk.sigma_axis[2]);
   // The part of the peak inside the window sphere: an atom keeps nearly all of its integral,
   // while a broad noise ripple, whose fitted width runs off, cannot claim a large intensity.
   // (For unequal widths the sphere is taken against their geometric mean.)
-  const double t = g.radius / pk.sigma;
+  const double t = g.radius / pk.sigma();
   pk.intensity = p[0] * (std::erf(t * M_SQRT1_2) - std::sqrt(2 / kPi) * t * std::exp(-0.5 * t * t));
   pk.background = model.background(p);
   const double sv[3] = {pk.sigma_axis[0] / g.v[0], pk.sigma_axis[1] / g.v[1],
@@ -678,7 +681,7 @@ double typical_width(const std::vector<Peak>& peaks) {
   double total = 0;
   for (const auto& p : peaks)
     if (!p.fallback && p.intensity > 0) {
-      sw.emplace_back(p.sigma, p.intensity);
+      sw.emplace_back(p.sigma(), p.intensity);
       total += p.intensity;
     }
   std::sort(sw.begin(), sw.end());
@@ -699,8 +702,8 @@ void atom_shape(const std::vector<Peak>& peaks, double shape[3]) {
     std::vector<std::pair<double, double>> sw;
     double total = 0;
     for (const auto& p : peaks)
-      if (!p.fallback && p.intensity > 0 && p.sigma > 0) {
-        sw.emplace_back(p.sigma_axis[a] / p.sigma, p.intensity);
+      if (!p.fallback && p.intensity > 0 && p.sigma() > 0) {
+        sw.emplace_back(p.sigma_axis[a] / p.sigma(), p.intensity);
         total += p.intensity;
       }
     if (sw.empty()) {
