@@ -423,6 +423,21 @@ TEST(TraceCli, TracesAnMrcVolume) {
   EXPECT_EQ(*traced.find_info("seed"), "3");
   ASSERT_TRUE(traced.find_info("source_volume"));
   EXPECT_EQ(*traced.find_info("source_volume"), dir.file("vol.mrc"));
+  // --fit gaussian-axes reaches the per-axis fit, and records which fit and the shape it found.
+  const auto ra = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
+                                dir.file("axes.xyz") + " --fit gaussian-axes --quiet");
+  ASSERT_EQ(ra.exit_code, 0) << ra.output;
+  const AtomModel axes = read_xyz(dir.file("axes.xyz"));
+  EXPECT_EQ(axes.size(), p.atoms.positions.size());
+  EXPECT_LE(match(p, axes).rms, 0.03);
+  ASSERT_TRUE(axes.find_info("trace_fit"));
+  EXPECT_EQ(*axes.find_info("trace_fit"), "gaussian-axes");
+  ASSERT_TRUE(axes.find_info("trace_atom_shape"));
+  const auto bad = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
+                                 dir.file("bad.xyz") + " --fit gaussian-axis");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("gaussian-axes"), std::string::npos) << bad.output;  // valid names
+  EXPECT_FALSE(test::file_exists(dir.file("bad.xyz")));
 }
 
 TEST(TraceCli, VoxelSizeOverride) {
