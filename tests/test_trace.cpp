@@ -372,6 +372,39 @@ TEST(Trace, DeterministicAcrossRuns) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a.positions[i], b.positions[i]);
 }
 
+TEST(Trace, VoxelSizeRoundedToFloatTracesTheSame) {
+  // MRC headers store the voxel size as float32, and a header's cell / count gives 0.35 A back as
+  // 0.34999999 or 0.35000002. The default 1.4 A fit radius is exactly 4 voxels at 0.35 A: a window
+  // that shrank to 3 voxels with the header's last bit would move every fitted atom (and change
+  // the atom count of a marginal volume).
+  const Planted p = pt_particle(0.03, 52);
+  const float v = static_cast<float>(kVoxel);
+  const std::vector<double> sizes = {kVoxel, static_cast<double>(v),
+                                     static_cast<double>(std::nextafter(v, 1.0f))};
+  std::vector<AtomModel> traced;
+  for (double s : sizes) {
+    Array3 vol = p.volume;
+    vol.voxel_size = VoxelSize{s, s, s};
+    traced.push_back(trace_atoms(vol, TraceOptions{}));
+  }
+  for (std::size_t k = 1; k < traced.size(); ++k) {
+    ASSERT_EQ(traced[k].size(), traced[0].size());
+    double se = 0;
+    for (std::size_t i = 0; i < traced[0].size(); ++i) {
+      se += (traced[k].positions[i] - traced[0].positions[i]).squaredNorm();
+      EXPECT_EQ(traced[k].species[i], traced[0].species[i]);
+    }
+    const double rms = std::sqrt(se / static_cast<double>(traced[0].size()));
+    const double width = std::stod(*traced[k].find_info("trace_atom_width"));
+    std::printf(
+        "[ trace    ] voxel size %.9g: positions %.2g A RMS from those at 0.35, width %.6f A\n",
+        sizes[k], rms, width);
+    // A 3-voxel window moved the positions by 2.3e-4 A RMS and the width by 1e-3 A.
+    EXPECT_LT(rms, 1e-4);
+    EXPECT_NEAR(width, std::stod(*traced[0].find_info("trace_atom_width")), 1e-5);
+  }
+}
+
 TEST(Trace, PositionsAreCentredOnTheRotationCentre) {
   // One atom at a known offset in an odd-sized volume: centre index n // 2 is the origin.
   phantoms::GaussianAtoms atoms;

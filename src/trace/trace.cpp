@@ -148,8 +148,13 @@ struct Window {
   std::vector<double> y;
 };
 
+// Relative slack when a length in Angstrom is cut into whole voxels. Voxel sizes read from MRC
+// headers are float32 (0.35 comes back as 0.35000002 or 0.34999999); without the slack the default
+// 1.4 A radius, exactly 4 voxels at 0.35 A, would flip between 3 and 4 with the header's last bit.
+constexpr double kVoxelSlack = 1e-6;
+
 int half_width(const Geometry& g, int axis, double radius) {
-  return std::max(1, static_cast<int>(std::floor(radius / g.v[axis] + 1e-9)));
+  return std::max(1, static_cast<int>(std::floor(radius / g.v[axis] * (1 + kVoxelSlack))));
 }
 
 Window make_window(const Array3& vol, const Geometry& g, const std::int64_t o[3], double radius) {
@@ -170,7 +175,7 @@ Window make_window(const Array3& vol, const Geometry& g, const std::int64_t o[3]
         if (x < 0 || x >= g.n[0]) continue;
         const double d2 =
             dx * g.v[0] * dx * g.v[0] + dy * g.v[1] * dy * g.v[1] + dz * g.v[2] * dz * g.v[2];
-        if (d2 > r2 * (1 + 1e-9)) continue;
+        if (d2 > r2 * (1 + 2 * kVoxelSlack)) continue;
         w.local.push_back({dx + w.r[0], dy + w.r[1], dz + w.r[2]});
         w.y.push_back(vol(x, y, z));
       }
