@@ -2,9 +2,11 @@
 // truth. The floors here are the accuracy the pipeline promises on simulated particles.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
+#include "aet/io/xyz.hpp"
 #include "support/test_support.hpp"
 
 using aet::test::run_aet;
@@ -45,6 +47,18 @@ TEST(Pipeline, BuiltInParticleScoresItselfAgainstTheTruth) {
   EXPECT_GE(json_value(js.substr(refined), "precision"), 0.99) << js;
   EXPECT_EQ(json_value(js, "atoms_removed"), 0.0) << js;
   EXPECT_EQ(json_value(js, "species_changed"), 0.0) << js;
+  // `aet trace` on the volume the pipeline wrote reproduces the pipeline's trace: the float32
+  // voxel size of the MRC header must not change the fit.
+  const std::string again = tmp.file("again.xyz");
+  const auto t = run_aet("trace --volume " + out +
+                         "/augmented.mrc --elements Pt --seed 11 --quiet --out " + again);
+  ASSERT_EQ(t.exit_code, 0) << t.output;
+  const aet::AtomModel a = aet::read_xyz(out + "/traced.xyz"), b = aet::read_xyz(again);
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, (a.positions[i] - b.positions[i]).norm());
+  EXPECT_LT(worst, 1e-4) << "largest position difference, A";
 }
 
 TEST(Pipeline, RunsOnAUserSeriesAndChecksItsInput) {
