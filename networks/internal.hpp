@@ -64,8 +64,6 @@ WeightsFile model_to_file(const Model& model);
 // Rebuilds a model from a read file (architecture attributes, parameters, buffers, metadata).
 Model model_from_file(const WeightsFile& file, const std::string& path, const Device& dev);
 
-std::string iso8601_utc_now();
-
 // LibTorch's intra-op thread count follows aet's --threads (Debian's LibTorch starts with one).
 void use_aet_threads();
 

@@ -463,7 +463,7 @@ void record_provenance(Model& model, const TrainOptions& o, const Split& s, std:
   }
   if (!rep.loss.empty()) m["training.final_loss"] = fmt(rep.loss.back());
   m["training.seconds"] = fmt(seconds);
-  m["training.finished"] = detail::iso8601_utc_now();
+  m["training.finished"] = utc_timestamp();
   m["training.device"] = model.device().str();
   m["training.torch_version"] = TORCH_VERSION;
   if (!o.resume_from.empty()) m["training.resumed_from"] = o.resume_from;

@@ -1,6 +1,7 @@
 // Training data for the missing-wedge network: random particle -> analytic tilt series -> RESIRE
 // reconstruction (input) and ideal Gaussian atoms (target), plus the HDF5 file that holds them.
 #include "aet/networks/training_data.hpp"
+#include "aet/core/progress.hpp"
 
 #include <fcntl.h>
 #include <hdf5.h>
@@ -11,7 +12,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <sstream>
 
@@ -190,32 +190,6 @@ GroupH create_group(const std::string& path, hid_t loc, const std::string& name)
                          "cannot create group '" + name + "'");
 }
 
-void write_string_attr(const std::string& path, hid_t loc, const std::string& name,
-                       const std::string& value) {
-  TypeH type = utf8_string_type(path);
-  SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
-  AttrH attr = checked<AttrH>(
-      H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
-      "cannot create attribute '" + name + "'");
-  const char* p = value.c_str();
-  check(H5Awrite(attr.get(), type.get(), &p), path, "cannot write attribute '" + name + "'");
-}
-
-// n = 0: a scalar attribute.
-void write_num_attr(const std::string& path, hid_t loc, const std::string& name, hid_t file_type,
-                    hid_t mem_type, const void* data, hsize_t n = 0) {
-  SpaceH space = checked<SpaceH>(n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr),
-                                 path, "cannot create a dataspace");
-  AttrH attr = checked<AttrH>(
-      H5Acreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
-      "cannot create attribute '" + name + "'");
-  check(H5Awrite(attr.get(), mem_type, data), path, "cannot write attribute '" + name + "'");
-}
-
-void write_double_attr(const std::string& path, hid_t loc, const std::string& name, double v) {
-  write_num_attr(path, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-}
-
 // dims empty: a scalar dataset.
 void write_dataset(const std::string& path, hid_t loc, const std::string& name, hid_t file_type,
                    hid_t mem_type, const std::vector<hsize_t>& dims, const void* data) {
@@ -256,21 +230,12 @@ void write_volume(const std::string& path, hid_t loc, const std::string& name, c
   check(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path,
         "cannot write dataset '" + name + "'");
   const double vs[3] = {v.voxel_size.x, v.voxel_size.y, v.voxel_size.z};
-  write_num_attr(path, ds.get(), "voxel_size", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vs, 3);
+  write_numeric_attr(path, ds.get(), "voxel_size", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vs, 3);
 }
 
 std::string sample_group_name(std::size_t i) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "sample_%06zu", i);
-  return buf;
-}
-
-std::string iso8601_utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
 
@@ -482,31 +447,6 @@ struct Reader {
     return out;
   }
 };
-
-struct NameList {
-  std::vector<std::string> names;
-};
-
-herr_t collect_link_name(hid_t, const char* name, const H5L_info_t*, void* data) {
-  static_cast<NameList*>(data)->names.emplace_back(name);
-  return 0;
-}
-
-herr_t collect_attr_name(hid_t, const char* name, const H5A_info_t*, void* data) {
-  static_cast<NameList*>(data)->names.emplace_back(name);
-  return 0;
-}
-
-FileH open_for_reading(const std::string& path) {
-  silence_hdf5();
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail_file(path, "file not found");
-  if (fs::is_directory(st)) fail_file(path, "is a directory, not an HDF5 file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) fail_file(path, "not an HDF5 file (or truncated)");
-  return checked<FileH>(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
-                        "cannot open the HDF5 file (truncated or corrupt?)");
-}
 
 }  // namespace
 
@@ -802,9 +742,9 @@ TrainingSetWriter::TrainingSetWriter(const std::string& path, const TrainingData
 
   const hid_t root = impl_->file.get();
   write_string_attr(path, root, "format", kFormat);
-  write_num_attr(path, root, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &kFormatVersion);
+  write_numeric_attr(path, root, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &kFormatVersion);
   write_string_attr(path, root, "aet_version", AET_VERSION);
-  write_string_attr(path, root, "created", iso8601_utc_now());
+  write_string_attr(path, root, "created", utc_timestamp());
   write_string_attr(path, root, "command_line", command_line);
   write_string_attr(path, root, "config", config);
   write_string_attr(path, root, "elements", join(spec.elements));
@@ -813,8 +753,8 @@ TrainingSetWriter::TrainingSetWriter(const std::string& path, const TrainingData
   write_double_attr(path, root, "radius_max", spec.radius_max);
   write_double_attr(path, root, "tilt_max_min", spec.tilt_max_min);
   write_double_attr(path, root, "tilt_max_max", spec.tilt_max_max);
-  write_num_attr(path, root, "tilt_steps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                 spec.tilt_steps.data(), spec.tilt_steps.size());
+  write_numeric_attr(path, root, "tilt_steps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                     spec.tilt_steps.data(), spec.tilt_steps.size());
   write_double_attr(path, root, "dose_min", spec.dose_min);
   write_double_attr(path, root, "dose_max", spec.dose_max);
   write_double_attr(path, root, "jitter_sd", spec.jitter_sd);
@@ -826,7 +766,7 @@ TrainingSetWriter::TrainingSetWriter(const std::string& path, const TrainingData
   write_double_attr(path, root, "zone_axis_tilt", spec.zone_axis_tilt);
   write_double_attr(path, root, "pixel", spec.pixel);
   write_double_attr(path, root, "view_margin", spec.view_margin);
-  write_num_attr(path, root, "iterations", H5T_STD_I32LE, H5T_NATIVE_INT, &spec.iterations);
+  write_numeric_attr(path, root, "iterations", H5T_STD_I32LE, H5T_NATIVE_INT, &spec.iterations);
   write_double_attr(path, root, "recon_step", spec.recon_step);
   write_double_attr(path, root, "target_sigma", spec.target_sigma);
 }
@@ -885,7 +825,7 @@ void TrainingSetWriter::commit() {
   if (im.committed) return;
   const std::string& path = im.path;
   const std::uint64_t count = im.count;
-  write_num_attr(path, im.file.get(), "count", H5T_STD_U64LE, H5T_NATIVE_UINT64, &count);
+  write_numeric_attr(path, im.file.get(), "count", H5T_STD_U64LE, H5T_NATIVE_UINT64, &count);
   if (H5Fflush(im.file.get(), H5F_SCOPE_GLOBAL) < 0 || im.file.reset() < 0) {
     im.file.reset();
     std::remove(im.tmp.c_str());
@@ -1011,21 +951,15 @@ std::vector<TrainingSample> read_training_set(const std::string& path, TrainingD
       s.truth.positions[a] = Vec3(pos[3 * a], pos[3 * a + 1], pos[3 * a + 2]);
 
     // Properties: every other dataset of the truth group, in creation order.
-    NameList links;
-    hsize_t idx = 0;
-    check(H5Literate(t.get(), H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_link_name, &links),
-          path, "cannot list group '" + tname + "'");
-    for (const std::string& name : links.names) {
+    for (const std::string& name :
+         link_names(path, t.get(), H5_INDEX_CRT_ORDER, "cannot list group '" + tname + "'")) {
       if (name == "positions" || name == "species") continue;
       DatasetH ds = r.open_dataset(t.get(), tname, name);
       s.truth.properties.emplace_back(
           name, r.doubles(ds.get(), tname + "/" + name, {static_cast<hsize_t>(n)}));
     }
-    NameList attrs;
-    idx = 0;
-    check(H5Aiterate2(t.get(), H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_attr_name, &attrs),
-          path, "cannot list the attributes of '" + tname + "'");
-    for (const std::string& name : attrs.names) {
+    for (const std::string& name : attribute_names(
+             path, t.get(), H5_INDEX_CRT_ORDER, "cannot list the attributes of '" + tname + "'")) {
       const std::string an = tname + "." + name;
       AttrH a = checked<AttrH>(H5Aopen(t.get(), name.c_str(), H5P_DEFAULT), path,
                                "cannot open attribute '" + an + "'");

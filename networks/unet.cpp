@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -15,6 +14,7 @@
 #include "aet/core/build_config.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
+#include "aet/core/progress.hpp"
 #include "internal.hpp"
 
 namespace aet::nn {
@@ -217,7 +217,7 @@ WeightsFile model_to_file(const Model& model) {
   f.strings["format"] = kFormatName;
   f.strings["aet_version"] = AET_VERSION;
   f.strings["torch_version"] = TORCH_VERSION;
-  f.strings["created"] = iso8601_utc_now();
+  f.strings["created"] = utc_timestamp();
   f.numbers["format_version"] = kFormatVersion;
   f.numbers["base_channels"] = im.config.base_channels;
   f.numbers["levels"] = im.config.levels;
@@ -282,15 +282,6 @@ Model model_from_file(const WeightsFile& f, const std::string& path, const Devic
   }
   im.metadata = f.metadata;
   return model;
-}
-
-std::string iso8601_utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 void use_aet_threads() {

@@ -23,25 +23,6 @@ using namespace ::aet::hdf5;
 
 // ---- writing ----------------------------------------------------------------------------------
 
-void write_string_attr(const std::string& path, hid_t loc, const std::string& name,
-                       const std::string& value) {
-  TypeH type = utf8_string_type(path);
-  SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
-  AttrH attr = checked<AttrH>(
-      H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
-      "cannot create attribute '" + name + "'");
-  const char* p = value.c_str();
-  check(H5Awrite(attr.get(), type.get(), &p), path, "cannot write attribute '" + name + "'");
-}
-
-void write_number_attr(const std::string& path, hid_t loc, const std::string& name, double v) {
-  SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
-  AttrH attr = checked<AttrH>(
-      H5Acreate2(loc, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
-      "cannot create attribute '" + name + "'");
-  check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &v), path, "cannot write attribute '" + name + "'");
-}
-
 void write_dataset(const std::string& path, hid_t root, const std::string& name,
                    const std::vector<hsize_t>& dims, hid_t file_type, hid_t mem_type,
                    const void* data) {
@@ -109,17 +90,8 @@ AttrValue read_attr(const std::string& path, hid_t attr, const std::string& name
 void read_attrs(const std::string& path, hid_t loc, const std::string& where,
                 std::map<std::string, double>* numbers,
                 std::map<std::string, std::string>* strings) {
-  // Names first, values after: no C++ exception may cross the HDF5 C iterator.
-  std::vector<std::string> names;
-  hsize_t idx = 0;
-  check(H5Aiterate2(
-            loc, H5_INDEX_NAME, H5_ITER_INC, &idx,
-            [](hid_t, const char* name, const H5A_info_t*, void* d) -> herr_t {
-              static_cast<std::vector<std::string>*>(d)->emplace_back(name);
-              return 0;
-            },
-            &names),
-        path, "cannot list the attributes of '" + where + "'");
+  const std::vector<std::string> names =
+      attribute_names(path, loc, H5_INDEX_NAME, "cannot list the attributes of '" + where + "'");
   for (const std::string& name : names) {
     AttrH attr = checked<AttrH>(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path,
                                 "cannot open attribute '" + name + "' of '" + where + "'");
@@ -128,12 +100,6 @@ void read_attrs(const std::string& path, hid_t loc, const std::string& where,
     if (v.is_string && strings) (*strings)[name] = v.text;
     if (!v.is_string && numbers) (*numbers)[name] = v.number;
   }
-}
-
-herr_t collect_link(hid_t, const char* name, const H5L_info_t* info, void* data) {
-  // Hard links only: soft and external links could loop or leave the file.
-  if (info->type == H5L_TYPE_HARD) static_cast<std::vector<std::string>*>(data)->emplace_back(name);
-  return 0;
 }
 
 void read_dataset(const std::string& path, hid_t ds, const std::string& name, WeightsFile& out) {
@@ -170,10 +136,9 @@ void read_dataset(const std::string& path, hid_t ds, const std::string& name, We
 void visit(const std::string& path, hid_t group, const std::string& prefix, WeightsFile& out,
            int depth) {
   if (depth > 32) fail_file(path, "groups nested too deeply");
-  std::vector<std::string> links;
-  hsize_t idx = 0;
-  check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &links), path,
-        "cannot list group '/" + prefix + "' (truncated or corrupt file?)");
+  const std::vector<std::string> links =
+      link_names(path, group, H5_INDEX_NAME,
+                 "cannot list group '/" + prefix + "' (truncated or corrupt file?)");
   for (const std::string& name : links) {
     const std::string full = prefix.empty() ? name : prefix + "/" + name;
     ObjectH obj = checked<ObjectH>(H5Oopen(group, name.c_str(), H5P_DEFAULT), path,
@@ -193,7 +158,7 @@ void visit(const std::string& path, hid_t group, const std::string& prefix, Weig
 }  // namespace
 
 void write_weights_file(const std::string& path, const WeightsFile& file) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // failures become exceptions, not stderr noise
+  silence_hdf5();
   const fs::path parent = fs::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty() && !fs::is_directory(parent, ec))
@@ -211,7 +176,7 @@ void write_weights_file(const std::string& path, const WeightsFile& file) {
         "cannot create an in-memory HDF5 file");
     const hid_t root = f.get();
     for (const auto& kv : file.strings) write_string_attr(path, root, kv.first, kv.second);
-    for (const auto& kv : file.numbers) write_number_attr(path, root, kv.first, kv.second);
+    for (const auto& kv : file.numbers) write_double_attr(path, root, kv.first, kv.second);
     {
       GroupH meta =
           checked<GroupH>(H5Gcreate2(root, "metadata", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
@@ -247,14 +212,7 @@ void write_weights_file(const std::string& path, const WeightsFile& file) {
 }
 
 WeightsFile read_weights_file(const std::string& path) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail_file(path, "model file not found");
-  if (fs::is_directory(st)) fail_file(path, "is a directory, not a model file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) fail_file(path, "not an HDF5 model file");
-  FileH f = checked<FileH>(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
-                           "cannot open the HDF5 file (truncated or corrupt?)");
+  FileH f = open_for_reading(path, "model file");
   WeightsFile out;
   read_attrs(path, f.get(), "/", &out.numbers, &out.strings);
   visit(path, f.get(), "", out, 0);

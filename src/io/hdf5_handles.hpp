@@ -1,11 +1,13 @@
-// RAII owners of HDF5 identifiers and the checks that turn HDF5 failures into errors naming the
-// file; shared by every reader and writer of HDF5 files (results, training sets, model weights).
-// Internal: only translation units that link HDF5 include it.
+// RAII owners of HDF5 identifiers, the checks that turn HDF5 failures into errors naming the file,
+// and the helpers every reader and writer of HDF5 files shares (results, training sets, model
+// weights; src/io/hdf5_util.cpp, in aet_io). Internal: only translation units that link HDF5
+// include it.
 #pragma once
 
 #include <hdf5.h>
 
 #include <string>
+#include <vector>
 
 #include "aet/core/error.hpp"
 
@@ -74,5 +76,26 @@ inline TypeH utf8_string_type(const std::string& path) {
   check(H5Tset_cset(t.get(), H5T_CSET_UTF8), path, "cannot create a string type");
   return t;
 }
+
+// An existing HDF5 file opened read-only. A missing file, a folder, or a file that is not HDF5
+// (or is truncated) is an InputError naming it; `noun` names what was expected ("model file"),
+// empty for a plain HDF5 file.
+FileH open_for_reading(const std::string& path, const std::string& noun = "");
+
+// Scalar UTF-8 string attribute; one already there of that name is replaced.
+void write_string_attr(const std::string& path, hid_t loc, const std::string& name,
+                       const std::string& value);
+// Numeric attribute of n values (n = 0: a scalar); one already there of that name is replaced.
+void write_numeric_attr(const std::string& path, hid_t loc, const std::string& name,
+                        hid_t file_type, hid_t mem_type, const void* data, hsize_t n = 0);
+void write_double_attr(const std::string& path, hid_t loc, const std::string& name, double v);
+
+// The names of an object's attributes, and of a group's hard links (soft and external links
+// could loop or leave the file), in `order`; `error` is the message when listing fails. The
+// names are collected before any is used: no C++ exception may cross HDF5's C iterators.
+std::vector<std::string> attribute_names(const std::string& path, hid_t object, H5_index_t order,
+                                         const std::string& error);
+std::vector<std::string> link_names(const std::string& path, hid_t group, H5_index_t order,
+                                    const std::string& error);
 
 }  // namespace aet::hdf5

@@ -1,4 +1,5 @@
 #include "aet/io/hdf5_result.hpp"
+#include "aet/core/progress.hpp"
 
 #include <fcntl.h>
 #include <hdf5.h>
@@ -9,7 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 
 #include "aet/core/build_config.hpp"
@@ -29,33 +29,6 @@ PlistH link_plist(const std::string& path) {
   PlistH p = checked<PlistH>(H5Pcreate(H5P_LINK_CREATE), path, "cannot create a property list");
   check(H5Pset_create_intermediate_group(p.get(), 1), path, "cannot create a property list");
   return p;
-}
-
-void delete_attribute_if_present(hid_t loc, const std::string& name) {
-  if (H5Aexists(loc, name.c_str()) > 0) H5Adelete(loc, name.c_str());
-}
-
-void write_string_attribute(const std::string& path, hid_t loc, const std::string& name,
-                            const std::string& value) {
-  delete_attribute_if_present(loc, name);
-  TypeH type = utf8_string_type(path);
-  SpaceH space = checked<SpaceH>(H5Screate(H5S_SCALAR), path, "cannot create a dataspace");
-  AttrH attr = checked<AttrH>(
-      H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
-      "cannot create attribute '" + name + "'");
-  const char* p = value.c_str();
-  check(H5Awrite(attr.get(), type.get(), &p), path, "cannot write attribute '" + name + "'");
-}
-
-void write_numeric_attribute(const std::string& path, hid_t loc, const std::string& name,
-                             hid_t file_type, hid_t mem_type, const void* data, hsize_t n) {
-  delete_attribute_if_present(loc, name);
-  SpaceH space = checked<SpaceH>(n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr),
-                                 path, "cannot create a dataspace");
-  AttrH attr = checked<AttrH>(
-      H5Acreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
-      "cannot create attribute '" + name + "'");
-  check(H5Awrite(attr.get(), mem_type, data), path, "cannot write attribute '" + name + "'");
 }
 
 void check_name(const std::string& path, const std::string& name) {
@@ -83,15 +56,6 @@ void write_doubles(const std::string& path, hid_t loc, const std::string& name,
   if (n > 0)
     check(H5Dwrite(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path,
           "cannot write dataset '" + name + "'");
-}
-
-std::string iso8601_utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Shortest text that reads back to the same value at the stored precision.
@@ -207,24 +171,13 @@ std::string attribute_text(const std::string& path, hid_t attr, const std::strin
   return join(parts);
 }
 
-struct LinkList {
-  std::vector<std::string> names;
-};
-
-herr_t collect_link(hid_t, const char* name, const H5L_info_t* info, void* data) {
-  // Only hard links: soft and external links could point back up the tree or out of the file.
-  if (info->type == H5L_TYPE_HARD) static_cast<LinkList*>(data)->names.emplace_back(name);
-  return 0;
-}
-
 void visit_group(const std::string& path, hid_t group, const std::string& prefix,
                  ResultSummary& out, int depth) {
   if (depth > 64) fail_file(path, "groups nested too deeply");
-  LinkList links;
-  hsize_t idx = 0;
-  check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &links), path,
-        "cannot list group '" + (prefix.empty() ? std::string("/") : prefix) + "'");
-  for (const std::string& name : links.names) {
+  const std::vector<std::string> links =
+      link_names(path, group, H5_INDEX_NAME,
+                 "cannot list group '" + (prefix.empty() ? std::string("/") : prefix) + "'");
+  for (const std::string& name : links) {
     const std::string full = prefix.empty() ? name : prefix + "/" + name;
     ObjectH obj = checked<ObjectH>(H5Oopen(group, name.c_str(), H5P_DEFAULT), path,
                                    "cannot open object '" + full + "'");
@@ -247,26 +200,6 @@ void visit_group(const std::string& path, hid_t group, const std::string& prefix
       out.datasets.push_back(std::move(d));
     }
   }
-}
-
-struct AttrList {
-  std::vector<std::string> names;
-};
-
-herr_t collect_attr(hid_t, const char* name, const H5A_info_t*, void* data) {
-  static_cast<AttrList*>(data)->names.emplace_back(name);
-  return 0;
-}
-
-FileH open_for_reading(const std::string& path) {
-  silence_hdf5();
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail_file(path, "file not found");
-  if (fs::is_directory(st)) fail_file(path, "is a directory, not an HDF5 file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) fail_file(path, "not an HDF5 file");
-  return checked<FileH>(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
-                        "cannot open the HDF5 file");
 }
 
 }  // namespace
@@ -299,13 +232,13 @@ ResultWriter::ResultWriter(const std::string& path, const Provenance& prov)
   impl_->file = FileH(f);
   impl_->created = true;
   const hid_t root = impl_->root();
-  write_string_attribute(path, root, "aet_version", AET_VERSION);
-  write_string_attribute(path, root, "command_line", prov.command_line);
-  write_string_attribute(path, root, "config", prov.config);
-  write_string_attribute(path, root, "created", iso8601_utc_now());
+  write_string_attr(path, root, "aet_version", AET_VERSION);
+  write_string_attr(path, root, "command_line", prov.command_line);
+  write_string_attr(path, root, "config", prov.config);
+  write_string_attr(path, root, "created", utc_timestamp());
   if (prov.has_seed) {
     const std::uint64_t seed = prov.seed;
-    write_numeric_attribute(path, root, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, 0);
+    write_numeric_attr(path, root, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, 0);
   }
 }
 
@@ -320,8 +253,8 @@ void ResultWriter::write_volume(const std::string& name, const Array3& v) {
     check(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path,
           "cannot write dataset '" + name + "'");
   const double vs[3] = {v.voxel_size.x, v.voxel_size.y, v.voxel_size.z};
-  write_numeric_attribute(path, ds.get(), "voxel_size", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vs, 3);
-  write_numeric_attribute(path, ds.get(), "origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.origin, 3);
+  write_numeric_attr(path, ds.get(), "voxel_size", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vs, 3);
+  write_numeric_attr(path, ds.get(), "origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.origin, 3);
 }
 
 void ResultWriter::write_vector(const std::string& name, const std::vector<double>& v) {
@@ -380,16 +313,16 @@ void ResultWriter::write_atoms(const std::string& group, const AtomModel& m) {
       if (c == '/') c = '_';  // a '/' would silently make a subgroup
     write_doubles(path, g.get(), name, {static_cast<hsize_t>(n)}, p.second.data());
   }
-  for (const auto& kv : m.info) write_string_attribute(path, g.get(), kv.first, kv.second);
+  for (const auto& kv : m.info) write_string_attr(path, g.get(), kv.first, kv.second);
 }
 
 void ResultWriter::set_attribute(const std::string& name, const std::string& value) {
-  write_string_attribute(impl_->path, impl_->root(), name, value);
+  write_string_attr(impl_->path, impl_->root(), name, value);
 }
 
 void ResultWriter::set_attribute(const std::string& name, double value) {
-  write_numeric_attribute(impl_->path, impl_->root(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                          &value, 0);
+  write_numeric_attr(impl_->path, impl_->root(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value,
+                     0);
 }
 
 void ResultWriter::commit() {
@@ -422,11 +355,9 @@ ResultSummary read_result_summary(const std::string& path) {
   visit_group(path, file.get(), "", s, 0);
   // Root attributes, then those of a /metadata group (model files keep their provenance there).
   auto collect = [&](hid_t object, const std::string& prefix) {
-    AttrList attrs;
-    hsize_t idx = 0;
-    check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &attrs), path,
-          "cannot list the attributes of '" + (prefix.empty() ? "/" : prefix) + "'");
-    for (const std::string& name : attrs.names) {
+    for (const std::string& name : attribute_names(
+             path, object, H5_INDEX_NAME,
+             "cannot list the attributes of '" + (prefix.empty() ? "/" : prefix) + "'")) {
       AttrH a = checked<AttrH>(H5Aopen(object, name.c_str(), H5P_DEFAULT), path,
                                "cannot open attribute '" + prefix + name + "'");
       s.attributes.emplace_back(prefix + name, attribute_text(path, a.get(), name));

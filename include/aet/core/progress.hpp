@@ -17,6 +17,9 @@ void log_info(const std::string& msg);     // shown unless --quiet
 void log_verbose(const std::string& msg);  // shown with --verbose
 void log_warning(const std::string& msg);  // always shown
 
+// The time now as ISO 8601 UTC ("2026-12-05T21:30:00Z"): the `created` stamp of written files.
+std::string utc_timestamp();
+
 class Progress {
  public:
   Progress(std::string label, std::int64_t total);
