@@ -3,15 +3,12 @@
 #include "aet/networks/training_data.hpp"
 #include "aet/core/progress.hpp"
 
-#include <fcntl.h>
 #include <hdf5.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -188,23 +185,6 @@ GroupH create_group(const std::string& path, hid_t loc, const std::string& name)
         "cannot create a property list");
   return checked<GroupH>(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), path,
                          "cannot create group '" + name + "'");
-}
-
-// dims empty: a scalar dataset.
-void write_dataset(const std::string& path, hid_t loc, const std::string& name, hid_t file_type,
-                   hid_t mem_type, const std::vector<hsize_t>& dims, const void* data) {
-  SpaceH space = checked<SpaceH>(
-      dims.empty() ? H5Screate(H5S_SCALAR)
-                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-      path, "cannot create the dataspace of '" + name + "'");
-  DatasetH ds = checked<DatasetH>(
-      H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      path, "cannot create dataset '" + name + "'");
-  hsize_t n = 1;
-  for (hsize_t d : dims) n *= d;
-  if (n > 0)
-    check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path,
-          "cannot write dataset '" + name + "'");
 }
 
 // Volumes are stored in chunks of whole xy slices (up to 2^20 voxels) with shuffle + deflate when
@@ -826,24 +806,11 @@ void TrainingSetWriter::commit() {
   const std::string& path = im.path;
   const std::uint64_t count = im.count;
   write_numeric_attr(path, im.file.get(), "count", H5T_STD_U64LE, H5T_NATIVE_UINT64, &count);
-  if (H5Fflush(im.file.get(), H5F_SCOPE_GLOBAL) < 0 || im.file.reset() < 0) {
-    im.file.reset();
-    std::remove(im.tmp.c_str());
+  try {
+    publish_file(im.file, im.tmp, path);
+  } catch (...) {
     im.created = false;
-    fail_file(path, "cannot write the HDF5 file (disk full or I/O error); no file written");
-  }
-  // Data on disk before the rename publishes the file.
-  const int fd = ::open(im.tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  if (std::rename(im.tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(im.tmp.c_str());
-    im.created = false;
-    fail_file(path,
-              std::string("cannot rename the temporary file into place: ") + std::strerror(err));
+    throw;
   }
   im.committed = true;
 }

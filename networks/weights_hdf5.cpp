@@ -23,28 +23,6 @@ using namespace ::aet::hdf5;
 
 // ---- writing ----------------------------------------------------------------------------------
 
-void write_dataset(const std::string& path, hid_t root, const std::string& name,
-                   const std::vector<hsize_t>& dims, hid_t file_type, hid_t mem_type,
-                   const void* data) {
-  if (name.empty() || name.front() == '/' || name.back() == '/')
-    throw InternalError(path + ": invalid dataset name '" + name + "'");
-  PlistH lcpl = checked<PlistH>(H5Pcreate(H5P_LINK_CREATE), path, "cannot create a property list");
-  check(H5Pset_create_intermediate_group(lcpl.get(), 1), path, "cannot create a property list");
-  // A rank-0 shape (a scalar parameter) is stored as a scalar dataspace.
-  SpaceH space = checked<SpaceH>(
-      dims.empty() ? H5Screate(H5S_SCALAR)
-                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-      path, "cannot create the dataspace of '" + name + "'");
-  DatasetH ds = checked<DatasetH>(
-      H5Dcreate2(root, name.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-      path, "cannot create dataset '" + name + "'");
-  hsize_t n = 1;
-  for (hsize_t d : dims) n *= d;
-  if (n > 0)
-    check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path,
-          "cannot write dataset '" + name + "'");
-}
-
 // ---- reading ----------------------------------------------------------------------------------
 
 struct AttrValue {
@@ -193,12 +171,12 @@ void write_weights_file(const std::string& path, const WeightsFile& file) {
       if (n != kv.second.values.size())
         throw InternalError(path + ": tensor '" + kv.first + "' has " +
                             std::to_string(kv.second.values.size()) + " values for its shape");
-      write_dataset(path, root, kv.first, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+      write_dataset(path, root, kv.first, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims,
                     kv.second.values.data());
     }
     for (const auto& kv : file.series)
-      write_dataset(path, root, kv.first, {static_cast<hsize_t>(kv.second.size())}, H5T_IEEE_F64LE,
-                    H5T_NATIVE_DOUBLE, kv.second.data());
+      write_dataset(path, root, kv.first, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                    {static_cast<hsize_t>(kv.second.size())}, kv.second.data());
     check(H5Fflush(root, H5F_SCOPE_GLOBAL), path, "cannot flush the in-memory HDF5 file");
     const ssize_t size = H5Fget_file_image(root, nullptr, 0);
     if (size <= 0) fail_file(path, "cannot take the HDF5 file image");

@@ -90,6 +90,15 @@ void write_numeric_attr(const std::string& path, hid_t loc, const std::string& n
                         hid_t file_type, hid_t mem_type, const void* data, hsize_t n = 0);
 void write_double_attr(const std::string& path, hid_t loc, const std::string& name, double v);
 
+// A dataset of shape dims (empty: a scalar) at `name` below loc, with any missing intermediate
+// groups, written from data (mem_type).
+void write_dataset(const std::string& path, hid_t loc, const std::string& name, hid_t file_type,
+                   hid_t mem_type, const std::vector<hsize_t>& dims, const void* data);
+
+// Publishes a file written to `tmp`: closes it, syncs it to disk and renames it to `path`. On
+// failure the temporary file is removed and an InputError names `path`; nothing is left behind.
+void publish_file(FileH& file, const std::string& tmp, const std::string& path);
+
 // The names of an object's attributes, and of a group's hard links (soft and external links
 // could loop or leave the file), in `order`; `error` is the message when listing fails. The
 // names are collected before any is used: no C++ exception may cross HDF5's C iterators.

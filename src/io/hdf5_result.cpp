@@ -1,15 +1,12 @@
 #include "aet/io/hdf5_result.hpp"
 #include "aet/core/progress.hpp"
 
-#include <fcntl.h>
 #include <hdf5.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 
 #include "aet/core/build_config.hpp"
@@ -328,24 +325,7 @@ void ResultWriter::set_attribute(const std::string& name, double value) {
 void ResultWriter::commit() {
   Impl& im = *impl_;
   if (im.committed) return;
-  const std::string& path = im.path;
-  if (H5Fflush(im.file.get(), H5F_SCOPE_GLOBAL) < 0 || im.file.reset() < 0) {
-    im.file.reset();
-    std::remove(im.tmp.c_str());
-    fail_file(path, "cannot write the HDF5 file (disk full or I/O error); no file written");
-  }
-  // Data on disk before the rename publishes the file (see AtomicFile).
-  const int fd = ::open(im.tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  if (std::rename(im.tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(im.tmp.c_str());
-    fail_file(path,
-              std::string("cannot rename the temporary file into place: ") + std::strerror(err));
-  }
+  publish_file(im.file, im.tmp, im.path);
   im.committed = true;
 }
 

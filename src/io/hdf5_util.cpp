@@ -1,4 +1,10 @@
 // The HDF5 helpers shared by the result, training-set and model-weights files (hdf5_handles.hpp).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "hdf5_handles.hpp"
@@ -63,6 +69,46 @@ void write_numeric_attr(const std::string& path, hid_t loc, const std::string& n
 
 void write_double_attr(const std::string& path, hid_t loc, const std::string& name, double v) {
   write_numeric_attr(path, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+void write_dataset(const std::string& path, hid_t loc, const std::string& name, hid_t file_type,
+                   hid_t mem_type, const std::vector<hsize_t>& dims, const void* data) {
+  if (name.empty() || name.front() == '/' || name.back() == '/')
+    throw InternalError(path + ": invalid dataset name '" + name + "'");
+  PlistH lcpl = checked<PlistH>(H5Pcreate(H5P_LINK_CREATE), path, "cannot create a property list");
+  check(H5Pset_create_intermediate_group(lcpl.get(), 1), path, "cannot create a property list");
+  SpaceH space = checked<SpaceH>(
+      dims.empty() ? H5Screate(H5S_SCALAR)
+                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+      path, "cannot create the dataspace of '" + name + "'");
+  DatasetH ds = checked<DatasetH>(
+      H5Dcreate2(loc, name.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+      path, "cannot create dataset '" + name + "'");
+  hsize_t n = 1;
+  for (hsize_t d : dims) n *= d;
+  if (n > 0)
+    check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path,
+          "cannot write dataset '" + name + "'");
+}
+
+void publish_file(FileH& file, const std::string& tmp, const std::string& path) {
+  if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0 || file.reset() < 0) {
+    file.reset();
+    std::remove(tmp.c_str());
+    fail_file(path, "cannot write the HDF5 file (disk full or I/O error); no file written");
+  }
+  // Data on disk before the rename publishes the file (see AtomicFile).
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    fail_file(path,
+              std::string("cannot rename the temporary file into place: ") + std::strerror(err));
+  }
 }
 
 std::vector<std::string> attribute_names(const std::string& path, hid_t object, H5_index_t order,
