@@ -10,10 +10,11 @@
 // projection, the volume plus the view stack.
 //
 // Usage: bench_recon [--devices cpu,cuda] [--sizes 64,128,256,512] [--views 40,60,120]
-//                    [--cpu-budget VOXEL_VIEWS] [--repeat N] [--floors]
+//                    [--cpu-budget VOXEL_VIEWS] [--genfire-max N] [--repeat N] [--floors]
 //                    [--json FILE] [--markdown FILE]
 // --cpu-budget skips CPU cases with more than this many voxel x view updates (default 1.1e9,
-// about 256^3 x 60), which would take minutes each. --floors adds, on CUDA, 100 RESIRE iterations
+// about 256^3 x 60), which would take minutes each. --genfire-max N leaves GENFIRE out of cases
+// above N^3 (its gridding runs on the host). --floors adds, on CUDA, 100 RESIRE iterations
 // at 256^3 and 512^3 with 60 views and the forward + back pair at 256^3 x 60.
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -105,7 +106,7 @@ double best_time(int repeat, F f) {
 
 // One case in this process; prints one JSON object per measurement on stdout.
 int run_case(const std::string& device_spec, std::int64_t n, std::int64_t n_views, int repeat,
-             bool floors_only) {
+             bool floors_only, bool genfire) {
   set_verbosity(Verbosity::quiet);
   const Device dev = resolve_device(device_spec);
   const Array3 volume = blob_volume(n);
@@ -169,6 +170,7 @@ int run_case(const std::string& device_spec, std::int64_t n, std::int64_t n_view
   // Per-iteration cost: the difference between solves of 1 and 3 iterations, so the set-up
   // (uploads, SIRT weights, GENFIRE gridding) is not counted.
   for (Algorithm a : {Algorithm::resire, Algorithm::sirt, Algorithm::genfire}) {
+    if (a == Algorithm::genfire && !genfire) continue;
     ReconOptions opt;
     opt.algorithm = a;
     opt.device = dev;
@@ -192,7 +194,7 @@ struct Record {
 
 // Runs `self --case ...` and parses its JSON lines (a tiny parser for our own flat output).
 std::vector<Record> spawn_case(const char* self, const std::string& dev, long long n,
-                               long long views, int repeat, bool floors) {
+                               long long views, int repeat, bool floors, bool genfire) {
   int pipefd[2];
   if (pipe(pipefd) != 0) return {};
   const pid_t pid = fork();
@@ -205,6 +207,7 @@ std::vector<Record> spawn_case(const char* self, const std::string& dev, long lo
     std::vector<const char*> args = {self,       "--case",   dev.c_str(),
                                      ns.c_str(), vs.c_str(), rs.c_str()};
     if (floors) args.push_back("--floors");
+    if (!genfire) args.push_back("--no-genfire");
     args.push_back(nullptr);
     execv(self, const_cast<char* const*>(args.data()));
     _exit(127);
@@ -272,9 +275,15 @@ std::string cpu_name() {
 
 int main(int argc, char** argv) {
   try {
-    if (argc >= 6 && !std::strcmp(argv[1], "--case"))
+    if (argc >= 6 && !std::strcmp(argv[1], "--case")) {
+      bool floors_only = false, genfire = true;
+      for (int i = 6; i < argc; ++i) {
+        floors_only = floors_only || !std::strcmp(argv[i], "--floors");
+        genfire = genfire && std::strcmp(argv[i], "--no-genfire") != 0;
+      }
       return run_case(argv[2], std::atoll(argv[3]), std::atoll(argv[4]), std::atoi(argv[5]),
-                      argc >= 7 && !std::strcmp(argv[6], "--floors"));
+                      floors_only, genfire);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_recon: %s\n", e.what());
     return 1;
@@ -282,6 +291,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> devices;
   std::vector<long long> sizes = {64, 128, 256, 512}, view_counts = {40, 60, 120};
   double cpu_budget = 1.1e9;
+  // GENFIRE grids the views onto its oversampled Fourier grid on the host, twice per case (the
+  // 1- and 3-iteration solves): minutes at 512^3, which a time-limited GPU run cannot spare.
+  long long genfire_max = 1LL << 40;
   int repeat = 3;
   bool floors = false;
   std::string json_path, md_path;
@@ -304,6 +316,8 @@ int main(int argc, char** argv) {
       view_counts = parse_list(next());
     } else if (a == "--cpu-budget") {
       cpu_budget = std::atof(next().c_str());
+    } else if (a == "--genfire-max") {
+      genfire_max = std::atoll(next().c_str());
     } else if (a == "--repeat") {
       repeat = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--floors") {
@@ -315,7 +329,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_recon [--devices cpu,cuda] [--sizes 64,128,...] [--views 40,...] "
-                   "[--cpu-budget N] [--repeat N] [--floors] [--json FILE] [--markdown FILE]\n");
+                   "[--cpu-budget N] [--genfire-max N] [--repeat N] [--floors] [--json FILE] "
+                   "[--markdown FILE]\n");
       return 2;
     }
   }
@@ -367,7 +382,7 @@ int main(int argc, char** argv) {
     }
   };
   auto run = [&](const std::string& dev, long long n, long long v, int rep, bool fl) {
-    const auto recs = spawn_case(argv[0], dev, n, v, rep, fl);
+    const auto recs = spawn_case(argv[0], dev, n, v, rep, fl, n <= genfire_max);
     all.insert(all.end(), recs.begin(), recs.end());
     write_outputs(false);
   };

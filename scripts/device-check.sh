@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-device-check}
 mkdir -p "$out"
 # Seconds per stage; together well inside one 600 s call.
-T_BUILD=${T_BUILD:-240} T_TESTS=${T_TESTS:-90} T_BENCH=${T_BENCH:-180} T_AUGMENT=${T_AUGMENT:-60}
+T_BUILD=${T_BUILD:-240} T_TESTS=${T_TESTS:-90} T_BENCH=${T_BENCH:-150} T_AUGMENT=${T_AUGMENT:-60}
 
 {
   date -u
@@ -53,6 +53,7 @@ tail -5 "$out/gpu-tests.log"
 # short by the time limit keeps what it measured.
 echo "== reconstruction benchmark" | tee -a "$out/device.txt"
 timeout "$T_BENCH" build-gpu/bin/bench_recon --devices cuda:0 --sizes 64,128,256,512 \
+  --genfire-max 256 \
   --views 40,60,120 --floors --repeat 3 --json "$out/recon_gpu.json" \
   --markdown "$out/recon_gpu.md" >>"$out/device.txt" 2>&1
 echo "bench rc $?" | tee -a "$out/device.txt"
