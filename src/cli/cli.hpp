@@ -74,6 +74,9 @@ class OutputDir {
 // must be a known element.
 std::vector<std::string> parse_elements(const std::string& list);
 
+// One number printed with a printf format ("%.3f"), for log lines and reports.
+std::string fmt(const char* format, double v);
+
 // The log line of a grid search of the views' rotations: the views it moved by more than a degree.
 std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg);
 

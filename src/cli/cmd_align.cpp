@@ -21,15 +21,6 @@
 #include "cli/cli.hpp"
 
 namespace aet::cli {
-namespace {
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-}  // namespace
 
 int run_align(const Invocation& inv) {
   po::options_description desc("Options");

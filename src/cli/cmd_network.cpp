@@ -37,11 +37,7 @@ int flips_option(const po::variables_map& vm) {
 #if AET_WITH_TORCH
 namespace {
 
-std::string fmt(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
+std::string fmt(double v) { return cli::fmt("%.6g", v); }
 
 nn::AugmentOptions augment_options(const po::variables_map& vm) {
   nn::AugmentOptions o;

@@ -29,12 +29,6 @@ namespace aet::cli {
 #if AET_WITH_TORCH
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
 // The truth's species, lightest first: what the tracer is told to look for.
 std::vector<std::string> species_by_z(const AtomModel& truth) {
   std::set<std::string> s(truth.species.begin(), truth.species.end());

@@ -211,6 +211,12 @@ std::vector<std::string> parse_elements(const std::string& list) {
   return out;
 }
 
+std::string fmt(const char* format, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, format, v);
+  return b;
+}
+
 std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg) {
   char buf[64];
   std::snprintf(buf, sizeof buf,
