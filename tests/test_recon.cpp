@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,70 @@ TEST(Projector, ResultDoesNotDependOnTheThreadCount) {
   set_num_threads(saved);
   EXPECT_EQ(f1.vector(), f3.vector());
   EXPECT_EQ(b1.vector(), b3.vector());
+}
+
+// Sets AET_CPU_PROJECTOR for one scope (restores the previous value).
+class CpuWalk {
+ public:
+  explicit CpuWalk(const char* walk) {
+    if (const char* old = std::getenv("AET_CPU_PROJECTOR")) saved_ = old, had_ = true;
+    ::setenv("AET_CPU_PROJECTOR", walk, 1);
+  }
+  ~CpuWalk() {
+    if (had_)
+      ::setenv("AET_CPU_PROJECTOR", saved_.c_str(), 1);
+    else
+      ::unsetenv("AET_CPU_PROJECTOR");
+  }
+  CpuWalk(const CpuWalk&) = delete;
+  CpuWalk& operator=(const CpuWalk&) = delete;
+
+ private:
+  std::string saved_;
+  bool had_ = false;
+};
+
+// The vector walks (AVX2, AVX-512) of the CPU pair are the scalar walk's operations lane by lane:
+// the same bits for rays along every axis, views with two in-plane weights, single-axis views
+// (one weight) along z and along x, shifted views whose rays leave the volume, and rows whose
+// length is no multiple of the vector width.
+TEST(Projector, VectorWalksGiveTheScalarBits) {
+  TiltGeometry g = general_geometry();
+  for (int t = -72; t <= 72; t += 8)
+    g.push_back(ViewGeometry::from_tilt(t, Vec2(0.11 * t / 8.0, -0.9 + 0.05 * t / 8.0)));
+  g.push_back(ViewGeometry::from_tilt(30, Vec2(6.0, 0.0)));  // rays past the volume's edge
+  const Case cases[] = {{37, 29, 33, 41, 35}, {24, 24, 24, 24, 24}, {9, 40, 11, 7, 45}};
+  std::uint64_t seed = 31;
+  int compared = 0;
+  for (const char* walk : {"avx2", "avx512"}) {
+    if (!detail::cpu_projector_has(walk)) continue;
+    for (const auto& c : cases) {
+      Array3 x = random_array(c.nx, c.ny, c.nz, 0.4, seed);
+      for (std::size_t e = 0; e < x.size(); e += 7) x.data()[e] = -x.data()[e];
+      const Array3 y =
+          random_array(c.view_nx, c.view_ny, static_cast<std::int64_t>(g.size()), 0.4, seed + 1);
+      Array3 f_scalar, b_scalar, f_vector, b_vector;
+      {
+        const CpuWalk scope("scalar");
+        f_scalar = detail::forward_project_cpu(x, g, c.view_nx, c.view_ny);
+        b_scalar = detail::back_project_cpu(y, g, c.nx, c.ny, c.nz);
+      }
+      {
+        const CpuWalk scope(walk);
+        f_vector = detail::forward_project_cpu(x, g, c.view_nx, c.view_ny);
+        b_vector = detail::back_project_cpu(y, g, c.nx, c.ny, c.nz);
+      }
+      EXPECT_EQ(f_vector.vector(), f_scalar.vector())
+          << walk << " forward, " << c.nx << "x" << c.ny;
+      EXPECT_EQ(b_vector.vector(), b_scalar.vector()) << walk << " back, " << c.nx << "x" << c.ny;
+      ++compared;
+    }
+  }
+  {
+    const CpuWalk scope("avx1024");
+    EXPECT_THROW(detail::forward_project_cpu(random_array(4, 4, 4, 0.4, 1), g, 4, 4), InputError);
+  }
+  if (compared == 0) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512: scalar walk only";
 }
 
 // A single bright voxel lands where the convention says: (u, v, w) = R p + shift, pixel centre

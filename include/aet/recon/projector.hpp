@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "aet/core/array.hpp"
 #include "aet/core/device.hpp"
@@ -45,6 +46,10 @@ Array3 forward_project_cpu(const Array3& volume, const TiltGeometry& geometry, s
                            std::int64_t view_ny);
 Array3 back_project_cpu(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
                         std::int64_t ny, std::int64_t nz);
+// The CPU pair walks rows of rays with AVX-512 or AVX2 where the CPU has them (same bits as the
+// scalar walk); AET_CPU_PROJECTOR=scalar|avx2|avx512 picks one. Whether this CPU and build have
+// `walk` ("scalar", "avx2" or "avx512"); InputError for another name.
+bool cpu_projector_has(const std::string& walk);
 // The CUDA implementation (cuda/recon/projector.cu; CUDA builds only): host arrays in and out,
 // on device dev.index. In single arithmetic (the default) it agrees with the CPU reference to about
 // 1e-5 relative; with AET_CUDA_PROJECTOR=reference to float summation order.
