@@ -347,8 +347,8 @@ int main(int argc, char** argv) {
   auto write_outputs = [&](bool print) {
     std::ostringstream js;
     js << "{\n  \"benchmark\": \"recon\",\n  \"cpu\": \"" << cpu_name()
-       << "\",\n  \"cpu_threads\": " << num_threads() << ",\n  \"gpu\": \"" << gpu
-       << "\",\n  \"runs\": [\n";
+       << "\",\n  \"cpu_threads\": " << num_threads() << ",\n  \"cpu_projector\": \""
+       << detail::cpu_projector_walk() << "\",\n  \"gpu\": \"" << gpu << "\",\n  \"runs\": [\n";
     for (std::size_t i = 0; i < all.size(); ++i) {
       const Record& r = all[i];
       char line[640];
@@ -366,7 +366,9 @@ int main(int argc, char** argv) {
     if (!json_path.empty()) std::ofstream(json_path) << js.str();
     if (md_path.empty()) return;
     std::ofstream md(md_path);
-    md << "CPU: " << cpu_name() << " (" << num_threads() << " threads); GPU: " << gpu << "\n\n";
+    md << "CPU: " << cpu_name() << " (" << num_threads()
+       << " threads, projector walk: " << detail::cpu_projector_walk() << "); GPU: " << gpu
+       << "\n\n";
     md << "| device | volume | views | operation | seconds | GUPS | peak memory (MiB) |\n"
        << "|---|---|---|---|---|---|---|\n";
     for (const Record& r : all) {

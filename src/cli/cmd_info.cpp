@@ -9,10 +9,12 @@
 #include "aet/core/build_config.hpp"
 #include "aet/core/device.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/parallel.hpp"
 #include "aet/io/angles.hpp"
 #include "aet/io/hdf5_result.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
+#include "aet/recon/projector.hpp"
 #include "cli/cli.hpp"
 
 namespace aet::cli {
@@ -147,6 +149,8 @@ void info_hdf5(const std::string& path) {
 
 void info_devices() {
   std::printf("aet %s, built %s CUDA\n", AET_VERSION, built_with_cuda() ? "with" : "without");
+  std::printf("  cpu: %d threads, projector walk %s\n", num_threads(),
+              detail::cpu_projector_walk().c_str());
   const auto devices = cuda_devices();
   if (devices.empty()) std::printf("  no CUDA device visible: computing on the CPU\n");
   for (const auto& d : devices)

@@ -15,7 +15,7 @@
 //
 // Where the CPU has AVX2 or AVX-512, the rows are walked with vector instructions (four or eight
 // rays of a row in one plane; for the back projection of rays along x, four planes of one ray),
-// in the same operations and the same order of every sum: the same bits again, 1.4-3 times faster
+// in the same operations and the same order of every sum: the same bits again, 1.6-2.9 times faster
 // (docs/benchmarks.md). AET_CPU_PROJECTOR=scalar|avx2|avx512 picks a walk (tests, benchmarks).
 #include <algorithm>
 #include <cmath>
@@ -560,6 +560,18 @@ std::vector<ViewRays> view_rays(const TiltGeometry& geometry, const VolumeShape&
 
 bool cpu_projector_has(const std::string& walk) {
   return cpu_has(simd_from_name(walk));
+}
+
+std::string cpu_projector_walk() {
+  switch (projector_simd(shape_of(1, 1, 1))) {
+    case Simd::avx512:
+      return "avx512";
+    case Simd::avx2:
+      return "avx2";
+    case Simd::scalar:
+      break;
+  }
+  return "scalar";
 }
 
 Array3 forward_project_cpu(const Array3& volume, const TiltGeometry& geometry, std::int64_t view_nx,

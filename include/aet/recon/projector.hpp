@@ -50,6 +50,8 @@ Array3 back_project_cpu(const Array3& views, const TiltGeometry& geometry, std::
 // scalar walk); AET_CPU_PROJECTOR=scalar|avx2|avx512 picks one. Whether this CPU and build have
 // `walk` ("scalar", "avx2" or "avx512"); InputError for another name.
 bool cpu_projector_has(const std::string& walk);
+// The walk the CPU pair takes for volumes below 2^31 voxels (larger ones take the scalar walk).
+std::string cpu_projector_walk();
 // The CUDA implementation (cuda/recon/projector.cu; CUDA builds only): host arrays in and out,
 // on device dev.index. In single arithmetic (the default) it agrees with the CPU reference to about
 // 1e-5 relative; with AET_CUDA_PROJECTOR=reference to float summation order.
