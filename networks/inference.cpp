@@ -37,22 +37,51 @@ float ramp_up(std::int64_t i, std::int64_t overlap, std::int64_t margin) {
   return static_cast<float>(s * s);
 }
 
-AxisPlan plan_axis(std::int64_t n, std::int64_t patch, std::int64_t overlap, std::int64_t margin,
-                   std::int64_t align) {
-  AxisPlan p;
-  p.n = n;
+}  // namespace
+
+PatchLayout patch_layout(std::int64_t n, std::int64_t patch, std::int64_t overlap,
+                         std::int64_t align) {
+  if (n < 1 || patch < 1 || overlap < 0 || align < 1)
+    fail_input("augment: patch layout of " + std::to_string(n) + " voxels with patch " +
+               std::to_string(patch) + ", overlap " + std::to_string(overlap));
+  patch = round_up(patch, align);
+  PatchLayout p;
   p.patch = std::min(patch, round_up(n, align));
   if (p.patch >= n) {
     p.count = 1;
     p.stride = p.patch;
-  } else {
-    p.stride = (patch - overlap) / align * align;
-    if (p.stride < align)
-      fail_input("augment: overlap " + std::to_string(overlap) +
-                 " leaves no stride in a patch of " + std::to_string(patch) +
-                 " (patch and stride are multiples of " + std::to_string(align) + ")");
-    p.count = 1 + (n - p.patch + p.stride - 1) / p.stride;
+    return p;
   }
+  p.stride = (patch - overlap) / align * align;
+  if (p.stride < align)
+    fail_input("augment: overlap " + std::to_string(overlap) + " leaves no stride in a patch of " +
+               std::to_string(patch) + " (patch and stride are multiples of " +
+               std::to_string(align) + ")");
+  p.count = 1 + (n - p.patch + p.stride - 1) / p.stride;
+  // The fewest patches of at most `patch`, each no larger than that count needs: a volume just
+  // over the patch (130 voxels, patch 128) takes two patches of 88, not two of 128, whose
+  // network passes would mostly see the zero padding beyond the volume.
+  for (std::int64_t q = round_up(overlap + align, align); q < p.patch; q += align) {
+    const std::int64_t s = (q - overlap) / align * align;
+    if (q + (p.count - 1) * s >= n) {
+      p.patch = q;
+      p.stride = s;
+      break;
+    }
+  }
+  return p;
+}
+
+namespace {
+
+AxisPlan plan_axis(std::int64_t n, std::int64_t patch, std::int64_t overlap, std::int64_t margin,
+                   std::int64_t align) {
+  AxisPlan p;
+  p.n = n;
+  const PatchLayout layout = patch_layout(n, patch, overlap, align);
+  p.patch = layout.patch;
+  p.stride = layout.stride;
+  p.count = layout.count;
   const std::int64_t ov = p.patch - p.stride;  // effective overlap (>= the one asked for)
   p.weight.assign(static_cast<std::size_t>(p.count), std::vector<float>(p.patch, 1.0f));
   p.sum.assign(static_cast<std::size_t>(n), 0.0f);

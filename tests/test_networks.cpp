@@ -216,6 +216,71 @@ TEST(Networks, PatchedInferenceEqualsWholeVolumeAwayFromBorders) {
   EXPECT_THROW(augment(m, v, bad), InputError);
 }
 
+// A volume a little larger than the patch takes the fewest patches, each only as large as they
+// need to be (130 voxels: two of 88, not two of 128), and the layout always covers the volume.
+TEST(Networks, PatchLayoutTakesTheFewestPatchesNoLargerThanNeeded) {
+  const auto expect_layout = [](std::int64_t n, std::int64_t patch, std::int64_t stride,
+                                std::int64_t count) {
+    const PatchLayout l = patch_layout(n, 128, 32, 8);
+    EXPECT_EQ(l.patch, patch) << n;
+    EXPECT_EQ(l.stride, stride) << n;
+    EXPECT_EQ(l.count, count) << n;
+  };
+  expect_layout(122, 128, 128, 1);
+  expect_layout(128, 128, 128, 1);
+  expect_layout(130, 88, 56, 2);
+  expect_layout(150, 96, 64, 2);
+  expect_layout(250, 112, 80, 3);
+  for (std::int64_t align : {1, 2, 4, 8})
+    for (std::int64_t overlap : {0, 8, 20, 32})
+      for (std::int64_t n = 1; n <= 700; ++n) {
+        const PatchLayout l = patch_layout(n, 128, overlap, align);
+        // As many patches as patches of the full 128 would need, never more.
+        const std::int64_t full = (128 + align - 1) / align * align;
+        const std::int64_t full_stride = (full - overlap) / align * align;
+        const std::int64_t full_count =
+            n <= full ? 1 : 1 + (n - full + full_stride - 1) / full_stride;
+        ASSERT_EQ(l.count, full_count) << n << " " << overlap << " " << align;
+        ASSERT_LE(l.patch, full);
+        ASSERT_EQ(l.patch % align, 0);
+        ASSERT_GE(l.patch + (l.count - 1) * l.stride, n);  // covers the volume
+        if (l.count > 1) {
+          ASSERT_EQ(l.stride % align, 0);
+          ASSERT_GE(l.patch - l.stride, overlap);
+        }
+      }
+  EXPECT_THROW(patch_layout(200, 32, 32, 8), InputError);  // no stride left
+}
+
+// Shrunk patches still give whole-volume inference away from the borders when the margin covers
+// the receptive field.
+TEST(Networks, ShrunkPatchesEqualWholeVolumeAwayFromBorders) {
+  UNetConfig c = tiny_config();
+  c.residual = false;
+  const Model m = create_model(c, 11, Device{});
+  const Array3 v = random_volume(36, 30, 34, 10);
+  ASSERT_EQ(patch_layout(36, 32, 20, alignment(c)).patch, 28);  // two of 28, not two of 32
+  AugmentOptions whole;
+  whole.patch = 64;
+  whole.flips = 1;
+  AugmentOptions patched = whole;
+  patched.patch = 32;
+  patched.overlap = 20;
+  patched.margin = receptive_radius(c);
+  const Array3 a = augment(m, v, whole), b = augment(m, v, patched);
+  const std::int64_t border = receptive_radius(c) + 2;
+  double diff = 0, peak = 0;
+  for (std::int64_t z = 0; z < v.nz(); ++z)
+    for (std::int64_t y = 0; y < v.ny(); ++y)
+      for (std::int64_t x = 0; x < v.nx(); ++x) {
+        peak = std::max(peak, static_cast<double>(std::abs(a(x, y, z))));
+        if (x >= v.nx() - border || y >= v.ny() - border || z >= v.nz() - border) continue;
+        diff = std::max(diff, static_cast<double>(std::abs(a(x, y, z) - b(x, y, z))));
+      }
+  EXPECT_GT(peak, 0.01);
+  EXPECT_LT(diff, 1e-5 * peak) << "peak " << peak;
+}
+
 TEST(Networks, FlipAveragingIsEquivariantAndAveragesTheMirrorImages) {
   UNetConfig c = tiny_config();
   c.residual = false;

@@ -37,7 +37,9 @@ int flips_option(const po::variables_map& vm) {
 #if AET_WITH_TORCH
 namespace {
 
-std::string fmt(double v) { return cli::fmt("%.6g", v); }
+std::string fmt(double v) {
+  return cli::fmt("%.6g", v);
+}
 
 nn::AugmentOptions augment_options(const po::variables_map& vm) {
   nn::AugmentOptions o;
@@ -299,6 +301,19 @@ int run_augment(const Invocation& inv) {
   log_info("aet augment: " + in_path + " (" + std::to_string(volume.nx()) + " x " +
            std::to_string(volume.ny()) + " x " + std::to_string(volume.nz()) + ") with " +
            model_path + " on " + dev.str());
+  {
+    const std::int64_t align = nn::alignment(model.config());
+    std::string layout;
+    std::int64_t passes = opt.flips;
+    for (std::int64_t n : {volume.nx(), volume.ny(), volume.nz()}) {
+      const nn::PatchLayout l = nn::patch_layout(n, opt.patch, opt.overlap, align);
+      layout +=
+          (layout.empty() ? "" : ", ") + std::to_string(l.count) + " of " + std::to_string(l.patch);
+      passes *= l.count;
+    }
+    log_verbose("patches per axis (x, y, z): " + layout + " voxels; " + std::to_string(passes) +
+                " network passes with " + std::to_string(opt.flips) + " flips");
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const Array3 out = nn::augment(model, volume, opt);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

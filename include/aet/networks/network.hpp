@@ -67,9 +67,10 @@ Model load_model(const std::string& path, const Device& dev);
 void save_model(const Model& model, const std::string& path);
 
 struct AugmentOptions {
-  // Cubic patch edge (voxels), rounded up to a multiple of alignment(); never larger than the
-  // volume needs. Large patches waste less work on overlaps (a 128^3 volume is one patch); a
-  // 128^3 patch of the base-16 network holds roughly 1 GiB of activations (estimate).
+  // Largest patch edge (voxels), rounded up to a multiple of alignment(); patches are never
+  // larger than the volume and their count needs (patch_layout). Large patches waste less work
+  // on overlaps (a 128^3 volume is one patch); a 128^3 patch of the base-16 network holds
+  // roughly 1 GiB of activations (estimate).
   std::int64_t patch = 128;
   std::int64_t overlap = 32;  // overlap between neighbouring patches, blended smoothly
   int batch = 1;              // patches per forward pass
@@ -83,6 +84,16 @@ struct AugmentOptions {
   // network's own error (docs/network.md, measured); it costs `flips` passes.
   int flips = 8;
 };
+
+// The patches along one axis of n voxels: count patches of `patch` voxels (a multiple of the
+// alignment) whose origins are `stride` apart. The count is the fewest that patches of at most
+// `patch` (rounded up to `align`) with at least `overlap` in common need; each patch is then as
+// small as that count allows. InputError when the overlap leaves no stride.
+struct PatchLayout {
+  std::int64_t patch = 0, stride = 0, count = 0;
+};
+PatchLayout patch_layout(std::int64_t n, std::int64_t patch, std::int64_t overlap,
+                         std::int64_t align);
 
 // Runs the network over `volume` (normalised inside with normalisation_scale, so any intensity
 // scale is accepted) in overlapping patches with smooth blending; any volume size; averaged over
