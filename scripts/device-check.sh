@@ -59,7 +59,7 @@ timeout "$T_BENCH" build-gpu/bin/bench_recon --devices cuda:0 --sizes 64,128,256
 echo "bench rc $?" | tee -a "$out/device.txt"
 
 echo "== network inference" | tee -a "$out/device.txt"
-AET=build-gpu/bin/aet DEVICE=cuda:0 timeout "$T_AUGMENT" benchmarks/bench_augment.sh 128 256 \
+AET=build-gpu/bin/aet DEVICE=cuda:0 timeout "$T_AUGMENT" benchmarks/bench_augment.sh 256 128 \
   >"$out/augment_gpu.md" 2>&1
 echo "augment rc $?" | tee -a "$out/device.txt"
 cat "$out/device.txt" "$out/augment_gpu.md"
