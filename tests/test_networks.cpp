@@ -171,22 +171,27 @@ TEST(Networks, CudaRunsWhereLibTorchSeesItAndIsRefusedElsewhere) {
   EXPECT_LT(max_abs_diff(a, b), 1e-4 * peak);  // float rounding, no TF32
 }
 
-TEST(Networks, PatchedInferenceEqualsWholeVolumeAwayFromBorders) {
-  UNetConfig c = tiny_config();
-  c.residual = false;  // a non-trivial output from the random initialisation
-  const Model m = create_model(c, 11, Device{});
-  const Array3 v = random_volume(52, 46, 40, 9);
+// Whole-volume inference (one patch, no flips: mirror images would move the padded high faces to
+// the low ones) of v.
+AugmentOptions whole_volume() {
   AugmentOptions whole;
-  whole.patch = 64;  // one patch per axis
-  whole.flips = 1;   // mirror images would move the padded high faces to the low ones
-  AugmentOptions patched = whole;
-  patched.patch = 32;
-  patched.overlap = 20;
-  patched.margin = receptive_radius(c);  // 10: no weight where the patch padding is felt
-  patched.batch = 3;
-  const Array3 a = augment(m, v, whole);
-  const Array3 b = augment(m, v, patched);
-  const std::int64_t border = receptive_radius(c) + 2;
+  whole.patch = 64;
+  whole.flips = 1;
+  return whole;
+}
+
+// Patches of at most `patch` with a margin of the receptive radius (no weight where the patch
+// padding is felt) give whole-volume inference to float rounding, away from the high borders
+// (where the whole volume's own padding differs from a patch's). Returns the patched options.
+AugmentOptions expect_patched_equals_whole(const Model& m, const Array3& v, std::int64_t patch,
+                                           std::int64_t overlap, int batch) {
+  AugmentOptions patched = whole_volume();
+  patched.patch = patch;
+  patched.overlap = overlap;
+  patched.margin = receptive_radius(m.config());
+  patched.batch = batch;
+  const Array3 a = augment(m, v, whole_volume()), b = augment(m, v, patched);
+  const std::int64_t border = receptive_radius(m.config()) + 2;
   double diff = 0, peak = 0;
   for (std::int64_t z = 0; z < v.nz(); ++z)
     for (std::int64_t y = 0; y < v.ny(); ++y)
@@ -197,6 +202,16 @@ TEST(Networks, PatchedInferenceEqualsWholeVolumeAwayFromBorders) {
       }
   EXPECT_GT(peak, 0.01);
   EXPECT_LT(diff, 1e-5 * peak) << "peak " << peak;
+  return patched;
+}
+
+TEST(Networks, PatchedInferenceEqualsWholeVolumeAwayFromBorders) {
+  UNetConfig c = tiny_config();
+  c.residual = false;  // a non-trivial output from the random initialisation
+  const Model m = create_model(c, 11, Device{});
+  const AugmentOptions whole = whole_volume();
+  const Array3 v = random_volume(52, 46, 40, 9);
+  const AugmentOptions patched = expect_patched_equals_whole(m, v, 32, 20, 3);
   // With the default margin (overlap / 4) the seams are felt but small, even for this untrained
   // network; on a particle-like volume (empty background) the two stay highly correlated.
   const Array3 blobs = blob_sample(52, 46, 40, 40, 12).input;
@@ -258,27 +273,8 @@ TEST(Networks, ShrunkPatchesEqualWholeVolumeAwayFromBorders) {
   UNetConfig c = tiny_config();
   c.residual = false;
   const Model m = create_model(c, 11, Device{});
-  const Array3 v = random_volume(36, 30, 34, 10);
   ASSERT_EQ(patch_layout(36, 32, 20, alignment(c)).patch, 28);  // two of 28, not two of 32
-  AugmentOptions whole;
-  whole.patch = 64;
-  whole.flips = 1;
-  AugmentOptions patched = whole;
-  patched.patch = 32;
-  patched.overlap = 20;
-  patched.margin = receptive_radius(c);
-  const Array3 a = augment(m, v, whole), b = augment(m, v, patched);
-  const std::int64_t border = receptive_radius(c) + 2;
-  double diff = 0, peak = 0;
-  for (std::int64_t z = 0; z < v.nz(); ++z)
-    for (std::int64_t y = 0; y < v.ny(); ++y)
-      for (std::int64_t x = 0; x < v.nx(); ++x) {
-        peak = std::max(peak, static_cast<double>(std::abs(a(x, y, z))));
-        if (x >= v.nx() - border || y >= v.ny() - border || z >= v.nz() - border) continue;
-        diff = std::max(diff, static_cast<double>(std::abs(a(x, y, z) - b(x, y, z))));
-      }
-  EXPECT_GT(peak, 0.01);
-  EXPECT_LT(diff, 1e-5 * peak) << "peak " << peak;
+  expect_patched_equals_whole(m, random_volume(36, 30, 34, 10), 32, 20, 1);
 }
 
 TEST(Networks, FlipAveragingIsEquivariantAndAveragesTheMirrorImages) {
