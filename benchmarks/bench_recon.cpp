@@ -341,14 +341,21 @@ int main(int argc, char** argv) {
   }
 
   const std::string gpu = have_gpu ? cuda_devices()[0].name : "none";
+  std::string walk;  // the CPU projector's walk (AET_CPU_PROJECTOR may name a bad one)
+  try {
+    walk = detail::cpu_projector_walk();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_recon: %s\n", e.what());
+    return 2;
+  }
   std::vector<Record> all;
   // Rewritten after every case: a sweep cut short (a time limit on the GPU machine) keeps what
   // it finished.
   auto write_outputs = [&](bool print) {
     std::ostringstream js;
     js << "{\n  \"benchmark\": \"recon\",\n  \"cpu\": \"" << cpu_name()
-       << "\",\n  \"cpu_threads\": " << num_threads() << ",\n  \"cpu_projector\": \""
-       << detail::cpu_projector_walk() << "\",\n  \"gpu\": \"" << gpu << "\",\n  \"runs\": [\n";
+       << "\",\n  \"cpu_threads\": " << num_threads() << ",\n  \"cpu_projector\": \"" << walk
+       << "\",\n  \"gpu\": \"" << gpu << "\",\n  \"runs\": [\n";
     for (std::size_t i = 0; i < all.size(); ++i) {
       const Record& r = all[i];
       char line[640];
@@ -366,9 +373,8 @@ int main(int argc, char** argv) {
     if (!json_path.empty()) std::ofstream(json_path) << js.str();
     if (md_path.empty()) return;
     std::ofstream md(md_path);
-    md << "CPU: " << cpu_name() << " (" << num_threads()
-       << " threads, projector walk: " << detail::cpu_projector_walk() << "); GPU: " << gpu
-       << "\n\n";
+    md << "CPU: " << cpu_name() << " (" << num_threads() << " threads, projector walk: " << walk
+       << "); GPU: " << gpu << "\n\n";
     md << "| device | volume | views | operation | seconds | GUPS | peak memory (MiB) |\n"
        << "|---|---|---|---|---|---|---|\n";
     for (const Record& r : all) {

@@ -42,8 +42,9 @@ float ramp_up(std::int64_t i, std::int64_t overlap, std::int64_t margin) {
 PatchLayout patch_layout(std::int64_t n, std::int64_t patch, std::int64_t overlap,
                          std::int64_t align) {
   if (n < 1 || patch < 1 || overlap < 0 || align < 1)
-    fail_input("augment: patch layout of " + std::to_string(n) + " voxels with patch " +
-               std::to_string(patch) + ", overlap " + std::to_string(overlap));
+    fail_input("augment: a patch layout needs a positive extent (" + std::to_string(n) +
+               "), patch (" + std::to_string(patch) + ") and alignment (" + std::to_string(align) +
+               ") and a non-negative overlap (" + std::to_string(overlap) + ")");
   patch = round_up(patch, align);
   PatchLayout p;
   p.patch = std::min(patch, round_up(n, align));
@@ -109,15 +110,14 @@ Array3 augment_once(const Model& model, const Array3& volume, const AugmentOptio
                     float inv) {
   const Model::Impl& im = model.impl();
   const std::int64_t align = alignment(im.config);
-  const std::int64_t patch = round_up(opt.patch, align);
   const std::int64_t margin = opt.margin < 0 ? opt.overlap / 4 : opt.margin;
   if (2 * margin > opt.overlap)
     fail_input("augment: margin " + std::to_string(margin) + " exceeds half the overlap " +
                std::to_string(opt.overlap));
 
-  const AxisPlan px = plan_axis(volume.nx(), patch, opt.overlap, margin, align);
-  const AxisPlan py = plan_axis(volume.ny(), patch, opt.overlap, margin, align);
-  const AxisPlan pz = plan_axis(volume.nz(), patch, opt.overlap, margin, align);
+  const AxisPlan px = plan_axis(volume.nx(), opt.patch, opt.overlap, margin, align);
+  const AxisPlan py = plan_axis(volume.ny(), opt.patch, opt.overlap, margin, align);
+  const AxisPlan pz = plan_axis(volume.nz(), opt.patch, opt.overlap, margin, align);
 
   detail::use_aet_threads();
   detail::UNet net = im.net;  // shares the module; eval() switches BatchNorm to running stats

@@ -162,11 +162,28 @@ TEST(Projector, VectorWalksGiveTheScalarBits) {
       ++compared;
     }
   }
+  if (compared == 0)
+    GTEST_SKIP() << "no vector walk to compare: this CPU has neither AVX2 nor AVX-512 (x86-64), so "
+                    "the projector runs the scalar walk only";
+}
+
+// AET_CPU_PROJECTOR naming no walk is refused with a message that names the variable; the
+// scalar walk is always there.
+TEST(Projector, UnknownCpuWalkIsRefused) {
+  EXPECT_TRUE(detail::cpu_projector_has("scalar"));
+  EXPECT_THROW(detail::cpu_projector_has("avx1024"), InputError);
   {
-    const CpuWalk scope("avx1024");
-    EXPECT_THROW(detail::forward_project_cpu(random_array(4, 4, 4, 0.4, 1), g, 4, 4), InputError);
+    const CpuWalk scope("scalar");
+    EXPECT_EQ(detail::cpu_projector_walk(), "scalar");
   }
-  if (compared == 0) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512: scalar walk only";
+  const CpuWalk scope("avx1024");
+  EXPECT_THROW(detail::cpu_projector_walk(), InputError);
+  try {
+    detail::forward_project_cpu(random_array(4, 4, 4, 0.4, 1), general_geometry(), 4, 4);
+    FAIL() << "an unknown walk was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("AET_CPU_PROJECTOR"), std::string::npos) << e.what();
+  }
 }
 
 // A single bright voxel lands where the convention says: (u, v, w) = R p + shift, pixel centre

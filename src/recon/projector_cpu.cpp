@@ -264,7 +264,6 @@ Simd projector_simd(const VolumeShape& vol) {
 // -Wmaybe-uninitialized reports as uninitialised inside the headers.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
 
 // Four samples (four rays of a row in one plane, or four planes of one ray): which lanes are
 // samples at all, which of those have all four neighbours inside the box, and their weights and
