@@ -37,6 +37,7 @@
 #include "aet/core/rng.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "recon/projector_detail.hpp"
 
 using namespace aet;
 

@@ -11,9 +11,9 @@
 #include "aet/core/device.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/project_atoms.hpp"
-#include "phantoms/tilt_series.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/project_atoms.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 
 using namespace aet;
 

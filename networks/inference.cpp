@@ -6,16 +6,12 @@
 #include <utility>
 
 #include "aet/core/error.hpp"
-#include "aet/networks/training_data.hpp"
+#include "aet/networks/normalisation.hpp"
 #include "internal.hpp"
 
 namespace aet::nn {
 
 namespace {
-
-std::int64_t round_up(std::int64_t v, std::int64_t a) {
-  return (v + a - 1) / a * a;
-}
 
 // Patch layout and 1-D blend weights along one axis.
 struct AxisPlan {
@@ -39,39 +35,6 @@ float ramp_up(std::int64_t i, std::int64_t overlap, std::int64_t margin) {
 
 }  // namespace
 
-PatchLayout patch_layout(std::int64_t n, std::int64_t patch, std::int64_t overlap,
-                         std::int64_t align) {
-  if (n < 1 || patch < 1 || overlap < 0 || align < 1)
-    fail_input("augment: a patch layout needs a positive extent (" + std::to_string(n) +
-               "), patch (" + std::to_string(patch) + ") and alignment (" + std::to_string(align) +
-               ") and a non-negative overlap (" + std::to_string(overlap) + ")");
-  patch = round_up(patch, align);
-  PatchLayout p;
-  p.patch = std::min(patch, round_up(n, align));
-  if (p.patch >= n) {
-    p.count = 1;
-    p.stride = p.patch;
-    return p;
-  }
-  p.stride = (patch - overlap) / align * align;
-  if (p.stride < align)
-    fail_input("augment: overlap " + std::to_string(overlap) + " leaves no stride in a patch of " +
-               std::to_string(patch) + " (patch and stride are multiples of " +
-               std::to_string(align) + ")");
-  p.count = 1 + (n - p.patch + p.stride - 1) / p.stride;
-  // The fewest patches of at most `patch`, each no larger than that count needs: a volume just
-  // over the patch (130 voxels, patch 128) takes two patches of 88, not two of 128, whose
-  // network passes would mostly see the zero padding beyond the volume.
-  for (std::int64_t q = round_up(overlap + align, align); q < p.patch; q += align) {
-    const std::int64_t s = (q - overlap) / align * align;
-    if (q + (p.count - 1) * s >= n) {
-      p.patch = q;
-      p.stride = s;
-      break;
-    }
-  }
-  return p;
-}
 
 namespace {
 
@@ -108,7 +71,7 @@ AxisPlan plan_axis(std::int64_t n, std::int64_t patch, std::int64_t overlap, std
 // One pass of the network over `volume` (input multiplied by `inv`), patched and blended.
 Array3 augment_once(const Model& model, const Array3& volume, const AugmentOptions& opt,
                     float inv) {
-  const Model::Impl& im = model.impl();
+  const Model::Impl& im = ModelAccess::impl(model);
   const std::int64_t align = alignment(im.config);
   const std::int64_t margin = opt.margin < 0 ? opt.overlap / 4 : opt.margin;
   if (2 * margin > opt.overlap)

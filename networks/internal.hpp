@@ -15,6 +15,12 @@
 
 namespace aet::nn {
 
+// The only way into a Model's LibTorch state (declared a friend by Model).
+struct ModelAccess {
+  static Model::Impl& impl(Model& m) { return *m.impl_; }
+  static const Model::Impl& impl(const Model& m) { return *m.impl_; }
+};
+
 namespace detail {
 
 // Two 3x3x3 convolutions, each followed by BatchNorm (optional) and a (leaky) ReLU.

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/core/rng.hpp"
 #include "internal.hpp"
@@ -25,13 +26,6 @@ using detail::WeightsFile;
 
 std::int64_t round_up(std::int64_t v, std::int64_t a) {
   return (v + a - 1) / a * a;
-}
-
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(9);
-  s << v;
-  return s.str();
 }
 
 // A cheap content hash of the training data, so that a checkpoint is only resumed on the data
@@ -115,12 +109,12 @@ std::string run_fingerprint(const TrainOptions& o, const Split& s, std::int64_t 
   for (const auto* t : s.valid) hv = hash_floats(hash_floats(hv, t->input), t->target);
   std::ostringstream f;
   f << "seed=" << o.seed << ";batch=" << o.batch << ";patch=" << patch
-    << ";learning_rate=" << fmt(o.learning_rate)
+    << ";learning_rate=" << fmt_g(o.learning_rate, 9)
     << ";schedule=" << (o.schedule == LrSchedule::cosine ? "cosine" : "constant")
-    << ";final_lr_fraction=" << fmt(o.final_lr_fraction) << ";warmup_steps=" << o.warmup_steps
-    << ";betas=" << fmt(o.beta1) << "," << fmt(o.beta2) << ";eps=" << fmt(o.eps)
-    << ";l1_weight=" << fmt(o.l1_weight) << ";species_balance=" << fmt(o.species_balance)
-    << ";foreground_fraction=" << fmt(o.foreground_fraction) << ";flips=" << o.flips
+    << ";final_lr_fraction=" << fmt_g(o.final_lr_fraction, 9) << ";warmup_steps=" << o.warmup_steps
+    << ";betas=" << fmt_g(o.beta1, 9) << "," << fmt_g(o.beta2, 9) << ";eps=" << fmt_g(o.eps, 9)
+    << ";l1_weight=" << fmt_g(o.l1_weight, 9) << ";species_balance=" << fmt_g(o.species_balance, 9)
+    << ";foreground_fraction=" << fmt_g(o.foreground_fraction, 9) << ";flips=" << o.flips
     << ";training_samples=" << s.train.size() << ";training_hash=" << h
     << ";validation_samples=" << s.valid.size() << ";validation_hash=" << hv;
   return f.str();
@@ -367,7 +361,7 @@ std::int64_t read_checkpoint(const std::string& path, Model& model, Adam& adam, 
                 std::to_string(static_cast<std::int64_t>(number("train_steps_planned"))) +
                 " steps with " + std::to_string(o.steps) +
                 " steps; the learning-rate schedule changes");
-  const Model::Impl& im = model.impl();
+  const Model::Impl& im = ModelAccess::impl(model);
   auto tensor = [&](const std::string& name, const std::string& what) -> const StoredTensor& {
     const auto it = f.tensors.find(name);
     if (it == f.tensors.end()) fail_file(path, "missing " + what + " (dataset /" + name + ")");
@@ -407,7 +401,7 @@ std::int64_t read_checkpoint(const std::string& path, Model& model, Adam& adam, 
 }
 
 std::string range_text(double lo, double hi) {
-  return lo == hi ? fmt(lo) : fmt(lo) + " to " + fmt(hi);
+  return lo == hi ? fmt_g(lo, 9) : fmt_g(lo, 9) + " to " + fmt_g(hi, 9);
 }
 
 void record_provenance(Model& model, const TrainOptions& o, const Split& s, std::int64_t patch,
@@ -417,14 +411,14 @@ void record_provenance(Model& model, const TrainOptions& o, const Split& s, std:
   m["training.steps_planned"] = std::to_string(o.steps);
   m["training.batch"] = std::to_string(o.batch);
   m["training.patch"] = std::to_string(patch);
-  m["training.learning_rate"] = fmt(o.learning_rate);
+  m["training.learning_rate"] = fmt_g(o.learning_rate, 9);
   m["training.schedule"] = o.schedule == LrSchedule::cosine ? "cosine" : "constant";
-  m["training.final_lr_fraction"] = fmt(o.final_lr_fraction);
+  m["training.final_lr_fraction"] = fmt_g(o.final_lr_fraction, 9);
   m["training.warmup_steps"] = std::to_string(o.warmup_steps);
   m["training.loss"] = std::string(o.species_balance > 0 ? "species-balanced mse (floor " +
-                                                               fmt(o.species_balance) + ")"
+                                                               fmt_g(o.species_balance, 9) + ")"
                                                          : "mse") +
-                       (o.l1_weight > 0 ? " + " + fmt(o.l1_weight) + " * l1" : "");
+                       (o.l1_weight > 0 ? " + " + fmt_g(o.l1_weight, 9) + " * l1" : "");
   m["training.flips"] = o.flips ? "x, y, z" : "none";
   m["training.seed"] = std::to_string(o.seed);
   m["training.samples"] = std::to_string(s.train.size());
@@ -449,20 +443,20 @@ void record_provenance(Model& model, const TrainOptions& o, const Split& s, std:
     m["training.tilt_max_deg"] = range_text(tmin, tmax);
     m["training.dose_e_per_A2"] = range_text(dmin, dmax);
     std::string st;
-    for (double v : steps) st += (st.empty() ? "" : ", ") + fmt(v);
+    for (double v : steps) st += (st.empty() ? "" : ", ") + fmt_g(v, 9);
     m["training.tilt_step_deg"] = st;
   }
   if (!rep.validation.empty()) {
     const ValidationPoint& v = rep.validation.back();
     m["training.validation_step"] = std::to_string(v.step);
-    m["training.validation_loss"] = fmt(v.loss);
-    m["training.validation_psnr_db"] = fmt(v.psnr);
-    m["training.validation_rel_error"] = fmt(v.rel_error);
-    m["training.input_validation_psnr_db"] = fmt(rep.input_baseline.psnr);
-    m["training.input_validation_rel_error"] = fmt(rep.input_baseline.rel_error);
+    m["training.validation_loss"] = fmt_g(v.loss, 9);
+    m["training.validation_psnr_db"] = fmt_g(v.psnr, 9);
+    m["training.validation_rel_error"] = fmt_g(v.rel_error, 9);
+    m["training.input_validation_psnr_db"] = fmt_g(rep.input_baseline.psnr, 9);
+    m["training.input_validation_rel_error"] = fmt_g(rep.input_baseline.rel_error, 9);
   }
-  if (!rep.loss.empty()) m["training.final_loss"] = fmt(rep.loss.back());
-  m["training.seconds"] = fmt(seconds);
+  if (!rep.loss.empty()) m["training.final_loss"] = fmt_g(rep.loss.back(), 9);
+  m["training.seconds"] = fmt_g(seconds, 9);
   m["training.finished"] = utc_timestamp();
   m["training.device"] = model.device().str();
   m["training.torch_version"] = TORCH_VERSION;
@@ -494,7 +488,7 @@ TrainReport train(Model& model, const TrainOptions& o) {
     check_sample(o.validation[i], i, "validation");
 
   detail::use_aet_threads();
-  Model::Impl& im = model.impl();
+  Model::Impl& im = ModelAccess::impl(model);
   const std::int64_t patch = round_up(o.patch, alignment(im.config));
   const Split split = split_samples(o);
   std::vector<std::vector<std::int64_t>> fg;

@@ -48,35 +48,6 @@ void init_conv(torch::Tensor& weight, torch::Tensor& bias, double slope) {
 
 }  // namespace
 
-// ---- architecture ----------------------------------------------------------------------------
-
-void check_config(const UNetConfig& c) {
-  if (c.base_channels < 1 || c.base_channels > 1024)
-    fail_input("U-Net base_channels must be in 1..1024, not " + std::to_string(c.base_channels));
-  if (c.levels < 1 || c.levels > 8)
-    fail_input("U-Net levels must be in 1..8, not " + std::to_string(c.levels));
-  if (static_cast<std::int64_t>(c.base_channels) << (c.levels - 1) > 8192)
-    fail_input("U-Net too wide: base_channels * 2^(levels-1) exceeds 8192");
-  if (!(c.leaky_slope >= 0 && c.leaky_slope < 1))
-    fail_input("U-Net leaky_slope must be in [0, 1), not " + std::to_string(c.leaky_slope));
-}
-
-std::int64_t alignment(const UNetConfig& c) {
-  return std::int64_t{1} << (c.levels - 1);
-}
-
-std::int64_t receptive_radius(const UNetConfig& c) {
-  // Each 3x3x3 convolution at level l reaches 2^l voxels further; pooling and the transposed
-  // convolution each shift by up to 2^l (counted conservatively).
-  std::int64_t r = 0;
-  for (int l = 0; l < c.levels; ++l) {
-    const std::int64_t j = std::int64_t{1} << l;
-    r += 2 * j;                                // encoder block
-    if (l < c.levels - 1) r += j + j + 2 * j;  // pool, transposed conv, decoder block
-  }
-  return r;
-}
-
 namespace detail {
 
 ConvBlockImpl::ConvBlockImpl(std::int64_t in, std::int64_t out, const UNetConfig& config)
@@ -212,7 +183,7 @@ void copy_stored(const StoredTensor& src, torch::Tensor dst, const std::string& 
 }
 
 WeightsFile model_to_file(const Model& model) {
-  const Model::Impl& im = model.impl();
+  const Model::Impl& im = ModelAccess::impl(model);
   WeightsFile f;
   f.strings["format"] = kFormatName;
   f.strings["aet_version"] = AET_VERSION;
@@ -258,7 +229,7 @@ Model model_from_file(const WeightsFile& f, const std::string& path, const Devic
     fail_file(path, std::string("invalid architecture: ") + e.what());
   }
   Model model = create_model(c, 0, dev);
-  Model::Impl& im = model.impl();
+  Model::Impl& im = ModelAccess::impl(model);
   std::set<std::string> expected;
   auto load = [&](const char* group, const std::vector<std::pair<std::string, torch::Tensor>>& ts,
                   const char* kind) {
@@ -339,15 +310,13 @@ void save_model(const Model& model, const std::string& path) {
   detail::write_weights_file(path, detail::model_to_file(model));
 }
 
+bool torch_available() {
+  return true;
+}
+
 bool torch_cuda_available() {
   return torch::cuda::is_available();
 }
 
-std::string default_model_path() {
-  if (const char* env = std::getenv("AET_MODEL"); env && *env) return env;
-  const std::string shipped = std::string(AET_NETWORKS_DIR) + "/models/missing_wedge_unet.h5";
-  std::error_code ec;
-  return std::filesystem::is_regular_file(shipped, ec) ? shipped : std::string();
-}
 
 }  // namespace aet::nn

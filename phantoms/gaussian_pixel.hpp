@@ -6,11 +6,7 @@
 
 #include <math.h>  // ::erfc, ::sqrt: the same names resolve to the device functions under nvcc
 
-#if defined(__CUDACC__)
-#define AET_HOST_DEVICE __host__ __device__
-#else
-#define AET_HOST_DEVICE
-#endif
+#include "aet/core/host_device.hpp"
 
 namespace aet::phantoms::detail {
 
@@ -33,7 +29,7 @@ AET_HOST_DEVICE inline double interval_mass(double lo, double hi, double mu, dou
 }
 
 // Lower edge of pixel (or voxel) i of an axis of n samples: the sample centre is (i - n/2) * a
-// with integer division (DESIGN.md: the centre is index n // 2), the sample spans +-a/2 around it.
+// with integer division (docs/design.md: the centre is index n // 2), the sample spans +-a/2 around it.
 AET_HOST_DEVICE inline double sample_lower_edge(long long i, long long n, double a) {
   return (static_cast<double>(i - n / 2) - 0.5) * a;
 }

@@ -1,14 +1,16 @@
-#include "phantoms/nanoparticle.hpp"
+// Nanoparticle builders (include/aet/phantoms/nanoparticle.hpp): lattices, shapes, vacancies,
+// orientation and jitter. The named phantoms built from them are in phantom_catalogue.cpp.
+#include "aet/phantoms/nanoparticle.hpp"
 
 #include <Eigen/Geometry>
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 #include <numeric>
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/core/rng.hpp"
 
 namespace aet::phantoms {
@@ -27,12 +29,6 @@ enum Stream : std::uint64_t {
 // Refuse particles whose candidate lattice box would hold more sites than this: a typo in
 // `size` should give an error, not exhaust memory.
 constexpr double kMaxCandidateSites = 5.0e7;
-
-std::string fmt(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
 
 // --- Species and lattice -----------------------------------------------------------------------
 
@@ -106,7 +102,7 @@ Structure parse_structure(const std::string& name) {
 void check_lattice_constant(const char* name, double v) {
   if (!std::isfinite(v) || v < 0.0)
     fail_input(std::string("lattice constant ") + name + " must be >= 0 (0 = tabulated), got " +
-               fmt(v));
+               fmt_g(v, 10));
 }
 
 LatticeCell make_lattice(const ParticleSpec& spec) {
@@ -208,7 +204,7 @@ struct HalfSpace {
 void add_family(std::vector<HalfSpace>& planes, int h, int k, int l, double distance) {
   if (h == 0 && k == 0 && l == 0) fail_input("facet family {000} has no normal");
   if (!std::isfinite(distance) || distance <= 0.0)
-    fail_input("facet distance must be > 0 Angstrom, got " + fmt(distance) + " for {" +
+    fail_input("facet distance must be > 0 Angstrom, got " + fmt_g(distance, 10) + " for {" +
                std::to_string(h) + std::to_string(k) + std::to_string(l) + "}");
   int v[3] = {std::abs(h), std::abs(k), std::abs(l)};
   std::sort(v, v + 3);
@@ -275,8 +271,9 @@ void lattice_sites(const LatticeCell& L, double half, Keep keep, std::vector<Vec
     cells *= static_cast<double>(hi[d] - lo[d] + 1);
   }
   if (cells * static_cast<double>(L.motif.size()) > kMaxCandidateSites)
-    fail_input("particle too large: about " + fmt(cells * L.motif.size()) +
-               " candidate lattice sites (limit " + fmt(kMaxCandidateSites) + "); reduce size");
+    fail_input("particle too large: about " + fmt_g(cells * L.motif.size(), 10) +
+               " candidate lattice sites (limit " + fmt_g(kMaxCandidateSites, 10) +
+               "); reduce size");
   for (long iz = lo[2]; iz <= hi[2]; ++iz)
     for (long iy = lo[1]; iy <= hi[1]; ++iy)
       for (long ix = lo[0]; ix <= hi[0]; ++ix)
@@ -351,11 +348,12 @@ AtomModel build_particle(const ParticleSpec& spec) {
 
   if (!std::isfinite(spec.vacancy_fraction) || spec.vacancy_fraction < 0.0 ||
       spec.vacancy_fraction >= 1.0)
-    fail_input("vacancy fraction must be in [0, 1), got " + fmt(spec.vacancy_fraction));
+    fail_input("vacancy fraction must be in [0, 1), got " + fmt_g(spec.vacancy_fraction, 10));
   if (!std::isfinite(spec.jitter_sd) || spec.jitter_sd < 0.0)
-    fail_input("jitter sd must be >= 0 Angstrom, got " + fmt(spec.jitter_sd));
+    fail_input("jitter sd must be >= 0 Angstrom, got " + fmt_g(spec.jitter_sd, 10));
   if (!std::isfinite(spec.b_factor) || spec.b_factor < 0.0)
-    fail_input("B-factor must be >= 0 Angstrom^2 (0 = from jitter), got " + fmt(spec.b_factor));
+    fail_input("B-factor must be >= 0 Angstrom^2 (0 = from jitter), got " +
+               fmt_g(spec.b_factor, 10));
   if (spec.orientation &&
       !(spec.orientation->coeffs().allFinite() && spec.orientation->norm() > 1e-12))
     fail_input("the orientation must be a finite, non-zero quaternion");
@@ -369,7 +367,7 @@ AtomModel build_particle(const ParticleSpec& spec) {
                  " (use octahedron, cube, sphere or wulff)");
   } else if (spec.shape != Shape::wulff && (!std::isfinite(spec.size) || spec.size <= 0.0)) {
     fail_input("particle size must be > 0 Angstrom for shape " +
-               std::string(shape_name(spec.shape)) + ", got " + fmt(spec.size));
+               std::string(shape_name(spec.shape)) + ", got " + fmt_g(spec.size, 10));
   }
 
   std::vector<Vec3> pos;
@@ -516,129 +514,27 @@ AtomModel build_particle(const ParticleSpec& spec) {
   if (spec.shape == Shape::cuboctahedron)
     model.set_info("shells", std::to_string(spec.shells));
   else if (spec.shape != Shape::wulff)
-    model.set_info("size", fmt(spec.size));
+    model.set_info("size", fmt_g(spec.size, 10));
   if (spec.shape == Shape::wulff) {
     std::string f;
     for (const auto& x : spec.facets)
       f += (f.empty() ? "" : ",") + std::string("{") + std::to_string(x.h) + std::to_string(x.k) +
-           std::to_string(x.l) + "}:" + fmt(x.distance);
+           std::to_string(x.l) + "}:" + fmt_g(x.distance, 10);
     model.set_info("facets", f);
   }
   if (spec.shape == Shape::random)
     model.set_info("random_spheres", std::to_string(spec.random_spheres));
-  model.set_info("lattice_a", fmt(L.a));
+  model.set_info("lattice_a", fmt_g(L.a, 10));
   if (L.structure == Structure::hcp || L.structure == Structure::l10)
-    model.set_info("lattice_c", fmt(L.c));
-  model.set_info("vacancy_fraction", fmt(spec.vacancy_fraction));
-  model.set_info("jitter_sd", fmt(spec.jitter_sd));
-  model.set_info("b_factor", fmt(b));
+    model.set_info("lattice_c", fmt_g(L.c, 10));
+  model.set_info("vacancy_fraction", fmt_g(spec.vacancy_fraction, 10));
+  model.set_info("jitter_sd", fmt_g(spec.jitter_sd, 10));
+  model.set_info("b_factor", fmt_g(b, 10));
   if (spec.random_orientation || spec.orientation)
-    model.set_info("orientation_quaternion",
-                   fmt(q.w()) + " " + fmt(q.x()) + " " + fmt(q.y()) + " " + fmt(q.z()));
+    model.set_info("orientation_quaternion", fmt_g(q.w(), 10) + " " + fmt_g(q.x(), 10) + " " +
+                                                 fmt_g(q.y(), 10) + " " + fmt_g(q.z(), 10));
   model.set_info("seed", std::to_string(spec.seed));
   return model;
-}
-
-// --- Catalogue ---------------------------------------------------------------------------------
-
-namespace {
-
-NamedPhantom phantom(const std::string& name, const std::string& description,
-                     const std::string& element, Shape shape, double size) {
-  NamedPhantom p;
-  p.name = name;
-  p.description = description;
-  p.spec.element = element;
-  p.spec.shape = shape;
-  p.spec.size = size;
-  p.spec.seed = 1;
-  return p;
-}
-
-std::vector<NamedPhantom> make_catalogue() {
-  // Sizes are placed between lattice-plane thresholds, so the atom counts in the descriptions do
-  // not depend on the facet tolerance. All are small enough to simulate in about a second.
-  std::vector<NamedPhantom> c;
-  {
-    // Textbook orientation (no random rotation), so views along x, y, z show lattice columns.
-    auto p = phantom("demo",
-                     "Pt truncated octahedron, {111} and {100} facets, 807 atoms (~3 nm), "
-                     "0.05 A thermal jitter",
-                     "Pt", Shape::truncated_octahedron, 12.5);
-    p.spec.jitter_sd = 0.05;
-    c.push_back(p);
-  }
-  {
-    auto p = phantom("pt-cuboctahedron-309", "Pt cuboctahedron, 4 closed shells, 309 atoms", "Pt",
-                     Shape::cuboctahedron, 0.0);
-    p.spec.shells = 4;
-    c.push_back(p);
-  }
-  c.push_back(
-      phantom("pt-sphere", "Pt fcc sphere, radius 12.9 A, 603 atoms", "Pt", Shape::sphere, 12.9));
-  {
-    auto p = phantom("pt-vacancies",
-                     "the demo particle with 5% of its sites vacant, 767 atoms, 0.05 A jitter",
-                     "Pt", Shape::truncated_octahedron, 12.5);
-    p.spec.vacancy_fraction = 0.05;
-    p.spec.jitter_sd = 0.05;
-    c.push_back(p);
-  }
-  {
-    auto p = phantom("pt-random",
-                     "Pt union of 6 random spheres (size 14 A), 2% vacancies, 0.08 A jitter, "
-                     "random orientation, about 500 atoms",
-                     "Pt", Shape::random, 14.0);
-    p.spec.random_spheres = 6;
-    p.spec.vacancy_fraction = 0.02;
-    p.spec.jitter_sd = 0.08;
-    p.spec.random_orientation = true;
-    c.push_back(p);
-  }
-  c.push_back(phantom("pt-large", "Pt truncated octahedron, 1925 atoms (~4 nm)", "Pt",
-                      Shape::truncated_octahedron, 16.0));
-  c.push_back(phantom("au-octahedron", "Au regular octahedron, 9 atoms per edge, 489 atoms", "Au",
-                      Shape::octahedron, 9.5));
-  c.push_back(
-      phantom("au-sphere", "Au fcc sphere, radius 14 A, 675 atoms", "Au", Shape::sphere, 14.0));
-  c.push_back(phantom("pd-cube", "Pd cube of 6 x 6 x 6 fcc cells, {100} facets, 1099 atoms", "Pd",
-                      Shape::cube, 11.7));
-  {
-    auto p = phantom("ag-wulff", "Ag Wulff shape with {111}, {100} and {110} facets, 675 atoms",
-                     "Ag", Shape::wulff, 0.0);
-    p.spec.facets = {{1, 1, 1, 12.2}, {1, 0, 0, 13.4}, {1, 1, 0, 14.0}};
-    c.push_back(p);
-  }
-  c.push_back(
-      phantom("fe-bcc-sphere", "Fe bcc sphere, radius 12 A, 609 atoms", "Fe", Shape::sphere, 12.0));
-  {
-    auto p = phantom("w-bcc-rhombic", "W bcc rhombic dodecahedron ({110} facets), 671 atoms", "W",
-                     Shape::wulff, 0.0);
-    p.spec.facets = {{1, 1, 0, 12.0}};
-    c.push_back(p);
-  }
-  c.push_back(phantom("co-hcp-sphere", "Co hcp sphere (c along z), radius 12.4 A, 727 atoms", "Co",
-                      Shape::sphere, 12.4));
-  c.push_back(phantom("fept-l10",
-                      "FePt L1_0 ordered alloy sphere (c along z), diameter 2.5 nm, 620 atoms "
-                      "(310 Fe + 310 Pt)",
-                      "FePt", Shape::sphere, 12.65));
-  return c;
-}
-
-}  // namespace
-
-const std::vector<NamedPhantom>& phantom_catalogue() {
-  static const std::vector<NamedPhantom> catalogue = make_catalogue();
-  return catalogue;
-}
-
-const NamedPhantom& find_phantom(const std::string& name) {
-  for (const auto& p : phantom_catalogue())
-    if (p.name == name) return p;
-  std::string names;
-  for (const auto& p : phantom_catalogue()) names += (names.empty() ? "" : ", ") + p.name;
-  fail_input("unknown phantom '" + name + "' (available: " + names + ")");
 }
 
 }  // namespace aet::phantoms

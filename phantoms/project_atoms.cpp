@@ -1,6 +1,6 @@
 // Intensity model, input checks, device dispatch and the ideal target volume of the analytic
 // Gaussian projector.
-#include "phantoms/project_atoms.hpp"
+#include "aet/phantoms/project_atoms.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
 #include "phantoms/gaussian_pixel.hpp"
+#include "phantoms/project_atoms_detail.hpp"
 
 namespace aet::phantoms {
 namespace {

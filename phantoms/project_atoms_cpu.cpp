@@ -12,8 +12,9 @@
 
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
+#include "aet/phantoms/project_atoms.hpp"
 #include "phantoms/gaussian_pixel.hpp"
-#include "phantoms/project_atoms.hpp"
+#include "phantoms/project_atoms_detail.hpp"
 
 namespace aet::phantoms::detail {
 namespace {

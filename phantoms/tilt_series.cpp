@@ -2,7 +2,7 @@
 // background and detector noise. Every random draw comes from an aet::Rng stream keyed by the
 // seed and by what it is for (geometry of view k, noise of view k, the background), so each
 // number is independent of the device, the thread count and of the other options.
-#include "phantoms/tilt_series.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -11,7 +11,7 @@ tests=OFF
 # libopenblas0-pthread: Debian's LibTorch otherwise runs its CPU convolutions on the reference
 # BLAS, several times slower (network inference and training).
 pkgs="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-program-options-dev
-libhdf5-dev libfftw3-dev libtorch-dev libopenblas0-pthread"
+libhdf5-dev libfftw3-dev libtorch-dev libopenblas0-pthread nlohmann-json3-dev"
 [ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase python3-h5py"
 pkgs=$(echo $pkgs)
 

@@ -1,7 +1,7 @@
 // Tilt-series alignment, fast checks: preprocessing, registration, coarse alignment, the common
-// line, resampling, input validation and the `aet align` command. Series are simulated with the
-// analytic projector of phantoms/ (never the reconstruction projector). The accuracy floors of
-// projection matching are in test_align_floors.cpp (slow).
+// line, resampling and input validation (the `aet align` command: test_align_cli.cpp). Series are
+// simulated with the analytic projector of phantoms/ (never the reconstruction projector). The
+// accuracy floors of projection matching are in test_align_floors.cpp (slow).
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -12,33 +12,14 @@
 
 #include "aet/align/align.hpp"
 #include "aet/core/error.hpp"
-#include "aet/io/angles.hpp"
-#include "aet/io/mrc.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/tilt_series.hpp"
-#include "support/test_support.hpp"
+#include "aet/phantoms/tilt_series.hpp"
+#include "align_detail.hpp"
+#include "support/align_fixtures.hpp"
 
 namespace aet {
 namespace {
 
-const Device kCpu{};
-
-phantoms::TiltSeries small_series(double shift_px, double axis_deg, std::uint64_t seed,
-                                  double step = 6) {
-  phantoms::ParticleSpec spec;
-  spec.element = "Pt";
-  spec.shape = phantoms::Shape::cuboctahedron;
-  spec.shells = 2;  // 55 atoms
-  static const AtomModel model = phantoms::build_particle(spec);
-  phantoms::SimulationSpec sim;
-  sim.pixel = 0.4;
-  sim.nx = sim.ny = 48;
-  for (double t = -72; t <= 72 + 1e-9; t += step) sim.nominal.push_back(Euler{0, t, 0});
-  sim.shift_max_px = shift_px;
-  sim.axis_rotation = axis_deg;
-  sim.seed = seed;
-  return phantoms::simulate_tilt_series(model, sim, kCpu);
-}
+using test::small_series;
 
 double correlation(const float* a, const float* b, std::size_t n) {
   double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
@@ -132,7 +113,7 @@ TEST(Register, SubPixelShift) {
   TiltGeometry g(static_cast<std::size_t>(s.views.nz()));
   for (auto& v : g) v.shift = Vec2(-2.3, 1.6) * 0.4;  // apply_alignment samples at x + shift
   const Array3 moved = apply_alignment(s.views, g, nullptr);
-  const Vec2 d = align_detail::register_shift(s.views.slice(1), moved.slice(1), 48, 48, 10);
+  const Vec2 d = detail::register_shift(s.views.slice(1), moved.slice(1), 48, 48, 10);
   EXPECT_NEAR(d.x(), -2.3, 0.15);
   EXPECT_NEAR(d.y(), 1.6, 0.15);
   (void)t;
@@ -143,7 +124,7 @@ TEST(Coarse, CentreOfMassRecoversShifts) {
   const Array3 pre = preprocess_views(s.views, PreprocessOptions{});
   TiltGeometry nominal;
   for (const auto& e : s.nominal) nominal.push_back(ViewGeometry::from_euler(e));
-  const std::vector<Vec2> est = align_detail::coarse_shifts(pre, nominal, 12);
+  const std::vector<Vec2> est = detail::coarse_shifts(pre, nominal, 12);
   std::vector<Vec2> zero(est.size(), Vec2::Zero());
   EXPECT_GT(shift_error_px(zero, s.truth, 0.4), 2.0);
   EXPECT_LE(shift_error_px(est, s.truth, 0.4), 0.5);
@@ -181,56 +162,6 @@ TEST(Align, RejectsBadInput) {
   EXPECT_THROW(align_tilt_series(s.views, fewer, opt), InputError);
   opt.recon_iterations = 0;
   EXPECT_THROW(align_tilt_series(s.views, s.nominal, opt), InputError);
-}
-
-TEST(AlignCli, WritesOutputsAndRejectsBadInput) {
-  const phantoms::TiltSeries s = small_series(3.0, 0, 51, 12);
-  test::TempDir dir;
-  write_mrc(dir.file("t.mrc"), s.views, MrcKind::stack);
-  std::string tlt;
-  for (const auto& e : s.nominal) tlt += std::to_string(e.theta) + "\n";
-  test::write_text(dir.file("t.tlt"), tlt);
-  const auto ok = test::run_aet("align --tilts " + dir.file("t.mrc") + " --angles " +
-                                dir.file("t.tlt") + " --out " + dir.file("out") +
-                                " --rounds 1 --iterations 3 --no-angles --no-axis --quiet");
-  ASSERT_EQ(ok.exit_code, 0) << ok.output;
-  for (const char* f : {"aligned.mrc", "aligned_angles.txt", "aligned.tlt", "geometry.txt",
-                        "shifts.xf", "preprocessed.mrc", "align.log", "align.json"})
-    EXPECT_TRUE(test::file_exists(dir.file("out/") + f)) << f;
-  const AngleFile g = read_angles(dir.file("out/geometry.txt"), s.views.nz());
-  EXPECT_EQ(g.format, AngleFormat::geometry);
-  const Array3 aligned = read_mrc(dir.file("out/aligned.mrc"));
-  EXPECT_EQ(aligned.nz(), s.views.nz());
-
-  // An angle count that differs from the view count: exit 2 and nothing written.
-  test::write_text(dir.file("short.tlt"), "0\n10\n");
-  const auto bad = test::run_aet("align --tilts " + dir.file("t.mrc") + " --angles " +
-                                 dir.file("short.tlt") + " --out " + dir.file("bad") + " --quiet");
-  EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_FALSE(test::file_exists(dir.file("bad")));
-  // An angle search beyond its range.
-  const auto wide =
-      test::run_aet("align --tilts " + dir.file("t.mrc") + " --angles " + dir.file("t.tlt") +
-                    " --refine-angles --angle-search 60 --out " + dir.file("bad") + " --quiet");
-  EXPECT_EQ(wide.exit_code, 2) << wide.output;
-  EXPECT_NE(wide.output.find("--angle-search"), std::string::npos) << wide.output;
-  EXPECT_FALSE(test::file_exists(dir.file("bad")));
-  // One view and an all-zero view.
-  Array3 one(48, 48, 1, 1.0f);
-  write_mrc(dir.file("one.mrc"), one, MrcKind::stack);
-  test::write_text(dir.file("one.tlt"), "0\n");
-  EXPECT_EQ(test::run_aet("align --tilts " + dir.file("one.mrc") + " --angles " +
-                          dir.file("one.tlt") + " --out " + dir.file("bad") + " --quiet")
-                .exit_code,
-            2);
-  Array3 z = s.views;
-  for (std::int64_t i = 0; i < 48 * 48; ++i) z.slice(2)[i] = 0;
-  write_mrc(dir.file("z.mrc"), z, MrcKind::stack);
-  EXPECT_EQ(test::run_aet("align --tilts " + dir.file("z.mrc") + " --angles " + dir.file("t.tlt") +
-                          " --out " + dir.file("bad") + " --quiet")
-                .exit_code,
-            2);
-  EXPECT_FALSE(test::file_exists(dir.file("bad")));
 }
 
 }  // namespace

@@ -15,15 +15,15 @@
 #include <vector>
 
 #include "aet/align/align.hpp"
-#include "aet/align/model_refinement.hpp"
 #include "aet/analysis/evaluate.hpp"
 #include "aet/core/error.hpp"
 #include "aet/io/angles.hpp"
 #include "aet/io/mrc.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 #include "aet/recon/solvers.hpp"
+#include "aet/refine/model_refinement.hpp"
 #include "aet/trace/trace.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/tilt_series.hpp"
 #include "support/recon_fixtures.hpp"
 
 namespace aet {

@@ -5,7 +5,7 @@
 #include "aet/io/angles.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
-#include "support/test_support.hpp"
+#include "support/cli_support.hpp"
 
 using namespace aet;
 using aet::test::run_aet;

@@ -1,6 +1,6 @@
 // Model evaluation: registration across shifts, axis permutations and mirror images, one-to-one
-// matching with missing and extra atoms, error statistics, species, surface recall, and the
-// `aet evaluate` command.
+// matching with missing and extra atoms, error statistics, species and surface recall (the
+// `aet evaluate` command: test_evaluate_cli.cpp).
 #include <gtest/gtest.h>
 
 #include <Eigen/LU>
@@ -15,41 +15,15 @@
 
 #include "aet/analysis/evaluate.hpp"
 #include "aet/core/error.hpp"
-#include "aet/io/xyz.hpp"
-#include "support/test_support.hpp"
+#include "support/evaluate_fixtures.hpp"
 
 namespace aet {
 namespace {
 
-constexpr double kA = 3.92;  // Pt lattice constant, Angstrom
-
-// An irregular fcc blob of exactly n atoms: the n lattice sites with the lowest score of an
-// off-centre, skewed ellipsoid. No signed axis permutation maps it onto itself, so the correct
-// registration is unique and can be checked exactly. Every seventh atom is Ni.
-AtomModel blob(std::size_t n) {
-  struct Site {
-    double score;
-    Vec3 p;
-  };
-  std::vector<Site> sites;
-  const int m = 12 + static_cast<int>(std::cbrt(static_cast<double>(n)));
-  for (int i = -m; i <= m; ++i)
-    for (int j = -m; j <= m; ++j)
-      for (int k = -m; k <= m; ++k) {
-        if ((i + j + k) % 2 != 0) continue;
-        const Vec3 p = Vec3(i, j, k) * (kA / 2);
-        const Vec3 q = p - Vec3(0.9, 0.45, 0.3);
-        const double s = std::pow(q.x() / 1.4, 2) + std::pow(q.y() / 1.15, 2) +
-                         std::pow(q.z() / 0.9, 2) + 0.15 * q.x() * q.y() +
-                         0.05 * q.x() * q.y() * q.z() / (1.0 + q.norm());
-        sites.push_back({s, p});
-      }
-  std::stable_sort(sites.begin(), sites.end(),
-                   [](const Site& a, const Site& b) { return a.score < b.score; });
-  AtomModel model;
-  for (std::size_t a = 0; a < n; ++a) model.add(a % 7 == 3 ? "Ni" : "Pt", sites[a].p);
-  return model;
-}
+using test::blob;
+using test::kA;
+using test::mapped;
+using test::rows;
 
 // The 309-atom fcc cuboctahedron: sites (i, j, k) in units of a/2 with i + j + k even,
 // |i| + |j| + |k| <= 8 and max(|i|, |j|, |k|) <= 4. It has 162 surface and 147 bulk atoms.
@@ -60,20 +34,6 @@ AtomModel cuboctahedron() {
       for (int k = -4; k <= 4; ++k)
         if (((i + j + k) % 2 + 2) % 2 == 0 && std::abs(i) + std::abs(j) + std::abs(k) <= 8)
           m.add("Pt", Vec3(i, j, k) * (kA / 2));
-  return m;
-}
-
-AtomModel mapped(const AtomModel& in, const Mat3& M, const Vec3& shift) {
-  AtomModel out = in;
-  for (auto& p : out.positions) p = M * p + shift;
-  return out;
-}
-
-Mat3 rows(const Vec3& a, const Vec3& b, const Vec3& c) {
-  Mat3 m;
-  m.row(0) = a.transpose();
-  m.row(1) = b.transpose();
-  m.row(2) = c.transpose();
   return m;
 }
 
@@ -369,72 +329,6 @@ TEST(Evaluate, LargeModelRegistersInSeconds) {
   EXPECT_LT(r.rmsd_pm, 1e-3);
   EXPECT_LT(seconds, 20.0);
   std::printf("30000 atoms evaluated in %.2f s\n", seconds);
-}
-
-// --- the command line ---------------------------------------------------------------------------
-
-double json_value(const std::string& js, const std::string& key) {
-  const std::string tag = "\"" + key + "\": ";
-  const auto at = js.find(tag);
-  if (at == std::string::npos) return std::nan("");
-  return std::strtod(js.c_str() + at + tag.size(), nullptr);
-}
-
-TEST(EvaluateCli, ScoresTwoFiles) {
-  test::TempDir tmp;
-  const AtomModel truth = blob(200);
-  AtomModel traced =
-      mapped(truth, rows(Vec3(-1, 0, 0), Vec3(0, 1, 0), Vec3(0, 0, 1)), Vec3(12.3, -4.1, 7.7));
-  std::vector<bool> keep(200, true);
-  keep[10] = keep[20] = false;
-  traced.filter(keep);
-  write_xyz(tmp.file("truth.xyz"), truth);
-  write_xyz(tmp.file("traced.xyz"), traced);
-  const std::string files =
-      "evaluate --quiet --traced " + tmp.file("traced.xyz") + " --truth " + tmp.file("truth.xyz");
-  auto r = test::run_aet(files + " --out " + tmp.file("metrics.json"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_DOUBLE_EQ(json_value(r.output, "recall"), 0.99);
-  EXPECT_DOUBLE_EQ(json_value(r.output, "precision"), 1.0);
-  EXPECT_DOUBLE_EQ(json_value(r.output, "matched"), 198.0);
-  EXPECT_NE(r.output.find("\"permutation\": \"-x y z\""), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("\"truth_file\""), std::string::npos) << r.output;
-  EXPECT_EQ(test::read_text(tmp.file("metrics.json")), r.output);
-
-  r = test::run_aet(files + " --no-permutations --radius 0.5");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_LT(json_value(r.output, "recall"), 0.95);
-  EXPECT_DOUBLE_EQ(json_value(r.output, "match_radius"), 0.5);
-
-  r = test::run_aet(files + " --no-register");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_LT(json_value(r.output, "matched"), 100.0);
-
-  r = test::run_aet("evaluate --help");
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.output.find("Usage: aet evaluate"), std::string::npos) << r.output;
-}
-
-TEST(EvaluateCli, BadInputExitsTwoNamingTheFile) {
-  test::TempDir tmp;
-  write_xyz(tmp.file("truth.xyz"), blob(20));
-  const std::string missing = tmp.file("no_such_model.xyz");
-  auto r = test::run_aet("evaluate --traced " + missing + " --truth " + tmp.file("truth.xyz"));
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
-
-  test::write_text(tmp.file("empty.xyz"), "0\nProperties=species:S:1:pos:R:3\n");
-  r = test::run_aet("evaluate --traced " + tmp.file("empty.xyz") + " --truth " +
-                    tmp.file("truth.xyz") + " --out " + tmp.file("m.json"));
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find(tmp.file("empty.xyz")), std::string::npos) << r.output;
-  EXPECT_FALSE(test::file_exists(tmp.file("m.json")));
-
-  r = test::run_aet("evaluate --traced " + tmp.file("truth.xyz") + " --truth " +
-                    tmp.file("truth.xyz") + " --radius -1");
-  EXPECT_EQ(r.exit_code, 2);
-  r = test::run_aet("evaluate --truth " + tmp.file("truth.xyz"));
-  EXPECT_EQ(r.exit_code, 2);
 }
 
 }  // namespace

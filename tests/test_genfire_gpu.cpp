@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "aet/core/error.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 #include "aet/recon/solvers.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/tilt_series.hpp"
 #include "support/test_support.hpp"
 
 namespace aet {

@@ -1,4 +1,4 @@
-// The view-geometry convention of DESIGN.md, pinned by hand-computed cases.
+// The view-geometry convention of docs/design.md, pinned by hand-computed cases.
 #include <gtest/gtest.h>
 
 #include <cmath>

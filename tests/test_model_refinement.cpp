@@ -8,63 +8,25 @@
 #include <limits>
 #include <vector>
 
-#include "aet/align/model_refinement.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/rng.hpp"
-#include "aet/io/angles.hpp"
-#include "aet/io/mrc.hpp"
-#include "aet/io/xyz.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/tilt_series.hpp"
+#include "aet/refine/model_refinement.hpp"
 #include "aet/trace/trace.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/tilt_series.hpp"
 #include "support/recon_fixtures.hpp"
-#include "support/test_support.hpp"
+#include "support/refine_fixtures.hpp"
 
 namespace aet {
 namespace {
 
 const Device kCpu{};
 using test::angle_error_deg;
+using test::Case;
+using test::displaced;
+using test::make_case;
 using test::object_rotation;
-
-struct Case {
-  AtomModel truth;
-  phantoms::TiltSeries series;
-};
-
-Case make_case(const std::string& element, std::uint64_t seed) {
-  Case c;
-  phantoms::ParticleSpec spec;
-  spec.element = element;
-  spec.shape = element == "FePt" ? phantoms::Shape::sphere : phantoms::Shape::cuboctahedron;
-  spec.shells = 3;                 // 147 atoms
-  spec.size = 7.0;                 // FePt sphere: about 120 atoms
-  spec.random_orientation = true;  // off the zone axes, like a real particle
-  spec.b_factor = 5.0;
-  spec.seed = seed;
-  c.truth = phantoms::build_particle(spec);
-  c.series =
-      phantoms::simulate_tilt_series(c.truth, test::tilt_series_spec(0.5, 56, 5, seed, true), kCpu);
-  return c;
-}
-
-// RMS distance (pm) of est atoms from Q truth atoms after the best translation.
-double position_error_pm(const std::vector<Vec3>& est, const std::vector<Vec3>& truth,
-                         const Mat3& Q) {
-  Vec3 t = Vec3::Zero();
-  for (std::size_t i = 0; i < est.size(); ++i) t += est[i] - Q * truth[i];
-  t /= static_cast<double>(est.size());
-  double s = 0;
-  for (std::size_t i = 0; i < est.size(); ++i) s += (est[i] - Q * truth[i] - t).squaredNorm();
-  return 100.0 * std::sqrt(s / est.size());
-}
-
-std::vector<Vec3> displaced(const std::vector<Vec3>& p, double sd, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<Vec3> out = p;
-  for (auto& x : out) x += Vec3(rng.normal(0, sd), rng.normal(0, sd), rng.normal(0, sd));
-  return out;
-}
+using test::position_error_pm;
 
 TEST(ModelRefinement, AtomsMoveToTheirTruePositions) {
   const Case c = make_case("Pt", 11);
@@ -304,78 +266,6 @@ TEST(ModelRefinement, RejectsBadInput) {
     o.position_prior = prior;
     EXPECT_THROW(refine_atomic_model(v, c.series.truth, c.truth, o), InputError) << prior;
   }
-}
-
-// `aet refine`: the refined model and geometry are written; a bad model file, a NaN view or an
-// angle count that differs from the view count exits 2 naming the file and writes nothing.
-TEST(RefineCli, WritesTheRefinedModelAndRejectsBadInput) {
-  const Case c = make_case("Pt", 51);
-  test::TempDir dir;
-  write_mrc(dir.file("t.mrc"), c.series.views, MrcKind::stack);
-  write_geometry(dir.file("g.txt"), c.series.truth, "truth");
-  AtomModel start = c.truth;
-  start.positions = displaced(c.truth.positions, 0.1, 52);
-  write_xyz(dir.file("start.xyz"), start);
-  const auto ok =
-      test::run_aet("refine --tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") +
-                    " --atoms " + dir.file("start.xyz") + " --out " + dir.file("out") + " --quiet");
-  ASSERT_EQ(ok.exit_code, 0) << ok.output;
-  for (const char* f : {"refined.xyz", "geometry.txt", "refine.log", "refine.json"})
-    EXPECT_TRUE(test::file_exists(dir.file("out/") + f)) << f;
-  const AtomModel refined = read_xyz(dir.file("out/refined.xyz"));
-  ASSERT_EQ(refined.size(), c.truth.size());
-  EXPECT_NE(refined.find_property("model_weight"), nullptr);
-  EXPECT_LT(position_error_pm(refined.positions, c.truth.positions, Mat3::Identity()),
-            0.3 * position_error_pm(start.positions, c.truth.positions, Mat3::Identity()));
-  EXPECT_EQ(read_angles(dir.file("out/geometry.txt"), c.series.views.nz()).format,
-            AngleFormat::geometry);
-  // --elements classifies the refined atoms again: a clean Pt particle keeps every atom.
-  const auto cls = test::run_aet("refine --tilts " + dir.file("t.mrc") + " --angles " +
-                                 dir.file("g.txt") + " --atoms " + dir.file("start.xyz") +
-                                 " --elements Pt --out " + dir.file("out2") + " --quiet");
-  ASSERT_EQ(cls.exit_code, 0) << cls.output;
-  EXPECT_EQ(read_xyz(dir.file("out2/refined.xyz")).size(), c.truth.size());
-  const std::string js = test::read_text(dir.file("out2/refine.json"));
-  EXPECT_NE(js.find("\"atoms_removed\": 0"), std::string::npos) << js;
-  EXPECT_NE(js.find("\"position_prior_angstrom\": 0.05"), std::string::npos) << js;
-
-  auto refuse = [&](const std::string& args, const std::string& named) {
-    const auto r = test::run_aet("refine " + args + " --out " + dir.file("bad") + " --quiet");
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_NE(r.output.find(named), std::string::npos) << r.output;
-    EXPECT_FALSE(test::file_exists(dir.file("bad")));
-  };
-  test::write_text(dir.file("trunc.xyz"), "12\ncomment\nPt 0 0 0\n");
-  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
-             dir.file("trunc.xyz"),
-         dir.file("trunc.xyz"));
-  test::write_text(dir.file("short.tlt"), "0\n10\n");
-  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("short.tlt") + " --atoms " +
-             dir.file("start.xyz"),
-         dir.file("short.tlt"));
-  // A NaN in the data (the writer refuses one: a marker value is overwritten in the file).
-  Array3 nan_views = c.series.views;
-  const float marker = 12345.678f, nan = std::numeric_limits<float>::quiet_NaN();
-  nan_views.slice(3)[100] = marker;
-  write_mrc(dir.file("nan.mrc"), nan_views, MrcKind::stack);
-  std::string bytes = test::read_text(dir.file("nan.mrc"));
-  const auto at = bytes.rfind(std::string(reinterpret_cast<const char*>(&marker), 4));
-  ASSERT_NE(at, std::string::npos);
-  bytes.replace(at, 4, std::string(reinterpret_cast<const char*>(&nan), 4));
-  test::write_text(dir.file("nan.mrc"), bytes);
-  refuse("--tilts " + dir.file("nan.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
-             dir.file("start.xyz"),
-         dir.file("nan.mrc"));
-  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
-             dir.file("start.xyz") + " --elements Pt,Xq",
-         "Xq");
-  // A search of the views' rotations with the geometry held fixed is a contradiction.
-  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
-             dir.file("start.xyz") + " --angle-search 5",
-         "--geometry");
-  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
-             dir.file("start.xyz") + " --position-prior=-0.05",
-         "--position-prior");
 }
 
 }  // namespace

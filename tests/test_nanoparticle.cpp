@@ -12,7 +12,7 @@
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
-#include "phantoms/nanoparticle.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
 
 namespace aet::phantoms {
 namespace {

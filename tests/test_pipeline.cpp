@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "aet/io/xyz.hpp"
-#include "support/test_support.hpp"
+#include "support/cli_support.hpp"
 
 using aet::test::run_aet;
 using aet::test::TempDir;

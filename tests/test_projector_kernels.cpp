@@ -16,6 +16,7 @@
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/recon/projector.hpp"
+#include "projector_detail.hpp"
 #include "projector_math.cuh"
 #include "recon_detail.hpp"
 #include "support/recon_fixtures.hpp"

@@ -15,6 +15,7 @@
 #include "aet/recon/memory_plan.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "projector_detail.hpp"
 #include "support/recon_fixtures.hpp"
 #include "support/test_support.hpp"
 

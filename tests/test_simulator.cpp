@@ -12,8 +12,9 @@
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/geometry/rotation.hpp"
-#include "phantoms/project_atoms.hpp"
-#include "phantoms/tilt_series.hpp"
+#include "aet/phantoms/project_atoms.hpp"
+#include "aet/phantoms/tilt_series.hpp"
+#include "project_atoms_detail.hpp"
 
 namespace aet::phantoms {
 namespace {

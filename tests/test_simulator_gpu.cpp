@@ -9,8 +9,9 @@
 
 #include "aet/core/device.hpp"
 #include "aet/core/error.hpp"
-#include "phantoms/project_atoms.hpp"
-#include "phantoms/tilt_series.hpp"
+#include "aet/phantoms/project_atoms.hpp"
+#include "aet/phantoms/tilt_series.hpp"
+#include "project_atoms_detail.hpp"
 #include "support/test_support.hpp"
 
 namespace aet::phantoms {

@@ -9,113 +9,28 @@
 
 #include "aet/core/error.hpp"
 #include "aet/core/rng.hpp"
-#include "aet/io/mrc.hpp"
-#include "aet/io/xyz.hpp"
+#include "aet/phantoms/project_atoms.hpp"
 #include "aet/trace/trace.hpp"
-#include "phantoms/project_atoms.hpp"
-#include "support/test_support.hpp"
+#include "support/trace_fixtures.hpp"
 
 namespace aet {
 namespace {
 
-constexpr double kVoxel = 0.35;  // Angstrom
-constexpr double kSigma = 0.45;  // Angstrom, atom width
-
-struct Planted {
-  phantoms::GaussianAtoms atoms;
-  std::vector<std::string> species;
-  Array3 volume;
-};
-
-// Weight of an atom per the simulator's intensity model (Z^1.7).
-double z_weight(const std::string& symbol) {
-  const int z = symbol == "Fe" ? 26 : symbol == "Pt" ? 78 : 0;
-  return std::pow(static_cast<double>(z) / 78.0, 1.7);
-}
-
-// Sites of an fcc lattice (constant a) within `radius` of a random sub-voxel origin, each jittered
-// by `jitter` (sd per axis), so that atoms sit at arbitrary sub-voxel offsets.
-std::vector<Vec3> jittered_fcc(double a, double radius, double jitter, Rng& rng) {
-  const Vec3 origin(rng.uniform(-0.5, 0.5) * kVoxel, rng.uniform(-0.5, 0.5) * kVoxel,
-                    rng.uniform(-0.5, 0.5) * kVoxel);
-  const Vec3 basis[4] = {Vec3(0, 0, 0), Vec3(0.5, 0.5, 0), Vec3(0.5, 0, 0.5), Vec3(0, 0.5, 0.5)};
-  std::vector<Vec3> out;
-  const int m = static_cast<int>(std::ceil(radius / a)) + 1;
-  for (int i = -m; i <= m; ++i)
-    for (int j = -m; j <= m; ++j)
-      for (int k = -m; k <= m; ++k)
-        for (const auto& b : basis) {
-          const Vec3 p = a * (Vec3(i, j, k) + b);
-          if (p.norm() > radius) continue;
-          out.push_back(origin + p + jitter * Vec3(rng.normal(), rng.normal(), rng.normal()));
-        }
-  return out;
-}
-
-Planted make_volume(const std::vector<Vec3>& pos, const std::vector<std::string>& species,
-                    std::int64_t n, double noise_sd, std::uint64_t seed) {
-  Planted p;
-  p.species = species;
-  p.atoms.positions = pos;
-  for (const auto& s : species) {
-    p.atoms.weight.push_back(z_weight(s));
-    p.atoms.sigma.push_back(kSigma);
-  }
-  p.volume = phantoms::ideal_volume(p.atoms, n, n, n, kVoxel);
-  if (noise_sd > 0) {
-    float top = 0;
-    for (float v : p.volume.vector()) top = std::max(top, v);
-    Rng rng(seed);
-    for (float& v : p.volume.vector()) v += static_cast<float>(noise_sd * top * rng.normal());
-  }
-  return p;
-}
-
-struct Match {
-  std::size_t matched = 0, extra = 0, missing = 0, species_ok = 0;
-  double rms = 0;  // Angstrom
-};
-
-// One-to-one matching within 0.7 A (well under half the atom spacing).
-Match match(const Planted& truth, const AtomModel& traced) {
-  Match m;
-  std::vector<bool> used(traced.size(), false);
-  double se = 0;
-  for (std::size_t i = 0; i < truth.atoms.positions.size(); ++i) {
-    double best = 0.7;
-    std::size_t bj = traced.size();
-    for (std::size_t j = 0; j < traced.size(); ++j) {
-      const double d = (traced.positions[j] - truth.atoms.positions[i]).norm();
-      if (!used[j] && d < best) {
-        best = d;
-        bj = j;
-      }
-    }
-    if (bj == traced.size()) {
-      ++m.missing;
-      continue;
-    }
-    used[bj] = true;
-    ++m.matched;
-    se += best * best;
-    if (traced.species[bj] == truth.species[i]) ++m.species_ok;
-  }
-  for (bool u : used) m.extra += !u;
-  m.rms = m.matched ? std::sqrt(se / static_cast<double>(m.matched)) : 0.0;
-  return m;
-}
+using test::jittered_fcc;
+using test::kSigma;
+using test::kVoxel;
+using test::make_volume;
+using test::Match;
+using test::match;
+using test::Planted;
+using test::pt_particle;
+using test::z_weight;
 
 void report(const char* what, const Match& m) {
   std::printf("[ trace    ] %s: matched %zu, missing %zu, extra %zu, rms %.2f pm, species %zu\n",
               what, m.matched, m.missing, m.extra, 100 * m.rms, m.species_ok);
 }
 
-Planted pt_particle(double noise_sd, std::uint64_t seed) {
-  Rng rng(seed);
-  // a = 3.6 A: nearest neighbours 2.55 A apart, closer than Pt's 2.77 so tails overlap more.
-  const auto pos = jittered_fcc(3.6, 7.5, 0.05, rng);
-  return make_volume(pos, std::vector<std::string>(pos.size(), "Pt"), 56, noise_sd, seed + 1);
-}
 
 TEST(Trace, RecoversPlantedAtomsToThreePicometres) {
   const Planted p = pt_particle(0.0, 11);
@@ -440,71 +355,6 @@ TEST(Trace, BadInputThrows) {
   nan(3, 4, 5) = std::nanf("");
   EXPECT_THROW(trace_atoms(nan, TraceOptions{}), InputError);
   EXPECT_THROW(parse_peak_fit("cubic"), InputError);
-}
-
-TEST(TraceCli, TracesAnMrcVolume) {
-  test::TempDir dir;
-  const Planted p = pt_particle(0.0, 71);
-  write_mrc(dir.file("vol.mrc"), p.volume, MrcKind::volume);
-  const auto r = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
-                               dir.file("atoms.xyz") + " --seed 3 --quiet");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const AtomModel traced = read_xyz(dir.file("atoms.xyz"));
-  EXPECT_EQ(traced.size(), p.atoms.positions.size());
-  EXPECT_LE(match(p, traced).rms, 0.03);
-  ASSERT_TRUE(traced.find_info("seed"));
-  EXPECT_EQ(*traced.find_info("seed"), "3");
-  ASSERT_TRUE(traced.find_info("source_volume"));
-  EXPECT_EQ(*traced.find_info("source_volume"), dir.file("vol.mrc"));
-  // --fit gaussian-axes reaches the per-axis fit, and records which fit and the shape it found.
-  const auto ra = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
-                                dir.file("axes.xyz") + " --fit gaussian-axes --quiet");
-  ASSERT_EQ(ra.exit_code, 0) << ra.output;
-  const AtomModel axes = read_xyz(dir.file("axes.xyz"));
-  EXPECT_EQ(axes.size(), p.atoms.positions.size());
-  EXPECT_LE(match(p, axes).rms, 0.03);
-  ASSERT_TRUE(axes.find_info("trace_fit"));
-  EXPECT_EQ(*axes.find_info("trace_fit"), "gaussian-axes");
-  ASSERT_TRUE(axes.find_info("trace_atom_shape"));
-  const auto bad = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
-                                 dir.file("bad.xyz") + " --fit gaussian-axis");
-  EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.output.find("gaussian-axes"), std::string::npos) << bad.output;  // valid names
-  EXPECT_FALSE(test::file_exists(dir.file("bad.xyz")));
-}
-
-TEST(TraceCli, VoxelSizeOverride) {
-  test::TempDir dir;
-  const Planted p = pt_particle(0.0, 72);
-  Array3 vol = p.volume;
-  vol.voxel_size = VoxelSize{1.0, 1.0, 1.0};  // a header that lost the voxel size
-  write_mrc(dir.file("vol.mrc"), vol, MrcKind::volume);
-  const auto r = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " +
-                               dir.file("atoms.xyz") + " --voxel-size 0.35 --quiet");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_LE(match(p, read_xyz(dir.file("atoms.xyz"))).rms, 0.03);
-}
-
-TEST(TraceCli, BadInputExitsTwoAndWritesNothing) {
-  test::TempDir dir;
-  const std::string missing = dir.file("nope.mrc");
-  auto r = test::run_aet("trace --volume " + missing + " --out " + dir.file("atoms.xyz"));
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
-  EXPECT_FALSE(test::file_exists(dir.file("atoms.xyz")));
-
-  const Planted p = pt_particle(0.0, 73);
-  write_mrc(dir.file("vol.mrc"), p.volume, MrcKind::volume);
-  for (const std::string bad : {"--elements Pt,Xx", "--min-distance 0", "--fit cubic",
-                                "--threshold 2", "--voxel-size -1"}) {
-    r = test::run_aet("trace --volume " + dir.file("vol.mrc") + " --out " + dir.file("atoms.xyz") +
-                      " " + bad);
-    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
-    EXPECT_FALSE(test::file_exists(dir.file("atoms.xyz"))) << bad;
-  }
-  r = test::run_aet("trace --out " + dir.file("atoms.xyz"));
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_EQ(test::list_dir(dir.path()), std::vector<std::string>{"vol.mrc"});
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "aet/core/device.hpp"
+#include "device_query.hpp"
 
 namespace aet::detail {
 

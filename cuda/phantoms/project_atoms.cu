@@ -21,9 +21,10 @@
 #include <vector>
 
 #include "aet/core/error.hpp"
+#include "aet/phantoms/project_atoms.hpp"
 #include "cuda/core/cuda_check.cuh"
 #include "phantoms/gaussian_pixel.hpp"
-#include "phantoms/project_atoms.hpp"
+#include "phantoms/project_atoms_detail.hpp"
 
 namespace aet::phantoms::detail {
 namespace {

@@ -19,16 +19,18 @@
 #include <string>
 #include <vector>
 
-#include "../../src/recon/genfire_detail.hpp"
-#include "../core/cuda_check.cuh"
 #include "aet/core/error.hpp"
 #include "aet/recon/memory_plan.hpp"
+#include "cuda_check.cuh"
+#include "genfire_detail.hpp"
+#include "launch.cuh"
 
 namespace aet::detail::genfire {
 namespace {
 
 constexpr int kThreads = 256;  // per block; the R_free reduction assumes a power of two
 constexpr int kReduceBlocks = 1024;
+constexpr std::int64_t kMaxBlocks = 65536;  // element-wise kernels: grid-stride beyond
 
 #define AET_CUFFT_CHECK(expr)                                                                      \
   do {                                                                                             \
@@ -51,11 +53,6 @@ class FftPlan {
  private:
   cufftHandle h_ = 0;
 };
-
-int blocks_for(std::int64_t n) {
-  const std::int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 65536 ? (b > 0 ? b : 1) : 65536);  // grid-stride beyond
-}
 
 // Enforces the measured values at constrained elements inside the frequency limit.
 __global__ void fourier_constraint(float2* F, const float2* measured, const std::uint8_t* kind,
@@ -187,15 +184,18 @@ Array3 iterate_cuda(const Problem& p, const ReconOptions& opt, double pixel, Rec
   const float inv_n = static_cast<float>(1.0 / p.grid_elements());
   auto* box_real = reinterpret_cast<float*>(box.get());
   const std::int64_t grid_n = p.gx * p.gy * p.gz;
+  const unsigned half_blocks =
+      cuda::blocks_for(static_cast<std::int64_t>(half), kThreads, kMaxBlocks);
+  const unsigned grid_blocks = cuda::blocks_for(grid_n, kThreads, kMaxBlocks);
 
   for (int it = 1; it <= opt.iterations; ++it) {
     const double limit = p.limit_squared[static_cast<std::size_t>(it - 1)];
-    fourier_constraint<<<blocks_for(static_cast<std::int64_t>(half)), kThreads, 0, stream.get()>>>(
+    fourier_constraint<<<half_blocks, kThreads, 0, stream.get()>>>(
         box.get(), measured.get(), kind.get(), p.hx, p.gx, p.gy, p.gz, limit);
     AET_CUDA_CHECK(cudaGetLastError());
     AET_CUFFT_CHECK(cufftExecC2R(inverse.get(), reinterpret_cast<cufftComplex*>(box.get()),
                                  reinterpret_cast<cufftReal*>(box_real)));
-    real_constraints<<<blocks_for(grid_n), kThreads, 0, stream.get()>>>(
+    real_constraints<<<grid_blocks, kThreads, 0, stream.get()>>>(
         box_real, volume_d.get(), opt.support ? support_d.get() : nullptr, opt.positivity, p.nx,
         p.ny, p.nz, p.gx, p.gy, p.gz, p.hx, inv_n);
     AET_CUDA_CHECK(cudaGetLastError());

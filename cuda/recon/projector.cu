@@ -8,13 +8,14 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/recon/memory_plan.hpp"
 #include "aet/recon/projector.hpp"
+#include "projector_detail.hpp"
 #include "projector_kernels.cuh"
 
 namespace aet::detail {
@@ -22,12 +23,6 @@ namespace {
 
 using cuda::recon::DeviceRays;
 using cuda::recon::Shape;
-
-std::string gib(std::uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3g GiB", static_cast<double>(bytes) / (1ull << 30));
-  return text;
-}
 
 // Views per batch when `fixed` bytes stay resident and each view needs `per_view` bytes.
 std::int64_t views_per_batch(const char* what, int device, std::uint64_t fixed,

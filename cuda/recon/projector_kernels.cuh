@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
-#include "../core/cuda_check.cuh"
 #include "aet/core/error.hpp"
 #include "aet/recon/memory_plan.hpp"
+#include "cuda_check.cuh"
 #include "projector_math.cuh"
 
 namespace aet::cuda::recon {

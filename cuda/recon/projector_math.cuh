@@ -1,7 +1,7 @@
 // Per-thread code of the CUDA Joseph projector pair: the line integral of one detector pixel
 // (project_ray) and the back projection into one voxel (gather_voxel), in two arithmetics.
 // projector_kernels.cuh wraps them in kernels; tests/test_projector_kernels.cpp compiles this
-// header as plain C++ (cuda/core/host_device.cuh) and runs them on the CPU against the CPU
+// header as plain C++ (cuda/core/device_function.cuh) and runs them on the CPU against the CPU
 // reference, so every build checks the kernels' arithmetic and indexing.
 //
 // Precision::reference reproduces the CPU reference (src/recon/projector_cpu.cpp) operation for
@@ -37,9 +37,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "../core/host_device.cuh"
 #include "aet/core/error.hpp"
 #include "aet/geometry/rotation.hpp"
+#include "device_function.cuh"
 #include "joseph_rays.hpp"  // src/recon: the CPU's ray parametrisation
 
 namespace aet::cuda::recon {

@@ -28,123 +28,27 @@
 
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
-#include "aet/core/progress.hpp"
 #include "aet/recon/memory_plan.hpp"
 #include "aet/recon/solvers.hpp"
+#include "iteration.hpp"
+#include "launch.cuh"
 #include "projector_kernels.cuh"
 #include "recon_detail.hpp"
+#include "solver_kernels.cuh"
 
 namespace aet::detail {
 namespace {
 
 using cuda::recon::DeviceRays;
+using cuda::recon::fill;
 using cuda::recon::GatherMode;
+using cuda::recon::invert_sums_device;
+using cuda::recon::kMaxBlocks;
 using cuda::recon::kReduceThreads;
+using cuda::recon::launch_residual;
+using cuda::recon::momentum_kernel;
 using cuda::recon::Shape;
-
-// ---- element-wise kernels (grid-stride, 64-bit indices) --------------------------------------
-
-unsigned grid_for(long long n) {
-  const long long blocks = (n + kReduceThreads - 1) / kReduceThreads;
-  return static_cast<unsigned>(std::min<long long>(std::max<long long>(blocks, 1), 8192));
-}
-
-__global__ void fill_kernel(float* __restrict__ a, long long n, float value) {
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += stride)
-    a[e] = value;
-}
-
-// *peak_bits = max(*peak_bits, bits of the largest positive element). Non-negative floats order
-// like their bit patterns, so an unsigned atomicMax finds the float maximum.
-__global__ void max_positive_kernel(const float* __restrict__ a, long long n,
-                                    unsigned* __restrict__ peak_bits) {
-  unsigned best = 0;
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += stride) {
-    const float v = a[e];
-    if (v > 0.0f) {
-      const unsigned bits = __float_as_uint(v);
-      best = bits > best ? bits : best;
-    }
-  }
-  for (int o = 16; o > 0; o >>= 1) {
-    const unsigned other = __shfl_down_sync(0xffffffffu, best, o);
-    best = other > best ? other : best;
-  }
-  if ((threadIdx.x & 31) == 0 && best != 0) atomicMax(peak_bits, best);
-}
-
-// detail::invert_sums (solvers.cpp) on the device: 1 / v above 1e-6 of the peak, 0 elsewhere.
-__global__ void invert_kernel(float* __restrict__ a, long long n,
-                              const unsigned* __restrict__ peak_bits) {
-  const float floor_value = __fmul_rn(__uint_as_float(*peak_bits), 1e-6f);
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += stride) {
-    const float v = a[e];
-    a[e] = v > floor_value ? __fdiv_rn(1.0f, v) : 0.0f;
-  }
-}
-
-// r holds p = A x. With moments (whose [0], [1] hold <b, p>, <p, p>), adds sum |b - l p| and
-// sum (b - l p)^2 to moments[2], [3]. With write, turns r into b - p, times row when given.
-__global__ void residual_kernel(const float* __restrict__ b, float* __restrict__ r,
-                                const float* __restrict__ row, long long n,
-                                double* __restrict__ moments, bool write) {
-  double l = 0.0;
-  if (moments) l = moments[1] > 0.0 ? moments[0] / moments[1] : 0.0;
-  double diff = 0.0, square = 0.0;
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += stride) {
-    const float bv = b[e], pv = r[e];
-    if (moments) {
-      const double d = static_cast<double>(bv) - l * static_cast<double>(pv);
-      diff += fabs(d);
-      square += d * d;
-    }
-    if (write) {
-      float res = __fsub_rn(bv, pv);
-      if (row) res = __fmul_rn(res, row[e]);
-      r[e] = res;
-    }
-  }
-  if (moments) cuda::recon::block_add2(diff, square, moments + 2);  // uniform branch
-}
-
-// The batched plan's update from the summed back projection u.
-template <int kMode>
-__global__ void update_kernel(float* __restrict__ x, const float* __restrict__ u,
-                              const float* __restrict__ col, const unsigned char* __restrict__ mask,
-                              long long n, float step, bool positivity) {
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += stride)
-    x[e] = cuda::recon::updated_voxel<kMode>(x[e], u[e], col, mask, e, step, positivity);
-}
-
-void fill(float* a, long long n, float value, cudaStream_t s) {
-  fill_kernel<<<grid_for(n), kReduceThreads, 0, s>>>(a, n, value);
-  AET_CUDA_CHECK(cudaGetLastError());
-}
-
-// detail::invert_sums on a device array; `peak` is one unsigned of scratch.
-void invert_sums_device(float* a, long long n, unsigned* peak, cudaStream_t s) {
-  AET_CUDA_CHECK(cudaMemsetAsync(peak, 0, sizeof(unsigned), s));
-  max_positive_kernel<<<grid_for(n), kReduceThreads, 0, s>>>(a, n, peak);
-  AET_CUDA_CHECK(cudaGetLastError());
-  invert_kernel<<<grid_for(n), kReduceThreads, 0, s>>>(a, n, peak);
-  AET_CUDA_CHECK(cudaGetLastError());
-}
-
-void residual(const float* b, float* r, const float* row, long long n, double* moments, bool write,
-              cudaStream_t s) {
-  residual_kernel<<<grid_for(n), kReduceThreads, 0, s>>>(b, r, row, n, moments, write);
-  AET_CUDA_CHECK(cudaGetLastError());
-}
+using cuda::recon::update_kernel;
 
 // ---- host side -----------------------------------------------------------------------------
 
@@ -223,38 +127,25 @@ RSums host_r_sums(const float* b, const float* p, std::int64_t n_views, std::int
   return s;
 }
 
-// Records the R factors of the volume after an iteration, as the CPU's Monitor.
-class Recorder {
+// R factors from the four sums, as r1_factor / r2_factor: the denominators sum |b| and sum b^2
+// are those of the views, summed once per solve.
+class RNorms {
  public:
-  Recorder(const Array3& b, const ReconOptions& opt, ReconResult& result)
-      : opt_(opt),
-        result_(result),
-        progress_(std::string("reconstruct ") + algorithm_name(opt.algorithm), opt.iterations) {
+  explicit RNorms(const Array3& b) {
     for (std::size_t e = 0; e < b.size(); ++e) {
       const double v = b.data()[e];
       sum_abs_ += std::abs(v);
       sum_sq_ += v * v;
     }
   }
-  // Returns R2.
-  double record(int iteration, const RSums& s) {
-    const double r1 = sum_abs_ > 0 ? s.diff / sum_abs_ : 0.0;
-    const double r2 = sum_sq_ > 0 ? s.square / sum_sq_ : 0.0;
-    result_.r1.push_back(r1);
-    result_.r2.push_back(r2);
-    char line[128];
-    std::snprintf(line, sizeof line, "iteration %d: R1 = %.5f, R2 = %.5f", iteration, r1, r2);
-    log_verbose(line);
-    progress_.advance();
-    if (opt_.on_iteration) opt_.on_iteration(iteration, r1, r2);
-    return r2;
+  RFactors operator()(const RSums& s) const {
+    RFactors r;
+    r.r1 = sum_abs_ > 0 ? s.diff / sum_abs_ : 0.0;
+    r.r2 = sum_sq_ > 0 ? s.square / sum_sq_ : 0.0;
+    return r;
   }
-  void finish() { progress_.finish(); }
 
  private:
-  const ReconOptions& opt_;
-  ReconResult& result_;
-  Progress progress_;
   double sum_abs_ = 0, sum_sq_ = 0;
 };
 
@@ -270,31 +161,20 @@ struct Problem {
   cuda::recon::Precision precision;  // of the projector pair
 };
 
-// FISTA extrapolation (solvers.cpp's Momentum): prev <- x_{k+1}, x <- x_{k+1} + beta (x_{k+1} -
-// x_k).
-__global__ void momentum_kernel(float* __restrict__ x, float* __restrict__ prev, long long n,
-                                float beta) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const float xn = x[i];
-    x[i] = __fadd_rn(xn, __fmul_rn(beta, __fsub_rn(xn, prev[i])));  // no FMA: as the CPU
-    prev[i] = xn;
-  }
-}
-
-// Host side of the momentum: the shared schedule and the device buffer of the previous iterate.
+// The device side of the momentum: the buffer of the previous iterate (the schedule is the shared
+// loop's). Off, without a buffer, until assigned.
 class DeviceMomentum {
  public:
+  DeviceMomentum() = default;
   DeviceMomentum(bool on, long long voxels, cudaStream_t st)
       : on_(on), voxels_(voxels), prev_(on ? static_cast<std::size_t>(voxels) : 0) {
     if (on_)
       AET_CUDA_CHECK(cudaMemsetAsync(prev_.get(), 0, static_cast<std::size_t>(voxels) * 4, st));
   }
-  void observe(double r2) { schedule_.observe(r2); }
-  void step(float* d_x, cudaStream_t st) {
+  void step(float* d_x, float beta, cudaStream_t st) {
     if (!on_) return;
-    const float beta = static_cast<float>(schedule_.next_beta());
-    momentum_kernel<<<grid_for(voxels_), kReduceThreads, 0, st>>>(d_x, prev_.get(), voxels_, beta);
+    const unsigned grid = cuda::blocks_for(voxels_, kReduceThreads, kMaxBlocks);
+    momentum_kernel<<<grid, kReduceThreads, 0, st>>>(d_x, prev_.get(), voxels_, beta);
     AET_CUDA_CHECK(cudaGetLastError());
   }
   // The result is the last constrained iterate, not the extrapolated point.
@@ -305,10 +185,9 @@ class DeviceMomentum {
   }
 
  private:
-  bool on_;
-  long long voxels_;
+  bool on_ = false;
+  long long voxels_ = 0;
   cuda::DeviceBuffer<float> prev_;
-  FistaSchedule schedule_;
 };
 
 // x = the starting volume (ReconOptions::initial) or zeros.
@@ -320,191 +199,261 @@ void start_volume(const Problem& pb, cuda::DeviceBuffer<float>& d_x, std::size_t
     AET_CUDA_CHECK(cudaMemsetAsync(d_x.get(), 0, volume_bytes, st));
 }
 
-void solve_resident(const Problem& pb, const std::vector<DeviceRays>& rays,
-                    const std::vector<unsigned char>& mask, Recorder& rec, Array3& x_out) {
-  const Shape& s = pb.shape;
-  const long long voxels = s.voxels();
-  const long long stack = pb.n_views * s.pixels();
-  cuda::Stream stream;
-  const cudaStream_t st = stream.get();
-  cuda::DeviceBuffer<float> d_x(static_cast<std::size_t>(voxels));
-  cuda::DeviceBuffer<float> d_b(static_cast<std::size_t>(stack));
-  cuda::DeviceBuffer<float> d_r(static_cast<std::size_t>(stack));
-  cuda::DeviceBuffer<unsigned char> d_mask(mask.size());
-  cuda::DeviceBuffer<float> d_col(pb.sirt ? static_cast<std::size_t>(voxels) : 0);
-  cuda::DeviceBuffer<float> d_row(pb.sirt ? static_cast<std::size_t>(stack) : 0);
-  cuda::DeviceBuffer<DeviceRays> d_rays(rays.size());
-  cuda::DeviceBuffer<double> d_sums(4);
-  cuda::DeviceBuffer<unsigned> d_peak(1);
-  d_b.upload(pb.b.data(), st);
-  d_rays.upload(rays.data(), st);
-  if (!mask.empty()) d_mask.upload(mask.data(), st);
-  const unsigned char* mask_ptr = mask.empty() ? nullptr : d_mask.get();
-  const std::size_t volume_bytes = static_cast<std::size_t>(voxels) * sizeof(float);
-
-  if (pb.sirt) {
-    // Row sums A 1 and column sums A^T 1, inverted (solvers.cpp's invert_sums).
-    fill(d_x.get(), voxels, 1.0f, st);
-    cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get(), pb.n_views, s, d_row.get(),
-                                nullptr, nullptr, st);
-    invert_sums_device(d_row.get(), stack, d_peak.get(), st);
-    fill(d_r.get(), stack, 1.0f, st);
-    AET_CUDA_CHECK(cudaMemsetAsync(d_col.get(), 0, volume_bytes, st));
-    cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get(), pb.n_views, s, d_col.get(),
-                               GatherMode::accumulate, nullptr, nullptr, 0.0f, false, st);
-    invert_sums_device(d_col.get(), voxels, d_peak.get(), st);
+// The resident plan (see the top of the file) as a backend of the shared iteration. The
+// constructor uploads the views, computes SIRT's weights and sets the starting volume.
+class ResidentPlan final : public IterationBackend {
+ public:
+  ResidentPlan(const Problem& pb, const std::vector<DeviceRays>& rays,
+               const std::vector<unsigned char>& mask, const RNorms& norms)
+      : pb_(pb),
+        norms_(norms),
+        s_(pb.shape),
+        voxels_(s_.voxels()),
+        stack_(pb.n_views * s_.pixels()),
+        st_(stream_.get()),
+        d_x_(static_cast<std::size_t>(voxels_)),
+        d_b_(static_cast<std::size_t>(stack_)),
+        d_r_(static_cast<std::size_t>(stack_)),
+        d_mask_(mask.size()),
+        d_col_(pb.sirt ? static_cast<std::size_t>(voxels_) : 0),
+        d_row_(pb.sirt ? static_cast<std::size_t>(stack_) : 0),
+        d_rays_(rays.size()),
+        d_sums_(4),
+        d_peak_(1) {
+    d_b_.upload(pb.b.data(), st_);
+    d_rays_.upload(rays.data(), st_);
+    if (!mask.empty()) d_mask_.upload(mask.data(), st_);
+    mask_ = mask.empty() ? nullptr : d_mask_.get();
+    const std::size_t volume_bytes = static_cast<std::size_t>(voxels_) * sizeof(float);
+    if (pb.sirt) {
+      // Row sums A 1 and column sums A^T 1, inverted (solvers.cpp's invert_sums).
+      fill(d_x_.get(), voxels_, 1.0f, st_);
+      cuda::recon::launch_forward(pb.precision, d_x_.get(), d_rays_.get(), pb.n_views, s_,
+                                  d_row_.get(), nullptr, nullptr, st_);
+      invert_sums_device(d_row_.get(), stack_, d_peak_.get(), st_);
+      fill(d_r_.get(), stack_, 1.0f, st_);
+      AET_CUDA_CHECK(cudaMemsetAsync(d_col_.get(), 0, volume_bytes, st_));
+      cuda::recon::launch_gather(pb.precision, d_r_.get(), d_rays_.get(), pb.n_views, s_,
+                                 d_col_.get(), GatherMode::accumulate, nullptr, nullptr, 0.0f,
+                                 false, st_);
+      invert_sums_device(d_col_.get(), voxels_, d_peak_.get(), st_);
+    }
+    start_volume(pb, d_x_, volume_bytes, st_);
+    momentum_ = DeviceMomentum(pb.opt.accelerate, voxels_, st_);
+    row_ = pb.sirt ? d_row_.get() : nullptr;
+    col_ = pb.sirt ? d_col_.get() : nullptr;
   }
-  start_volume(pb, d_x, volume_bytes, st);
-  DeviceMomentum momentum(pb.opt.accelerate, voxels, st);
-  const float* row = pb.sirt ? d_row.get() : nullptr;
-  const float* col = pb.sirt ? d_col.get() : nullptr;
 
+  void residual_of_zero() override {
+    // A 0 = 0: the residual is b (times row_inv).
+    AET_CUDA_CHECK(
+        cudaMemsetAsync(d_r_.get(), 0, static_cast<std::size_t>(stack_) * sizeof(float), st_));
+    launch_residual(d_b_.get(), d_r_.get(), row_, stack_, nullptr, true, st_);
+    sums_pending_ = false;
+  }
+  // The sums are computed with every projection; `measure` only says whether they are read.
+  void residual(bool measure) override {
+    project_with_sums(true);
+    sums_pending_ = measure;
+  }
+  // The fused gather: x += dt A^T r or relax col_inv A^T r, positivity, support.
+  void update() override {
+    cuda::recon::launch_gather(pb_.precision, d_r_.get(), d_rays_.get(), pb_.n_views, s_,
+                               d_x_.get(), pb_.mode, col_, mask_, pb_.step, pb_.opt.positivity,
+                               st_);
+    // Without sums to wait for (the first iteration), surfaces kernel errors early.
+    if (!sums_pending_) stream_.synchronize();
+  }
+  RFactors r_factors() override { return norms_(download_sums()); }  // waits for the kernels too
+  void extrapolate(float beta) override { momentum_.step(d_x_.get(), beta, st_); }
+  void restore_last() override { momentum_.finish(d_x_.get(), st_); }
+  RFactors final_r_factors() override {
+    project_with_sums(false);
+    return norms_(download_sums());
+  }
+  void download(Array3& x_out) {
+    d_x_.download(x_out.data(), st_);
+    stream_.synchronize();
+  }
+
+ private:
   // p = A x into d_r with all four R sums.
-  auto project_with_sums = [&](bool write_residual) {
-    AET_CUDA_CHECK(cudaMemsetAsync(d_sums.get(), 0, 4 * sizeof(double), st));
-    cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get(), pb.n_views, s, d_r.get(),
-                                d_b.get(), d_sums.get(), st);
-    residual(d_b.get(), d_r.get(), row, stack, d_sums.get(), write_residual, st);
-  };
-  auto download_sums = [&]() {
+  void project_with_sums(bool write_residual) {
+    AET_CUDA_CHECK(cudaMemsetAsync(d_sums_.get(), 0, 4 * sizeof(double), st_));
+    cuda::recon::launch_forward(pb_.precision, d_x_.get(), d_rays_.get(), pb_.n_views, s_,
+                                d_r_.get(), d_b_.get(), d_sums_.get(), st_);
+    launch_residual(d_b_.get(), d_r_.get(), row_, stack_, d_sums_.get(), write_residual, st_);
+  }
+  RSums download_sums() {
     double h[4];
-    AET_CUDA_CHECK(cudaMemcpyAsync(h, d_sums.get(), sizeof h, cudaMemcpyDeviceToHost, st));
-    stream.synchronize();
+    AET_CUDA_CHECK(cudaMemcpyAsync(h, d_sums_.get(), sizeof h, cudaMemcpyDeviceToHost, st_));
+    stream_.synchronize();
     return RSums{h[0], h[1], h[2], h[3]};
-  };
-
-  for (int it = 1; it <= pb.opt.iterations; ++it) {
-    if (it == 1 && !pb.opt.initial) {
-      // A 0 = 0: the residual is b (times row_inv).
-      AET_CUDA_CHECK(
-          cudaMemsetAsync(d_r.get(), 0, static_cast<std::size_t>(stack) * sizeof(float), st));
-      residual(d_b.get(), d_r.get(), row, stack, nullptr, true, st);
-    } else {
-      project_with_sums(true);
-    }
-    cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get(), pb.n_views, s, d_x.get(),
-                               pb.mode, col, mask_ptr, pb.step, pb.opt.positivity, st);
-    if (it > 1) {
-      momentum.observe(rec.record(it - 1, download_sums()));  // waits for the kernels too
-    } else {
-      stream.synchronize();  // surfaces kernel errors early
-    }
-    momentum.step(d_x.get(), st);
   }
-  momentum.finish(d_x.get(), st);
-  project_with_sums(false);
-  rec.record(pb.opt.iterations, download_sums());
-  d_x.download(x_out.data(), st);
-  stream.synchronize();
-}
 
-void solve_batched(const Problem& pb, const std::vector<DeviceRays>& rays,
-                   const std::vector<unsigned char>& mask, std::int64_t per_batch, Recorder& rec,
-                   Array3& x_out) {
-  const Shape& s = pb.shape;
-  const long long voxels = s.voxels();
-  const long long npix = s.pixels();
-  const std::size_t stack = static_cast<std::size_t>(pb.n_views) * static_cast<std::size_t>(npix);
-  const std::size_t batch_stack =
-      static_cast<std::size_t>(per_batch) * static_cast<std::size_t>(npix);
-  const std::size_t volume_bytes = static_cast<std::size_t>(voxels) * sizeof(float);
+  const Problem& pb_;
+  const RNorms& norms_;
+  const Shape s_;
+  const long long voxels_, stack_;
+  cuda::Stream stream_;
+  const cudaStream_t st_;
+  cuda::DeviceBuffer<float> d_x_, d_b_, d_r_;
+  cuda::DeviceBuffer<unsigned char> d_mask_;
+  cuda::DeviceBuffer<float> d_col_, d_row_;
+  cuda::DeviceBuffer<DeviceRays> d_rays_;
+  cuda::DeviceBuffer<double> d_sums_;
+  cuda::DeviceBuffer<unsigned> d_peak_;
+  DeviceMomentum momentum_;
+  const unsigned char* mask_ = nullptr;
+  const float* row_ = nullptr;  // SIRT's weights; null for RESIRE
+  const float* col_ = nullptr;
+  bool sums_pending_ = false;  // the last residual's R sums are to be read
+};
 
-  HostStack h_b(stack), h_p(stack), h_row(pb.sirt ? stack : 0);
-  std::memcpy(h_b.data(), pb.b.data(), stack * sizeof(float));
-
-  cuda::Stream stream;
-  const cudaStream_t st = stream.get();
-  cuda::DeviceBuffer<float> d_x(static_cast<std::size_t>(voxels));
-  cuda::DeviceBuffer<float> d_u(static_cast<std::size_t>(voxels));
-  cuda::DeviceBuffer<float> d_b(batch_stack);
-  cuda::DeviceBuffer<float> d_r(batch_stack);
-  cuda::DeviceBuffer<unsigned char> d_mask(mask.size());
-  cuda::DeviceBuffer<float> d_col(pb.sirt ? static_cast<std::size_t>(voxels) : 0);
-  cuda::DeviceBuffer<float> d_row(pb.sirt ? batch_stack : 0);
-  cuda::DeviceBuffer<DeviceRays> d_rays(rays.size());
-  cuda::DeviceBuffer<unsigned> d_peak(1);
-  d_rays.upload(rays.data(), st);
-  if (!mask.empty()) d_mask.upload(mask.data(), st);
-  const unsigned char* mask_ptr = mask.empty() ? nullptr : d_mask.get();
-
-  // Calls f(first view, view count) for each batch.
-  auto for_batches = [&](auto f) {
-    for (std::int64_t first = 0; first < pb.n_views; first += per_batch)
-      f(first, std::min(per_batch, pb.n_views - first));
-  };
-  auto bytes_of = [&](std::int64_t views) {
-    return static_cast<std::size_t>(views) * static_cast<std::size_t>(npix) * sizeof(float);
-  };
-  // A x for all views into h_p, batch by batch.
-  auto project_to_host = [&]() {
-    for_batches([&](std::int64_t first, std::int64_t count) {
-      cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get() + first, count, s,
-                                  d_r.get(), nullptr, nullptr, st);
-      AET_CUDA_CHECK(cudaMemcpyAsync(h_p.data() + first * npix, d_r.get(), bytes_of(count),
-                                     cudaMemcpyDeviceToHost, st));
-    });
-  };
-
-  if (pb.sirt) {
-    fill(d_x.get(), voxels, 1.0f, st);
-    project_to_host();
-    stream.synchronize();
-    std::memcpy(h_row.data(), h_p.data(), stack * sizeof(float));
-    detail::invert_sums(h_row.data(), stack);  // the batched plan's row sums, on the host
-    fill(d_r.get(), static_cast<long long>(batch_stack), 1.0f, st);
-    AET_CUDA_CHECK(cudaMemsetAsync(d_col.get(), 0, volume_bytes, st));
-    for_batches([&](std::int64_t first, std::int64_t count) {
-      cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get() + first, count, s,
-                                 d_col.get(), GatherMode::accumulate, nullptr, nullptr, 0.0f, false,
-                                 st);
-    });
-    invert_sums_device(d_col.get(), voxels, d_peak.get(), st);
+// The batched plan (see the top of the file) as a backend of the shared iteration: residual()
+// streams every batch through the projection, the residual and the back projection into d_u;
+// update() applies d_u.
+class BatchedPlan final : public IterationBackend {
+ public:
+  BatchedPlan(const Problem& pb, const std::vector<DeviceRays>& rays,
+              const std::vector<unsigned char>& mask, std::int64_t per_batch, const RNorms& norms)
+      : pb_(pb),
+        norms_(norms),
+        s_(pb.shape),
+        per_batch_(per_batch),
+        voxels_(s_.voxels()),
+        npix_(s_.pixels()),
+        stack_(static_cast<std::size_t>(pb.n_views) * static_cast<std::size_t>(npix_)),
+        batch_stack_(static_cast<std::size_t>(per_batch) * static_cast<std::size_t>(npix_)),
+        volume_bytes_(static_cast<std::size_t>(voxels_) * sizeof(float)),
+        h_b_(stack_),
+        h_p_(stack_),
+        h_row_(pb.sirt ? stack_ : 0),
+        st_(stream_.get()),
+        d_x_(static_cast<std::size_t>(voxels_)),
+        d_u_(static_cast<std::size_t>(voxels_)),
+        d_b_(batch_stack_),
+        d_r_(batch_stack_),
+        d_mask_(mask.size()),
+        d_col_(pb.sirt ? static_cast<std::size_t>(voxels_) : 0),
+        d_row_(pb.sirt ? batch_stack_ : 0),
+        d_rays_(rays.size()),
+        d_peak_(1),
+        grid_(cuda::blocks_for(voxels_, kReduceThreads, kMaxBlocks)) {
+    std::memcpy(h_b_.data(), pb.b.data(), stack_ * sizeof(float));
+    d_rays_.upload(rays.data(), st_);
+    if (!mask.empty()) d_mask_.upload(mask.data(), st_);
+    mask_ = mask.empty() ? nullptr : d_mask_.get();
+    if (pb.sirt) {
+      fill(d_x_.get(), voxels_, 1.0f, st_);
+      project_to_host();
+      stream_.synchronize();
+      std::memcpy(h_row_.data(), h_p_.data(), stack_ * sizeof(float));
+      detail::invert_sums(h_row_.data(), stack_);  // the batched plan's row sums, on the host
+      fill(d_r_.get(), static_cast<long long>(batch_stack_), 1.0f, st_);
+      AET_CUDA_CHECK(cudaMemsetAsync(d_col_.get(), 0, volume_bytes_, st_));
+      for_batches([&](std::int64_t first, std::int64_t count) {
+        cuda::recon::launch_gather(pb.precision, d_r_.get(), d_rays_.get() + first, count, s_,
+                                   d_col_.get(), GatherMode::accumulate, nullptr, nullptr, 0.0f,
+                                   false, st_);
+      });
+      invert_sums_device(d_col_.get(), voxels_, d_peak_.get(), st_);
+    }
+    start_volume(pb, d_x_, volume_bytes_, st_);
+    momentum_ = DeviceMomentum(pb.opt.accelerate, voxels_, st_);
   }
-  start_volume(pb, d_x, volume_bytes, st);
-  DeviceMomentum momentum(pb.opt.accelerate, voxels, st);
-  const unsigned grid = grid_for(voxels);
 
-  for (int it = 1; it <= pb.opt.iterations; ++it) {
-    AET_CUDA_CHECK(cudaMemsetAsync(d_u.get(), 0, volume_bytes, st));
-    for_batches([&](std::int64_t first, std::int64_t count) {
-      const long long n = count * npix;
-      AET_CUDA_CHECK(cudaMemcpyAsync(d_b.get(), h_b.data() + first * npix, bytes_of(count),
-                                     cudaMemcpyHostToDevice, st));
-      if (it == 1 && !pb.opt.initial) {
-        AET_CUDA_CHECK(cudaMemsetAsync(d_r.get(), 0, bytes_of(count), st));  // A 0 = 0
-      } else {
-        cuda::recon::launch_forward(pb.precision, d_x.get(), d_rays.get() + first, count, s,
-                                    d_r.get(), nullptr, nullptr, st);
-        // Queued before residual_kernel overwrites d_r: the stream keeps the order.
-        AET_CUDA_CHECK(cudaMemcpyAsync(h_p.data() + first * npix, d_r.get(), bytes_of(count),
-                                       cudaMemcpyDeviceToHost, st));
-      }
-      if (pb.sirt)
-        AET_CUDA_CHECK(cudaMemcpyAsync(d_row.get(), h_row.data() + first * npix, bytes_of(count),
-                                       cudaMemcpyHostToDevice, st));
-      residual(d_b.get(), d_r.get(), pb.sirt ? d_row.get() : nullptr, n, nullptr, true, st);
-      cuda::recon::launch_gather(pb.precision, d_r.get(), d_rays.get() + first, count, s, d_u.get(),
-                                 GatherMode::accumulate, nullptr, nullptr, 0.0f, false, st);
-    });
-    if (pb.sirt)
-      update_kernel<2><<<grid, kReduceThreads, 0, st>>>(d_x.get(), d_u.get(), d_col.get(), mask_ptr,
-                                                        voxels, pb.step, pb.opt.positivity);
+  void residual_of_zero() override { residual_and_back_projection(true); }
+  // The projections always come back to h_p; `measure` only says whether they are read.
+  void residual(bool) override { residual_and_back_projection(false); }
+  void update() override {
+    if (pb_.sirt)
+      update_kernel<2><<<grid_, kReduceThreads, 0, st_>>>(
+          d_x_.get(), d_u_.get(), d_col_.get(), mask_, voxels_, pb_.step, pb_.opt.positivity);
     else
-      update_kernel<1><<<grid, kReduceThreads, 0, st>>>(d_x.get(), d_u.get(), nullptr, mask_ptr,
-                                                        voxels, pb.step, pb.opt.positivity);
+      update_kernel<1><<<grid_, kReduceThreads, 0, st_>>>(d_x_.get(), d_u_.get(), nullptr, mask_,
+                                                          voxels_, pb_.step, pb_.opt.positivity);
     AET_CUDA_CHECK(cudaGetLastError());
-    stream.synchronize();  // h_p complete, and the pinned h_b / h_row are free to be read again
-    if (it > 1)
-      momentum.observe(rec.record(it - 1, host_r_sums(h_b.data(), h_p.data(), pb.n_views, npix)));
-    momentum.step(d_x.get(), st);
+    stream_.synchronize();  // h_p complete, and the pinned h_b / h_row are free to be read again
   }
-  momentum.finish(d_x.get(), st);
-  project_to_host();
-  stream.synchronize();
-  rec.record(pb.opt.iterations, host_r_sums(h_b.data(), h_p.data(), pb.n_views, npix));
-  d_x.download(x_out.data(), st);
-  stream.synchronize();
-}
+  RFactors r_factors() override { return norms_(host_sums()); }
+  void extrapolate(float beta) override { momentum_.step(d_x_.get(), beta, st_); }
+  void restore_last() override { momentum_.finish(d_x_.get(), st_); }
+  RFactors final_r_factors() override {
+    project_to_host();
+    stream_.synchronize();
+    return norms_(host_sums());
+  }
+  void download(Array3& x_out) {
+    d_x_.download(x_out.data(), st_);
+    stream_.synchronize();
+  }
+
+ private:
+  // Calls f(first view, view count) for each batch.
+  template <class F>
+  void for_batches(F f) const {
+    for (std::int64_t first = 0; first < pb_.n_views; first += per_batch_)
+      f(first, std::min(per_batch_, pb_.n_views - first));
+  }
+  std::size_t bytes_of(std::int64_t views) const {
+    return static_cast<std::size_t>(views) * static_cast<std::size_t>(npix_) * sizeof(float);
+  }
+  // A x for all views into h_p, batch by batch.
+  void project_to_host() {
+    for_batches([&](std::int64_t first, std::int64_t count) {
+      cuda::recon::launch_forward(pb_.precision, d_x_.get(), d_rays_.get() + first, count, s_,
+                                  d_r_.get(), nullptr, nullptr, st_);
+      AET_CUDA_CHECK(cudaMemcpyAsync(h_p_.data() + first * npix_, d_r_.get(), bytes_of(count),
+                                     cudaMemcpyDeviceToHost, st_));
+    });
+  }
+  // d_u = A^T (b - A x) (times row_inv), or A^T b for x = 0, batch by batch.
+  void residual_and_back_projection(bool zero) {
+    AET_CUDA_CHECK(cudaMemsetAsync(d_u_.get(), 0, volume_bytes_, st_));
+    for_batches([&](std::int64_t first, std::int64_t count) {
+      const long long n = count * npix_;
+      AET_CUDA_CHECK(cudaMemcpyAsync(d_b_.get(), h_b_.data() + first * npix_, bytes_of(count),
+                                     cudaMemcpyHostToDevice, st_));
+      if (zero) {
+        AET_CUDA_CHECK(cudaMemsetAsync(d_r_.get(), 0, bytes_of(count), st_));  // A 0 = 0
+      } else {
+        cuda::recon::launch_forward(pb_.precision, d_x_.get(), d_rays_.get() + first, count, s_,
+                                    d_r_.get(), nullptr, nullptr, st_);
+        // Queued before residual_kernel overwrites d_r: the stream keeps the order.
+        AET_CUDA_CHECK(cudaMemcpyAsync(h_p_.data() + first * npix_, d_r_.get(), bytes_of(count),
+                                       cudaMemcpyDeviceToHost, st_));
+      }
+      if (pb_.sirt)
+        AET_CUDA_CHECK(cudaMemcpyAsync(d_row_.get(), h_row_.data() + first * npix_, bytes_of(count),
+                                       cudaMemcpyHostToDevice, st_));
+      launch_residual(d_b_.get(), d_r_.get(), pb_.sirt ? d_row_.get() : nullptr, n, nullptr, true,
+                      st_);
+      cuda::recon::launch_gather(pb_.precision, d_r_.get(), d_rays_.get() + first, count, s_,
+                                 d_u_.get(), GatherMode::accumulate, nullptr, nullptr, 0.0f, false,
+                                 st_);
+    });
+  }
+  RSums host_sums() { return host_r_sums(h_b_.data(), h_p_.data(), pb_.n_views, npix_); }
+
+  const Problem& pb_;
+  const RNorms& norms_;
+  const Shape s_;
+  const std::int64_t per_batch_;
+  const long long voxels_, npix_;
+  const std::size_t stack_, batch_stack_, volume_bytes_;
+  HostStack h_b_, h_p_, h_row_;
+  cuda::Stream stream_;
+  const cudaStream_t st_;
+  cuda::DeviceBuffer<float> d_x_, d_u_, d_b_, d_r_;
+  cuda::DeviceBuffer<unsigned char> d_mask_;
+  cuda::DeviceBuffer<float> d_col_, d_row_;
+  cuda::DeviceBuffer<DeviceRays> d_rays_;
+  cuda::DeviceBuffer<unsigned> d_peak_;
+  DeviceMomentum momentum_;
+  const unsigned grid_;
+  const unsigned char* mask_ = nullptr;
+};
 
 }  // namespace
 
@@ -553,11 +502,17 @@ ReconResult run_iterative_cuda(const Array3& views, const TiltGeometry& geometry
                    sirt ? static_cast<float>(opt.step) : static_cast<float>(dt),
                    sirt ? GatherMode::sirt : GatherMode::resire,
                    cuda::recon::projector_precision(s)};
-  Recorder rec(views, opt, result);
-  if (plan.batched())
-    solve_batched(pb, rays, mask, plan.views_per_batch, rec, x);
-  else
-    solve_resident(pb, rays, mask, rec, x);
+  IterationRecorder rec(opt, result);
+  const RNorms norms(views);
+  if (plan.batched()) {
+    BatchedPlan backend(pb, rays, mask, plan.views_per_batch, norms);
+    run_iterations(backend, opt, rec);
+    backend.download(x);
+  } else {
+    ResidentPlan backend(pb, rays, mask, norms);
+    run_iterations(backend, opt, rec);
+    backend.download(x);
+  }
   rec.finish();
   result.volume = std::move(x);
   return result;

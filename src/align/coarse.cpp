@@ -14,6 +14,7 @@
 #include "aet/align/align.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
+#include "align_detail.hpp"
 
 namespace aet {
 namespace {
@@ -103,7 +104,7 @@ void axis_profile(const float* img, std::int64_t nx, std::int64_t ny, double alp
 // the high-tilt views by a different amount each.
 }  // namespace
 
-namespace align_detail {
+namespace detail {
 double common_line_cost(const Array3& views, double alpha_deg) {
   const std::int64_t nx = views.nx(), ny = views.ny(), nv = views.nz();
   const double bin = 0.5;  // pixels: finer than the pixels, so the splatting blurs little
@@ -235,14 +236,13 @@ std::vector<Vec2> centres_of_mass(const Array3& views, double* border_fraction) 
 double common_line_axis(const Array3& views, double range_deg) {
   double best = 0, best_cost = 1e300;
   for (double al = -range_deg; al <= range_deg + 1e-9; al += 0.5) {
-    const double c = align_detail::common_line_cost(views, al);
+    const double c = detail::common_line_cost(views, al);
     if (c < best_cost) best_cost = c, best = al;
   }
   // Fine grid around the coarse minimum, then a parabola through the three best points.
   const double step = 0.05;
   std::vector<double> cs;
-  for (int i = -12; i <= 12; ++i)
-    cs.push_back(align_detail::common_line_cost(views, best + i * step));
+  for (int i = -12; i <= 12; ++i) cs.push_back(detail::common_line_cost(views, best + i * step));
   const int k = static_cast<int>(std::min_element(cs.begin(), cs.end()) - cs.begin());
   double frac = 0;
   if (k > 0 && k + 1 < static_cast<int>(cs.size())) {
@@ -312,7 +312,7 @@ void remove_translation(std::vector<Vec2>& shifts, const TiltGeometry& geometry)
   for (std::size_t k = 0; k < shifts.size(); ++k) shifts[k] -= geometry[k].R.topRows<2>() * t;
 }
 
-}  // namespace align_detail
+}  // namespace detail
 
 double inplane_angle_deg(const ViewGeometry& g) {
   // R maps the volume y axis to column 1 of R; for R = Rz(alpha) Ry(theta)^T that is

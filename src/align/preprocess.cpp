@@ -9,17 +9,11 @@
 
 #include "aet/align/align.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/core/parallel.hpp"
 
 namespace aet {
 namespace {
-
-double median_of(std::vector<double>& v) {
-  if (v.empty()) return 0;
-  const std::size_t m = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + m, v.end());
-  return v[m];
-}
 
 // Replaces isolated outliers (hot or dead pixels) by the median of their 8 neighbours. A pixel is
 // an outlier when (a) it differs from that median by more than 8 times the larger of the view's

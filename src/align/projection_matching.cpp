@@ -1,8 +1,8 @@
 // Projection matching: reconstruct with the current geometry, re-project, and fit each view's
 // shift to its re-projection by Gauss-Newton; the common tilt axis is searched by the R2 of
 // reconstructions. Per-view rotations are then refined against a traced atomic model
-// (model_refinement.cpp), which, unlike a voxel reconstruction, cannot absorb a view's angle error
-// (docs/alignment.md).
+// (aet_refine: src/refine/model_refinement.cpp), which, unlike a voxel reconstruction, cannot
+// absorb a view's angle error (docs/alignment.md).
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "aet/align/align.hpp"
-#include "aet/align/model_refinement.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "aet/refine/model_refinement.hpp"
 #include "aet/trace/trace.hpp"
+#include "align_detail.hpp"
 
 namespace aet {
 namespace {
@@ -36,7 +37,7 @@ ViewGeometry fit_view(const Array3& volume, const float* b, ViewGeometry g, std:
     Array3 p = project(g);
     if (it == 0 && allow_cc) {
       // A whole-pixel error is beyond the reach of the linearisation: register first.
-      const Vec2 d = align_detail::register_shift(b, p.data(), nx, ny, max_shift_px);
+      const Vec2 d = detail::register_shift(b, p.data(), nx, ny, max_shift_px);
       if (d.norm() > 0.5) {
         g.shift += d * a;
         p = project(g);
@@ -199,17 +200,17 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   auto recon_r1 = [&](const TiltGeometry& g) { return cold(g).r1.back(); };
 
   double border = 0;
-  align_detail::centres_of_mass(pre, &border);
+  detail::centres_of_mass(pre, &border);
   if (opt.coarse) {
     // The common line needs the whole object in every view (its projection onto the axis is then
     // the same in all views); for a film it is left to projection matching.
     if (opt.refine_axis && single_axis && border < 0.05) {
-      alpha = align_detail::common_line_axis(pre, 45.0);
+      alpha = detail::common_line_axis(pre, 45.0);
       for (std::int64_t k = 0; k < nv; ++k) geom[k].R = rot_z(alpha) * nom_R[k];
       log_verbose("align: common-line tilt axis " + std::to_string(alpha) + " deg");
     }
     if (opt.refine_shifts) {
-      const auto s = align_detail::coarse_shifts(pre, geom, max_shift);
+      const auto s = detail::coarse_shifts(pre, geom, max_shift);
       for (std::int64_t k = 0; k < nv; ++k) geom[k].shift = s[k];
     }
   }
@@ -244,7 +245,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
                            opt.device);
       std::vector<Vec2> d(static_cast<std::size_t>(nv));
       for (std::int64_t k = 0; k < nv; ++k) d[k] = next[k].shift - geom[k].shift;
-      align_detail::remove_translation(d, next);
+      detail::remove_translation(d, next);
       for (std::int64_t k = 0; k < nv; ++k) next[k].shift = geom[k].shift + d[k];
     }
     if (opt.refine_axis && search) {

@@ -19,6 +19,7 @@
 #include "aet/io/mrc.hpp"
 #include "aet/recon/projector.hpp"
 #include "cli/cli.hpp"
+#include "cli/options.hpp"
 
 namespace aet::cli {
 
@@ -30,17 +31,19 @@ int run_align(const Invocation& inv) {
     ("angles,a", po::value<std::string>()->value_name("FILE"),
        "nominal angles: .tlt/.rawtlt, 3-column Euler or 5-column geometry text (its shifts are ignored)")
     ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
-    ("rounds", po::value<int>()->default_value(5)->value_name("N"), "projection-matching rounds")
-    ("iterations,n", po::value<int>()->default_value(15)->value_name("N"),
-       "accelerated RESIRE iterations per round (the first round, from zero: twice as many; later "
-       "rounds continue from the previous volume)")
+    ("rounds", po::value<int>()->default_value(5)->value_name("N"), "projection-matching rounds");
+  add_iterations_option(desc, 15,
+      "accelerated RESIRE iterations per round (the first round, from zero: twice as many; later "
+      "rounds continue from the previous volume)", /*short_n=*/true);
+  desc.add_options()
     ("refine-angles",
      "also refine per-view Euler angles against an atomic model traced from the aligned "
      "reconstruction (an isolated particle whose atoms are resolved; off by default)")
-    ("no-angles", "do not refine per-view angles (the default)")
-    ("angle-search", po::value<double>()->default_value(10.0)->value_name("DEG"),
-       "with --refine-angles: half-range of the grid search of each view's rotation about its tilt "
-       "axis before the local fit, for views recorded far off (0 = local fit only)")
+    ("no-angles", "do not refine per-view angles (the default)");
+  add_angle_search_option(desc, 10.0,
+      "with --refine-angles: half-range of the grid search of each view's rotation about its tilt "
+      "axis before the local fit, for views recorded far off (0 = local fit only)");
+  desc.add_options()
     ("no-axis", "do not refine the tilt-axis rotation")
     ("no-shifts", "do not refine shifts")
     ("no-coarse", "skip the coarse alignment (centre of mass / cross-correlation, common line)")
@@ -50,10 +53,9 @@ int run_align(const Invocation& inv) {
     ("denoise", po::value<double>()->default_value(0.0)->value_name("PX"),
        "Gaussian denoising sigma in pixels (0 = off)")
     ("max-shift", po::value<double>()->default_value(0.0)->value_name("PX"),
-       "largest shift searched, pixels (0 = a quarter of the view width)")
-    ("pixel", po::value<double>()->value_name("A"),
-       "pixel size in Angstrom (default: from the MRC header)");
+       "largest shift searched, pixels (0 = a quarter of the view width)");
   // clang-format on
+  add_pixel_option(desc);
   add_common_options(desc);
   const auto synopsis = "--tilts T.mrc --angles A.tlt --out DIR [options]";
   const auto about =
@@ -66,24 +68,16 @@ int run_align(const Invocation& inv) {
       "and aligned.tlt (the angles that apply to aligned.mrc), shifts.xf (IMOD transforms), "
       "align.log and align.json.";
 
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"tilts", "angles", "out"}});
+  if (p.help) return 0;
   const auto& vm = p.vm;
-  for (const char* key : {"tilts", "angles", "out"})
-    if (!vm.count(key)) fail_input(std::string("--") + key + " is required");
 
   AlignOptions opt;
   opt.rounds = vm["rounds"].as<int>();
   if (opt.rounds < 0) fail_input("--rounds must be >= 0");
-  opt.recon_iterations = vm["iterations"].as<int>();
-  if (opt.recon_iterations < 1) fail_input("--iterations must be >= 1");
+  opt.recon_iterations = iterations_option(vm);
   opt.refine_angles = vm.count("refine-angles") && !vm.count("no-angles");
-  opt.angle_search_deg = vm["angle-search"].as<double>();
-  if (!(opt.angle_search_deg >= 0 && opt.angle_search_deg <= 45))
-    fail_input("--angle-search must be in [0, 45] degrees");
+  opt.angle_search_deg = angle_search_option(vm);
   opt.refine_axis = !vm.count("no-axis");
   opt.refine_shifts = !vm.count("no-shifts");
   opt.coarse = !vm.count("no-coarse");
@@ -149,7 +143,8 @@ int run_align(const Invocation& inv) {
   }
   write_text_file(out.path("shifts.xf"), xf.str());
 
-  std::ostringstream log, rounds_js;
+  std::ostringstream log;
+  Json rounds = Json::array();
   log << "aet " << AET_VERSION << " align\ncommand: " << inv.command_line << "\n"
       << "views: " << views.nz() << " of " << views.nx() << " x " << views.ny() << " px, pixel "
       << pixel << " A\ntilt axis: " << fmt("%.4f", r.tilt_axis_deg) << " deg\n"
@@ -161,14 +156,15 @@ int run_align(const Invocation& inv) {
   if (!r.search_change_deg.empty())
     log << angle_search_summary(r.search_change_deg, opt.angle_search_deg);
   log << "round  R1  shift_change_px  angle_change_deg\n";
-  for (std::size_t i = 0; i < r.rounds.size(); ++i) {
-    const auto& rd = r.rounds[i];
+  for (const auto& rd : r.rounds) {
     log << rd.round << " " << fmt("%.5f", rd.r1) << " " << fmt("%.4f", rd.shift_change_px) << " "
         << fmt("%.4f", rd.angle_change_deg) << "\n";
-    rounds_js << (i ? ",\n    " : "") << "{\"round\": " << rd.round
-              << ", \"r1\": " << json_number(rd.r1)
-              << ", \"shift_change_px\": " << json_number(rd.shift_change_px)
-              << ", \"angle_change_deg\": " << json_number(rd.angle_change_deg) << "}";
+    Json round;
+    round["round"] = rd.round;
+    round["r1"] = rd.r1;
+    round["shift_change_px"] = rd.shift_change_px;
+    round["angle_change_deg"] = rd.angle_change_deg;
+    rounds.push_back(std::move(round));
   }
   log << "view  phi theta psi shift_x_A shift_y_A\n";
   for (std::size_t k = 0; k < r.geometry.size(); ++k) {
@@ -178,30 +174,33 @@ int run_align(const Invocation& inv) {
         << fmt("%.4f", r.geometry[k].shift.y()) << "\n";
   }
   write_text_file(out.path("align.log"), log.str());
-  std::ostringstream js;
-  js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
-     << ",\n  \"command_line\": " << json_escape(inv.command_line)
-     << ",\n  \"tilts\": " << json_escape(tilts_path)
-     << ",\n  \"angles\": " << json_escape(angles_path) << ",\n  \"views\": " << views.nz()
-     << ",\n  \"pixel_angstrom\": " << json_number(pixel)
-     << ",\n  \"rounds_requested\": " << opt.rounds
-     << ",\n  \"recon_iterations\": " << opt.recon_iterations
-     << ",\n  \"refine_shifts\": " << (opt.refine_shifts ? "true" : "false")
-     << ",\n  \"refine_axis\": " << (opt.refine_axis ? "true" : "false")
-     << ",\n  \"refine_angles\": " << (opt.refine_angles ? "true" : "false")
-     << ",\n  \"angle_search_deg\": " << json_number(opt.angle_search_deg)
-     << ",\n  \"coarse\": " << (opt.coarse ? "true" : "false") << ",\n  \"seed\": " << opt.seed
-     << ",\n  \"device\": " << json_escape(opt.device.str())
-     << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
-     << ",\n  \"tilt_axis_deg\": " << json_number(r.tilt_axis_deg)
-     << ",\n  \"r1_initial\": " << json_number(r.r1_initial)
-     << ",\n  \"r1_final\": " << json_number(r.r1_final)
-     << ",\n  \"model_atoms\": " << r.model_atoms
-     << ",\n  \"model_r1_initial\": " << json_number(r.model_r1_initial)
-     << ",\n  \"model_r1_final\": " << json_number(r.model_r1_final)
-     << ",\n  \"search_change_deg\": " << json_array(r.search_change_deg)
-     << ",\n  \"rounds\": [\n    " << rounds_js.str() << "\n  ]\n}\n";
-  write_text_file(out.path("align.json"), js.str());
+  Json js;
+  js["aet_version"] = AET_VERSION;
+  js["command_line"] = inv.command_line;
+  js["tilts"] = tilts_path;
+  js["angles"] = angles_path;
+  js["views"] = views.nz();
+  js["pixel_angstrom"] = pixel;
+  js["rounds_requested"] = opt.rounds;
+  js["recon_iterations"] = opt.recon_iterations;
+  js["refine_shifts"] = opt.refine_shifts;
+  js["refine_axis"] = opt.refine_axis;
+  js["refine_angles"] = opt.refine_angles;
+  js["angle_search_deg"] = opt.angle_search_deg;
+  js["coarse"] = opt.coarse;
+  js["seed"] = opt.seed;
+  js["device"] = opt.device.str();
+  js["threads"] = num_threads();
+  js["seconds"] = seconds;
+  js["tilt_axis_deg"] = r.tilt_axis_deg;
+  js["r1_initial"] = r.r1_initial;
+  js["r1_final"] = r.r1_final;
+  js["model_atoms"] = r.model_atoms;
+  js["model_r1_initial"] = r.model_r1_initial;
+  js["model_r1_final"] = r.model_r1_final;
+  js["search_change_deg"] = r.search_change_deg;
+  js["rounds"] = std::move(rounds);
+  write_text_file(out.path("align.json"), json_text(js));
   out.commit();
   log_info("aet align: tilt axis " + fmt("%.3f", r.tilt_axis_deg) + " deg, R1 " +
            fmt("%.4f", r.r1_initial) + " -> " + fmt("%.4f", r.r1_final) + " in " +

@@ -10,6 +10,7 @@
 #include "aet/core/progress.hpp"
 #include "aet/io/xyz.hpp"
 #include "cli/cli.hpp"
+#include "cli/options.hpp"
 
 namespace aet::cli {
 namespace {
@@ -51,14 +52,9 @@ int run_evaluate(const Invocation& inv) {
       "precision, RMSD/mean/max error (pm), surface recall, species accuracy and the "
       "registration. See docs/evaluation.md.";
 
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"traced FILE", "truth FILE"}});
+  if (p.help) return 0;
   const auto& vm = p.vm;
-  if (!vm.count("traced")) fail_input("--traced FILE is required");
-  if (!vm.count("truth")) fail_input("--truth FILE is required");
 
   EvaluateOptions opt;
   opt.match_radius = vm["radius"].as<double>();
@@ -79,11 +75,12 @@ int run_evaluate(const Invocation& inv) {
   const EvaluationResult r = evaluate(traced, truth, opt);
 
   // The library's object, with provenance keys in front.
-  std::string body = r.to_json();
-  const std::string head = "{\n  \"aet_version\": " + json_escape(AET_VERSION) +
-                           ",\n  \"traced_file\": " + json_escape(traced_path) +
-                           ",\n  \"truth_file\": " + json_escape(truth_path) + ",";
-  body.replace(0, 1, head);
+  Json js;
+  js["aet_version"] = AET_VERSION;
+  js["traced_file"] = traced_path;
+  js["truth_file"] = truth_path;
+  js.update(r.json());
+  const std::string body = json_text(js);
   if (vm.count("out")) write_text_file(vm["out"].as<std::string>(), body);
   std::fputs(body.c_str(), stdout);
   log_info("aet evaluate: matched " + std::to_string(r.matched) + " of " +

@@ -14,8 +14,9 @@
 #include "aet/io/hdf5_result.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
-#include "aet/recon/projector.hpp"
 #include "cli/cli.hpp"
+#include "cli/options.hpp"
+#include "recon/projector_detail.hpp"
 
 namespace aet::cli {
 namespace {
@@ -169,15 +170,15 @@ int run_info(const Invocation& inv) {
   add_common_options(desc, false);
   po::positional_options_description pos;
   pos.add("files", -1);
-  const Parsed p = parse(inv, desc, &pos);
-  if (p.help) {
-    print_usage(inv, "FILE... | --devices",
-                "Prints what a file holds. MRC: dimensions, mode, voxel size, origin, data "
-                "min/max/mean/rms. Angle files: format, count and range. Atom models (XYZ): "
-                "count per element and extent. HDF5 results: datasets and provenance.",
-                desc);
-    return 0;
-  }
+  Preamble pre;
+  pre.synopsis = "FILE... | --devices";
+  pre.about =
+      "Prints what a file holds. MRC: dimensions, mode, voxel size, origin, data "
+      "min/max/mean/rms. Angle files: format, count and range. Atom models (XYZ): "
+      "count per element and extent. HDF5 results: datasets and provenance.";
+  pre.positional = &pos;
+  const Parsed p = parse_or_help(inv, desc, pre);
+  if (p.help) return 0;
   if (p.vm.count("devices")) {
     info_devices();
     return 0;

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <sstream>
 
 #include "aet/core/build_config.hpp"
 #include "aet/core/device.hpp"
@@ -17,6 +16,7 @@
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
 #include "cli/cli.hpp"
+#include "cli/options.hpp"
 
 namespace aet::cli {
 namespace {
@@ -49,9 +49,9 @@ int run_reconstruct(const Invocation& inv) {
        "view angles: .tlt/.rawtlt (one tilt per line) or 3-column Euler text (phi theta psi)")
     ("out,o", po::value<std::string>()->value_name("FILE"), "output volume (MRC)")
     ("algorithm", po::value<std::string>()->default_value("resire")->value_name("NAME"),
-       "resire, sirt, fbp or genfire")
-    ("iterations,n", po::value<int>()->default_value(50)->value_name("N"),
-       "iterations (resire, sirt, genfire)")
+       "resire, sirt, fbp or genfire");
+  add_iterations_option(desc, 50, "iterations (resire, sirt, genfire)", /*short_n=*/true);
+  desc.add_options()
     ("step", po::value<double>()->default_value(1.0)->value_name("S"),
        "RESIRE step (normalised; stable up to ~2) or SIRT relaxation")
     ("size", po::value<std::string>()->value_name("NX,NY,NZ"),
@@ -78,10 +78,9 @@ int run_reconstruct(const Invocation& inv) {
        "GENFIRE: share of the gridded Fourier values held out for R_free, in [0, 0.5)")
     ("no-resolution-extension",
        "GENFIRE: enforce all measured frequencies from the first iteration (default: a "
-       "frequency limit growing over the first half of the iterations)")
-    ("pixel", po::value<double>()->value_name("A"),
-       "pixel size in Angstrom (default: from the MRC header)");
+       "frequency limit growing over the first half of the iterations)");
   // clang-format on
+  add_pixel_option(desc);
   add_common_options(desc);
   const auto synopsis = "--tilts T.mrc --angles A.tlt --out V.mrc [options]";
   const auto about =
@@ -95,19 +94,15 @@ int run_reconstruct(const Invocation& inv) {
       "+ .json (algorithm, parameters, R1/R2 (and R_free) per iteration, run time, version and "
       "command line).";
 
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"tilts", "angles", "out"}});
+  if (p.help) return 0;
   const auto& vm = p.vm;
-  for (const char* key : {"tilts", "angles", "out"})
-    if (!vm.count(key)) fail_input(std::string("--") + key + " is required");
 
   // Everything is read and checked before anything is written.
   ReconOptions opt;
   opt.algorithm = parse_algorithm(vm["algorithm"].as<std::string>());
   opt.filter = parse_fbp_filter(vm["filter"].as<std::string>());
+  // Not iterations_option: FBP has no iterations to check, and this message gives the value.
   opt.iterations = vm["iterations"].as<int>();
   if (opt.algorithm != Algorithm::fbp && opt.iterations < 1)
     fail_input("--iterations must be >= 1, got " + std::to_string(opt.iterations));
@@ -208,41 +203,44 @@ int run_reconstruct(const Invocation& inv) {
   // recipe. A warm start, a support or momentum make another volume, so they get no label.
   if (opt.algorithm == Algorithm::resire && !opt.accelerate && !opt.initial && !opt.support &&
       !opt.fourier_shift)
-    labels.push_back(recipe_label(ReconRecipe{opt.iterations, opt.step}));
+    labels.push_back(nn::recipe_label(nn::ReconRecipe{opt.iterations, opt.step}));
   write_mrc(out, result.volume, MrcKind::volume, labels);
 
-  std::ostringstream js;
-  js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
-     << ",\n  \"command_line\": " << json_escape(inv.command_line)
-     << ",\n  \"tilts\": " << json_escape(tilts_path)
-     << ",\n  \"angles\": " << json_escape(angles_path)
-     << ",\n  \"algorithm\": " << json_escape(algorithm_name(opt.algorithm))
-     << ",\n  \"iterations\": " << (opt.algorithm == Algorithm::fbp ? 0 : opt.iterations)
-     << ",\n  \"step\": " << json_number(opt.step)
-     << ",\n  \"positivity\": " << (opt.positivity ? "true" : "false")
-     << ",\n  \"support\": " << (support_path.empty() ? "null" : json_escape(support_path))
-     << ",\n  \"initial\": " << (initial_path.empty() ? "null" : json_escape(initial_path))
-     << ",\n  \"accelerate\": " << (opt.accelerate ? "true" : "false")
-     << ",\n  \"fourier_shift\": " << (opt.fourier_shift ? "true" : "false")
-     << ",\n  \"fbp_filter\": " << json_escape(fbp_filter_name(opt.filter));
-  if (genfire)
-    js << ",\n  \"genfire\": {\"oversampling\": " << json_number(opt.genfire.oversampling)
-       << ", \"interpolation_radius\": " << json_number(opt.genfire.interpolation_radius)
-       << ", \"rfree_fraction\": " << json_number(opt.genfire.rfree_fraction)
-       << ", \"resolution_extension\": " << (opt.genfire.resolution_extension ? "true" : "false")
-       << "}";
-  js << ",\n  \"volume_size\": [" << result.volume.nx() << ", " << result.volume.ny() << ", "
-     << result.volume.nz() << "],\n  \"voxel_size_angstrom\": " << json_number(pixel)
-     << ",\n  \"device\": " << json_escape(opt.device.str())
-     << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(result.seconds)
-     << ",\n  \"r1_final\": " << json_number(r1) << ",\n  \"r1\": " << json_array(result.r1)
-     << ",\n  \"r2\": " << json_array(result.r2);
-  if (genfire)
-    js << ",\n  \"r_free_final\": "
-       << (result.r_free.empty() ? std::string("null") : json_number(result.r_free.back()))
-       << ",\n  \"r_free\": " << json_array(result.r_free);
-  js << "\n}\n";
-  write_text_file(meta, js.str());
+  Json js;
+  js["aet_version"] = AET_VERSION;
+  js["command_line"] = inv.command_line;
+  js["tilts"] = tilts_path;
+  js["angles"] = angles_path;
+  js["algorithm"] = algorithm_name(opt.algorithm);
+  js["iterations"] = opt.algorithm == Algorithm::fbp ? 0 : opt.iterations;
+  js["step"] = opt.step;
+  js["positivity"] = opt.positivity;
+  js["support"] = support_path.empty() ? Json(nullptr) : Json(support_path);
+  js["initial"] = initial_path.empty() ? Json(nullptr) : Json(initial_path);
+  js["accelerate"] = opt.accelerate;
+  js["fourier_shift"] = opt.fourier_shift;
+  js["fbp_filter"] = fbp_filter_name(opt.filter);
+  if (genfire) {
+    Json g;
+    g["oversampling"] = opt.genfire.oversampling;
+    g["interpolation_radius"] = opt.genfire.interpolation_radius;
+    g["rfree_fraction"] = opt.genfire.rfree_fraction;
+    g["resolution_extension"] = opt.genfire.resolution_extension;
+    js["genfire"] = std::move(g);
+  }
+  js["volume_size"] = {result.volume.nx(), result.volume.ny(), result.volume.nz()};
+  js["voxel_size_angstrom"] = pixel;
+  js["device"] = opt.device.str();
+  js["threads"] = num_threads();
+  js["seconds"] = result.seconds;
+  js["r1_final"] = r1;
+  js["r1"] = result.r1;
+  js["r2"] = result.r2;
+  if (genfire) {
+    js["r_free_final"] = result.r_free.empty() ? Json(nullptr) : Json(result.r_free.back());
+    js["r_free"] = result.r_free;
+  }
+  write_text_file(meta, json_text(js));
   log_info("wrote " + out + " (" + std::to_string(result.volume.nx()) + " x " +
            std::to_string(result.volume.ny()) + " x " + std::to_string(result.volume.nz()) +
            ") and " + meta);

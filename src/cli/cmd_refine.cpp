@@ -4,15 +4,16 @@
 #include <cmath>
 #include <sstream>
 
-#include "aet/align/model_refinement.hpp"
 #include "aet/core/build_config.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/angles.hpp"
 #include "aet/io/xyz.hpp"
+#include "aet/refine/model_refinement.hpp"
 #include "aet/trace/trace.hpp"
 #include "cli/cli.hpp"
+#include "cli/options.hpp"
 
 namespace aet::cli {
 
@@ -26,24 +27,24 @@ int run_refine(const Invocation& inv) {
        "(aet align's geometry.txt, for its preprocessed.mrc)")
     ("atoms", po::value<std::string>()->value_name("FILE"),
        "atomic model to refine (extended XYZ, e.g. from aet trace)")
-    ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
-    ("iterations", po::value<int>()->default_value(20)->value_name("N"),
-       "refinement iterations (each: atoms, width, views)")
-    ("geometry", "also refine each view's shift and Euler angles")
-    ("elements", po::value<std::string>()->value_name("A,B"),
-       "classify the atoms again from their refined intensities, as aet trace does (species "
-       "lightest first; a separate weak class is not atoms and is removed); without it the atoms "
-       "and species are kept as read")
-    ("angle-search", po::value<double>()->default_value(0.0)->value_name("DEG"),
-       "with --geometry: first search each view's rotation on a grid of +-DEG about its tilt axis "
-       "(views recorded further off than the local fit reaches; 0 = local fit only)")
-    ("position-prior", po::value<double>()->default_value(0.05, "0.05")->value_name("A"),
-       "sd of a Gaussian prior on each atom's position about where it starts, per coordinate, "
-       "weighed against the views' noise on the atom's footprint: holds atoms the views say "
-       "little about (light atoms at a low dose) near the input (0 = none; docs/refinement.md)")
-    ("pixel", po::value<double>()->value_name("A"),
-       "pixel size in Angstrom (default: from the MRC header)");
+    ("out,o", po::value<std::string>()->value_name("DIR"), "output directory");
+  add_iterations_option(desc, 20, "refinement iterations (each: atoms, width, views)",
+                        /*short_n=*/false);
+  desc.add_options()
+    ("geometry", "also refine each view's shift and Euler angles");
+  add_elements_option(desc, nullptr, "A,B",
+      "classify the atoms again from their refined intensities, as aet trace does (species "
+      "lightest first; a separate weak class is not atoms and is removed); without it the atoms "
+      "and species are kept as read");
+  add_angle_search_option(desc, 0.0,
+      "with --geometry: first search each view's rotation on a grid of +-DEG about its tilt axis "
+      "(views recorded further off than the local fit reaches; 0 = local fit only)");
+  add_position_prior_option(desc,
+      "sd of a Gaussian prior on each atom's position about where it starts, per coordinate, "
+      "weighed against the views' noise on the atom's footprint: holds atoms the views say "
+      "little about (light atoms at a low dose) near the input (0 = none; docs/refinement.md)");
   // clang-format on
+  add_pixel_option(desc);
   add_common_options(desc, false);
   const auto synopsis = "--tilts T.mrc --angles A.txt --atoms M.xyz --out DIR [--geometry]";
   const auto about =
@@ -55,29 +56,18 @@ int run_refine(const Invocation& inv) {
       "refined.xyz (the atoms, with the per-atom property model_weight), geometry.txt (phi theta "
       "psi shift_x shift_y of every view), refine.log and refine.json.";
 
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"tilts", "angles", "atoms", "out"}});
+  if (p.help) return 0;
   const auto& vm = p.vm;
-  for (const char* key : {"tilts", "angles", "atoms", "out"})
-    if (!vm.count(key)) fail_input(std::string("--") + key + " is required");
   ModelRefineOptions opt;
-  opt.iterations = vm["iterations"].as<int>();
-  if (opt.iterations < 1) fail_input("--iterations must be >= 1");
+  opt.iterations = iterations_option(vm);
   opt.refine_shifts = opt.refine_angles = vm.count("geometry") > 0;
-  opt.search_range_deg = vm["angle-search"].as<double>();
-  if (!(opt.search_range_deg >= 0 && opt.search_range_deg <= 45))
-    fail_input("--angle-search must be in [0, 45] degrees");
+  opt.search_range_deg = angle_search_option(vm);
   if (opt.search_range_deg > 0 && !opt.refine_angles)
     fail_input("--angle-search needs --geometry (it searches the views' rotations)");
-  opt.position_prior = vm["position-prior"].as<double>();
-  if (!(opt.position_prior >= 0) || !std::isfinite(opt.position_prior))
-    fail_input("--position-prior must be >= 0 Angstrom");
+  opt.position_prior = position_prior_option(vm);
 
-  std::vector<std::string> elements;
-  if (vm.count("elements")) elements = parse_elements(vm["elements"].as<std::string>());
+  const std::vector<std::string> elements = elements_option(vm);
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
   const std::string atoms_path = vm["atoms"].as<std::string>();
@@ -126,26 +116,31 @@ int run_refine(const Invocation& inv) {
   log << "iteration R1\n";
   for (std::size_t i = 0; i < r.r1.size(); ++i) log << i << " " << r.r1[i] << "\n";
   write_text_file(out.path("refine.log"), log.str());
-  std::ostringstream js;
-  js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
-     << ",\n  \"command_line\": " << json_escape(inv.command_line)
-     << ",\n  \"tilts\": " << json_escape(tilts_path)
-     << ",\n  \"angles\": " << json_escape(angles_path)
-     << ",\n  \"atoms_in\": " << json_escape(atoms_path) << ",\n  \"atoms\": " << atoms.size()
-     << ",\n  \"views\": " << views.nz()
-     << ",\n  \"refine_geometry\": " << (opt.refine_angles ? "true" : "false")
-     << ",\n  \"angle_search_deg\": " << json_number(opt.search_range_deg)
-     << ",\n  \"search_change_deg\": " << json_array(r.search_change_deg) << ",\n  \"classes\": "
-     << (elements.empty() ? std::string("null")
-                          : "{\"species_changed\": " + std::to_string(classes.changed) +
-                                ", \"atoms_removed\": " + std::to_string(classes.removed) +
-                                ", \"how\": " + json_escape(classes.how) + "}")
-     << ",\n  \"threads\": " << num_threads() << ",\n  \"seconds\": " << json_number(seconds)
-     << ",\n  \"sigma_angstrom\": " << json_number(r.sigma)
-     << ",\n  \"rms_displacement_angstrom\": " << json_number(moved)
-     << ",\n  \"position_prior_angstrom\": " << json_number(opt.position_prior)
-     << ",\n  \"r1\": " << json_array(r.r1) << "\n}\n";
-  write_text_file(out.path("refine.json"), js.str());
+  Json js;
+  js["aet_version"] = AET_VERSION;
+  js["command_line"] = inv.command_line;
+  js["tilts"] = tilts_path;
+  js["angles"] = angles_path;
+  js["atoms_in"] = atoms_path;
+  js["atoms"] = atoms.size();
+  js["views"] = views.nz();
+  js["refine_geometry"] = opt.refine_angles;
+  js["angle_search_deg"] = opt.search_range_deg;
+  js["search_change_deg"] = r.search_change_deg;
+  Json classes_js;  // null: the atoms were not classified again
+  if (!elements.empty()) {
+    classes_js["species_changed"] = classes.changed;
+    classes_js["atoms_removed"] = classes.removed;
+    classes_js["how"] = classes.how;
+  }
+  js["classes"] = std::move(classes_js);
+  js["threads"] = num_threads();
+  js["seconds"] = seconds;
+  js["sigma_angstrom"] = r.sigma;
+  js["rms_displacement_angstrom"] = moved;
+  js["position_prior_angstrom"] = opt.position_prior;
+  js["r1"] = r.r1;
+  write_text_file(out.path("refine.json"), json_text(js));
   out.commit();
   log_info("aet refine: R1 " + json_number(r.r1.front()) + " -> " + json_number(r.r1.back()) +
            ", atoms moved " + json_number(moved) + " A RMS, " + json_number(seconds) +

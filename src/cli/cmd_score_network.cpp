@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,16 +16,14 @@
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
+#include "aet/networks/network.hpp"
 #include "aet/networks/training_data.hpp"
 #include "aet/trace/trace.hpp"
 #include "cli/cli.hpp"
-#if AET_WITH_TORCH
-#include "aet/networks/network.hpp"
-#endif
+#include "cli/options.hpp"
 
 namespace aet::cli {
 
-#if AET_WITH_TORCH
 namespace {
 
 // The truth's species, lightest first: what the tracer is told to look for.
@@ -76,7 +73,7 @@ double mean_change(const std::vector<const Scored*>& rows) {
   return n ? s / n : std::nan("");
 }
 
-std::string summary_json(const std::vector<const Scored*>& rows) {
+Json summary_json(const std::vector<const Scored*>& rows) {
   double min_precision = 1, plain_recall = 0, net_recall = 0;
   std::size_t unscored = 0, surface_lower = 0, precision_below = 0;
   for (const Scored* r : rows) {
@@ -89,33 +86,40 @@ std::string summary_json(const std::vector<const Scored*>& rows) {
     surface_lower += r->network.surface_recall < r->plain.surface_recall;
   }
   const double n = static_cast<double>(rows.size());  // never 0: groups of scored samples
-  std::ostringstream o;
-  o << "{\"samples\": " << rows.size()
-    << ", \"mean_rmsd_change\": " << json_number(mean_change(rows))
-    << ", \"mean_recall_without\": " << json_number(plain_recall / n)
-    << ", \"mean_recall_with\": " << json_number(net_recall / n)
-    << ", \"min_precision_with\": " << json_number(min_precision)
-    << ", \"samples_precision_below_99\": " << precision_below
-    << ", \"samples_surface_recall_lower\": " << surface_lower
-    << ", \"samples_without_rmsd\": " << unscored << "}";
-  return o.str();
+  Json o;
+  o["samples"] = rows.size();
+  o["mean_rmsd_change"] = mean_change(rows);
+  o["mean_recall_without"] = plain_recall / n;
+  o["mean_recall_with"] = net_recall / n;
+  o["min_precision_with"] = min_precision;
+  o["samples_precision_below_99"] = precision_below;
+  o["samples_surface_recall_lower"] = surface_lower;
+  o["samples_without_rmsd"] = unscored;
+  return o;
+}
+
+// A recipe as {"iterations": N, "step": S}.
+Json recipe_json(const nn::ReconRecipe& r) {
+  Json o;
+  o["iterations"] = r.iterations;
+  o["step"] = r.step;
+  return o;
 }
 
 }  // namespace
-#endif
 
 int run_score_network(const Invocation& inv) {
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()
     ("data", po::value<std::string>()->value_name("SET.h5"),
-       "simulated set from aet make-training-set (with a seed no training set used)")
-    ("model", po::value<std::string>()->value_name("FILE"),
-       "network weights (HDF5); default: the shipped model (networks/models/, or $AET_MODEL)")
+       "simulated set from aet make-training-set (with a seed no training set used)");
+  add_model_option(desc);
+  desc.add_options()
     ("json", po::value<std::string>()->value_name("FILE"),
-       "write every sample's scores and the summary as JSON")
-    ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
-       "tracing: minimum distance between atoms (Angstrom)")
+       "write every sample's scores and the summary as JSON");
+  add_min_distance_option(desc, "tracing: minimum distance between atoms (Angstrom)");
+  desc.add_options()
     ("count", po::value<std::int64_t>()->default_value(0)->value_name("N"),
        "score the first N samples only (0 = all)");
   // clang-format on
@@ -132,26 +136,18 @@ int run_score_network(const Invocation& inv) {
       "set used, and with the model's input recipe (aet model-input; make-training-set "
       "--iterations and --step): samples reconstructed another way are outside what the model "
       "is meant for, and the command warns.";
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
-#if !AET_WITH_TORCH
-  fail_input("aet score-network: this build of aet has no LibTorch (AET_WITH_TORCH=OFF)");
-#else
+  const Parsed p =
+      parse_or_help(inv, desc, {synopsis, about, {"data SET.h5"}, /*needs_torch=*/true});
+  if (p.help) return 0;
   const auto& vm = p.vm;
-  if (!vm.count("data")) fail_input("--data SET.h5 is required");
   const std::string data_path = vm["data"].as<std::string>();
-  const double min_distance = vm["min-distance"].as<double>();
-  if (!(min_distance > 0)) fail_input("--min-distance must be > 0");
+  const double min_distance = min_distance_option(vm);
   const std::int64_t count = vm["count"].as<std::int64_t>();
   if (count < 0) fail_input("--count must be >= 0");
   nn::AugmentOptions aopt;
   aopt.flips = flips_option(vm);
-  const Device dev = network_device(vm, resolve_device(vm["device"].as<std::string>()));
-  const std::string model_path =
-      resolve_model_path(vm.count("model") ? vm["model"].as<std::string>() : "");
+  const Device dev = network_device(vm, device_option(vm));
+  const std::string model_path = model_option(vm);
   const nn::Model model = nn::load_model(model_path, dev);
 
   nn::TrainingDataSpec spec;
@@ -159,13 +155,14 @@ int run_score_network(const Invocation& inv) {
   if (samples.empty()) fail_file(data_path, "holds no samples");
   if (count > 0 && static_cast<std::size_t>(count) < samples.size())
     samples.resize(static_cast<std::size_t>(count));
-  const ReconRecipe meant = model_input_recipe(model), made{spec.iterations, spec.recon_step};
+  const nn::ReconRecipe meant = nn::model_input_recipe(model),
+                        made{spec.iterations, spec.recon_step};
   if (meant.known() && meant != made)
     log_warning(data_path + " holds RESIRE inputs of " + std::to_string(made.iterations) +
                 " iterations at step " + fmt("%g", made.step) + ", but the model is meant for " +
                 std::to_string(meant.iterations) + " at step " + fmt("%g", meant.step) +
                 " (aet model-input): these scores are of inputs it is not meant for");
-  if (const std::string why = voxel_size_mismatch(model, spec.pixel); !why.empty())
+  if (const std::string why = nn::voxel_size_mismatch(model, spec.pixel); !why.empty())
     fail_file(data_path, why);
   log_info("aet score-network: " + std::to_string(samples.size()) + " samples of " + data_path +
            " with " + model_path + " on " + dev.str() + ", " + std::to_string(aopt.flips) +
@@ -224,40 +221,37 @@ int run_score_network(const Invocation& inv) {
            fmt("%+.1f", 100 * mean_change(all)) + " % (" + fmt("%.1f", seconds) + " s)");
 
   if (vm.count("json")) {
-    std::ostringstream o;
-    o << "{\n  \"data\": " << json_escape(data_path)
-      << ",\n  \"model\": " << json_escape(model_path) << ",\n  \"flips\": " << aopt.flips
-      << ",\n  \"input_recipe\": {\"iterations\": " << made.iterations
-      << ", \"step\": " << json_number(made.step) << "},\n  \"model_input_recipe\": ";
-    if (meant.known())
-      o << "{\"iterations\": " << meant.iterations << ", \"step\": " << json_number(meant.step)
-        << "}";
-    else
-      o << "null";
-    o << ",\n  \"command_line\": " << json_escape(inv.command_line)
-      << ",\n  \"seconds\": " << json_number(seconds) << ",\n  \"summary\": " << summary_json(all)
-      << ",\n  \"by_material\": {";
-    bool first = true;
-    for (const auto& [material, group] : by_material) {
-      o << (first ? "\n" : ",\n") << "    " << json_escape(material) << ": " << summary_json(group);
-      first = false;
+    Json o;
+    o["data"] = data_path;
+    o["model"] = model_path;
+    o["flips"] = aopt.flips;
+    o["input_recipe"] = recipe_json(made);
+    o["model_input_recipe"] = meant.known() ? recipe_json(meant) : Json(nullptr);
+    o["command_line"] = inv.command_line;
+    o["seconds"] = seconds;
+    o["summary"] = summary_json(all);
+    Json materials = Json::object();
+    for (const auto& [material, group] : by_material) materials[material] = summary_json(group);
+    o["by_material"] = std::move(materials);
+    Json samples_js = Json::array();
+    for (const Scored& r : rows) {
+      Json sample;
+      sample["index"] = r.index;
+      sample["material"] = r.material;
+      sample["shape"] = r.shape;
+      sample["atoms"] = r.atoms;
+      sample["tilt_max"] = r.tilt_max;
+      sample["tilt_step"] = r.tilt_step;
+      sample["dose"] = r.dose;
+      sample["rmsd_change"] = r.change();
+      sample["without"] = r.plain.json();
+      sample["with"] = r.network.json();
+      samples_js.push_back(std::move(sample));
     }
-    o << "\n  },\n  \"samples\": [";
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      const Scored& r = rows[i];
-      o << (i ? ",\n" : "\n") << "    {\"index\": " << r.index
-        << ", \"material\": " << json_escape(r.material) << ", \"shape\": " << json_escape(r.shape)
-        << ", \"atoms\": " << r.atoms << ", \"tilt_max\": " << json_number(r.tilt_max)
-        << ", \"tilt_step\": " << json_number(r.tilt_step) << ", \"dose\": " << json_number(r.dose)
-        << ", \"rmsd_change\": " << json_number(r.change())
-        << ",\n     \"without\": " << r.plain.to_json()
-        << ",\n     \"with\": " << r.network.to_json() << "}";
-    }
-    o << "\n  ]\n}\n";
-    write_text_file(vm["json"].as<std::string>(), o.str());
+    o["samples"] = std::move(samples_js);
+    write_text_file(vm["json"].as<std::string>(), json_text(o));
   }
   return 0;
-#endif
 }
 
 }  // namespace aet::cli

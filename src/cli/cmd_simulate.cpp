@@ -2,7 +2,6 @@
 // analytic Gaussian-atom projector in phantoms/, plus the ground truth for scoring.
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 
 #include "aet/core/build_config.hpp"
 #include "aet/core/device.hpp"
@@ -11,9 +10,10 @@
 #include "aet/io/angles.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 #include "cli/cli.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/tilt_series.hpp"
+#include "cli/options.hpp"
 
 namespace aet::cli {
 namespace {
@@ -93,18 +93,16 @@ int run_simulate(const Invocation& inv) {
       "or angles.txt (Euler phi theta psi), truth.xyz (atoms, extended XYZ), true_geometry.txt "
       "(when misaligned), target.mrc (with --target), simulate.json and simulate.log.";
 
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
+  // --out is required only after --list, which writes nothing.
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about});
+  if (p.help) return 0;
   const auto& vm = p.vm;
   if (vm.count("list")) {
     list_phantoms();
     return 0;
   }
-  if (!vm.count("out")) fail_input("--out DIR is required");
-  const Device device = resolve_device(vm["device"].as<std::string>());
+  require_options(vm, {"out DIR"});
+  const Device device = device_option(vm);
   const std::uint64_t seed = seed_or_default(vm);
 
   // Everything is read and validated before the output directory is touched.
@@ -188,16 +186,19 @@ int run_simulate(const Invocation& inv) {
     write_mrc(out.path("target.mrc"), target, MrcKind::volume, {label + " ideal atoms"});
   }
 
-  std::ostringstream js;
-  js << "{\n  \"aet_version\": " << json_escape(AET_VERSION)
-     << ",\n  \"command_line\": " << json_escape(inv.command_line)
-     << ",\n  \"source\": " << json_escape(source) << ",\n  \"seed\": " << seed
-     << ",\n  \"noise_seed\": " << sim.seed << ",\n  \"atoms\": " << model.size()
-     << ",\n  \"views\": " << series.views.nz() << ",\n  \"view_size\": [" << series.views.nx()
-     << ", " << series.views.ny() << "],\n  \"pixel_angstrom\": " << json_number(sim.pixel)
-     << ",\n  \"dose_e_per_A2_per_view\": " << json_number(sim.dose)
-     << ",\n  \"device\": " << json_escape(device.str()) << "\n}\n";
-  write_text_file(out.path("simulate.json"), js.str());
+  Json js;
+  js["aet_version"] = AET_VERSION;
+  js["command_line"] = inv.command_line;
+  js["source"] = source;
+  js["seed"] = seed;
+  js["noise_seed"] = sim.seed;
+  js["atoms"] = model.size();
+  js["views"] = series.views.nz();
+  js["view_size"] = {series.views.nx(), series.views.ny()};
+  js["pixel_angstrom"] = sim.pixel;
+  js["dose_e_per_A2_per_view"] = sim.dose;
+  js["device"] = device.str();
+  write_text_file(out.path("simulate.json"), json_text(js));
   write_text_file(out.path("simulate.log"),
                   inv.command_line + "\n\n# effective configuration\n" + p.effective_config);
   out.commit();

@@ -10,6 +10,7 @@
 #include "aet/io/xyz.hpp"
 #include "aet/trace/trace.hpp"
 #include "cli/cli.hpp"
+#include "cli/options.hpp"
 
 namespace aet::cli {
 namespace {
@@ -37,13 +38,6 @@ VoxelSize parse_voxel_size(const std::string& s) {
   fail_input("--voxel-size: expected one value or three (AX,AY,AZ), got '" + s + "'");
 }
 
-std::string number(double v) {
-  std::ostringstream os;
-  os.precision(6);
-  os << v;
-  return os.str();
-}
-
 }  // namespace
 
 int run_trace(const Invocation& inv) {
@@ -51,11 +45,11 @@ int run_trace(const Invocation& inv) {
   // clang-format off
   desc.add_options()
     ("volume,i", po::value<std::string>()->value_name("FILE"), "reconstructed volume (MRC)")
-    ("out,o", po::value<std::string>()->value_name("FILE"), "traced atoms (extended XYZ)")
-    ("elements", po::value<std::string>()->default_value("Pt")->value_name("A,B"),
-       "species in order of increasing intensity (lightest first), comma-separated")
-    ("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
-       "minimum distance between atoms (Angstrom)")
+    ("out,o", po::value<std::string>()->value_name("FILE"), "traced atoms (extended XYZ)");
+  add_elements_option(desc, "Pt", "A,B",
+      "species in order of increasing intensity (lightest first), comma-separated");
+  add_min_distance_option(desc, "minimum distance between atoms (Angstrom)");
+  desc.add_options()
     ("fit", po::value<std::string>()->default_value("gaussian")->value_name("KIND"),
        "sub-voxel peak fit: gaussian, gaussian-axes (a width per axis) or polynomial")
     ("fit-radius", po::value<double>()->default_value(0.0)->value_name("A"),
@@ -78,19 +72,15 @@ int run_trace(const Invocation& inv) {
       "XYZ: species, positions (Angstrom, centred on voxel n // 2), and the per-atom properties "
       "intensity, peak, fit_residual, class and fit_fallback. See docs/tracing.md.";
 
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"volume FILE", "out FILE"}});
+  if (p.help) return 0;
   const auto& vm = p.vm;
-  if (!vm.count("volume")) fail_input("--volume FILE is required");
-  if (!vm.count("out")) fail_input("--out FILE is required");
   const std::string in_path = vm["volume"].as<std::string>();
   const std::string out_path = vm["out"].as<std::string>();
 
   TraceOptions opt;
-  opt.elements = parse_elements(vm["elements"].as<std::string>());
+  opt.elements = elements_option(vm);
+  // Not min_distance_option: trace_atoms checks it, after the volume is read, in its own words.
   opt.min_distance = vm["min-distance"].as<double>();
   opt.fit = parse_peak_fit(vm["fit"].as<std::string>());
   opt.fit_radius = vm["fit-radius"].as<double>();
@@ -108,13 +98,13 @@ int run_trace(const Invocation& inv) {
   const VoxelSize& vs = volume.voxel_size;
   log_info("aet trace: " + in_path + " (" + std::to_string(volume.nx()) + " x " +
            std::to_string(volume.ny()) + " x " + std::to_string(volume.nz()) + ", voxel " +
-           number(vs.x) + " A), fit " + peak_fit_name(opt.fit));
+           fmt_g(vs.x) + " A), fit " + peak_fit_name(opt.fit));
 
   AtomModel model = trace_atoms(volume, opt);
   model.set_info("source_volume", in_path);
   model.set_info("aet_version", AET_VERSION);
   model.set_info("seed", std::to_string(opt.seed));
-  model.set_info("voxel_size", number(vs.x) + "," + number(vs.y) + "," + number(vs.z));
+  model.set_info("voxel_size", fmt_g(vs.x) + "," + fmt_g(vs.y) + "," + fmt_g(vs.z));
   model.set_info("command_line", inv.command_line);
   write_xyz(out_path, model);
 

@@ -1,5 +1,6 @@
 // aet make-training-set: simulated (reconstruction, ideal atoms) pairs for the missing-wedge
-// network, written to one HDF5 file (networks/training_data.cpp has the generator and format).
+// network, written to one HDF5 file (the generator: networks/training_sampler.cpp; the format:
+// networks/training_set_file.cpp).
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "aet/core/progress.hpp"
 #include "aet/networks/training_data.hpp"
 #include "cli/cli.hpp"
+#include "cli/options.hpp"
 
 namespace aet::cli {
 namespace {
@@ -120,14 +122,9 @@ int run_make_training_set(const Invocation& inv) {
       "input, target, truth positions and species, tilt_max, tilt_step, dose, seed; the "
       "settings and command line as attributes), only when every sample is made.";
 
-  Parsed p = parse(inv, desc);
-  if (p.help) {
-    print_usage(inv, synopsis, about, desc);
-    return 0;
-  }
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"count N", "out FILE"}});
+  if (p.help) return 0;
   const auto& vm = p.vm;
-  if (!vm.count("count")) fail_input("--count N is required");
-  if (!vm.count("out")) fail_input("--out FILE is required");
   const std::int64_t count = vm["count"].as<std::int64_t>();
   if (count < 1 || count > 100000000)
     fail_input("--count must be between 1 and 1e8, got " + std::to_string(count));

@@ -6,35 +6,16 @@
 #include <fstream>
 #include <sstream>
 
-#include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/atomic_file.hpp"
-#include "aet/io/mrc.hpp"
-#include "aet/recon/projector.hpp"
+#include "aet/networks/network.hpp"
 #include "cli/cli.hpp"
 
 namespace fs = std::filesystem;
 
 namespace aet::cli {
-
-void add_common_options(po::options_description& desc, bool device) {
-  auto add = desc.add_options();
-  add("help,h", "print this help and exit");
-  add("config", po::value<std::string>()->value_name("FILE"),
-      "read options from an INI file (key = value; [section] named after the subcommand or "
-      "[common]); the command line wins");
-  add("seed", po::value<std::uint64_t>()->default_value(0)->value_name("N"),
-      "seed of every random choice (recorded in the outputs)");
-  add("threads", po::value<int>()->default_value(0)->value_name("N"),
-      "CPU threads (0 = all cores)");
-  add("quiet,q", po::bool_switch(), "print errors only");
-  add("verbose,v", po::bool_switch(), "print more detail");
-  if (device)
-    add("device", po::value<std::string>()->default_value("auto")->value_name("D"),
-        "compute device: auto, cpu, cuda or cuda:N");
-}
 
 namespace {
 
@@ -154,6 +135,24 @@ void print_usage(const Invocation& inv, const std::string& synopsis, const std::
   std::fputs(os.str().c_str(), stdout);
 }
 
+void require_options(const po::variables_map& vm, const std::vector<std::string>& required) {
+  for (const std::string& entry : required)
+    if (!vm.count(entry.substr(0, entry.find(' ')))) fail_input("--" + entry + " is required");
+}
+
+Parsed parse_or_help(const Invocation& inv, const po::options_description& desc,
+                     const Preamble& pre) {
+  Parsed p = parse(inv, desc, pre.positional);
+  if (p.help) {
+    print_usage(inv, pre.synopsis, pre.about, desc);
+    return p;
+  }
+  // Without LibTorch the command cannot run at all: say so before naming a missing option.
+  if (pre.needs_torch) nn::require_torch("aet " + inv.name);
+  require_options(p.vm, pre.required);
+  return p;
+}
+
 OutputDir::OutputDir(const std::string& dir) : dir_(dir) {
   if (dir_.empty()) fail_input("--out: an output directory is required");
   std::error_code ec;
@@ -196,27 +195,6 @@ void OutputDir::commit() {
   committed_ = true;
 }
 
-std::vector<std::string> parse_elements(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const auto b = item.find_first_not_of(" \t");
-    const auto e = item.find_last_not_of(" \t");
-    if (b == std::string::npos) fail_input("--elements: empty element in '" + list + "'");
-    out.push_back(item.substr(b, e - b + 1));
-    element(out.back());  // throws InputError naming an unknown symbol
-  }
-  if (out.empty()) fail_input("--elements: give at least one element, e.g. Pt or Fe,Pt");
-  return out;
-}
-
-std::string fmt(const char* format, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, format, v);
-  return b;
-}
-
 std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg) {
   char buf[64];
   std::snprintf(buf, sizeof buf,
@@ -230,55 +208,6 @@ std::string angle_search_summary(const std::vector<double>& change_deg, double r
       ++moved;
     }
   return s + (moved ? "\n" : " none\n");
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  AtomicFile f(path);
-  f.stream() << text;
-  f.commit();
-}
-
-std::uint64_t seed_or_default(const po::variables_map& vm) {
-  return vm.count("seed") ? vm["seed"].as<std::uint64_t>() : 0;
-}
-
-Device resolve_recon_device(const po::variables_map& vm) {
-  const std::string spec = vm["device"].as<std::string>();
-  const Device device = resolve_device(spec);
-  // Every CUDA build has the CUDA projector and solvers, so auto keeps the GPU it found; the
-  // fallback only guards a binary whose device query sees a GPU without them.
-  if (spec == "auto" && device.kind == DeviceKind::cuda && !cuda_projector_available()) {
-    log_info("this build has no CUDA projector: reconstructing on the CPU");
-    return Device{};
-  }
-  return device;
-}
-
-Array3 read_tilt_series(const std::string& path, const po::variables_map& vm) {
-  MrcHeader header;
-  Array3 views = read_mrc(path, &header);
-  double pixel = 0;
-  if (vm.count("pixel")) {
-    pixel = vm["pixel"].as<double>();
-    if (!(pixel > 0) || !std::isfinite(pixel))
-      fail_input("--pixel must be > 0, got " + json_number(pixel));
-  } else if (header.cella[0] <= 0 || header.mx <= 0) {
-    pixel = 1.0;
-    log_warning(path + ": the header gives no pixel size; using 1 A (set --pixel)");
-  } else {
-    const VoxelSize v = header.voxel_size();
-    if (std::abs(v.y - v.x) > 1e-4 * v.x)
-      fail_file(path, "pixels are not square (" + json_number(v.x) + " x " + json_number(v.y) +
-                          " A); give --pixel after resampling");
-    // CELLA is float32: 0.8 comes back as 0.7999999788; keep the 7 digits a float holds.
-    char text[32];
-    std::snprintf(text, sizeof text, "%.7g", v.x);
-    pixel = std::strtod(text, nullptr);
-  }
-  views.voxel_size = VoxelSize{pixel, pixel, pixel};
-  if (views.nz() < 2)
-    fail_file(path, "a tilt series needs at least 2 views, got " + std::to_string(views.nz()));
-  return views;
 }
 
 }  // namespace aet::cli

@@ -3,13 +3,11 @@
 #include <cstdlib>
 
 #include "aet/core/error.hpp"
+#include "device_query.hpp"
 
 namespace aet {
 
 #if AET_WITH_CUDA
-namespace detail {
-std::vector<CudaDeviceInfo> query_cuda_devices();  // cuda/core/device_query.cu
-}
 bool built_with_cuda() {
   return true;
 }

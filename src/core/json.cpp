@@ -5,6 +5,16 @@
 
 namespace aet {
 
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+namespace {
+
+// `s` as a quoted JSON string: quotes, backslashes and control characters escaped.
 std::string json_escape(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
@@ -34,17 +44,56 @@ std::string json_escape(const std::string& s) {
   return o + "\"";
 }
 
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
+void write(std::string& o, const Json& j, bool top) {
+  switch (j.type()) {
+    case Json::value_t::object: {
+      if (j.empty()) {
+        o += "{}";
+        return;
+      }
+      o += top ? "{\n  " : "{";
+      bool first = true;
+      for (const auto& [k, v] : j.items()) {
+        if (!first) o += top ? ",\n  " : ", ";
+        first = false;
+        o += json_escape(k) + ": ";
+        write(o, v, false);
+      }
+      o += top ? "\n}" : "}";
+      return;
+    }
+    case Json::value_t::array: {
+      o += "[";
+      bool first = true;
+      for (const auto& v : j) {
+        if (!first) o += ", ";
+        first = false;
+        write(o, v, false);
+      }
+      o += "]";
+      return;
+    }
+    case Json::value_t::number_float:
+      o += json_number(j.get<double>());
+      return;
+    case Json::value_t::string:
+      o += json_escape(j.get<std::string>());
+      return;
+    default:  // integers, booleans, null
+      o += j.dump();
+  }
 }
 
-std::string json_array(const std::vector<double>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number(v[i]);
-  return s + "]";
+}  // namespace
+
+std::string json_text(const Json& j) {
+  std::string o;
+  write(o, j, true);
+  return o + "\n";
+}
+
+Json json_finite(double v) {
+  return std::isfinite(v) ? Json(v) : Json(nullptr);
 }
 
 }  // namespace aet

@@ -1,16 +1,179 @@
+// parallel_for on a pool of persistent worker threads. Each call is one job of `chunks` fixed
+// chunks (chunk t = [n t / chunks, n (t + 1) / chunks), as when every call started its own
+// threads), claimed one at a time by idle workers and by the calling thread itself. The caller
+// helping with its own job means a call always finishes, however busy the workers are with the
+// jobs of other threads; a call from inside a body runs its chunks inline, in order.
 #include "aet/core/parallel.hpp"
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cfenv>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 namespace aet {
 namespace {
+
+using Body = std::function<void(std::int64_t, std::int64_t)>;
+
 std::atomic<int> g_threads{0};
+
+// Set while this thread runs a parallel_for body.
+thread_local bool t_in_body = false;
+
+// Runs body on chunk t of n items in `chunks` parts, marked as inside a body (nested calls run
+// inline), keeping the first exception in *error.
+void run_chunk(const Body& body, std::int64_t n, std::int64_t chunks, std::int64_t t,
+               std::exception_ptr* error) {
+  const bool outer = t_in_body;
+  t_in_body = true;
+  try {
+    body(n * t / chunks, n * (t + 1) / chunks);
+  } catch (...) {
+    if (!*error) *error = std::current_exception();
+  }
+  t_in_body = outer;
 }
+
+// One parallel_for call, on the caller's stack; every field but the constants is guarded by
+// Pool::mutex_. It stays alive until all its chunks are done, and a claimed chunk is not done,
+// so whoever holds a claim may use it.
+struct Job {
+  Job(const Body& b, std::int64_t items, std::int64_t parts) : body(&b), n(items), chunks(parts) {
+    std::fegetenv(&fenv);
+  }
+
+  const Body* body;
+  std::int64_t n, chunks;
+  std::fenv_t fenv;          // the caller's rounding mode and flags, for the workers
+  std::int64_t claimed = 0;  // chunks handed out
+  std::int64_t done = 0;     // chunks finished
+  std::exception_ptr first_error;
+  std::condition_variable finished;
+};
+
+class Pool {
+ public:
+  // Runs the job's chunks on up to chunks - 1 workers and the calling thread; returns when all
+  // are done.
+  void run(Job& job) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (static_cast<std::int64_t>(workers_) < job.chunks - 1) {
+      std::thread(&Pool::work, this).detach();
+      ++workers_;
+    }
+    jobs_.push_back(&job);
+    for (std::int64_t i = 1; i < job.chunks; ++i) wake_.notify_one();
+    while (job.claimed < job.chunks) {
+      const std::int64_t t = claim(job);
+      lock.unlock();
+      std::exception_ptr error;
+      run_chunk(*job.body, job.n, job.chunks, t, &error);
+      lock.lock();
+      finish(job, error);
+    }
+    job.finished.wait(lock, [&] { return job.done == job.chunks; });
+  }
+
+  // fork() copies only the calling thread: around it, no thread may hold the pool's lock.
+  void lock() { mutex_.lock(); }
+  void unlock() { mutex_.unlock(); }
+
+ private:
+  // The next chunk of `job`, which has one unclaimed; the job leaves the queue with its last.
+  std::int64_t claim(Job& job) {
+    const std::int64_t t = job.claimed++;
+    if (job.claimed == job.chunks) jobs_.erase(std::find(jobs_.begin(), jobs_.end(), &job));
+    return t;
+  }
+
+  void finish(Job& job, const std::exception_ptr& error) {
+    if (error && !job.first_error) job.first_error = error;
+    if (++job.done == job.chunks) job.finished.notify_all();
+  }
+
+  // A worker: the oldest job's next chunk, in its caller's floating-point environment (threads
+  // started per call inherited it).
+  void work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return !jobs_.empty(); });
+      Job& job = *jobs_.front();
+      const std::int64_t t = claim(job);
+      lock.unlock();
+      std::fesetenv(&job.fenv);
+      std::exception_ptr error;
+      run_chunk(*job.body, job.n, job.chunks, t, &error);
+      lock.lock();
+      finish(job, error);
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job*> jobs_;  // jobs with unclaimed chunks, oldest first
+  std::size_t workers_ = 0;
+};
+
+// The pool, made on first use and never destroyed: workers may still wait on it at exit. A
+// child process of fork() has none of the workers and makes a new pool.
+std::mutex g_pool_mutex;
+Pool* g_pool = nullptr;
+
+void before_fork() {
+  g_pool_mutex.lock();
+  if (g_pool) g_pool->lock();
+}
+void after_fork_parent() {
+  if (g_pool) g_pool->unlock();
+  g_pool_mutex.unlock();
+}
+void after_fork_child() {
+  if (g_pool) g_pool->unlock();
+  g_pool = nullptr;  // its workers exist only in the parent
+  g_pool_mutex.unlock();
+}
+
+Pool& pool() {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (!g_pool) {
+    static const bool registered =
+        pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0;
+    (void)registered;
+    g_pool = new Pool;
+  }
+  return *g_pool;
+}
+
+// The CPUs this thread may run on (taskset, cgroups' cpusets), and no more than SLURM allots a
+// task.
+int default_num_threads() {
+  int n = 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) {  // more CPUs than a cpu_set_t holds, or no affinity support
+    const unsigned hw = std::thread::hardware_concurrency();
+    n = hw == 0 ? 1 : static_cast<int>(hw);
+  }
+  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(slurm, &end, 10);
+    if (end != slurm && *end == '\0' && errno == 0 && v > 0 && v < n) n = static_cast<int>(v);
+  }
+  return n;
+}
+
+}  // namespace
 
 void set_num_threads(int n) {
   g_threads = n < 0 ? 0 : n;
@@ -18,34 +181,26 @@ void set_num_threads(int n) {
 
 int num_threads() {
   const int n = g_threads.load();
-  if (n > 0) return n;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  return n > 0 ? n : default_num_threads();
 }
 
-void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& body) {
+void parallel_for(std::int64_t n, const Body& body) {
   if (n <= 0) return;
-  const std::int64_t workers = std::min<std::int64_t>(num_threads(), n);
-  if (workers <= 1) {
+  const std::int64_t chunks = std::min<std::int64_t>(num_threads(), n);
+  if (chunks <= 1) {
     body(0, n);
     return;
   }
   std::exception_ptr first_error;
-  std::mutex mutex;
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(workers));
-  for (std::int64_t t = 0; t < workers; ++t) {
-    const std::int64_t begin = n * t / workers, end = n * (t + 1) / workers;
-    threads.emplace_back([&, begin, end] {
-      try {
-        body(begin, end);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!first_error) first_error = std::current_exception();
-      }
-    });
+  if (t_in_body) {
+    // Inside a body: the chunks one after another on this thread (the same chunks, so the same
+    // results), as waiting for busy workers could deadlock.
+    for (std::int64_t t = 0; t < chunks; ++t) run_chunk(body, n, chunks, t, &first_error);
+  } else {
+    Job job(body, n, chunks);
+    pool().run(job);
+    first_error = job.first_error;
   }
-  for (auto& th : threads) th.join();
   if (first_error) std::rethrow_exception(first_error);
 }
 

@@ -90,4 +90,10 @@ void ensure_directory(const std::string& dir) {
   if (ec) fail_file(dir, "cannot create directory: " + ec.message());
 }
 
+void write_text_file(const std::string& path, const std::string& text) {
+  AtomicFile f(path);
+  f.stream() << text;
+  f.commit();
+}
+
 }  // namespace aet

@@ -16,14 +16,9 @@
 #include <vector>
 
 #include "aet/core/array.hpp"
+#include "aet/core/host_device.hpp"
 #include "aet/geometry/rotation.hpp"
 #include "aet/recon/solvers.hpp"
-
-#ifdef __CUDACC__
-#define AET_GENFIRE_HD __host__ __device__
-#else
-#define AET_GENFIRE_HD
-#endif
 
 namespace aet::detail::genfire {
 
@@ -35,13 +30,13 @@ enum : std::uint8_t {
 };
 
 // Signed frequency index of DFT index i on an axis of n samples (n even: n/2 maps to -n/2).
-AET_GENFIRE_HD inline std::int64_t signed_frequency(std::int64_t i, std::int64_t n) {
+AET_HOST_DEVICE inline std::int64_t signed_frequency(std::int64_t i, std::int64_t n) {
   return i < n / 2 ? i : i - n;
 }
 
 // Volume index along an axis (volume size n, grid size g >= n) of grid index i, or -1 when the
 // grid index lies outside the volume (the zero-padded part of the box).
-AET_GENFIRE_HD inline std::int64_t volume_index(std::int64_t i, std::int64_t n, std::int64_t g) {
+AET_HOST_DEVICE inline std::int64_t volume_index(std::int64_t i, std::int64_t n, std::int64_t g) {
   const std::int64_t h = n / 2;
   if (i < n - h) return i + h;
   if (i >= g - h) return i - g + h;
@@ -49,8 +44,8 @@ AET_GENFIRE_HD inline std::int64_t volume_index(std::int64_t i, std::int64_t n, 
 }
 
 // Squared spatial frequency (cycles per voxel) of spectrum element (ix, iy, iz) of the half grid.
-AET_GENFIRE_HD inline double frequency_squared(std::int64_t ix, std::int64_t iy, std::int64_t iz,
-                                               std::int64_t gx, std::int64_t gy, std::int64_t gz) {
+AET_HOST_DEVICE inline double frequency_squared(std::int64_t ix, std::int64_t iy, std::int64_t iz,
+                                                std::int64_t gx, std::int64_t gy, std::int64_t gz) {
   const double fx = static_cast<double>(ix) / static_cast<double>(gx);
   const double fy = static_cast<double>(signed_frequency(iy, gy)) / static_cast<double>(gy);
   const double fz = static_cast<double>(signed_frequency(iz, gz)) / static_cast<double>(gz);
@@ -80,7 +75,7 @@ struct Problem {
 
 // Weight of a half-grid element in sums over the full spectrum: elements off the x = 0 plane
 // stand for themselves and their conjugate partner (the Nyquist plane is never measured).
-AET_GENFIRE_HD inline double hermitian_weight(std::int64_t ix) {
+AET_HOST_DEVICE inline double hermitian_weight(std::int64_t ix) {
   return ix == 0 ? 1.0 : 2.0;
 }
 

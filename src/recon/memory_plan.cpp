@@ -9,12 +9,12 @@
 #include <string>
 
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 
 namespace aet {
 namespace {
 
 constexpr std::uint64_t kMiB = 1ull << 20;
-constexpr std::uint64_t kGiB = 1ull << 30;
 constexpr std::uint64_t kFixedMargin = 64 * kMiB;
 
 [[noreturn]] void too_large(const char* what) {
@@ -43,12 +43,6 @@ std::uint64_t positive(std::int64_t n, const char* what) {
 std::string mib(std::uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / kMiB);
-  return text;
-}
-
-std::string gib(std::uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3g GiB", static_cast<double>(bytes) / kGiB);
   return text;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "aet/core/error.hpp"
+#include "projector_detail.hpp"
 
 #ifndef AET_WITH_CUDA
 #define AET_WITH_CUDA 0

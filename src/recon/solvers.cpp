@@ -7,18 +7,18 @@
 // x += step * C A^T R (b - A x) with R, C the inverse row and column sums of A.
 // Each iteration costs one forward and one back projection; the R factors of the volume after
 // iteration k come from the forward projection of iteration k + 1 (one extra projection at the
-// end), so nothing is projected twice.
+// end), so nothing is projected twice. The loop and its books are shared with the CUDA plans
+// (iteration.hpp); this file holds the CPU backend.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <string>
 
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
-#include "aet/core/progress.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "iteration.hpp"
 #include "recon_detail.hpp"
 
 #ifndef AET_WITH_CUDA
@@ -60,118 +60,120 @@ void apply_constraints(Array3& x, const ReconOptions& opt) {
   });
 }
 
-struct Monitor {
-  const Array3& measured;
-  const ReconOptions& opt;
-  ReconResult& result;
-  Progress progress;
-  Monitor(const Array3& b, const ReconOptions& o, ReconResult& r, const std::string& label, int n)
-      : measured(b), opt(o), result(r), progress(label, n) {}
-
-  // Records the R factors of the volume after `iteration` from its forward projection.
-  void record(int iteration, const Array3& computed) {
-    const double r1 = r1_factor(measured, computed), r2 = r2_factor(measured, computed);
-    result.r1.push_back(r1);
-    result.r2.push_back(r2);
-    char line[128];
-    std::snprintf(line, sizeof line, "iteration %d: R1 = %.5f, R2 = %.5f", iteration, r1, r2);
-    log_verbose(line);
-    progress.advance();
-    if (opt.on_iteration) opt.on_iteration(iteration, r1, r2);
+// The CPU backend of the shared iteration (iteration.hpp), on whole arrays.
+class CpuIteration final : public detail::IterationBackend {
+ public:
+  CpuIteration(const Array3& b, const TiltGeometry& geometry, const ReconOptions& opt,
+               std::int64_t nx, std::int64_t ny, std::int64_t nz)
+      : b_(b),
+        geometry_(geometry),
+        opt_(opt),
+        dev_(opt.device),
+        nx_(nx),
+        ny_(ny),
+        nz_(nz),
+        sirt_(opt.algorithm == Algorithm::sirt),
+        x_(opt.initial ? *opt.initial : Array3(nx, ny, nz)) {
+    const double pixel = b.voxel_size.x;
+    x_.voxel_size = VoxelSize{pixel, pixel, pixel};
+    if (sirt_) {
+      Array3 ones(nx, ny, nz, 1.0f);
+      ones.voxel_size = x_.voxel_size;
+      row_inv_ = forward_project(ones, geometry, b.nx(), b.ny(), dev_);
+      detail::invert_sums(row_inv_.data(), row_inv_.size());
+      Array3 ones_views(b.nx(), b.ny(), b.nz(), 1.0f);
+      ones_views.voxel_size = b.voxel_size;
+      col_inv_ = back_project(ones_views, geometry, nx, ny, nz, dev_);
+      detail::invert_sums(col_inv_.data(), col_inv_.size());
+    }
+    dt_ = opt.step / (static_cast<double>(b.nz()) * static_cast<double>(nz));
   }
-};
 
-// FISTA momentum for the gradient iterations (ReconOptions::accelerate): the next residual is
-// taken at y = x_k + beta_k (x_k - x_{k-1}), with the schedule of detail::FistaSchedule.
-struct Momentum {
-  Array3 prev;  // the last constrained iterate x_k
-  detail::FistaSchedule schedule;
-  // x holds the constrained iterate x_{k+1}; on return it holds y.
-  void step(Array3& x) {
-    if (prev.empty()) prev = Array3(x.nx(), x.ny(), x.nz());
-    const float beta = static_cast<float>(schedule.next_beta());
-    float* xv = x.data();
-    float* pv = prev.data();
-    for_each_index(x.size(), [&](std::size_t i) {
+  void residual_of_zero() override {
+    residual_ = b_;
+    weight_residual();
+  }
+  void residual(bool measure) override {
+    residual_ = project();
+    if (measure) r_ = measure_r(residual_);
+    float* r = residual_.data();
+    const float* bv = b_.data();
+    for_each_index(residual_.size(), [&](std::size_t i) { r[i] = bv[i] - r[i]; });
+    weight_residual();
+  }
+  void update() override {
+    const Array3 update = back_project(residual_, geometry_, nx_, ny_, nz_, dev_);
+    residual_ = Array3();  // not needed again: no larger peak than one residual at a time
+    float* xv = x_.data();
+    const float* u = update.data();
+    if (sirt_) {
+      const float* c = col_inv_.data();
+      const float relax = static_cast<float>(opt_.step);
+      for_each_index(x_.size(), [&](std::size_t i) { xv[i] += relax * c[i] * u[i]; });
+    } else {
+      // Gradient step: A^T (A x - b) = -update.
+      const float step = static_cast<float>(dt_);
+      for_each_index(x_.size(), [&](std::size_t i) { xv[i] += step * u[i]; });
+    }
+    apply_constraints(x_, opt_);
+  }
+  detail::RFactors r_factors() override { return r_; }
+  void extrapolate(float beta) override {
+    if (prev_.empty()) prev_ = Array3(x_.nx(), x_.ny(), x_.nz());
+    float* xv = x_.data();
+    float* pv = prev_.data();
+    for_each_index(x_.size(), [&](std::size_t i) {
       const float xn = xv[i];
       xv[i] = xn + beta * (xn - pv[i]);
       pv[i] = xn;
     });
   }
-  // The result is the last constrained iterate, not the extrapolated point.
-  void finish(Array3& x) {
-    if (prev.empty()) return;
-    const VoxelSize v = x.voxel_size;
-    x = std::move(prev);
-    x.voxel_size = v;
+  void restore_last() override {
+    if (prev_.empty()) return;
+    const VoxelSize v = x_.voxel_size;
+    x_ = std::move(prev_);
+    x_.voxel_size = v;
   }
+  detail::RFactors final_r_factors() override { return measure_r(project()); }
+  Array3 take_volume() { return std::move(x_); }
+
+ private:
+  Array3 project() const { return forward_project(x_, geometry_, b_.nx(), b_.ny(), dev_); }
+  detail::RFactors measure_r(const Array3& computed) const {
+    detail::RFactors r;
+    r.r1 = r1_factor(b_, computed);
+    r.r2 = r2_factor(b_, computed);
+    return r;
+  }
+  void weight_residual() {
+    if (!sirt_) return;
+    float* r = residual_.data();
+    const float* w = row_inv_.data();
+    for_each_index(residual_.size(), [&](std::size_t i) { r[i] *= w[i]; });
+  }
+
+  const Array3& b_;
+  const TiltGeometry& geometry_;
+  const ReconOptions& opt_;
+  const Device& dev_;
+  std::int64_t nx_, ny_, nz_;
+  bool sirt_;
+  Array3 x_;
+  Array3 row_inv_, col_inv_;  // SIRT's weights
+  double dt_ = 0;             // RESIRE's step / (n_views nz)
+  Array3 residual_;
+  Array3 prev_;  // FISTA: the last constrained iterate
+  detail::RFactors r_;
 };
 
 ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const ReconOptions& opt,
                           std::int64_t nx, std::int64_t ny, std::int64_t nz) {
-  const double pixel = b.voxel_size.x;
-  const std::int64_t vnx = b.nx(), vny = b.ny();
-  const Device& dev = opt.device;
   ReconResult result;
-  Array3 x = opt.initial ? *opt.initial : Array3(nx, ny, nz);
-  x.voxel_size = VoxelSize{pixel, pixel, pixel};
-
-  const bool sirt = opt.algorithm == Algorithm::sirt;
-  Array3 row_inv, col_inv;
-  if (sirt) {
-    Array3 ones(nx, ny, nz, 1.0f);
-    ones.voxel_size = x.voxel_size;
-    row_inv = forward_project(ones, geometry, vnx, vny, dev);
-    detail::invert_sums(row_inv.data(), row_inv.size());
-    Array3 ones_views(vnx, vny, b.nz(), 1.0f);
-    ones_views.voxel_size = b.voxel_size;
-    col_inv = back_project(ones_views, geometry, nx, ny, nz, dev);
-    detail::invert_sums(col_inv.data(), col_inv.size());
-  }
-  const double dt = opt.step / (static_cast<double>(b.nz()) * static_cast<double>(nz));
-
-  Monitor monitor(b, opt, result, std::string("reconstruct ") + algorithm_name(opt.algorithm),
-                  opt.iterations);
-  Momentum momentum;
-  for (int it = 1; it <= opt.iterations; ++it) {
-    // The residual b - A x; A 0 = 0 needs no projection.
-    Array3 residual;
-    if (it == 1 && !opt.initial) {
-      residual = b;
-    } else {
-      residual = forward_project(x, geometry, vnx, vny, dev);
-      if (it > 1) {
-        monitor.record(it - 1, residual);
-        momentum.schedule.observe(result.r2.back());
-      }
-      float* r = residual.data();
-      const float* bv = b.data();
-      for_each_index(residual.size(), [&](std::size_t i) { r[i] = bv[i] - r[i]; });
-    }
-    if (sirt) {
-      float* r = residual.data();
-      const float* w = row_inv.data();
-      for_each_index(residual.size(), [&](std::size_t i) { r[i] *= w[i]; });
-    }
-    const Array3 update = back_project(residual, geometry, nx, ny, nz, dev);
-    float* xv = x.data();
-    const float* u = update.data();
-    if (sirt) {
-      const float* c = col_inv.data();
-      const float relax = static_cast<float>(opt.step);
-      for_each_index(x.size(), [&](std::size_t i) { xv[i] += relax * c[i] * u[i]; });
-    } else {
-      // Gradient step: A^T (A x - b) = -update.
-      const float step = static_cast<float>(dt);
-      for_each_index(x.size(), [&](std::size_t i) { xv[i] += step * u[i]; });
-    }
-    apply_constraints(x, opt);
-    if (opt.accelerate) momentum.step(x);
-  }
-  if (opt.accelerate) momentum.finish(x);
-  monitor.record(opt.iterations, forward_project(x, geometry, vnx, vny, dev));
-  monitor.progress.finish();
-  result.volume = std::move(x);
+  CpuIteration backend(b, geometry, opt, nx, ny, nz);
+  detail::IterationRecorder recorder(opt, result);
+  detail::run_iterations(backend, opt, recorder);
+  recorder.finish();
+  result.volume = backend.take_volume();
   return result;
 }
 

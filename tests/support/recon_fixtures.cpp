@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "aet/core/device.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/project_atoms.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/project_atoms.hpp"
 
 namespace aet::test {
 

@@ -9,7 +9,7 @@
 #include "aet/core/array.hpp"
 #include "aet/core/atoms.hpp"
 #include "aet/geometry/rotation.hpp"
-#include "phantoms/tilt_series.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 
 namespace aet::test {
 

@@ -43,10 +43,6 @@ RunResult run_command(const std::string& command_line) {
   return r;
 }
 
-RunResult run_aet(const std::string& args) {
-  return run_command(std::string("'") + AET_TEST_BINARY + "' " + args);
-}
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;

@@ -1,4 +1,5 @@
-// Shared helpers for the test suite: scratch directories and running the aet binary.
+// Shared helpers for the test suite: scratch directories, files and shell commands. Running the
+// aet binary is in cli_support.hpp (the cli tests only).
 #pragma once
 
 #include <functional>
@@ -28,8 +29,6 @@ struct RunResult {
 
 // Runs a shell command line, capturing output and the exit code.
 RunResult run_command(const std::string& command_line);
-// Runs the built `aet` binary with the given argument string.
-RunResult run_aet(const std::string& args);
 
 void write_text(const std::string& path, const std::string& text);
 void write_bytes(const std::string& path, const std::vector<char>& bytes);

@@ -34,9 +34,9 @@ struct AlignOptions {
   int recon_iterations = 15;  // accelerated RESIRE iterations per round (first round: twice)
   bool refine_shifts = true, refine_axis = true;
   // Per-view Euler refinement against an atomic model traced from the aligned reconstruction
-  // and refined together with the views (model_refinement.hpp). Needs a specimen whose atoms
-  // the reconstruction resolves; skipped with a warning when the object reaches the border of the
-  // views (atoms outside the field would be missing from the model).
+  // and refined together with the views (aet/refine/model_refinement.hpp). Needs a specimen whose
+  // atoms the reconstruction resolves; skipped with a warning when the object reaches the border of
+  // the views (atoms outside the field would be missing from the model).
   bool refine_angles = false;
   int model_iterations = 20;  // iterations of the atomic-model refinement
   // Half-range (degrees) of the grid search of each view's rotation about its tilt axis that
@@ -84,28 +84,5 @@ Array3 apply_alignment(const Array3& views, const TiltGeometry& geometry,
 // R = Rz(gamma) R_residual with gamma chosen so that R maps the volume y axis into the
 // (v, w) plane. Exposed for the .xf writer.
 double inplane_angle_deg(const ViewGeometry& g);
-
-namespace align_detail {
-// Sub-pixel shift (pixels) that best moves `image` onto `reference` (both nx x ny, row-major x
-// fastest): reference(x) ~ image(x - d) ... i.e. shifting image by +d matches reference.
-// Found by FFT cross-correlation within max_shift and a parabolic fit of the peak.
-Vec2 register_shift(const float* reference, const float* image, std::int64_t nx, std::int64_t ny,
-                    double max_shift);
-// Centre of mass (Angstrom, relative to the rotation centre) of each view, and the fraction of
-// the positive intensity that lies in the outer frame (a tenth of the width) of each view.
-std::vector<Vec2> centres_of_mass(const Array3& views, double* border_fraction);
-// Common-line estimate of the tilt-axis rotation (degrees) for a single-axis series: the angle
-// whose axis-parallel profiles agree best across views, searched in [-range, range].
-double common_line_axis(const Array3& views, double range_deg);
-// The misfit that common_line_axis minimises (0 for a perfect single-axis series).
-double common_line_cost(const Array3& views, double alpha_deg);
-// Coarse shifts (Angstrom) for views with rotation R_k: centre of mass for an isolated particle,
-// else a cumulative cosine-stretched cross-correlation chain from the lowest tilt.
-std::vector<Vec2> coarse_shifts(const Array3& views, const TiltGeometry& geometry,
-                                double max_shift_px);
-// Removes from `shifts` (Angstrom) the least-squares part s_k = [R_k t]_xy, a 3D translation of
-// the object that no projection can see (the shift gauge).
-void remove_translation(std::vector<Vec2>& shifts, const TiltGeometry& geometry);
-}  // namespace align_detail
 
 }  // namespace aet

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "aet/core/atoms.hpp"
+#include "aet/core/json.hpp"
 #include "aet/geometry/rotation.hpp"
 
 namespace aet {
@@ -56,7 +57,8 @@ struct EvaluationResult {
   double match_radius = 0, surface_cutoff = 0;
   int surface_max_coordination = 0;
 
-  std::string to_json() const;  // all of the above as one JSON object
+  Json json() const;            // all of the above as one JSON object
+  std::string to_json() const;  // json() as text (json_text)
 };
 
 // Registers `traced` onto `truth` (unless opt.register_models is false), matches atoms one to one

@@ -71,7 +71,7 @@ class Array3 {
   std::vector<float> data_;
 };
 
-// Rotation centre of an axis of n samples: index n // 2 (0-based), per DESIGN.md.
+// Rotation centre of an axis of n samples: index n // 2 (0-based), per docs/design.md.
 inline double centre_index(std::int64_t n) {
   return static_cast<double>(n / 2);
 }

@@ -1,5 +1,5 @@
 // An atomic model: species, positions in Angstrom and named per-atom properties.
-// Positions are centred on the rotation centre of the volume they belong to (DESIGN.md).
+// Positions are centred on the rotation centre of the volume they belong to (docs/design.md).
 #pragma once
 
 #include <cstddef>

@@ -1,16 +1,24 @@
-// Minimal JSON writing for the metadata and metrics files (objects of scalars and arrays), shared
-// by the library (aet evaluate's result) and the command line.
+// JSON for the metadata, metrics and results files: values are built as nlohmann::ordered_json
+// (members keep the order they were added in) and written by json_text in one house style.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
 namespace aet {
 
-// `s` as a quoted JSON string: quotes, backslashes and control characters escaped.
-std::string json_escape(const std::string& s);
-// A finite number with 10 significant digits; NaN and infinities (undefined scores) as null.
+using Json = nlohmann::ordered_json;
+
+// `j` as text: a top-level object one member per line (two spaces of indent), every nested value
+// on one line ("key": value, items separated by ", "); floating-point numbers with 10 significant
+// digits, NaN and infinities (undefined scores) as null; a final newline.
+std::string json_text(const Json& j);
+
+// A number for Json: NaN and infinities become null (a JSON number cannot hold them).
+Json json_finite(double v);
+
+// A number as json_text writes it, for log lines and messages: 10 significant digits; NaN and
+// infinities (undefined scores) as null.
 std::string json_number(double v);
-std::string json_array(const std::vector<double>& v);
 
 }  // namespace aet

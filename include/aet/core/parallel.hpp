@@ -7,12 +7,16 @@
 
 namespace aet {
 
-// 0 = all hardware threads. Set once by the CLI; read by every CPU kernel.
+// 0 = one thread per CPU this thread may run on (its affinity mask: taskset, cpusets), or
+// SLURM_CPUS_PER_TASK when that is smaller. Set once by the CLI; read by every CPU kernel.
 void set_num_threads(int n);
 int num_threads();
 
-// Calls body(begin, end) on disjoint ranges covering [0, n) from up to num_threads() threads.
-// Exceptions from the body are rethrown in the caller (the first one).
+// Calls body(begin, end) on disjoint ranges covering [0, n) from up to num_threads() threads:
+// min(num_threads(), n) chunks, chunk t = [n t / chunks, n (t + 1) / chunks), whatever thread runs
+// it. The threads are a persistent pool shared by all callers; a call from inside a body runs its
+// chunks one after another on the calling thread. Every chunk runs; the first exception from the
+// body is then rethrown in the caller.
 void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& body);
 
 }  // namespace aet

@@ -1,4 +1,4 @@
-// View geometry, exactly as DESIGN.md defines it.
+// View geometry, exactly as docs/design.md defines it.
 //
 // Each view has a rotation R and a 2D shift. From Euler angles (phi, theta, psi) in degrees:
 //   R = (Rz(phi) Ry(theta) Rx(psi))^T

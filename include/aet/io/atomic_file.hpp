@@ -23,6 +23,9 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Writes `text` to `path` atomically (through an AtomicFile).
+void write_text_file(const std::string& path, const std::string& text);
+
 // Creates the directory (and parents) or throws InputError naming it.
 void ensure_directory(const std::string& dir);
 

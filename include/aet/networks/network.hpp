@@ -1,5 +1,6 @@
 // The missing-wedge correction network (a 3D U-Net, networks/), behind an interface free of
-// LibTorch headers: the CLI and other stages include only this. Built when AET_WITH_TORCH is on.
+// LibTorch headers: the CLI and other stages include only this. Always built; without LibTorch
+// (AET_WITH_TORCH=OFF) what needs it refuses with an InputError (networks/no_torch.cpp).
 #pragma once
 
 #include <cstdint>
@@ -46,10 +47,9 @@ class Model {
   const std::map<std::string, std::string>& metadata() const;
   Device device() const;
   std::int64_t parameter_count() const;  // trainable scalars
-  Impl& impl() { return *impl_; }
-  const Impl& impl() const { return *impl_; }
 
  private:
+  friend struct ModelAccess;  // networks/internal.hpp
   std::unique_ptr<Impl> impl_;
 };
 
@@ -104,6 +104,12 @@ PatchLayout patch_layout(std::int64_t n, std::int64_t patch, std::int64_t overla
 // `batch` patches are in flight. Blend weights: a separable sin^2 ramp across each overlap
 // (neighbours' ramps sum to 1), divided by their sum. Gradient-free, eval mode.
 Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& opt);
+
+// Whether this build has LibTorch: without it the functions that run or load a network throw an
+// InputError that says so, and the network stage is inactive.
+bool torch_available();
+// Throws the InputError "WHAT: this build of aet has no LibTorch ..." when torch_available() is false.
+void require_torch(const std::string& what);
 
 // Whether LibTorch in this build sees a CUDA device (a CPU-only LibTorch never does).
 bool torch_cuda_available();

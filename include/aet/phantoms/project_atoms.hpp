@@ -8,7 +8,7 @@
 // tail (tail_fraction of the intensity at tail_sigma), so each atom contributes two Gaussians.
 // A noise-free view sums to the total weight of the atoms inside the field of view.
 //
-// Geometry (DESIGN.md): a view with geometry g maps a centred atom position p to
+// Geometry (docs/design.md): a view with geometry g maps a centred atom position p to
 // (u, v) = first two components of g.map(p) = R p + shift. Pixel (i, j) of an nx x ny view covers
 // u in [(i - nx/2 - 1/2) a, (i - nx/2 + 1/2) a) and likewise v with j and ny (integer division),
 // so its centre is ((i - nx/2) a, (j - ny/2) a). Each Gaussian is truncated at 7 sigma (dropped
@@ -59,22 +59,5 @@ Array3 project_atoms(const GaussianAtoms& atoms, const TiltGeometry& views, std:
 // of zero width puts all its weight in the voxel that contains it.
 Array3 ideal_volume(const GaussianAtoms& atoms, std::int64_t nx, std::int64_t ny, std::int64_t nz,
                     double voxel);
-
-namespace detail {
-// Throws InputError unless the projector inputs are consistent (sizes, finite values, positive
-// pixel and view size, at least one view, a valid imaging model).
-void check_projection_inputs(const GaussianAtoms& atoms, const TiltGeometry& views, std::int64_t nx,
-                             std::int64_t ny, double pixel, const ImagingModel& im);
-void check_imaging_model(const ImagingModel& im);
-
-// threads <= 0: aet::num_threads() (--threads). Views are independent and each is summed in atom
-// order, so the result is bitwise identical for every thread count.
-Array3 project_atoms_cpu(const GaussianAtoms& atoms, const TiltGeometry& views, std::int64_t nx,
-                         std::int64_t ny, double pixel, const ImagingModel& im, int threads = 0);
-#if AET_WITH_CUDA
-Array3 project_atoms_cuda(const GaussianAtoms& atoms, const TiltGeometry& views, std::int64_t nx,
-                          std::int64_t ny, double pixel, const ImagingModel& im, int device);
-#endif
-}  // namespace detail
 
 }  // namespace aet::phantoms

@@ -1,16 +1,18 @@
-// Atomic-model refinement (include/aet/align/model_refinement.hpp): block-coordinate
+// Atomic-model refinement (include/aet/refine/model_refinement.hpp): block-coordinate
 // Gauss-Newton. Each iteration sweeps the atoms one at a time against the current residual
 // (Gauss-Seidel: atoms that overlap in a view see each other's updates), takes a Newton step on
 // the common width, then fits every view's scale, offset, shift and rotation in parallel.
-#include "aet/align/model_refinement.hpp"
+#include "aet/refine/model_refinement.hpp"
 
 #include <Eigen/Dense>
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 
@@ -87,8 +89,7 @@ class Refiner {
       for (double x : *in)
         if (x > 0 && std::isfinite(x)) v.push_back(x);
       if (!v.empty()) {
-        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-        const double med = v[v.size() / 2];
+        const double med = median_of(std::move(v));
         for (std::size_t i = 0; i < w_.size(); ++i)
           w_[i] = (*in)[i] > 0 && std::isfinite((*in)[i]) ? (*in)[i] / med : 1.0;
       }

@@ -5,6 +5,10 @@
 // ordinary inline function, and the CUDA intrinsics the kernels use become the IEEE operations
 // they stand for: the explicitly rounded ones (__dadd_rn, __fmul_rn, ...) are single operations
 // with round-to-nearest, which x86-64 code compiled without FMA performs as written.
+//
+// Not AET_HOST_DEVICE (aet/core/host_device.hpp): nvcc does not let a __host__ __device__
+// function call these device-only intrinsics, and the forced inlining is part of the kernels'
+// code generation.
 #pragma once
 
 #if defined(__CUDACC__)

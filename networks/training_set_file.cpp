@@ -1,7 +1,6 @@
-// Training data for the missing-wedge network: random particle -> analytic tilt series -> RESIRE
-// reconstruction (input) and ideal Gaussian atoms (target), plus the HDF5 file that holds them.
-#include "aet/networks/training_data.hpp"
-#include "aet/core/progress.hpp"
+// The HDF5 training-set file: the writer (atomic, the spec as root attributes, one group per
+// sample) and the reader, which checks every object before use and names the file in every error.
+#include "aet/networks/training_set.hpp"
 
 #include <hdf5.h>
 #include <unistd.h>
@@ -15,31 +14,17 @@
 #include "aet/core/build_config.hpp"
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
-#include "aet/core/rng.hpp"
-#include "aet/recon/solvers.hpp"
+#include "aet/core/format.hpp"
+#include "aet/core/progress.hpp"
 #include "io/hdf5_handles.hpp"
-#include "phantoms/nanoparticle.hpp"
-#include "phantoms/tilt_series.hpp"
 
 namespace fs = std::filesystem;
 
 namespace aet::nn {
 namespace {
 
-constexpr double kZExponent = 1.7;  // the simulator's HAADF contrast, ImagingModel::z_exponent
-constexpr double kCutoffSigmas = 4.0;
 constexpr const char* kFormat = "aet-training-set";
 constexpr int kFormatVersion = 1;
-
-// Streams of the sample seed: one for the sample's parameters, the rest derived from it.
-constexpr std::uint64_t kDrawStream = 0;
-constexpr std::uint64_t kIndexStream = 1;
-
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
 
 std::string join(const std::vector<std::string>& parts) {
   std::string s;
@@ -55,123 +40,6 @@ std::vector<std::string> split(const std::string& text) {
     if (!item.empty()) out.push_back(item);
   return out;
 }
-
-bool is_fcc_element(const std::string& symbol) {
-  const Element* e = find_element(symbol);
-  return e && e->lattice == Lattice::fcc;
-}
-
-// Everything a sample draws, in one fixed order so that a change of shape does not shift the
-// other draws (each number is drawn whether it is used or not).
-struct Draw {
-  std::string element;
-  phantoms::Shape shape = phantoms::Shape::sphere;
-  double radius = 0, vacancy = 0, jitter = 0, tilt_max = 0, tilt_step = 0, dose = 0, tail = 0,
-         background = 0;
-  bool zone_axis = false;  // lattice along the frame (zone_axis_fraction), else random
-  std::uint64_t orientation_seed = 0;
-  double wulff_100 = 1, wulff_110 = 1;
-  bool wulff_has_110 = false;
-  std::uint64_t particle_seed = 0, noise_seed = 0;
-};
-
-Draw draw_sample(const TrainingDataSpec& spec, std::uint64_t seed) {
-  Rng rng = Rng::stream(seed, kDrawStream);
-  Draw d;
-  d.element = spec.elements[rng.below(spec.elements.size())];
-  d.shape = phantoms::parse_shape(spec.shapes[rng.below(spec.shapes.size())]);
-  d.radius = rng.uniform(spec.radius_min, spec.radius_max);
-  d.vacancy = rng.uniform(0.0, spec.vacancy_max);
-  d.jitter = spec.jitter_sd * rng.uniform(0.75, 1.25);
-  d.tilt_max = rng.uniform(spec.tilt_max_min, spec.tilt_max_max);
-  d.tilt_step = spec.tilt_steps[rng.below(spec.tilt_steps.size())];
-  d.dose = std::exp(rng.uniform(std::log(spec.dose_min), std::log(spec.dose_max)));
-  d.tail = rng.uniform(0.0, spec.tail_fraction_max);
-  // Wulff ratios of fcc metals: gamma_100 / gamma_111 about 1.0-1.25, gamma_110 a little more.
-  d.wulff_100 = rng.uniform(1.0, 1.25);
-  d.wulff_110 = rng.uniform(1.1, 1.4);
-  d.wulff_has_110 = rng.uniform() < 0.5;
-  d.particle_seed = rng.next_u64();
-  d.noise_seed = rng.next_u64();
-  // Drawn last, so that the draws before it are those of sets made before it existed.
-  d.background = rng.uniform(0.0, spec.background_max);
-  d.zone_axis = rng.uniform() < spec.zone_axis_fraction;
-  d.orientation_seed = rng.next_u64();
-  return d;
-}
-
-// One of the 24 rotations that map the lattice axes onto the frame's (so that each axis of the
-// lattice, c of an L1_0 or hcp cell among them, can end up along the beam or the tilt axis), then
-// a rotation by an angle uniform in [0, max_tilt_deg] about a uniformly random axis.
-Eigen::Quaterniond zone_axis_orientation(std::uint64_t seed, double max_tilt_deg) {
-  Rng rng(seed);
-  static const int perms[6][3] = {{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1}, {2, 1, 0}, {1, 0, 2}};
-  const int* pm = perms[rng.below(6)];
-  Mat3 P = Mat3::Zero();
-  for (int r = 0; r < 3; ++r) P(r, pm[r]) = rng.uniform() < 0.5 ? -1.0 : 1.0;
-  // Of the 48 signed permutations, flipping one row maps the 24 reflections onto the rotations.
-  if (P.determinant() < 0) P.row(2) *= -1.0;
-  Vec3 axis;
-  do {
-    axis = Vec3(rng.normal(), rng.normal(), rng.normal());
-  } while (axis.norm() < 1e-9);
-  const double angle = rng.uniform(0.0, max_tilt_deg) * M_PI / 180.0;
-  const Mat3 M = Eigen::AngleAxisd(angle, axis.normalized()).toRotationMatrix() * P;
-  return Eigen::Quaterniond(M);
-}
-
-// The particle of the draw. Sizes are scaled so that every shape has about the volume of the
-// sphere of the drawn radius (octahedron {111} inradius 0.845 r, Archimedean truncated
-// octahedron 0.879 r, cube half-edge 0.806 r, cuboctahedron circumradius 1.21 r); the random
-// union of spheres is about as large at size 1.15 r.
-phantoms::ParticleSpec particle_spec(const TrainingDataSpec& spec, const Draw& d) {
-  using phantoms::Shape;
-  phantoms::ParticleSpec p;
-  p.element = d.element;
-  p.shape = d.shape;
-  p.vacancy_fraction = d.vacancy;
-  p.jitter_sd = d.jitter;
-  p.random_orientation = !d.zone_axis;
-  if (d.zone_axis) p.orientation = zone_axis_orientation(d.orientation_seed, spec.zone_axis_tilt);
-  p.seed = d.particle_seed;
-  const double r = d.radius;
-  switch (d.shape) {
-    case Shape::sphere:
-      p.size = r;
-      break;
-    case Shape::octahedron:
-      p.size = 0.845 * r;
-      break;
-    case Shape::truncated_octahedron:
-      p.size = 0.879 * r;
-      break;
-    case Shape::cube:
-      p.size = 0.806 * r;
-      break;
-    case Shape::cuboctahedron:
-      if (is_fcc_element(d.element)) {
-        // Shell n has its vertices at n nearest-neighbour distances (a / sqrt 2).
-        const double nn = element(d.element).a / std::sqrt(2.0);
-        p.shells = std::max(1, static_cast<int>(std::lround(1.21 * r / nn)));
-      } else {
-        // Closed shells exist for fcc only; elsewhere the same proportions as facets:
-        // {100} at R / sqrt 2 and {111} at R sqrt(2/3), R = 1.21 r.
-        p.shape = Shape::wulff;
-        p.facets = {{1, 0, 0, 0.856 * r}, {1, 1, 1, 0.988 * r}};
-      }
-      break;
-    case Shape::wulff:
-      p.facets = {{1, 1, 1, 0.93 * r}, {1, 0, 0, 0.93 * r * d.wulff_100}};
-      if (d.wulff_has_110) p.facets.push_back({1, 1, 0, 0.93 * r * d.wulff_110});
-      break;
-    case Shape::random:
-      p.size = 1.15 * r;
-      break;
-  }
-  return p;
-}
-
-// ---- HDF5 ----------------------------------------------------------------------------------
 
 using namespace ::aet::hdf5;
 
@@ -430,262 +298,6 @@ struct Reader {
 
 }  // namespace
 
-// ---- spec and samples ----------------------------------------------------------------------
-
-void check_training_spec(const TrainingDataSpec& s) {
-  auto positive = [](double v, const char* what) {
-    if (!std::isfinite(v) || v <= 0)
-      fail_input(std::string("training data: ") + what + " must be > 0, got " + fmt(v));
-  };
-  auto range = [&](double lo, double hi, const char* what) {
-    positive(lo, what);
-    positive(hi, what);
-    if (hi < lo)
-      fail_input(std::string("training data: ") + what + " range is reversed (" + fmt(lo) + " > " +
-                 fmt(hi) + ")");
-  };
-  if (s.elements.empty()) fail_input("training data: no elements");
-  if (s.shapes.empty()) fail_input("training data: no shapes");
-  range(s.radius_min, s.radius_max, "radius");
-  if (s.radius_min < 3.0)
-    fail_input("training data: radius must be >= 3 A (smaller particles hold too few atoms), got " +
-               fmt(s.radius_min));
-  if (s.radius_max > 100.0)
-    fail_input("training data: radius must be <= 100 A, got " + fmt(s.radius_max));
-  range(s.tilt_max_min, s.tilt_max_max, "tilt_max");
-  if (s.tilt_max_max > 90.0)
-    fail_input("training data: tilt_max must be <= 90 degrees, got " + fmt(s.tilt_max_max));
-  if (s.tilt_steps.empty()) fail_input("training data: no tilt steps");
-  for (double st : s.tilt_steps) {
-    positive(st, "tilt step");
-    if (st > s.tilt_max_min)
-      fail_input("training data: tilt step " + fmt(st) + " exceeds the smallest tilt_max " +
-                 fmt(s.tilt_max_min) + " (fewer than 3 views)");
-  }
-  range(s.dose_min, s.dose_max, "dose");
-  if (!std::isfinite(s.jitter_sd) || s.jitter_sd < 0 || s.jitter_sd > 2.0)
-    fail_input("training data: jitter sd must be in [0, 2] A, got " + fmt(s.jitter_sd));
-  if (!std::isfinite(s.vacancy_max) || s.vacancy_max < 0 || s.vacancy_max > 0.5)
-    fail_input("training data: vacancy fraction must be in [0, 0.5], got " + fmt(s.vacancy_max));
-  if (!std::isfinite(s.angle_error_sd) || s.angle_error_sd < 0)
-    fail_input("training data: angle error must be >= 0, got " + fmt(s.angle_error_sd));
-  if (!std::isfinite(s.tail_fraction_max) || s.tail_fraction_max < 0 || s.tail_fraction_max >= 1)
-    fail_input("training data: tail fraction must be in [0, 1), got " + fmt(s.tail_fraction_max));
-  if (!std::isfinite(s.background_max) || s.background_max < 0 || s.background_max > 10)
-    fail_input("training data: background must be in [0, 10], got " + fmt(s.background_max));
-  if (!(s.zone_axis_fraction >= 0 && s.zone_axis_fraction <= 1))
-    fail_input("training data: zone-axis fraction must be in [0, 1], got " +
-               fmt(s.zone_axis_fraction));
-  if (!(s.zone_axis_tilt >= 0 && s.zone_axis_tilt <= 45))
-    fail_input("training data: zone-axis tilt must be in [0, 45] degrees, got " +
-               fmt(s.zone_axis_tilt));
-  positive(s.pixel, "pixel");
-  if (!std::isfinite(s.view_margin) || s.view_margin < 0)
-    fail_input("training data: view margin must be >= 0, got " + fmt(s.view_margin));
-  if (s.iterations < 1)
-    fail_input("training data: iterations must be >= 1, got " + std::to_string(s.iterations));
-  if (!std::isfinite(s.recon_step) || s.recon_step <= 0 || s.recon_step >= 2.0)
-    fail_input("training data: RESIRE step must be in (0, 2), got " + fmt(s.recon_step));
-  positive(s.target_sigma, "target sigma");
-  for (const std::string& sh : s.shapes) phantoms::parse_shape(sh);
-  // Every element must build: a small sphere names an unknown symbol or a missing lattice.
-  for (const std::string& el : s.elements) {
-    if (el.empty() || el.find(',') != std::string::npos)
-      fail_input("training data: bad element '" + el + "'");
-    phantoms::ParticleSpec p;
-    p.element = el;
-    p.size = 4.0;
-    try {
-      phantoms::build_particle(p);
-    } catch (const InputError& e) {
-      fail_input(std::string("training data: element '") + el + "': " + e.what());
-    }
-  }
-}
-
-std::uint64_t training_sample_seed(std::uint64_t base, std::uint64_t index) {
-  return Rng::stream(base, kIndexStream + index).next_u64();
-}
-
-namespace {
-AtomModel build_drawn_particle(const TrainingDataSpec& spec, const Draw& d) {
-  phantoms::ParticleSpec ps = particle_spec(spec, d);
-  try {
-    return phantoms::build_particle(ps);
-  } catch (const InputError&) {
-    // A lumpy random union at the smallest radii can miss every lattice site: fall back to a
-    // sphere of the same radius, which always holds its centre atom.
-    ps.shape = phantoms::Shape::sphere;
-    ps.size = d.radius;
-    ps.facets.clear();
-    return phantoms::build_particle(ps);
-  }
-}
-}  // namespace
-
-AtomModel training_particle(const TrainingDataSpec& spec, std::uint64_t seed) {
-  check_training_spec(spec);
-  return build_drawn_particle(spec, draw_sample(spec, seed));
-}
-
-TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t seed,
-                                    const Device& dev) {
-  check_training_spec(spec);
-  const Draw d = draw_sample(spec, seed);
-  TrainingSample s;
-  s.seed = seed;
-  s.tilt_max = d.tilt_max;
-  s.tilt_step = d.tilt_step;
-  s.dose = d.dose;
-  s.truth = build_drawn_particle(spec, d);
-
-  phantoms::SimulationSpec sim;
-  sim.pixel = spec.pixel;
-  sim.nx = sim.ny = phantoms::fitting_view_size(s.truth, spec.pixel, spec.view_margin);
-  for (double t : phantoms::TiltRange{-d.tilt_max, d.tilt_max, d.tilt_step}.angles())
-    sim.nominal.push_back(Euler{0.0, t, 0.0});
-  sim.dose = d.dose;
-  sim.angle_error_sd = spec.angle_error_sd;
-  sim.imaging.tail_fraction = d.tail;
-  sim.background = d.background;
-  sim.seed = d.noise_seed;
-  const phantoms::TiltSeries series = phantoms::simulate_tilt_series(s.truth, sim, dev);
-
-  // The network sees what a real reconstruction gives: the nominal angles, not the true ones.
-  TiltGeometry geometry;
-  for (const Euler& e : series.nominal) geometry.push_back(ViewGeometry::from_euler(e));
-  ReconOptions opt;
-  opt.algorithm = Algorithm::resire;
-  opt.iterations = spec.iterations;
-  opt.step = spec.recon_step;
-  opt.positivity = true;
-  opt.device = dev;
-  const std::int64_t n = series.views.nx();
-  opt.nx = opt.ny = opt.nz = n;
-  s.input = reconstruct(series.views, geometry, opt).volume;
-  s.input.voxel_size = VoxelSize{spec.pixel, spec.pixel, spec.pixel};
-  normalise_volume(s.input);
-
-  s.target = ideal_atom_volume(s.truth, n, n, n, spec.pixel, spec.target_sigma);
-  s.truth.set_info("training_seed", std::to_string(seed));
-  return s;
-}
-
-Array3 ideal_atom_volume(const AtomModel& atoms, std::int64_t nx, std::int64_t ny, std::int64_t nz,
-                         double voxel, double sigma) {
-  if (!std::isfinite(voxel) || voxel <= 0) fail_input("ideal atom volume: voxel must be > 0");
-  if (!std::isfinite(sigma) || sigma <= 0) fail_input("ideal atom volume: sigma must be > 0");
-  if (atoms.species.size() != atoms.positions.size())
-    fail_input("ideal atom volume: the model has " + std::to_string(atoms.species.size()) +
-               " species for " + std::to_string(atoms.positions.size()) + " positions");
-  Array3 out(nx, ny, nz);
-  out.voxel_size = VoxelSize{voxel, voxel, voxel};
-  if (atoms.size() == 0) return out;
-
-  int zmax = 0;
-  std::vector<int> z(atoms.size());
-  for (std::size_t i = 0; i < atoms.size(); ++i) {
-    z[i] = element(atoms.species[i]).z;
-    zmax = std::max(zmax, z[i]);
-    for (int k = 0; k < 3; ++k)
-      if (!std::isfinite(atoms.positions[i][k]))
-        fail_input("ideal atom volume: atom " + std::to_string(i) + " has a non-finite position");
-  }
-
-  const std::int64_t n[3] = {nx, ny, nz};
-  const double reach = kCutoffSigmas * sigma / voxel;  // voxels
-  const double cut2 = reach * reach;
-  const double inv2s2 = voxel * voxel / (2.0 * sigma * sigma);  // per voxel^2
-  for (std::size_t a = 0; a < atoms.size(); ++a) {
-    const double height = std::pow(static_cast<double>(z[a]) / zmax, kZExponent);
-    std::int64_t lo[3], hi[3];
-    double c[3];
-    bool outside = false;
-    for (int k = 0; k < 3; ++k) {
-      c[k] = centre_index(n[k]) + atoms.positions[a][k] / voxel;
-      const double l = std::ceil(c[k] - reach), h = std::floor(c[k] + reach);
-      if (h < 0 || l > static_cast<double>(n[k] - 1)) {
-        outside = true;
-        break;
-      }
-      lo[k] = std::max<std::int64_t>(0, static_cast<std::int64_t>(l));
-      hi[k] = std::min<std::int64_t>(n[k] - 1, static_cast<std::int64_t>(h));
-    }
-    if (outside) continue;
-    for (std::int64_t zz = lo[2]; zz <= hi[2]; ++zz) {
-      const double dz = static_cast<double>(zz) - c[2];
-      for (std::int64_t yy = lo[1]; yy <= hi[1]; ++yy) {
-        const double dy = static_cast<double>(yy) - c[1];
-        const double r2zy = dz * dz + dy * dy;
-        if (r2zy > cut2) continue;
-        float* row = &out(0, yy, zz);
-        for (std::int64_t xx = lo[0]; xx <= hi[0]; ++xx) {
-          const double dx = static_cast<double>(xx) - c[0];
-          const double r2 = r2zy + dx * dx;
-          if (r2 > cut2) continue;
-          row[xx] = static_cast<float>(row[xx] + height * std::exp(-r2 * inv2s2));
-        }
-      }
-    }
-  }
-  return out;
-}
-
-double normalisation_scale(const Array3& v) {
-  if (v.empty()) fail_input("normalisation: the volume is empty");
-  for (float x : v.vector())
-    if (!std::isfinite(x)) fail_input("normalisation: the volume holds non-finite values");
-  const std::int64_t nx = v.nx(), ny = v.ny(), nz = v.nz();
-  // Local maxima: positive and >= every neighbour, where an equal neighbour earlier in memory
-  // wins, so that a plateau counts once.
-  std::vector<float> peaks;
-  for (std::int64_t z = 0; z < nz; ++z)
-    for (std::int64_t y = 0; y < ny; ++y)
-      for (std::int64_t x = 0; x < nx; ++x) {
-        const float c = v(x, y, z);
-        if (!(c > 0.0f)) continue;
-        bool is_max = true;
-        for (std::int64_t dz = -1; dz <= 1 && is_max; ++dz) {
-          const std::int64_t zz = z + dz;
-          if (zz < 0 || zz >= nz) continue;
-          for (std::int64_t dy = -1; dy <= 1 && is_max; ++dy) {
-            const std::int64_t yy = y + dy;
-            if (yy < 0 || yy >= ny) continue;
-            for (std::int64_t dx = -1; dx <= 1; ++dx) {
-              const std::int64_t xx = x + dx;
-              if (xx < 0 || xx >= nx || (dx == 0 && dy == 0 && dz == 0)) continue;
-              const float o = v(xx, yy, zz);
-              const bool earlier = dz < 0 || (dz == 0 && (dy < 0 || (dy == 0 && dx < 0)));
-              if (o > c || (o == c && earlier)) {
-                is_max = false;
-                break;
-              }
-            }
-          }
-        }
-        if (is_max) peaks.push_back(c);
-      }
-  if (peaks.empty()) fail_input("normalisation: the volume has no positive voxel");
-  std::sort(peaks.begin(), peaks.end(), [](float a, float b) { return a > b; });
-  // The 4th highest peak as reference: up to three isolated hot voxels cannot set the scale.
-  const double reference = peaks[std::min<std::size_t>(3, peaks.size() - 1)];
-  std::size_t strong = 0;
-  while (strong < peaks.size() && peaks[strong] >= 0.5 * reference) ++strong;
-  // Median of the strong peaks (sorted in descending order).
-  const std::size_t mid = strong / 2;
-  return strong % 2 == 1 ? static_cast<double>(peaks[mid])
-                         : 0.5 * (static_cast<double>(peaks[mid - 1]) + peaks[mid]);
-}
-
-double normalise_volume(Array3& v) {
-  const double scale = normalisation_scale(v);
-  const double inv = 1.0 / scale;
-  for (float& x : v.vector()) x = static_cast<float>(x * inv);
-  return scale;
-}
-
-// ---- HDF5 file -----------------------------------------------------------------------------
-
 struct TrainingSetWriter::Impl {
   std::string path, tmp;
   FileH file;
@@ -831,12 +443,12 @@ std::vector<TrainingSample> read_training_set(const std::string& path, TrainingD
               std::string("not an aet training set (no format = \"") + kFormat + "\" attribute)");
   const double version = r.attr_double(root, "format_version");
   if (version != kFormatVersion)
-    fail_file(path, "training set format version " + fmt(version) +
+    fail_file(path, "training set format version " + fmt_g(version, 10) +
                         " is not supported (this aet reads version " +
                         std::to_string(kFormatVersion) + ")");
   const double count_d = r.attr_double(root, "count");
   if (!(count_d >= 0) || count_d > 1e9 || count_d != std::floor(count_d))
-    fail_file(path, "bad sample count " + fmt(count_d));
+    fail_file(path, "bad sample count " + fmt_g(count_d, 10));
   const auto count = static_cast<std::size_t>(count_d);
 
   TrainingDataSpec spec;
@@ -865,7 +477,7 @@ std::vector<TrainingSample> read_training_set(const std::string& path, TrainingD
   spec.view_margin = r.attr_double(root, "view_margin");
   const double iterations = r.attr_double(root, "iterations");
   if (!(iterations >= 1 && iterations <= 1e6))
-    fail_file(path, "bad iteration count " + fmt(iterations));
+    fail_file(path, "bad iteration count " + fmt_g(iterations, 10));
   spec.iterations = static_cast<int>(iterations);
   spec.recon_step = r.attr_double(root, "recon_step");
   spec.target_sigma = r.attr_double(root, "target_sigma");

@@ -10,7 +10,7 @@
 #include "aet/core/array.hpp"
 #include "aet/core/atoms.hpp"
 #include "aet/core/device.hpp"
-#include "phantoms/project_atoms.hpp"
+#include "aet/phantoms/project_atoms.hpp"
 
 namespace aet::phantoms {
 

@@ -1,0 +1,116 @@
+// The chain as a library: align, reconstruct, the missing-wedge network, trace, refine and (with
+// a truth) evaluate, on a tilt series given in memory or simulated from a built-in particle.
+// `aet pipeline` maps its options onto PipelineOptions and writes the files; the benchmark, the
+// report and cluster runs call run_pipeline directly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "aet/core/array.hpp"
+#include "aet/core/atoms.hpp"
+#include "aet/core/device.hpp"
+#include "aet/core/json.hpp"
+#include "aet/geometry/rotation.hpp"
+#include "aet/io/hdf5_result.hpp"
+#include "aet/networks/stage.hpp"
+#include "aet/recon/solvers.hpp"
+
+namespace aet {
+
+// A measured (or externally simulated) tilt series.
+struct SeriesInput {
+  Array3 views;                    // one view per z slice; voxel_size = pixel size
+  std::vector<Euler> nominal;      // the views' nominal angles
+  TiltGeometry geometry;           // the geometry they imply (no shifts)
+  bool single_axis = true;         // angles given as tilts about one axis
+  std::string source;              // where it came from (a file name), for provenance
+  std::optional<AtomModel> truth;  // score the result against this model
+};
+
+// A built-in particle simulated with the demo's imaging (a probe tail and a smooth background).
+struct SimulationInput {
+  std::string phantom = "demo";
+  std::string tilt_range = "-70:70:3";  // A:B:S degrees
+  double dose = 5e4;                    // electrons per Angstrom^2 per view; 0 = no noise
+  double shift_max_px = 0;              // misalignments (any of them turns alignment on)
+  double axis_rotation_deg = 0;
+  double angle_error_deg = 0;
+};
+
+enum class AlignMode {
+  automatic,  // align a given series and a misaligned simulation; not an exact simulation
+  on,
+  off
+};
+
+struct PipelineOptions {
+  std::vector<std::string> elements = {"Pt"};  // species by intensity, lightest first
+  Algorithm algorithm = Algorithm::resire;
+  int iterations = 50;
+  AlignMode align = AlignMode::automatic;
+  int align_rounds = 5;
+  bool subtract_background = true;  // alignment's background model (false for films)
+  bool refine_angles = true;        // per-view angles against a traced atomic model
+  double angle_search_deg = 10;     // half-range of the per-view rotation grid search
+  bool refine = true;               // refine the traced atoms against the views
+  double position_prior = 0.05;     // Angstrom; 0 = none
+  double min_distance = 2.0;        // Angstrom between atoms
+  nn::StageOptions network;         // the missing-wedge network (device set by the caller)
+  Device device;                    // reconstruction, alignment and simulation
+  std::uint64_t seed = 0;
+};
+
+// Where log lines go (each also kept in PipelineResult::log).
+using PipelineLog = std::function<void(const std::string&)>;
+
+struct PipelineResult {
+  // The series as reconstructed (aligned when alignment ran) and its geometry.
+  Array3 views;
+  std::vector<Euler> nominal;
+  bool single_axis = true;
+  bool simulated = false;
+  bool aligned = false;
+  TiltGeometry geometry;
+  std::string source;
+  std::optional<AtomModel> truth;
+  ReconResult recon;
+  std::string algorithm;                  // resire, sirt, ...
+  std::optional<nn::ReconRecipe> recipe;  // RESIRE recipe of recon.volume (unset otherwise)
+  bool network_used = false;
+  std::string network_model;
+  Array3 augmented;   // the network's output (empty when it did not run)
+  AtomModel traced;   // as traced (from the network's volume when it ran)
+  AtomModel refined;  // empty when refinement was off or nothing was traced
+  // The final model: the refined atoms, else the traced ones.
+  const AtomModel& atoms() const { return refined.size() > 0 ? refined : traced; }
+  // metrics.json: the run's summary, evaluation against the truth (when there is one), with and
+  // without the network, and the stages' seconds.
+  Json metrics;
+  std::string log;
+};
+
+// Runs the chain on `input`. Bad input or options are InputErrors (naming what is wrong), thrown
+// before any long computation where they can be checked up front (the network model is loaded
+// first). `command_line` is recorded in the metrics.
+PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& options,
+                            const PipelineLog& log = {}, const std::string& command_line = "");
+PipelineResult run_pipeline(const SimulationInput& input, const PipelineOptions& options,
+                            const PipelineLog& log = {}, const std::string& command_line = "");
+
+// Checks the options (InputError naming the option).
+void check_pipeline_options(const PipelineOptions& options);
+
+// Writes the run's files into the existing folder `dir` (aet pipeline passes its staging folder):
+// geometry.txt, reconstruction.mrc, augmented.mrc (when the network ran), atoms.xyz (the final
+// model), traced.xyz (when refined), metrics.json, result.h5 (datasets and provenance) and
+// pipeline.log (the command line, the log and the effective configuration); for a simulated input
+// also tilts.mrc, tilts.tlt and truth.xyz.
+void write_pipeline_files(const PipelineResult& result, const std::string& dir,
+                          const Provenance& provenance);
+
+}  // namespace aet

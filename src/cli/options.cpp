@@ -1,0 +1,206 @@
+#include "cli/options.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "aet/core/elements.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/progress.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/networks/flips.hpp"
+#include "aet/recon/projector.hpp"
+
+namespace aet::cli {
+
+void add_common_options(po::options_description& desc, bool device) {
+  auto add = desc.add_options();
+  add("help,h", "print this help and exit");
+  add("config", po::value<std::string>()->value_name("FILE"),
+      "read options from an INI file (key = value; [section] named after the subcommand or "
+      "[common]); the command line wins");
+  add("seed", po::value<std::uint64_t>()->default_value(0)->value_name("N"),
+      "seed of every random choice (recorded in the outputs)");
+  add("threads", po::value<int>()->default_value(0)->value_name("N"),
+      "CPU threads (0 = all cores)");
+  add("quiet,q", po::bool_switch(), "print errors only");
+  add("verbose,v", po::bool_switch(), "print more detail");
+  if (device)
+    add("device", po::value<std::string>()->default_value("auto")->value_name("D"),
+        "compute device: auto, cpu, cuda or cuda:N");
+}
+
+std::uint64_t seed_or_default(const po::variables_map& vm) {
+  return vm.count("seed") ? vm["seed"].as<std::uint64_t>() : 0;
+}
+
+Device device_option(const po::variables_map& vm) {
+  return resolve_device(vm["device"].as<std::string>());
+}
+
+Device resolve_recon_device(const po::variables_map& vm) {
+  const std::string spec = vm["device"].as<std::string>();
+  const Device device = resolve_device(spec);
+  // Every CUDA build has the CUDA projector and solvers, so auto keeps the GPU it found; the
+  // fallback only guards a binary whose device query sees a GPU without them.
+  if (spec == "auto" && device.kind == DeviceKind::cuda && !cuda_projector_available()) {
+    log_info("this build has no CUDA projector: reconstructing on the CPU");
+    return Device{};
+  }
+  return device;
+}
+
+void add_pixel_option(po::options_description& desc, const char* help) {
+  desc.add_options()("pixel", po::value<double>()->value_name("A"), help);
+}
+
+Array3 read_tilt_series(const std::string& path, const po::variables_map& vm) {
+  MrcHeader header;
+  Array3 views = read_mrc(path, &header);
+  double pixel = 0;
+  if (vm.count("pixel")) {
+    pixel = vm["pixel"].as<double>();
+    if (!(pixel > 0) || !std::isfinite(pixel))
+      fail_input("--pixel must be > 0, got " + json_number(pixel));
+  } else if (header.cella[0] <= 0 || header.mx <= 0) {
+    pixel = 1.0;
+    log_warning(path + ": the header gives no pixel size; using 1 A (set --pixel)");
+  } else {
+    const VoxelSize v = header.voxel_size();
+    if (std::abs(v.y - v.x) > 1e-4 * v.x)
+      fail_file(path, "pixels are not square (" + json_number(v.x) + " x " + json_number(v.y) +
+                          " A); give --pixel after resampling");
+    // CELLA is float32: 0.8 comes back as 0.7999999788; keep the 7 digits a float holds.
+    char text[32];
+    std::snprintf(text, sizeof text, "%.7g", v.x);
+    pixel = std::strtod(text, nullptr);
+  }
+  views.voxel_size = VoxelSize{pixel, pixel, pixel};
+  if (views.nz() < 2)
+    fail_file(path, "a tilt series needs at least 2 views, got " + std::to_string(views.nz()));
+  return views;
+}
+
+void add_elements_option(po::options_description& desc, const char* default_list,
+                         const char* value_name, const char* help) {
+  auto* value = po::value<std::string>();
+  if (default_list) value->default_value(default_list);
+  desc.add_options()("elements", value->value_name(value_name), help);
+}
+
+std::vector<std::string> parse_elements(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b == std::string::npos) fail_input("--elements: empty element in '" + list + "'");
+    out.push_back(item.substr(b, e - b + 1));
+    element(out.back());  // throws InputError naming an unknown symbol
+  }
+  if (out.empty()) fail_input("--elements: give at least one element, e.g. Pt or Fe,Pt");
+  return out;
+}
+
+std::vector<std::string> elements_option(const po::variables_map& vm) {
+  if (!vm.count("elements")) return {};
+  return parse_elements(vm["elements"].as<std::string>());
+}
+
+void add_min_distance_option(po::options_description& desc, const char* help) {
+  desc.add_options()("min-distance", po::value<double>()->default_value(2.0)->value_name("A"),
+                     help);
+}
+
+double min_distance_option(const po::variables_map& vm) {
+  const double d = vm["min-distance"].as<double>();
+  if (!(d > 0)) fail_input("--min-distance must be > 0");
+  return d;
+}
+
+void add_angle_search_option(po::options_description& desc, double default_deg, const char* help) {
+  desc.add_options()("angle-search",
+                     po::value<double>()->default_value(default_deg)->value_name("DEG"), help);
+}
+
+double angle_search_option(const po::variables_map& vm) {
+  const double deg = vm["angle-search"].as<double>();
+  if (!(deg >= 0 && deg <= 45)) fail_input("--angle-search must be in [0, 45] degrees");
+  return deg;
+}
+
+void add_iterations_option(po::options_description& desc, int default_n, const char* help,
+                           bool short_n) {
+  auto* value = po::value<int>();
+  if (default_n > 0) value->default_value(default_n);
+  desc.add_options()(short_n ? "iterations,n" : "iterations", value->value_name("N"), help);
+}
+
+int iterations_option(const po::variables_map& vm) {
+  const int n = vm["iterations"].as<int>();
+  if (n < 1) fail_input("--iterations must be >= 1");
+  return n;
+}
+
+void add_position_prior_option(po::options_description& desc, const char* help) {
+  desc.add_options()("position-prior",
+                     po::value<double>()->default_value(0.05, "0.05")->value_name("A"), help);
+}
+
+double position_prior_option(const po::variables_map& vm) {
+  const double sd = vm["position-prior"].as<double>();
+  if (!(sd >= 0) || !std::isfinite(sd)) fail_input("--position-prior must be >= 0 Angstrom");
+  return sd;
+}
+
+void add_model_option(po::options_description& desc) {
+  desc.add_options()(
+      "model", po::value<std::string>()->value_name("FILE"),
+      "network weights (HDF5); default: the shipped model (networks/models/, or $AET_MODEL)");
+}
+
+std::string model_option(const po::variables_map& vm) {
+  return nn::resolve_model_path(vm.count("model") ? vm["model"].as<std::string>() : "");
+}
+
+void add_network_options(po::options_description& desc) {
+  desc.add_options()("no-network",
+                     "skip the missing-wedge network (trace the reconstruction itself)");
+  add_model_option(desc);
+  add_flips_option(desc);
+}
+
+void add_flips_option(po::options_description& desc) {
+  desc.add_options()("flips", po::value<int>()->default_value(8)->value_name("N"),
+                     "network: average its outputs over N mirror images of the volume (1, 2, 4 or "
+                     "8; N passes; less of the network's own error)");
+}
+
+int flips_option(const po::variables_map& vm) {
+  const int f = vm["flips"].as<int>();
+  try {
+    nn::flip_masks(f);  // the one rule; its message gains the option's dashes
+  } catch (const InputError& e) {
+    fail_input(std::string("--") + e.what());
+  }
+  return f;
+}
+
+Device network_device(const po::variables_map& vm, const Device& recon_device) {
+  return nn::network_device(recon_device, vm["device"].as<std::string>() == "auto");
+}
+
+nn::StageOptions network_stage_options(const po::variables_map& vm, const Device& recon_device) {
+  nn::StageOptions o;
+  o.flips = flips_option(vm);
+  o.enabled = !vm.count("no-network");
+  if (vm.count("model")) o.model = vm["model"].as<std::string>();
+  // An empty --model "" would otherwise mean the shipped model.
+  if (vm.count("model") && o.model.empty()) fail_input("--model: empty file name");
+  o.device = network_device(vm, recon_device);
+  return o;
+}
+
+}  // namespace aet::cli

@@ -1,0 +1,358 @@
+// The chain: input (given or simulated), align, reconstruct, network, trace, refine, evaluate.
+#include "aet/pipeline/pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "aet/align/align.hpp"
+#include "aet/analysis/evaluate.hpp"
+#include "aet/core/build_config.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/tilt_series.hpp"
+#include "aet/refine/model_refinement.hpp"
+#include "aet/trace/trace.hpp"
+
+namespace aet {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Log lines go to the caller's sink and into the result's log text.
+class RunLog {
+ public:
+  RunLog(const PipelineLog& sink, std::string& text) : sink_(sink), text_(text) {}
+  void line(const std::string& s) {
+    if (sink_) sink_(s);
+    text_ += s + "\n";
+  }
+
+ private:
+  const PipelineLog& sink_;
+  std::string& text_;
+};
+
+// Refines a traced model against the views and re-classifies it from the refined intensities:
+// each is fitted to every view, free of the reconstruction's missing-wedge and neighbour blur, and
+// a spurious atom's falls to about zero (docs/refinement.md). `summary` gets the stage's metrics;
+// `log`, when given, its lines.
+AtomModel refine_and_classify(const PipelineResult& r, const AtomModel& traced,
+                              const PipelineOptions& o, Json& summary, RunLog* log) {
+  ModelRefineOptions mo;
+  mo.refine_shifts = mo.refine_angles = false;  // the geometry is alignment's business
+  mo.position_prior = o.position_prior;
+  ModelRefineResult mr = refine_atomic_model(r.views, r.geometry, traced, mo);
+  const std::vector<double> weight = *mr.model.find_property("model_weight");
+  const ClassifyResult cr = classify_atoms(mr.model, weight, o.elements, o.seed);
+  const double moved = mr.rms_displacement;
+  if (log) {
+    log->line("refined the atoms against the views: R1 " + fmt("%.4f", mr.r1.front()) + " -> " +
+              fmt("%.4f", mr.r1.back()) + ", width " + fmt("%.3f", mr.sigma) + " A, atoms moved " +
+              fmt("%.1f", 100 * moved) + " pm RMS");
+    log->line("  classes from the refined intensities: " + std::to_string(cr.changed) +
+              " species changed, " + std::to_string(cr.removed) + " atoms removed (" + cr.how +
+              ")");
+  }
+  summary = Json{{"r1_initial", json_finite(mr.r1.front())},
+                 {"r1_final", json_finite(mr.r1.back())},
+                 {"sigma_angstrom", json_finite(mr.sigma)},
+                 {"rms_displacement_angstrom", json_finite(moved)},
+                 {"position_prior_angstrom", json_finite(o.position_prior)},
+                 {"species_changed", cr.changed},
+                 {"atoms_removed", cr.removed},
+                 {"classes", cr.how}};
+  return std::move(mr.model);
+}
+
+// Scores `traced` against the truth, logs the line and returns the evaluation's JSON.
+Json score(const AtomModel& traced, const AtomModel& truth, const char* what, RunLog& log) {
+  const EvaluationResult ev = evaluate(traced, truth);
+  std::string line = std::string("against the truth") + what + ": recall " +
+                     fmt("%.2f", 100 * ev.recall) + " %, precision " +
+                     fmt("%.2f", 100 * ev.precision) + " %, RMSD " + fmt("%.1f", ev.rmsd_pm) +
+                     " pm (x " + fmt("%.1f", ev.rmsd_axis_pm.x()) + ", y " +
+                     fmt("%.1f", ev.rmsd_axis_pm.y()) + ", z " + fmt("%.1f", ev.rmsd_axis_pm.z()) +
+                     "), surface recall " + fmt("%.2f", 100 * ev.surface_recall) + " %";
+  if (ev.by_species.size() > 1)  // an alloy: the light atoms' error is the one to watch
+    for (const auto& [species, part] : ev.by_species)
+      line += ", " + species + " " + fmt("%.1f", part.rmsd_pm) + " pm";
+  log.line(line);
+  return ev.json();
+}
+
+// The chain after the input is in place (r.views, r.nominal, r.geometry, r.truth, r.source).
+void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& network,
+               bool do_align, RunLog& log, Json& seconds, Clock::time_point t_start) {
+  // ---- align --------------------------------------------------------------------------------
+  Json alignment;  // null unless aligned
+  r.aligned = do_align;
+  if (do_align) {
+    AlignOptions ao;
+    ao.rounds = o.align_rounds;
+    ao.device = o.device;
+    ao.seed = o.seed;
+    ao.preprocess.subtract_background = o.subtract_background;
+    ao.refine_angles = o.refine_angles;
+    ao.angle_search_deg = o.angle_search_deg;
+    log.line("aligning (" + std::to_string(o.align_rounds) + " rounds of projection matching)");
+    const auto t_align = Clock::now();
+    AlignResult al = align_tilt_series(r.views, r.nominal, ao);
+    seconds["align"] = seconds_since(t_align);
+    log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
+             fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
+    alignment = Json{{"tilt_axis_deg", json_finite(al.tilt_axis_deg)},
+                     {"r1_initial", json_finite(al.r1_initial)},
+                     {"r1_final", json_finite(al.r1_final)},
+                     {"rounds", al.rounds.size()},
+                     {"refine_angles", ao.refine_angles},
+                     {"angle_search_deg", json_finite(ao.angle_search_deg)},
+                     {"model_r1_final", json_finite(al.model_r1_final)}};
+    r.views = std::move(al.views);
+    r.geometry = std::move(al.geometry);
+  }
+
+  // ---- reconstruct --------------------------------------------------------------------------
+  ReconOptions ro;
+  ro.algorithm = o.algorithm;
+  ro.iterations = o.iterations;
+  ro.device = o.device;
+  r.algorithm = algorithm_name(o.algorithm);
+  log.line("reconstructing " + std::to_string(r.views.nx()) + " x " + std::to_string(r.views.ny()) +
+           " x " + std::to_string(r.views.nz()) + " views (" + r.algorithm + ", " +
+           std::to_string(o.iterations) + " iterations, " + o.device.str() + ")");
+  // The network's input is RESIRE made as its training inputs were (the model file's recipe).
+  // With this run's step and fewer iterations it is a snapshot of this solve: plain RESIRE is
+  // gradient descent, so going on from the snapshot gives the volume of one uninterrupted run.
+  network.check_voxel_size(r.views.voxel_size.x);
+  const nn::ReconRecipe recipe = network.input_recipe();
+  const bool resire = ro.algorithm == Algorithm::resire;
+  const bool snapshot = recipe.known() && resire && recipe.iterations < o.iterations &&
+                        recipe == nn::ReconRecipe{recipe.iterations, ro.step};
+  auto t0 = Clock::now();
+  Array3 network_input;  // empty: the network gets the reconstruction
+  if (snapshot) {
+    ReconOptions first = ro;
+    first.iterations = recipe.iterations;
+    ReconResult part = reconstruct(r.views, r.geometry, first);
+    network_input = std::move(part.volume);
+    ReconOptions rest = ro;
+    rest.iterations = o.iterations - recipe.iterations;
+    rest.initial = &network_input;
+    r.recon = reconstruct(r.views, r.geometry, rest);
+    r.recon.r1.insert(r.recon.r1.begin(), part.r1.begin(), part.r1.end());
+    r.recon.r2.insert(r.recon.r2.begin(), part.r2.begin(), part.r2.end());
+    r.recon.seconds += part.seconds;
+    r.recon.device_bytes = std::max(r.recon.device_bytes, part.device_bytes);
+  } else {
+    r.recon = reconstruct(r.views, r.geometry, ro);
+  }
+  if (resire) r.recipe = nn::ReconRecipe{o.iterations, ro.step};
+  seconds["reconstruct"] = seconds_since(t0);
+  const double r1 = r.recon.r1.empty() ? std::nan("") : r.recon.r1.back();
+  log.line("  R1 = " + json_number(r1) + " after " + json_number(seconds_since(t0)) + " s");
+
+  // ---- missing-wedge network ----------------------------------------------------------------
+  Json input = nullptr;
+  r.network_used = network.active();
+  r.network_model = network.model_path();
+  if (network.active()) {
+    log.line("missing-wedge network: " + network.model_path());
+    if (recipe.known()) {
+      const bool same = resire && recipe == nn::ReconRecipe{o.iterations, ro.step};
+      const char* source = snapshot ? "snapshot" : same ? "reconstruction" : "separate";
+      log.line("  input: RESIRE, " + std::to_string(recipe.iterations) + " iterations at step " +
+               json_number(recipe.step) + " (the model's input recipe; " + source + ")");
+      if (!snapshot && !same) {
+        ReconOptions ni = ro;
+        ni.algorithm = Algorithm::resire;
+        ni.iterations = recipe.iterations;
+        ni.step = recipe.step;
+        ni.accelerate = false;
+        t0 = Clock::now();
+        network_input = reconstruct(r.views, r.geometry, ni).volume;
+        seconds["network_input"] = seconds_since(t0);
+      }
+      input = Json{{"iterations", recipe.iterations},
+                   {"step", json_finite(recipe.step)},
+                   {"source", source}};
+    }
+    t0 = Clock::now();
+    r.augmented = network.apply(network_input.empty() ? r.recon.volume : network_input);
+    seconds["network"] = seconds_since(t0);
+    log.line("  " + json_number(seconds_since(t0)) + " s");
+  } else {
+    log.line("missing-wedge network skipped: " + network.skip_reason());
+  }
+
+  // ---- trace --------------------------------------------------------------------------------
+  TraceOptions to;
+  to.elements = o.elements;
+  to.min_distance = o.min_distance;
+  to.seed = o.seed;
+  t0 = Clock::now();
+  r.traced = trace_atoms(network.active() ? r.augmented : r.recon.volume, to);
+  seconds["trace"] = seconds_since(t0);
+  log.line("traced " + std::to_string(r.traced.size()) + " atoms" +
+           (network.active() ? " in the network's volume" : ""));
+  r.traced.set_info("source", r.source);
+  r.traced.set_info("seed", std::to_string(o.seed));
+  r.traced.set_info("aet_version", AET_VERSION);
+
+  // ---- refine the atomic model against the views ---------------------------------------------
+  Json refinement = nullptr, refinement_plain;
+  if (o.refine && r.traced.size() > 0) {
+    t0 = Clock::now();
+    r.refined = refine_and_classify(r, r.traced, o, refinement, &log);
+    seconds["refine"] = seconds_since(t0);
+  }
+
+  // ---- evaluate -----------------------------------------------------------------------------
+  Json evaluation, evaluation_plain, evaluation_refined, evaluation_refined_plain;
+  if (r.truth) {
+    evaluation = score(r.traced, *r.truth, network.active() ? " (with the network)" : "", log);
+    // The same chain without the network, so its effect is measured on every scored run: on the
+    // traced model and on the final (refined) one.
+    AtomModel plain;
+    if (network.active()) {
+      plain = trace_atoms(r.recon.volume, to);
+      evaluation_plain = score(plain, *r.truth, " (without the network)", log);
+    }
+    if (r.refined.size() > 0)
+      evaluation_refined = score(r.refined, *r.truth, " (refined atoms)", log);
+    if (r.refined.size() > 0 && plain.size() > 0) {
+      t0 = Clock::now();
+      const AtomModel plain_refined = refine_and_classify(r, plain, o, refinement_plain, nullptr);
+      seconds["refine_without_network"] = seconds_since(t0);
+      evaluation_refined_plain =
+          score(plain_refined, *r.truth, " (refined atoms, without the network)", log);
+    }
+  }
+  const double total = seconds_since(t_start);
+  seconds["total"] = total;
+  log.line("total " + json_number(total) + " s");
+
+  Json& m = r.metrics;
+  m["device"] = o.device.str();
+  m["views"] = r.views.nz();
+  m["algorithm"] = r.algorithm;
+  m["iterations"] = o.iterations;
+  m["alignment"] = alignment;
+  m["network"] = Json{{"used", network.active()},
+                      {"model", network.model_path()},
+                      {"flips", network.flips()},
+                      {"skipped_because", network.skip_reason()},
+                      {"input", input}};
+  m["r1"] = json_finite(r1);
+  m["traced_atoms"] = r.traced.size();
+  m["refinement"] = refinement;
+  m["seconds"] = seconds;
+  if (r.truth) m["evaluation"] = evaluation;
+  if (!evaluation_plain.is_null()) m["evaluation_without_network"] = evaluation_plain;
+  if (!evaluation_refined.is_null()) m["evaluation_refined"] = evaluation_refined;
+  if (!refinement_plain.is_null()) m["refinement_without_network"] = refinement_plain;
+  if (!evaluation_refined_plain.is_null())
+    m["evaluation_refined_without_network"] = evaluation_refined_plain;
+}
+
+// The metrics' head, in the order metrics.json has always had.
+void start_metrics(PipelineResult& r, const PipelineOptions& o, const std::string& command_line) {
+  r.metrics = Json{{"aet_version", AET_VERSION},
+                   {"command_line", command_line},
+                   {"source", r.source},
+                   {"seed", o.seed}};
+}
+
+}  // namespace
+
+void check_pipeline_options(const PipelineOptions& o) {
+  if (o.elements.empty()) fail_input("--elements: no species given");
+  if (o.iterations < 1) fail_input("--iterations must be >= 1");
+  if (!(o.angle_search_deg >= 0 && o.angle_search_deg <= 45))
+    fail_input("--angle-search must be in [0, 45] degrees");
+  if (!(o.min_distance > 0)) fail_input("--min-distance must be > 0");
+  if (!(o.position_prior >= 0) || !std::isfinite(o.position_prior))
+    fail_input("--position-prior must be >= 0 Angstrom");
+  if (o.align_rounds < 0) fail_input("--align-rounds must be >= 0");
+}
+
+PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& o, const PipelineLog& sink,
+                            const std::string& command_line) {
+  check_pipeline_options(o);
+  // Loaded before any long computation, so a bad model fails at once.
+  nn::NetworkStage network(o.network);
+  PipelineResult r;
+  RunLog log(sink, r.log);
+  const auto t_start = Clock::now();
+  r.views = std::move(input.views);
+  r.nominal = std::move(input.nominal);
+  r.geometry = std::move(input.geometry);
+  r.single_axis = input.single_axis;
+  r.source = std::move(input.source);
+  r.truth = std::move(input.truth);
+  start_metrics(r, o, command_line);
+  Json seconds = Json::object();
+  run_chain(r, o, network, o.align != AlignMode::off, log, seconds, t_start);
+  return r;
+}
+
+PipelineResult run_pipeline(const SimulationInput& in, const PipelineOptions& o,
+                            const PipelineLog& sink, const std::string& command_line) {
+  check_pipeline_options(o);
+  nn::NetworkStage network(o.network);
+  PipelineResult r;
+  RunLog log(sink, r.log);
+  const auto t_start = Clock::now();
+  const auto& named = phantoms::find_phantom(in.phantom);
+  phantoms::ParticleSpec spec = named.spec;
+  spec.seed = o.seed;
+  AtomModel truth = phantoms::build_particle(spec);
+  phantoms::SimulationSpec sim;
+  for (double t : phantoms::parse_tilt_range(in.tilt_range).angles())
+    sim.nominal.push_back(Euler{0.0, t, 0.0});
+  sim.dose = in.dose;
+  if (!(sim.dose >= 0) || !std::isfinite(sim.dose)) fail_input("--dose must be >= 0");
+  // The demo's "realistic" imaging: a wide probe tail and a smooth background.
+  sim.imaging.tail_fraction = 0.1;
+  sim.imaging.tail_sigma = 4.0;
+  sim.background = 0.05;
+  sim.shift_max_px = in.shift_max_px;
+  sim.axis_rotation = in.axis_rotation_deg;
+  sim.angle_error_sd = in.angle_error_deg;
+  if (!(sim.shift_max_px >= 0) || !std::isfinite(sim.axis_rotation))
+    fail_input("--shift-max must be >= 0 and --axis-rotation finite");
+  if (!(sim.angle_error_sd >= 0) || !std::isfinite(sim.angle_error_sd))
+    fail_input("--angle-error must be >= 0");
+  sim.seed = o.seed + 1;
+  r.simulated = true;
+  r.source = "simulated phantom " + named.name;
+  log.line("aet pipeline: simulating " + named.name + " (" + std::to_string(truth.size()) +
+           " atoms, " + std::to_string(sim.nominal.size()) + " views)");
+  start_metrics(r, o, command_line);
+  Json seconds = Json::object();
+  const auto t0 = Clock::now();
+  phantoms::TiltSeries series = phantoms::simulate_tilt_series(truth, sim, o.device);
+  seconds["simulate"] = seconds_since(t0);
+  r.views = std::move(series.views);
+  r.nominal = series.nominal;
+  // Misaligned on request: then the chain starts from the nominal angles, as with real data.
+  const bool misaligned = sim.shift_max_px > 0 || sim.axis_rotation != 0 || sim.angle_error_sd > 0;
+  if (misaligned) {
+    for (const auto& e : r.nominal) r.geometry.push_back(ViewGeometry::from_euler(e));
+  } else {
+    r.geometry = series.truth;
+  }
+  truth.set_info("source", r.source);
+  truth.set_info("seed", std::to_string(o.seed));
+  r.truth = std::move(truth);
+  const bool do_align = o.align == AlignMode::on || (o.align == AlignMode::automatic && misaligned);
+  run_chain(r, o, network, do_align, log, seconds, t_start);
+  return r;
+}
+
+}  // namespace aet

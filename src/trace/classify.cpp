@@ -1,0 +1,288 @@
+// Species classes from per-atom intensities (docs/tracing.md, steps 5 and 6): 1D k-means with one
+// class more than species, the widest-gap cut below the lightest species, and the local
+// re-classification. Serial and in a fixed order, so results do not depend on threads.
+#include "aet/trace/classify.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "aet/core/elements.hpp"
+#include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
+#include "aet/core/neighbor.hpp"
+#include "aet/core/progress.hpp"
+#include "aet/core/rng.hpp"
+#include "classify_detail.hpp"
+
+namespace aet {
+namespace detail {
+namespace {
+
+struct Clusters {
+  std::vector<int> label;      // per value, 0 .. k-1 in increasing centre order
+  std::vector<double> centre;  // increasing
+  std::vector<double> sd;
+  double sse = 0;
+};
+
+// Lloyd iterations in 1D from the given centres.
+Clusters lloyd(const std::vector<double>& x, std::vector<double> centre) {
+  const std::size_t n = x.size(), k = centre.size();
+  Clusters c;
+  c.label.assign(n, -1);
+  for (int it = 0; it < 500; ++it) {
+    std::sort(centre.begin(), centre.end());
+    bool changed = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      int best = 0;
+      for (std::size_t j = 1; j < k; ++j)
+        if (std::abs(x[i] - centre[j]) < std::abs(x[i] - centre[static_cast<std::size_t>(best)]))
+          best = static_cast<int>(j);
+      if (best != c.label[i]) changed = true;
+      c.label[i] = best;
+    }
+    std::vector<double> sum(k, 0.0);
+    std::vector<std::size_t> cnt(k, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      sum[static_cast<std::size_t>(c.label[i])] += x[i];
+      ++cnt[static_cast<std::size_t>(c.label[i])];
+    }
+    for (std::size_t j = 0; j < k; ++j)
+      if (cnt[j]) centre[j] = sum[j] / static_cast<double>(cnt[j]);
+    if (!changed) break;
+  }
+  c.centre = centre;
+  c.sd.assign(k, 0.0);
+  std::vector<std::size_t> cnt(k, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto j = static_cast<std::size_t>(c.label[i]);
+    const double d = x[i] - centre[j];
+    c.sd[j] += d * d;
+    c.sse += d * d;
+    ++cnt[j];
+  }
+  for (std::size_t j = 0; j < k; ++j) c.sd[j] = cnt[j] ? std::sqrt(c.sd[j] / cnt[j]) : 0.0;
+  return c;
+}
+
+// 1D k-means: the deterministic quantile start, then a few k-means++ starts drawn from `seed`;
+// the lowest within-class sum of squares wins (the quantile start on ties).
+Clusters kmeans_1d(const std::vector<double>& x, std::size_t k, std::uint64_t seed) {
+  std::vector<double> sorted = x;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<double> init(k);
+  for (std::size_t j = 0; j < k; ++j) {
+    const double q = (static_cast<double>(j) + 0.5) / static_cast<double>(k);
+    init[j] = sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * sorted.size()))];
+  }
+  Clusters best = lloyd(x, init);
+  if (k < 2) return best;
+  Rng rng(seed);
+  for (int restart = 0; restart < 8; ++restart) {
+    std::vector<double> c = {x[rng.below(x.size())]};
+    while (c.size() < k) {
+      std::vector<double> d2(x.size());
+      double total = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        double m = HUGE_VAL;
+        for (double cj : c) m = std::min(m, (x[i] - cj) * (x[i] - cj));
+        d2[i] = m;
+        total += m;
+      }
+      if (!(total > 0)) break;
+      double r = rng.uniform() * total;
+      std::size_t pick = x.size() - 1;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        r -= d2[i];
+        if (r < 0) {
+          pick = i;
+          break;
+        }
+      }
+      c.push_back(x[pick]);
+    }
+    if (c.size() < k) continue;
+    Clusters trial = lloyd(x, c);
+    if (trial.sse < best.sse * (1 - 1e-12)) best = std::move(trial);
+  }
+  return best;
+}
+
+// The cut between non-atoms (class 0) and the lightest species (class 1): the geometric middle of
+// the widest empty interval in log intensity among the peaks between the two class centres. k-means
+// cuts halfway between the centres, which ignores the spreads: a few hundred noise peaks sit in a
+// narrow class near zero and the light species spreads widely below its centre (surface atoms, Fe
+// beside Pt), so the midpoint lies close to the weakest atoms and cut some of them (FePt). Where
+// the populations are apart, the widest gap between the centres is the one between them (by a
+// factor of 2 or more over any gap inside a class in all measured cases), and its middle is the
+// largest-margin cut. Returns 0 (keep the k-means labels) with fewer than two peaks there.
+double widest_gap_cut(const std::vector<double>& x, const Clusters& c) {
+  std::vector<double> between;
+  for (double v : x)
+    if (v > c.centre[0] && v < c.centre[1]) between.push_back(std::log(v));
+  between.push_back(std::log(c.centre[0]));
+  between.push_back(std::log(c.centre[1]));
+  if (between.size() < 4 || !(c.centre[0] > 0)) return 0;
+  std::sort(between.begin(), between.end());
+  std::size_t best = 0;
+  for (std::size_t i = 1; i + 1 < between.size(); ++i)
+    if (between[i + 1] - between[i] > between[best + 1] - between[best]) best = i;
+  return std::exp(0.5 * (between[best] + between[best + 1]));
+}
+
+// Two neighbouring classes of atoms are distinct species, not one population cut in two, when
+// their gap is a sizeable fraction of the upper centre and large against their spreads (a normal
+// sample cut in two gives about 2 spreads, a uniform one 2.4).
+bool species_separated(const Clusters& c, std::size_t lo) {
+  const double gap = c.centre[lo + 1] - c.centre[lo];
+  const double spread = std::hypot(c.sd[lo], c.sd[lo + 1]);
+  return gap >= 0.15 * c.centre[lo + 1] && gap >= 3.0 * spread;
+}
+
+// The lowest class is not atoms when it is weak (at most 35% of the lightest species) and apart
+// from it. Noise peaks spread widely, so the spread test is looser than between species; the
+// ratio test keeps a clean particle whole when k-means splits off a few bright outliers (merged
+// double peaks, impurities) at the top.
+bool non_atoms_separated(const Clusters& c) {
+  const double gap = c.centre[1] - c.centre[0];
+  return c.centre[0] <= 0.35 * c.centre[1] && gap >= 2.0 * std::hypot(c.sd[0], c.sd[1]);
+}
+
+bool all_separated(const Clusters& c, bool with_non_atoms) {
+  if (with_non_atoms && c.centre.size() > 1 && !non_atoms_separated(c)) return false;
+  for (std::size_t j = with_non_atoms ? 1 : 0; j + 1 < c.centre.size(); ++j)
+    if (!species_separated(c, j)) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string classify(const std::vector<double>& intensity, std::size_t n_species,
+                     std::uint64_t seed, std::vector<int>& cls) {
+  cls.assign(intensity.size(), 0);
+  std::vector<std::size_t> idx;
+  std::vector<double> x;
+  for (std::size_t i = 0; i < intensity.size(); ++i)
+    if (std::isfinite(intensity[i]) && intensity[i] > 0) {
+      idx.push_back(i);
+      x.push_back(intensity[i]);
+    }
+  if (x.empty()) return "no peaks";
+  const std::size_t distinct = [&] {
+    std::vector<double> s = x;
+    std::sort(s.begin(), s.end());
+    return static_cast<std::size_t>(std::unique(s.begin(), s.end()) - s.begin());
+  }();
+  // With one class more than species the lowest class is not atoms, if the classes are real.
+  const std::size_t k_full = std::min(n_species + 1, distinct);
+  Clusters c = kmeans_1d(x, k_full, seed);
+  std::string how;
+  int offset = 0;
+  if (k_full == n_species + 1 && all_separated(c, true)) {
+    how = "kmeans " + std::to_string(k_full) + " classes, lowest = non-atoms";
+    const double cut = widest_gap_cut(x, c);
+    if (cut > 0) {
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (c.label[i] <= 1) c.label[i] = x[i] < cut ? 0 : 1;
+      how += " below " + fmt_g(cut) + " (widest gap; k-means midpoint " +
+             fmt_g(0.5 * (c.centre[0] + c.centre[1])) + ")";
+    }
+  } else {
+    // No separate weak population: every peak is an atom (the Miao recipe would throw away the
+    // weaker half of a clean single-species particle here).
+    const std::size_t k = std::min(n_species, distinct);
+    c = kmeans_1d(x, k, seed);
+    offset = 1;
+    how = "kmeans " + std::to_string(k) + " classes, no separate non-atom class";
+    if (!all_separated(c, false)) {
+      how += ", classes overlap";
+      log_warning("trace: the intensity classes overlap; species assignment is uncertain");
+    }
+  }
+  std::string centres;
+  for (std::size_t j = 0; j < c.centre.size(); ++j) centres += (j ? " " : "") + fmt_g(c.centre[j]);
+  how += " (centres " + centres + ")";
+  for (std::size_t t = 0; t < idx.size(); ++t) cls[idx[t]] = c.label[t] + offset;
+  return how;
+}
+
+// Runs in index order, itself excluded from its neighbours, so the result does not depend on
+// threads.
+int local_reclassify(const std::vector<Vec3>& pos, const std::vector<double>& intensity,
+                     std::size_t n_species, double radius, std::vector<int>& cls) {
+  std::vector<double> gsum(n_species + 1, 0.0);
+  std::vector<std::size_t> gcnt(n_species + 1, 0);
+  for (std::size_t i = 0; i < pos.size(); ++i)
+    if (cls[i] > 0) {
+      gsum[static_cast<std::size_t>(cls[i])] += intensity[i];
+      ++gcnt[static_cast<std::size_t>(cls[i])];
+    }
+  // No cell limit: the sums below follow the visiting order, which the cell size fixes.
+  const NeighborSearch grid(pos, radius);
+  int changes = 0;
+  for (int pass = 0; pass < 20; ++pass) {
+    int changed = 0;
+    for (std::size_t i = 0; i < pos.size(); ++i) {
+      if (cls[i] <= 0) continue;
+      std::vector<double> sum(n_species + 1, 0.0);
+      std::vector<std::size_t> cnt(n_species + 1, 0);
+      grid.for_each(pos[i], radius, [&](std::size_t u, double) {
+        if (u == i || cls[u] <= 0) return;
+        sum[static_cast<std::size_t>(cls[u])] += intensity[u];
+        ++cnt[static_cast<std::size_t>(cls[u])];
+      });
+      int best = cls[i];
+      double best_d = HUGE_VAL;
+      for (std::size_t s = 1; s <= n_species; ++s) {
+        const double mean = cnt[s]    ? sum[s] / static_cast<double>(cnt[s])
+                            : gcnt[s] ? gsum[s] / static_cast<double>(gcnt[s])
+                                      : NAN;
+        if (!std::isfinite(mean)) continue;
+        const double d = std::abs(intensity[i] - mean);
+        if (d < best_d) {
+          best_d = d;
+          best = static_cast<int>(s);
+        }
+      }
+      if (best != cls[i]) {
+        cls[i] = best;
+        ++changed;
+      }
+    }
+    changes += changed;
+    if (!changed) break;
+  }
+  return changes;
+}
+
+}  // namespace detail
+
+ClassifyResult classify_atoms(AtomModel& model, const std::vector<double>& intensity,
+                              const std::vector<std::string>& elements, std::uint64_t seed) {
+  if (intensity.size() != model.size())
+    fail_input("classify atoms: " + std::to_string(intensity.size()) + " intensities for " +
+               std::to_string(model.size()) + " atoms");
+  if (elements.empty()) fail_input("classify atoms: no elements given");
+  for (const auto& e : elements) element(e);
+  for (double x : intensity)
+    if (!std::isfinite(x)) fail_input("classify atoms: an intensity is not finite");
+  ClassifyResult res;
+  std::vector<int> cls;
+  res.how = detail::classify(intensity, elements.size(), seed, cls);
+  std::vector<bool> keep(model.size());
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    keep[i] = cls[i] > 0;
+    if (!keep[i]) {
+      ++res.removed;
+      continue;
+    }
+    const std::string& e = elements[static_cast<std::size_t>(cls[i] - 1)];
+    res.changed += model.species[i] != e;
+    model.species[i] = e;
+  }
+  model.filter(keep);
+  return res;
+}
+
+}  // namespace aet
