@@ -7,7 +7,7 @@
 
 #include "aet/core/error.hpp"
 #include "aet/networks/normalisation.hpp"
-#include "internal.hpp"
+#include "torch_detail.hpp"
 
 namespace aet::nn {
 

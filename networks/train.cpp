@@ -15,7 +15,7 @@
 #include "aet/core/format.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/core/rng.hpp"
-#include "internal.hpp"
+#include "torch_detail.hpp"
 
 namespace aet::nn {
 

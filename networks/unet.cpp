@@ -15,7 +15,7 @@
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
-#include "internal.hpp"
+#include "torch_detail.hpp"
 
 namespace aet::nn {
 

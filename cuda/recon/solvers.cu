@@ -1,5 +1,6 @@
-// Device-resident RESIRE and SIRT: the mathematics and the R-factor bookkeeping of run_iterative
-// (src/recon/solvers.cpp), with the volume on the device for the whole solve.
+// Device-resident RESIRE and SIRT: the two CUDA backends of the shared host iteration
+// (src/recon/iteration.hpp, which also keeps the books), with the volume on the device for the
+// whole solve; the element-wise kernels are in solver_kernels.cuh.
 //
 // Resident plan (the usual case): the views are uploaded once. One iteration is
 //   forward_kernel   p = A x into the residual buffer, with <b, p> and <p, p>     (iteration > 1)

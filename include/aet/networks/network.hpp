@@ -49,7 +49,7 @@ class Model {
   std::int64_t parameter_count() const;  // trainable scalars
 
  private:
-  friend struct ModelAccess;  // networks/internal.hpp
+  friend struct ModelAccess;  // networks/torch_detail.hpp
   std::unique_ptr<Impl> impl_;
 };
 
