@@ -21,6 +21,7 @@
 #include "aet/core/error.hpp"
 #include "aet/core/neighbor.hpp"
 #include "aet/core/parallel.hpp"
+#include "aet/core/progress.hpp"
 #include "aet/core/rng.hpp"
 
 using namespace aet;
@@ -436,4 +437,25 @@ TEST(Core, NeighborSearchEmptyAndDegenerate) {
   const NeighborSearch zero(apart, 0.0, NeighborSearch::default_max_cells(apart.size()));
   EXPECT_EQ(grid_hits(zero, Vec3(3, 0, 0), 3.0), (std::vector<Hit>{{0, 9.0}, {1, 0.0}}));
   EXPECT_EQ(zero.nearest(Vec3(0, 0, 6), 0.5, &d2), -1);
+}
+
+TEST(Core, ProgressReportsToTheInstalledSinkAndTheOuterOneComesBack) {
+  std::vector<std::pair<std::string, int>> outer, inner;
+  ScopedProgressSink outer_sink(
+      [&](const std::string& label, int percent, double) { outer.emplace_back(label, percent); });
+  {
+    ScopedProgressSink inner_sink(
+        [&](const std::string& label, int percent, double) { inner.emplace_back(label, percent); });
+    Progress p("inner", 4);
+    for (int i = 0; i < 4; ++i) p.advance();
+    p.finish();
+  }
+  Progress q("outer", 2);
+  q.advance();
+  q.finish();
+  // Each whole percent once, ending at 100.
+  EXPECT_EQ(inner, (std::vector<std::pair<std::string, int>>{
+                       {"inner", 0}, {"inner", 25}, {"inner", 50}, {"inner", 75}, {"inner", 100}}));
+  EXPECT_EQ(outer, (std::vector<std::pair<std::string, int>>{
+                       {"outer", 0}, {"outer", 50}, {"outer", 100}}));
 }

@@ -1,8 +1,10 @@
 // The pipeline library (aet/pipeline), called directly: no binary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aet/core/error.hpp"
@@ -33,8 +35,13 @@ PipelineOptions small_options() {
 
 TEST(PipelineLib, SimulatedRunFindsTheAtomsAndWritesEveryStage) {
   std::vector<std::string> lines;
-  const PipelineResult r = run_pipeline(
-      small_input(), small_options(), [&](const std::string& s) { lines.push_back(s); }, "test");
+  std::vector<std::pair<std::string, int>> progress;
+  PipelineObserver observer;
+  observer.log = [&](const std::string& s) { lines.push_back(s); };
+  observer.progress = [&](const std::string& label, int percent, double) {
+    progress.emplace_back(label, percent);
+  };
+  const PipelineResult r = run_pipeline(small_input(), small_options(), observer, "test");
   ASSERT_TRUE(r.truth);
   EXPECT_EQ(r.truth->size(), 309u);
   EXPECT_TRUE(r.simulated);
@@ -71,6 +78,17 @@ TEST(PipelineLib, SimulatedRunFindsTheAtomsAndWritesEveryStage) {
   EXPECT_EQ(joined, r.log);
   EXPECT_NE(r.log.find("against the truth (refined atoms): recall 100.00 %"), std::string::npos)
       << r.log;
+  // Progress reaches the observer instead of stderr, stage by stage, from 0 to 100 %.
+  const auto reported = [&](const std::string& label, int percent) {
+    return std::find(progress.begin(), progress.end(), std::make_pair(label, percent)) !=
+           progress.end();
+  };
+  EXPECT_TRUE(reported("reconstruct resire", 0));
+  EXPECT_TRUE(reported("reconstruct resire", 100));
+  for (const auto& [label, percent] : progress) {
+    EXPECT_GE(percent, 0) << label;
+    EXPECT_LE(percent, 100) << label;
+  }
 
   // The files hold the same.
   test::TempDir dir;
@@ -124,7 +142,10 @@ TEST(PipelineLib, BadOptionsAreRefusedBeforeAnyWork) {
   const auto refused = [](PipelineOptions o, const std::string& fragment) {
     bool called = false;
     try {
-      run_pipeline(small_input(), o, [&](const std::string&) { called = true; });
+      PipelineObserver observer;
+      observer.log = [&](const std::string&) { called = true; };
+      observer.progress = [&](const std::string&, int, double) { called = true; };
+      run_pipeline(small_input(), o, observer);
       ADD_FAILURE() << "accepted: " << fragment;
     } catch (const InputError& e) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();

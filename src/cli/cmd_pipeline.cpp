@@ -119,7 +119,8 @@ int run_pipeline(const Invocation& inv) {
   o.position_prior = position_prior_option(vm);
   check_pipeline_options(o);
 
-  const auto log = [](const std::string& line) { log_info(line); };
+  PipelineObserver log;  // lines on stderr; progress drawn there as by every command
+  log.log = [](const std::string& line) { log_info(line); };
   PipelineResult r;
   const std::string out_dir = vm["out"].as<std::string>();
   if (vm.count("tilts")) {

@@ -23,7 +23,7 @@ void add_common_options(po::options_description& desc, bool device) {
   add("seed", po::value<std::uint64_t>()->default_value(0)->value_name("N"),
       "seed of every random choice (recorded in the outputs)");
   add("threads", po::value<int>()->default_value(0)->value_name("N"),
-      "CPU threads (0 = all cores)");
+      "CPU threads (0 = the CPUs this process may run on, at most $SLURM_CPUS_PER_TASK)");
   add("quiet,q", po::bool_switch(), "print errors only");
   add("verbose,v", po::bool_switch(), "print more detail");
   if (device)

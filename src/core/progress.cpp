@@ -5,10 +5,29 @@
 #include <atomic>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 
 namespace aet {
 namespace {
 std::atomic<int> g_verbosity{static_cast<int>(Verbosity::normal)};
+std::mutex g_sink_mutex;
+ProgressCallback g_sink;  // guarded by g_sink_mutex
+
+ProgressCallback current_sink() {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  return g_sink;
+}
+}  // namespace
+
+ScopedProgressSink::ScopedProgressSink(ProgressCallback sink) {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  previous_ = std::move(g_sink);
+  g_sink = std::move(sink);
+}
+
+ScopedProgressSink::~ScopedProgressSink() {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  g_sink = std::move(previous_);
 }
 
 void set_verbosity(Verbosity v) {
@@ -58,10 +77,17 @@ void Progress::finish() {
 }
 
 void Progress::draw(bool final) {
-  if (verbosity() == Verbosity::quiet) return;
   const auto now = std::chrono::steady_clock::now();
   const int percent = static_cast<int>(100 * done_ / total_);
   const double elapsed = std::chrono::duration<double>(now - start_).count();
+  if (const ProgressCallback sink = current_sink()) {
+    if (percent == last_percent_) return;  // each whole percent once; the last is 100
+    sink(label_, percent, elapsed);
+    last_percent_ = percent;
+    last_draw_ = now;
+    return;
+  }
+  if (verbosity() == Verbosity::quiet) return;
   if (tty_) {
     // Redraw at most 10 times a second.
     if (!final && percent == last_percent_ && now - last_draw_ < std::chrono::milliseconds(100))

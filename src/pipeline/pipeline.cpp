@@ -27,14 +27,15 @@ double seconds_since(Clock::time_point t) {
 // Log lines go to the caller's sink and into the result's log text.
 class RunLog {
  public:
-  RunLog(const PipelineLog& sink, std::string& text) : sink_(sink), text_(text) {}
+  RunLog(const std::function<void(const std::string&)>& sink, std::string& text)
+      : sink_(sink), text_(text) {}
   void line(const std::string& s) {
     if (sink_) sink_(s);
     text_ += s + "\n";
   }
 
  private:
-  const PipelineLog& sink_;
+  const std::function<void(const std::string&)>& sink_;
   std::string& text_;
 };
 
@@ -281,13 +282,15 @@ void check_pipeline_options(const PipelineOptions& o) {
   if (o.align_rounds < 0) fail_input("--align-rounds must be >= 0");
 }
 
-PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& o, const PipelineLog& sink,
-                            const std::string& command_line) {
+PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& o,
+                            const PipelineObserver& observer, const std::string& command_line) {
   check_pipeline_options(o);
+  std::optional<ScopedProgressSink> progress;
+  if (observer.progress) progress.emplace(observer.progress);
   // Loaded before any long computation, so a bad model fails at once.
   nn::NetworkStage network(o.network);
   PipelineResult r;
-  RunLog log(sink, r.log);
+  RunLog log(observer.log, r.log);
   const auto t_start = Clock::now();
   r.views = std::move(input.views);
   r.nominal = std::move(input.nominal);
@@ -302,11 +305,13 @@ PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& o, const P
 }
 
 PipelineResult run_pipeline(const SimulationInput& in, const PipelineOptions& o,
-                            const PipelineLog& sink, const std::string& command_line) {
+                            const PipelineObserver& observer, const std::string& command_line) {
   check_pipeline_options(o);
+  std::optional<ScopedProgressSink> progress;
+  if (observer.progress) progress.emplace(observer.progress);
   nn::NetworkStage network(o.network);
   PipelineResult r;
-  RunLog log(sink, r.log);
+  RunLog log(observer.log, r.log);
   const auto t_start = Clock::now();
   const auto& named = phantoms::find_phantom(in.phantom);
   phantoms::ParticleSpec spec = named.spec;

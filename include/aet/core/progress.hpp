@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace aet {
@@ -19,6 +20,23 @@ void log_warning(const std::string& msg);  // always shown
 
 // The time now as ISO 8601 UTC ("2026-12-05T21:30:00Z"): the `created` stamp of written files.
 std::string utc_timestamp();
+
+// A Progress's report: its label, the whole percent done and the seconds since it started.
+using ProgressCallback = std::function<void(const std::string& label, int percent, double seconds)>;
+
+// While one is alive, every Progress reports to `sink` (once per whole percent reached, ending
+// with 100, from the thread that advances it) instead of drawing on stderr: a library caller showing the
+// progress its own way. Process-wide; the previous sink comes back on destruction.
+class ScopedProgressSink {
+ public:
+  explicit ScopedProgressSink(ProgressCallback sink);
+  ~ScopedProgressSink();
+  ScopedProgressSink(const ScopedProgressSink&) = delete;
+  ScopedProgressSink& operator=(const ScopedProgressSink&) = delete;
+
+ private:
+  ProgressCallback previous_;
+};
 
 class Progress {
  public:

@@ -15,6 +15,7 @@
 #include "aet/core/atoms.hpp"
 #include "aet/core/device.hpp"
 #include "aet/core/json.hpp"
+#include "aet/core/progress.hpp"
 #include "aet/geometry/rotation.hpp"
 #include "aet/io/hdf5_result.hpp"
 #include "aet/networks/stage.hpp"
@@ -65,8 +66,12 @@ struct PipelineOptions {
   std::uint64_t seed = 0;
 };
 
-// Where log lines go (each also kept in PipelineResult::log).
-using PipelineLog = std::function<void(const std::string&)>;
+// What a caller sees of a run while it goes: each log line (also kept in PipelineResult::log) and,
+// when `progress` is set, the stages' progress (otherwise drawn on stderr as by every command).
+struct PipelineObserver {
+  std::function<void(const std::string& line)> log;
+  ProgressCallback progress;
+};
 
 struct PipelineResult {
   // The series as reconstructed (aligned when alignment ran) and its geometry.
@@ -98,9 +103,11 @@ struct PipelineResult {
 // before any long computation where they can be checked up front (the network model is loaded
 // first). `command_line` is recorded in the metrics.
 PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& options,
-                            const PipelineLog& log = {}, const std::string& command_line = "");
+                            const PipelineObserver& observer = {},
+                            const std::string& command_line = "");
 PipelineResult run_pipeline(const SimulationInput& input, const PipelineOptions& options,
-                            const PipelineLog& log = {}, const std::string& command_line = "");
+                            const PipelineObserver& observer = {},
+                            const std::string& command_line = "");
 
 // Checks the options (InputError naming the option).
 void check_pipeline_options(const PipelineOptions& options);
