@@ -282,16 +282,35 @@ void check_pipeline_options(const PipelineOptions& o) {
   if (o.align_rounds < 0) fail_input("--align-rounds must be >= 0");
 }
 
+namespace {
+
+const PipelineOptions& checked(const PipelineOptions& o) {
+  check_pipeline_options(o);
+  return o;
+}
+
+// What both entry points set up first, in this order: the options checked, the network model
+// loaded (before any long computation, so that a bad model fails at once), the log, the observer's
+// progress sink and the clock.
+struct Run {
+  Run(const PipelineOptions& o, const PipelineObserver& observer)
+      : network(checked(o).network), log(observer.log, result.log) {
+    if (observer.progress) progress.emplace(observer.progress);
+  }
+  nn::NetworkStage network;
+  PipelineResult result;
+  RunLog log;
+  std::optional<ScopedProgressSink> progress;
+  Clock::time_point start = Clock::now();
+  Json seconds = Json::object();
+};
+
+}  // namespace
+
 PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& o,
                             const PipelineObserver& observer, const std::string& command_line) {
-  check_pipeline_options(o);
-  std::optional<ScopedProgressSink> progress;
-  if (observer.progress) progress.emplace(observer.progress);
-  // Loaded before any long computation, so a bad model fails at once.
-  nn::NetworkStage network(o.network);
-  PipelineResult r;
-  RunLog log(observer.log, r.log);
-  const auto t_start = Clock::now();
+  Run run(o, observer);
+  PipelineResult& r = run.result;
   r.views = std::move(input.views);
   r.nominal = std::move(input.nominal);
   r.geometry = std::move(input.geometry);
@@ -299,20 +318,14 @@ PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& o,
   r.source = std::move(input.source);
   r.truth = std::move(input.truth);
   start_metrics(r, o, command_line);
-  Json seconds = Json::object();
-  run_chain(r, o, network, o.align != AlignMode::off, log, seconds, t_start);
-  return r;
+  run_chain(r, o, run.network, o.align != AlignMode::off, run.log, run.seconds, run.start);
+  return std::move(run.result);
 }
 
 PipelineResult run_pipeline(const SimulationInput& in, const PipelineOptions& o,
                             const PipelineObserver& observer, const std::string& command_line) {
-  check_pipeline_options(o);
-  std::optional<ScopedProgressSink> progress;
-  if (observer.progress) progress.emplace(observer.progress);
-  nn::NetworkStage network(o.network);
-  PipelineResult r;
-  RunLog log(observer.log, r.log);
-  const auto t_start = Clock::now();
+  Run run(o, observer);
+  PipelineResult& r = run.result;
   const auto& named = phantoms::find_phantom(in.phantom);
   phantoms::ParticleSpec spec = named.spec;
   spec.seed = o.seed;
@@ -336,13 +349,12 @@ PipelineResult run_pipeline(const SimulationInput& in, const PipelineOptions& o,
   sim.seed = o.seed + 1;
   r.simulated = true;
   r.source = "simulated phantom " + named.name;
-  log.line("aet pipeline: simulating " + named.name + " (" + std::to_string(truth.size()) +
-           " atoms, " + std::to_string(sim.nominal.size()) + " views)");
+  run.log.line("aet pipeline: simulating " + named.name + " (" + std::to_string(truth.size()) +
+               " atoms, " + std::to_string(sim.nominal.size()) + " views)");
   start_metrics(r, o, command_line);
-  Json seconds = Json::object();
   const auto t0 = Clock::now();
   phantoms::TiltSeries series = phantoms::simulate_tilt_series(truth, sim, o.device);
-  seconds["simulate"] = seconds_since(t0);
+  run.seconds["simulate"] = seconds_since(t0);
   r.views = std::move(series.views);
   r.nominal = series.nominal;
   // Misaligned on request: then the chain starts from the nominal angles, as with real data.
@@ -356,8 +368,8 @@ PipelineResult run_pipeline(const SimulationInput& in, const PipelineOptions& o,
   truth.set_info("seed", std::to_string(o.seed));
   r.truth = std::move(truth);
   const bool do_align = o.align == AlignMode::on || (o.align == AlignMode::automatic && misaligned);
-  run_chain(r, o, network, do_align, log, seconds, t_start);
-  return r;
+  run_chain(r, o, run.network, do_align, run.log, run.seconds, run.start);
+  return std::move(run.result);
 }
 
 }  // namespace aet
