@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
 #include "support/cli_support.hpp"
 
@@ -104,6 +105,35 @@ TEST(Pipeline, RunsOnAUserSeriesAndChecksItsInput) {
 // The shipped missing-wedge model on a held-out particle (a catalogue phantom the training
 // generator never drew, a seed training and benchmarks/network_accuracy.sh never used): lower
 // RMSD than the plain reconstruction, no atom lost at the surface and none invented.
+// A refinement that removes most of the traced atoms is reported (stderr, metrics.json) and, under
+// --strict, ends the run with exit code 3 and no output. A constant background the forward model
+// lacks makes the tracer find hundreds of spurious atoms for the refinement to remove.
+TEST(Pipeline, MostAtomsRemovedWarnsAndStrictExitsWithThree) {
+  TempDir tmp;
+  const auto sim = run_aet(
+      "simulate --phantom pt-cuboctahedron-309 --tilt-range=-60:60:10 "
+      "--dose 0 --quiet --out " +
+      tmp.file("sim"));
+  ASSERT_EQ(sim.exit_code, 0) << sim.output;
+  aet::Array3 views = aet::read_mrc(tmp.file("sim/tilts.mrc"));
+  const float peak = *std::max_element(views.data(), views.data() + views.size());
+  for (std::size_t i = 0; i < views.size(); ++i) views.data()[i] += 2 * peak;
+  aet::write_mrc(tmp.file("offset.mrc"), views, aet::MrcKind::stack);
+  const std::string args = "pipeline --tilts " + tmp.file("offset.mrc") + " --angles " +
+                           tmp.file("sim/tilts.tlt") + " --truth " + tmp.file("sim/truth.xyz") +
+                           " --elements Pt --no-align --no-network --iterations 20 --quiet --out ";
+  const auto r = run_aet(args + tmp.file("run"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: the refinement removed"), std::string::npos) << r.output;
+  const std::string js = aet::test::read_text(tmp.file("run/metrics.json"));
+  EXPECT_NE(js.find("\"warnings\": [\"the refinement removed"), std::string::npos) << js;
+
+  const auto strict = run_aet(args + tmp.file("strict") + " --strict");
+  EXPECT_EQ(strict.exit_code, 3) << strict.output;
+  EXPECT_NE(strict.output.find("more than half"), std::string::npos) << strict.output;
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("strict"))) << "--strict left output";
+}
+
 TEST(Pipeline, ShippedNetworkImprovesAHeldOutParticle) {
   TempDir tmp;
   const std::string out = tmp.file("run");

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -10,6 +11,8 @@
 #include "aet/core/error.hpp"
 #include "aet/io/xyz.hpp"
 #include "aet/networks/network.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 #include "aet/pipeline/pipeline.hpp"
 #include "support/test_support.hpp"
 
@@ -168,6 +171,75 @@ TEST(PipelineLib, BadOptionsAreRefusedBeforeAnyWork) {
   o.network.enabled = true;
   o.network.model = "/nonexistent/model.h5";
   refused(o, nn::torch_available() ? "/nonexistent/model.h5" : "no LibTorch");
+}
+
+TEST(PipelineLib, RefinementCheckKeepsTheBetterModelAndSaysWhy) {
+  // The real-film failure: all but one atom removed, the width blown up.
+  RefinementCheck c = check_refinement(226, 1, 0.30, 0.20, 2.66);
+  EXPECT_TRUE(c.keep_traced);
+  EXPECT_NE(c.warning.find("width 2.660 A is outside the physical range"), std::string::npos)
+      << c.warning;
+  c = check_refinement(100, 100, 0.10, 0.12, 0.4);  // fits the views worse
+  EXPECT_TRUE(c.keep_traced);
+  EXPECT_NE(c.warning.find("R1 0.1000 -> 0.1200"), std::string::npos) << c.warning;
+  c = check_refinement(100, 100, 0.10, std::nan(""), 0.4);
+  EXPECT_TRUE(c.keep_traced);
+  c = check_refinement(100, 40, 0.10, 0.05, 0.4);  // most atoms removed: kept, never silently
+  EXPECT_FALSE(c.keep_traced);
+  EXPECT_NE(c.warning.find("removed 60 of 100 atoms, more than half"), std::string::npos)
+      << c.warning;
+  c = check_refinement(100, 90, 0.10, 0.05, 0.4);
+  EXPECT_FALSE(c.keep_traced);
+  EXPECT_NE(c.warning.find("removed 10 of 100 atoms (10.0 %)"), std::string::npos) << c.warning;
+  c = check_refinement(100, 97, 0.10, 0.1005, 0.4);  // 3 % removed, R1 within 1 %: passes
+  EXPECT_FALSE(c.keep_traced);
+  EXPECT_EQ(c.warning, "");
+}
+
+// A constant background that the forward model lacks makes the tracer find hundreds of spurious
+// atoms, which the refinement removes: a result that is kept, but never silently, and that
+// --strict refuses.
+TEST(PipelineLib, MostAtomsRemovedIsAWarningAndStrictRefusesIt) {
+  const auto& named = phantoms::find_phantom("pt-cuboctahedron-309");
+  const AtomModel truth = phantoms::build_particle(named.spec);
+  phantoms::SimulationSpec sim;
+  for (double t = -60; t <= 60; t += 10) sim.nominal.push_back(Euler{0.0, t, 0.0});
+  sim.dose = 0;
+  phantoms::TiltSeries series = phantoms::simulate_tilt_series(truth, sim, Device{});
+  float peak = 0;
+  for (std::size_t i = 0; i < series.views.size(); ++i)
+    peak = std::max(peak, series.views.data()[i]);
+  for (std::size_t i = 0; i < series.views.size(); ++i) series.views.data()[i] += 2 * peak;
+  const auto input = [&] {
+    SeriesInput in;
+    in.views = series.views;
+    in.nominal = series.nominal;
+    in.geometry = series.truth;
+    in.truth = truth;
+    return in;
+  };
+  PipelineOptions o = small_options();
+  o.align = AlignMode::off;
+  std::vector<std::string> warned;
+  PipelineObserver observer;
+  observer.warning = [&](const std::string& w) { warned.push_back(w); };
+  const PipelineResult r = run_pipeline(input(), o, observer);
+  ASSERT_EQ(r.warnings.size(), 1u) << r.log;
+  EXPECT_NE(r.warnings[0].find("more than half"), std::string::npos) << r.warnings[0];
+  EXPECT_EQ(warned, r.warnings);
+  EXPECT_EQ(r.metrics["warnings"], Json(r.warnings));
+  EXPECT_NE(r.log.find("warning: the refinement removed"), std::string::npos);
+  EXPECT_LT(2 * r.atoms().size(), r.traced.size());  // the refined model, with the warning
+  EXPECT_GE(r.metrics["evaluation_refined"]["recall"].get<double>(), 0.95);
+
+  o.strict = true;
+  try {
+    run_pipeline(input(), o);
+    ADD_FAILURE() << "--strict accepted a refinement that removed most atoms";
+  } catch (const QualityError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than half"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(--strict)"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -53,7 +53,10 @@ int run_pipeline(const Invocation& inv) {
       "alignment: half-range of the grid search of each view's rotation before the local fit of "
       "the angles (0 = local fit only)");
   desc.add_options()
-    ("no-refine", "keep the traced atoms: skip their refinement against the views");
+    ("no-refine", "keep the traced atoms: skip their refinement against the views")
+    ("strict", "a stage's result that fails its check (the refinement removing more than half "
+       "of the atoms or fitting the views worse, ...) ends the run with exit code 3 and no "
+       "output, instead of a warning (stderr, metrics.json) and the better result kept");
   add_position_prior_option(desc,
       "refinement: sd of a Gaussian prior on each atom's position about its traced position, "
       "per coordinate, weighed against the views' noise (0 = none; docs/refinement.md)");
@@ -110,6 +113,7 @@ int run_pipeline(const Invocation& inv) {
   o.subtract_background = !vm.count("no-background");
   o.refine_angles = !vm.count("no-refine-angles");
   o.refine = !vm.count("no-refine");
+  o.strict = vm.count("strict") > 0;
   o.network = network_stage_options(vm, o.device);
   // Checked after the network options and in check_pipeline_options' order, so that of several
   // bad options the same one is named as when only the library checked them.
@@ -121,6 +125,7 @@ int run_pipeline(const Invocation& inv) {
 
   PipelineObserver log;  // lines on stderr; progress drawn there as by every command
   log.log = [](const std::string& line) { log_info(line); };
+  log.warning = [](const std::string& w) { log_warning(w); };
   PipelineResult r;
   const std::string out_dir = vm["out"].as<std::string>();
   if (vm.count("tilts")) {

@@ -107,6 +107,9 @@ int main(int argc, char** argv) {
     } catch (const aet::InputError& e) {
       std::fprintf(stderr, "aet %s: error: %s\n", s.name, e.what());
       return 2;
+    } catch (const aet::QualityError& e) {
+      std::fprintf(stderr, "aet %s: error: %s\n", s.name, e.what());
+      return 3;
     } catch (const boost::program_options::error& e) {
       std::fprintf(stderr, "aet %s: error: %s (see aet %s --help)\n", s.name, e.what(), s.name);
       return 2;

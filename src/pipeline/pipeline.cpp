@@ -24,27 +24,43 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// Log lines go to the caller's sink and into the result's log text.
+// Log lines go to the caller's sink and into the result's log text; warnings also into the
+// result's list, or, under --strict, end the run.
 class RunLog {
  public:
-  RunLog(const std::function<void(const std::string&)>& sink, std::string& text)
-      : sink_(sink), text_(text) {}
+  RunLog(const PipelineObserver& observer, PipelineResult& result, bool strict)
+      : observer_(observer), result_(result), strict_(strict) {}
   void line(const std::string& s) {
-    if (sink_) sink_(s);
-    text_ += s + "\n";
+    if (observer_.log) observer_.log(s);
+    result_.log += s + "\n";
+  }
+  void warn(const std::string& w) {
+    if (strict_) throw QualityError(w + " (--strict)");
+    result_.warnings.push_back(w);
+    if (observer_.warning)
+      observer_.warning(w);
+    else if (observer_.log)
+      observer_.log("warning: " + w);
+    result_.log += "warning: " + w + "\n";
   }
 
  private:
-  const std::function<void(const std::string&)>& sink_;
-  std::string& text_;
+  const PipelineObserver& observer_;
+  PipelineResult& result_;
+  bool strict_;
+};
+
+struct Refined {
+  AtomModel model;
+  double r1_initial = 0, r1_final = 0, width = 0;
 };
 
 // Refines a traced model against the views and re-classifies it from the refined intensities:
 // each is fitted to every view, free of the reconstruction's missing-wedge and neighbour blur, and
 // a spurious atom's falls to about zero (docs/refinement.md). `summary` gets the stage's metrics;
 // `log`, when given, its lines.
-AtomModel refine_and_classify(const PipelineResult& r, const AtomModel& traced,
-                              const PipelineOptions& o, Json& summary, RunLog* log) {
+Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
+                            const PipelineOptions& o, Json& summary, RunLog* log) {
   ModelRefineOptions mo;
   mo.refine_shifts = mo.refine_angles = false;  // the geometry is alignment's business
   mo.position_prior = o.position_prior;
@@ -68,7 +84,7 @@ AtomModel refine_and_classify(const PipelineResult& r, const AtomModel& traced,
                  {"species_changed", cr.changed},
                  {"atoms_removed", cr.removed},
                  {"classes", cr.how}};
-  return std::move(mr.model);
+  return Refined{std::move(mr.model), mr.r1.front(), mr.r1.back(), mr.sigma};
 }
 
 // Scores `traced` against the truth, logs the line and returns the evaluation's JSON.
@@ -209,8 +225,13 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   Json refinement = nullptr, refinement_plain;
   if (o.refine && r.traced.size() > 0) {
     t0 = Clock::now();
-    r.refined = refine_and_classify(r, r.traced, o, refinement, &log);
+    Refined refined = refine_and_classify(r, r.traced, o, refinement, &log);
     seconds["refine"] = seconds_since(t0);
+    const RefinementCheck check = check_refinement(
+        r.traced.size(), refined.model.size(), refined.r1_initial, refined.r1_final, refined.width);
+    if (!check.warning.empty()) log.warn(check.warning);
+    refinement["kept"] = !check.keep_traced;
+    if (!check.keep_traced) r.refined = std::move(refined.model);
   }
 
   // ---- evaluate -----------------------------------------------------------------------------
@@ -228,7 +249,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       evaluation_refined = score(r.refined, *r.truth, " (refined atoms)", log);
     if (r.refined.size() > 0 && plain.size() > 0) {
       t0 = Clock::now();
-      const AtomModel plain_refined = refine_and_classify(r, plain, o, refinement_plain, nullptr);
+      const AtomModel plain_refined =
+          refine_and_classify(r, plain, o, refinement_plain, nullptr).model;
       seconds["refine_without_network"] = seconds_since(t0);
       evaluation_refined_plain =
           score(plain_refined, *r.truth, " (refined atoms, without the network)", log);
@@ -259,6 +281,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   if (!refinement_plain.is_null()) m["refinement_without_network"] = refinement_plain;
   if (!evaluation_refined_plain.is_null())
     m["evaluation_refined_without_network"] = evaluation_refined_plain;
+  m["warnings"] = r.warnings;
 }
 
 // The metrics' head, in the order metrics.json has always had.
@@ -270,6 +293,33 @@ void start_metrics(PipelineResult& r, const PipelineOptions& o, const std::strin
 }
 
 }  // namespace
+
+RefinementCheck check_refinement(std::size_t traced, std::size_t refined, double r1_initial,
+                                 double r1_final, double width) {
+  RefinementCheck c;
+  const std::size_t removed = traced > refined ? traced - refined : 0;
+  const std::string counted = "the refinement removed " + std::to_string(removed) + " of " +
+                              std::to_string(traced) + " atoms";
+  if (!(width >= 0.1 && width <= 1.5)) {
+    c.keep_traced = true;
+    c.warning = "the refined atom width " + fmt("%.3f", width) +
+                " A is outside the physical range [0.1, 1.5] A; the traced model is kept";
+  } else if (!(r1_final <= 1.01 * r1_initial)) {  // NaN included
+    c.keep_traced = true;
+    c.warning = "the refined model fits the views worse than the traced one (R1 " +
+                fmt("%.4f", r1_initial) + " -> " + fmt("%.4f", r1_final) +
+                "); the traced model is kept";
+  } else if (2 * refined < traced) {
+    c.warning = counted +
+                ", more than half, as not supported by the views (a background the views have "
+                "and the model lacks, or wrong --elements, make many spurious atoms); the traced "
+                "model is in traced.xyz";
+  } else if (20 * removed > traced) {
+    c.warning = counted + " (" + fmt("%.1f", 100.0 * removed / traced) +
+                " %) as not supported by the views";
+  }
+  return c;
+}
 
 void check_pipeline_options(const PipelineOptions& o) {
   if (o.elements.empty()) fail_input("--elements: no species given");
@@ -294,7 +344,7 @@ const PipelineOptions& checked(const PipelineOptions& o) {
 // progress sink and the clock.
 struct Run {
   Run(const PipelineOptions& o, const PipelineObserver& observer)
-      : network(checked(o).network), log(observer.log, result.log) {
+      : network(checked(o).network), log(observer, result, o.strict) {
     if (observer.progress) progress.emplace(observer.progress);
   }
   nn::NetworkStage network;

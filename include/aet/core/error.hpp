@@ -1,6 +1,7 @@
 // Error types and the one helper that names the offending file.
 // Library code throws; only main() turns exceptions into exit codes:
-//   InputError -> 2 (bad input or usage), anything else -> 1 (internal failure).
+//   InputError -> 2 (bad input or usage), QualityError -> 3 (a result failed its check under
+//   --strict), anything else -> 1 (internal failure).
 #pragma once
 
 #include <stdexcept>
@@ -10,6 +11,13 @@ namespace aet {
 
 // Bad input from the user: a file that cannot be read or is malformed, an invalid option.
 class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A stage's result failed its check (e.g. the refinement removed most of the atoms) and the run
+// was asked to treat that as an error (--strict) rather than keep the better result with a warning.
+class QualityError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

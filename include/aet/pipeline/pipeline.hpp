@@ -64,6 +64,8 @@ struct PipelineOptions {
   nn::StageOptions network;         // the missing-wedge network (device set by the caller)
   Device device;                    // reconstruction, alignment and simulation
   std::uint64_t seed = 0;
+  // A result that fails its check is an error (QualityError) instead of a warning.
+  bool strict = false;
 };
 
 // What a caller sees of a run while it goes: each log line (also kept in PipelineResult::log) and,
@@ -71,6 +73,8 @@ struct PipelineOptions {
 struct PipelineObserver {
   std::function<void(const std::string& line)> log;
   ProgressCallback progress;
+  // Each warning (also in PipelineResult::warnings); unset: they go to `log`, "warning: " first.
+  std::function<void(const std::string& warning)> warning;
 };
 
 struct PipelineResult {
@@ -97,6 +101,8 @@ struct PipelineResult {
   // without the network, and the stages' seconds.
   Json metrics;
   std::string log;
+  // What failed a stage's check, and which result was kept (also metrics["warnings"]).
+  std::vector<std::string> warnings;
 };
 
 // Runs the chain on `input`. Bad input or options are InputErrors (naming what is wrong), thrown
@@ -108,6 +114,20 @@ PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& options,
 PipelineResult run_pipeline(const SimulationInput& input, const PipelineOptions& options,
                             const PipelineObserver& observer = {},
                             const std::string& command_line = "");
+
+// The refinement's check, against the traced model it started from. `keep_traced`: the refined
+// model is not to be trusted over the traced one, because its atom width (the refined projected
+// width, Angstrom) is outside the physical range [0.1, 1.5] A or it fits the views worse (final R1
+// more than 1 % above the initial). A refinement that removes more than half of the atoms, or
+// more than 5 % of them, keeps its model (the views do not support those atoms: a background the
+// forward model lacks, or wrong --elements, make many) but never silently: `warning` says so.
+// Both are empty when the refinement passes.
+struct RefinementCheck {
+  bool keep_traced = false;
+  std::string warning;
+};
+RefinementCheck check_refinement(std::size_t traced_atoms, std::size_t refined_atoms,
+                                 double r1_initial, double r1_final, double width);
 
 // Checks the options (InputError naming the option).
 void check_pipeline_options(const PipelineOptions& options);
