@@ -169,6 +169,41 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
       x.push_back(intensity[i]);
     }
   if (x.empty()) return "no peaks";
+  // A peak over a hundred times the 90th percentile (a diverged fit, a hot voxel) is no species'
+  // atom that k-means could place: left in, it takes a class of its own and pushes every real atom
+  // into the non-atom class. It is set aside as the heaviest class (real species differ by far
+  // less: Z^1.7 gives 50 between O and Au), and said so.
+  std::vector<std::size_t> outliers;
+  if (x.size() >= 10) {
+    std::vector<double> s = x;
+    const auto q = s.begin() + static_cast<std::ptrdiff_t>(s.size() * 9 / 10);
+    std::nth_element(s.begin(), q, s.end());
+    const double cap = 100 * *q;
+    std::vector<std::size_t> kept_idx;
+    std::vector<double> kept_x;
+    for (std::size_t t = 0; t < x.size(); ++t) {
+      if (x[t] > cap) {
+        outliers.push_back(idx[t]);
+      } else {
+        kept_idx.push_back(idx[t]);
+        kept_x.push_back(x[t]);
+      }
+    }
+    if (!outliers.empty()) {
+      idx = std::move(kept_idx);
+      x = std::move(kept_x);
+    }
+  }
+  for (std::size_t i : outliers) cls[i] = static_cast<int>(n_species);
+  const std::string outlier_note =
+      outliers.empty() ? std::string()
+                       : ", " + std::to_string(outliers.size()) +
+                             " outliers over 100 times the 90th percentile set to the heaviest "
+                             "class";
+  if (!outliers.empty())
+    log_warning("trace: " + std::to_string(outliers.size()) +
+                " peaks over 100 times the 90th percentile of the intensities (diverged fits or "
+                "hot voxels) were set aside from the classification, as the heaviest species");
   const std::size_t distinct = [&] {
     std::vector<double> s = x;
     std::sort(s.begin(), s.end());
@@ -202,7 +237,7 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
   }
   std::string centres;
   for (std::size_t j = 0; j < c.centre.size(); ++j) centres += (j ? " " : "") + fmt_g(c.centre[j]);
-  how += " (centres " + centres + ")";
+  how += " (centres " + centres + ")" + outlier_note;
   for (std::size_t t = 0; t < idx.size(); ++t) cls[idx[t]] = c.label[t] + offset;
   return how;
 }

@@ -437,15 +437,35 @@ double fixed_width_intensity(const Window& w, const Geometry& g, const double c[
   return amp * (std::erf(t * M_SQRT1_2) - std::sqrt(2 / kPi) * t * std::exp(-0.5 * t * t));
 }
 
+// The weights of the fitted widths: each converged peak's intensity, capped at ten times the 90th
+// percentile of them, so that a single absurd peak (a diverged fit, a hot voxel) cannot outweigh
+// all the atoms; real atoms, within a factor of ten of one another, are never capped. 0 for
+// fallbacks and non-positive intensities.
+std::vector<double> width_weights(const std::vector<Peak>& peaks) {
+  std::vector<double> w(peaks.size(), 0.0), positive;
+  for (std::size_t i = 0; i < peaks.size(); ++i)
+    if (!peaks[i].fallback && peaks[i].intensity > 0) {
+      w[i] = peaks[i].intensity;
+      positive.push_back(w[i]);
+    }
+  if (positive.empty()) return w;
+  const auto q = positive.begin() + static_cast<std::ptrdiff_t>(positive.size() * 9 / 10);
+  std::nth_element(positive.begin(), q, positive.end());
+  const double cap = 10 * *q;
+  for (double& x : w) x = std::min(x, cap);
+  return w;
+}
+
 // The atoms' typical width (Angstrom): the intensity-weighted median of the fitted widths, so that
 // the many weak noise peaks, whatever their widths, count little. 0 when no fit converged.
 double typical_width(const std::vector<Peak>& peaks) {
+  const std::vector<double> weight = width_weights(peaks);
   std::vector<std::pair<double, double>> sw;
   double total = 0;
-  for (const auto& p : peaks)
-    if (!p.fallback && p.intensity > 0) {
-      sw.emplace_back(p.sigma(), p.intensity);
-      total += p.intensity;
+  for (std::size_t i = 0; i < peaks.size(); ++i)
+    if (weight[i] > 0) {
+      sw.emplace_back(peaks[i].sigma(), weight[i]);
+      total += weight[i];
     }
   std::sort(sw.begin(), sw.end());
   double acc = 0;
@@ -460,14 +480,15 @@ double typical_width(const std::vector<Peak>& peaks) {
 // geometric mean width, normalised to a product of 1. Weighted like typical_width, so that the
 // atoms, not the noise peaks, set it.
 void atom_shape(const std::vector<Peak>& peaks, double shape[3]) {
+  const std::vector<double> weight = width_weights(peaks);
   double r[3];
   for (int a = 0; a < 3; ++a) {
     std::vector<std::pair<double, double>> sw;
     double total = 0;
-    for (const auto& p : peaks)
-      if (!p.fallback && p.intensity > 0 && p.sigma() > 0) {
-        sw.emplace_back(p.sigma_axis[a] / p.sigma(), p.intensity);
-        total += p.intensity;
+    for (std::size_t i = 0; i < peaks.size(); ++i)
+      if (weight[i] > 0 && peaks[i].sigma() > 0) {
+        sw.emplace_back(peaks[i].sigma_axis[a] / peaks[i].sigma(), weight[i]);
+        total += weight[i];
       }
     if (sw.empty()) {
       for (int b = 0; b < 3; ++b) shape[b] = 1;
