@@ -242,5 +242,43 @@ TEST(PipelineLib, MostAtomsRemovedIsAWarningAndStrictRefusesIt) {
   }
 }
 
+// A network that does not run although it was asked for, and an empty model, are warnings too.
+TEST(PipelineLib, SkippedNetworkAndEmptyModelAreWarnings) {
+  PipelineOptions o = small_options();
+  o.iterations = 5;
+  o.refine = false;
+  const PipelineResult sim = run_pipeline(small_input(), o);
+  EXPECT_TRUE(sim.warnings.empty()) << sim.log;  // --no-network is the caller's choice
+
+  SeriesInput in;
+  in.views = sim.views;
+  in.views.voxel_size = VoxelSize{2.5, 2.5, 2.5};  // far from any model's training voxel size
+  in.nominal = sim.nominal;
+  in.geometry = sim.geometry;
+  o.align = AlignMode::off;
+  o.network.enabled = true;  // the shipped model (or, without LibTorch, none)
+  const PipelineResult r = run_pipeline(std::move(in), o);
+  EXPECT_FALSE(r.network_used);
+  ASSERT_FALSE(r.warnings.empty()) << r.log;
+  EXPECT_NE(r.warnings[0].find("the missing-wedge network did not run"), std::string::npos)
+      << r.warnings[0];
+
+  const auto blank = [&] {
+    SeriesInput b;
+    b.views = Array3(sim.views.nx(), sim.views.ny(), sim.views.nz(), 0.0f);
+    b.views.voxel_size = sim.views.voxel_size;
+    b.nominal = sim.nominal;
+    b.geometry = sim.geometry;
+    return b;
+  };
+  o.network.enabled = false;
+  const PipelineResult e = run_pipeline(blank(), o);
+  EXPECT_EQ(e.traced.size(), 0u);
+  ASSERT_EQ(e.warnings.size(), 1u) << e.log;
+  EXPECT_NE(e.warnings[0].find("no atoms were traced"), std::string::npos) << e.warnings[0];
+  o.strict = true;
+  EXPECT_THROW(run_pipeline(blank(), o), QualityError);
+}
+
 }  // namespace
 }  // namespace aet

@@ -205,6 +205,11 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     log.line("  " + json_number(seconds_since(t0)) + " s");
   } else {
     log.line("missing-wedge network skipped: " + network.skip_reason());
+    // Skipped without being asked to: the atoms are traced in the plain reconstruction, whose
+    // missing wedge the chain's accuracy figures assume corrected.
+    if (o.network.enabled)
+      log.warn("the missing-wedge network did not run (" + network.skip_reason() +
+               "); the atoms are traced in the reconstruction itself");
   }
 
   // ---- trace --------------------------------------------------------------------------------
@@ -217,6 +222,10 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   seconds["trace"] = seconds_since(t0);
   log.line("traced " + std::to_string(r.traced.size()) + " atoms" +
            (network.active() ? " in the network's volume" : ""));
+  if (r.traced.size() == 0)
+    log.warn(
+        "no atoms were traced: the model is empty (check --elements, the views' contrast and "
+        "the alignment)");
   r.traced.set_info("source", r.source);
   r.traced.set_info("seed", std::to_string(o.seed));
   r.traced.set_info("aet_version", AET_VERSION);
