@@ -73,8 +73,7 @@ std::string voxel_size_mismatch(const Model& model, double voxel) {
 }
 
 Device network_device(const Device& recon_device, bool device_auto) {
-  if (recon_device.kind == DeviceKind::cuda && device_auto && torch_available() &&
-      !torch_cuda_available())
+  if (recon_device.kind == DeviceKind::cuda && device_auto && !torch_cuda_available())
     return Device{};
   return recon_device;
 }

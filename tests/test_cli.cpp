@@ -229,3 +229,22 @@ TEST(Cli, TiltSeriesInputIsCheckedAlikeByEveryCommand) {
   read_mrc(tmp.file("v.mrc"), &h);
   EXPECT_NEAR(h.voxel_size().x, 0.4, 1e-6);
 }
+
+// An empty --model "" is a mistake, not a request for the shipped model: refused before any work,
+// by the pipeline and by the commands that load a model alike.
+TEST(Cli, EmptyModelNameIsRefused) {
+  TempDir tmp;
+  auto r = run_aet("pipeline --model '' --out " + tmp.file("run"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "--model: empty file name")) << r.output;
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("run")));
+  Array3 v(16, 16, 16, 0.5f);
+  v.voxel_size = VoxelSize{0.35, 0.35, 0.35};
+  write_mrc(tmp.file("v.mrc"), v, MrcKind::volume);
+  r = run_aet("augment --volume " + tmp.file("v.mrc") + " --model '' --out " + tmp.file("a.mrc"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  // Without LibTorch augment refuses earlier, for that reason.
+  EXPECT_TRUE(contains(r.output, "--model: empty file name") || contains(r.output, "no LibTorch"))
+      << r.output;
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("a.mrc")));
+}

@@ -161,8 +161,20 @@ void add_model_option(po::options_description& desc) {
       "network weights (HDF5); default: the shipped model (networks/models/, or $AET_MODEL)");
 }
 
+namespace {
+
+// --model as given; "" when absent. An empty --model "" would otherwise mean the shipped model.
+std::string given_model(const po::variables_map& vm) {
+  if (!vm.count("model")) return "";
+  const std::string path = vm["model"].as<std::string>();
+  if (path.empty()) fail_input("--model: empty file name");
+  return path;
+}
+
+}  // namespace
+
 std::string model_option(const po::variables_map& vm) {
-  return nn::resolve_model_path(vm.count("model") ? vm["model"].as<std::string>() : "");
+  return nn::resolve_model_path(given_model(vm));
 }
 
 void add_network_options(po::options_description& desc) {
@@ -196,9 +208,7 @@ nn::StageOptions network_stage_options(const po::variables_map& vm, const Device
   nn::StageOptions o;
   o.flips = flips_option(vm);
   o.enabled = !vm.count("no-network");
-  if (vm.count("model")) o.model = vm["model"].as<std::string>();
-  // An empty --model "" would otherwise mean the shipped model.
-  if (vm.count("model") && o.model.empty()) fail_input("--model: empty file name");
+  o.model = given_model(vm);
   o.device = network_device(vm, recon_device);
   return o;
 }

@@ -65,7 +65,8 @@ double position_prior_option(const po::variables_map& vm);  // finite, >= 0
 // ---- the missing-wedge network
 // --model FILE: network weights; "" when not given (the shipped model).
 void add_model_option(po::options_description& desc);
-// The model file: --model, or the shipped model (InputError when there is none).
+// The model file: --model, or the shipped model (InputError when there is none, or for an empty
+// --model "", which would otherwise mean the shipped model).
 std::string model_option(const po::variables_map& vm);
 // --no-network, --model and --flips (the pipeline's network stage).
 void add_network_options(po::options_description& desc);

@@ -11,9 +11,11 @@ namespace aet {
 namespace {
 std::atomic<int> g_verbosity{static_cast<int>(Verbosity::normal)};
 std::mutex g_sink_mutex;
-ProgressCallback g_sink;  // guarded by g_sink_mutex
+ProgressCallback g_sink;              // guarded by g_sink_mutex
+std::atomic<bool> g_has_sink{false};  // so that draw() takes no lock while none is installed
 
 ProgressCallback current_sink() {
+  if (!g_has_sink.load(std::memory_order_acquire)) return {};
   std::lock_guard<std::mutex> lock(g_sink_mutex);
   return g_sink;
 }
@@ -23,11 +25,13 @@ ScopedProgressSink::ScopedProgressSink(ProgressCallback sink) {
   std::lock_guard<std::mutex> lock(g_sink_mutex);
   previous_ = std::move(g_sink);
   g_sink = std::move(sink);
+  g_has_sink.store(static_cast<bool>(g_sink), std::memory_order_release);
 }
 
 ScopedProgressSink::~ScopedProgressSink() {
   std::lock_guard<std::mutex> lock(g_sink_mutex);
   g_sink = std::move(previous_);
+  g_has_sink.store(static_cast<bool>(g_sink), std::memory_order_release);
 }
 
 void set_verbosity(Verbosity v) {
