@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -19,6 +20,7 @@
 #include "aet/core/device.hpp"
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/json.hpp"
 #include "aet/core/neighbor.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
@@ -458,4 +460,21 @@ TEST(Core, ProgressReportsToTheInstalledSinkAndTheOuterOneComesBack) {
                        {"inner", 0}, {"inner", 25}, {"inner", 50}, {"inner", 75}, {"inner", 100}}));
   EXPECT_EQ(outer, (std::vector<std::pair<std::string, int>>{
                        {"outer", 0}, {"outer", 50}, {"outer", 100}}));
+}
+
+TEST(Core, JsonTextHouseStyle) {
+  Json j;
+  j["name"] = "a \"quoted\"\n line";
+  j["pi"] = 3.14159265358979;
+  j["none"] = std::nan("");
+  j["count"] = 3;
+  j["nested"] = Json{{"list", Json::array({1.5, 2, Json::array({true, nullptr})})},
+                     {"empty", Json::object()}};
+  EXPECT_EQ(
+      json_text(j),
+      "{\n  \"name\": \"a \\\"quoted\\\"\\n line\",\n  \"pi\": 3.141592654,\n  \"none\": null,\n"
+      "  \"count\": 3,\n  \"nested\": {\"list\": [1.5, 2, [true, null]], \"empty\": {}}\n}\n");
+  EXPECT_EQ(json_number(std::numeric_limits<double>::infinity()), "null");
+  // What it writes, nlohmann reads back to the same text.
+  EXPECT_EQ(json_text(Json::parse(json_text(j))), json_text(j));
 }

@@ -126,33 +126,31 @@ EvaluationResult evaluate(const AtomModel& traced, const AtomModel& truth,
 Json EvaluationResult::json() const {
   Json by;
   for (const auto& [s, part] : by_species)
-    by[s] = Json{{"matched", part.matched}, {"rmsd_pm", json_finite(part.rmsd_pm)}};
-  const auto vec = [](const Vec3& v) {
-    return Json::array({json_finite(v.x()), json_finite(v.y()), json_finite(v.z())});
-  };
+    by[s] = Json{{"matched", part.matched}, {"rmsd_pm", part.rmsd_pm}};
+  const auto vec = [](const Vec3& v) { return Json::array({v.x(), v.y(), v.z()}); };
   Json rot = Json::array();
   for (int r = 0; r < 3; ++r) rot.push_back(vec(rotation.row(r).transpose()));
   return Json{{"truth_atoms", truth_atoms},
               {"traced_atoms", traced_atoms},
               {"matched", matched},
-              {"recall", json_finite(recall)},
-              {"precision", json_finite(precision)},
-              {"rmsd_pm", json_finite(rmsd_pm)},
-              {"mean_error_pm", json_finite(mean_error_pm)},
-              {"max_error_pm", json_finite(max_error_pm)},
+              {"recall", recall},
+              {"precision", precision},
+              {"rmsd_pm", rmsd_pm},
+              {"mean_error_pm", mean_error_pm},
+              {"max_error_pm", max_error_pm},
               {"rmsd_axis_pm", vec(rmsd_axis_pm)},
               {"by_species", by.is_null() ? Json::object() : by},
-              {"surface_rmsd_pm", json_finite(surface_rmsd_pm)},
-              {"interior_rmsd_pm", json_finite(interior_rmsd_pm)},
+              {"surface_rmsd_pm", surface_rmsd_pm},
+              {"interior_rmsd_pm", interior_rmsd_pm},
               {"surface_atoms", surface_atoms},
               {"surface_matched", surface_matched},
-              {"surface_recall", json_finite(surface_recall)},
-              {"species_accuracy", json_finite(species_accuracy)},
+              {"surface_recall", surface_recall},
+              {"species_accuracy", species_accuracy},
               {"rotation", rot},
               {"translation", vec(translation)},
               {"permutation", permutation},
-              {"match_radius", json_finite(match_radius)},
-              {"surface_cutoff", json_finite(surface_cutoff)},
+              {"match_radius", match_radius},
+              {"surface_cutoff", surface_cutoff},
               {"surface_max_coordination", surface_max_coordination}};
 }
 

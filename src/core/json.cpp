@@ -92,8 +92,4 @@ std::string json_text(const Json& j) {
   return o + "\n";
 }
 
-Json json_finite(double v) {
-  return std::isfinite(v) ? Json(v) : Json(nullptr);
-}
-
 }  // namespace aet

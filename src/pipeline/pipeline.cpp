@@ -76,11 +76,11 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
               " species changed, " + std::to_string(cr.removed) + " atoms removed (" + cr.how +
               ")");
   }
-  summary = Json{{"r1_initial", json_finite(mr.r1.front())},
-                 {"r1_final", json_finite(mr.r1.back())},
-                 {"sigma_angstrom", json_finite(mr.sigma)},
-                 {"rms_displacement_angstrom", json_finite(moved)},
-                 {"position_prior_angstrom", json_finite(o.position_prior)},
+  summary = Json{{"r1_initial", mr.r1.front()},
+                 {"r1_final", mr.r1.back()},
+                 {"sigma_angstrom", mr.sigma},
+                 {"rms_displacement_angstrom", moved},
+                 {"position_prior_angstrom", o.position_prior},
                  {"species_changed", cr.changed},
                  {"atoms_removed", cr.removed},
                  {"classes", cr.how}};
@@ -123,13 +123,13 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     seconds["align"] = seconds_since(t_align);
     log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
              fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
-    alignment = Json{{"tilt_axis_deg", json_finite(al.tilt_axis_deg)},
-                     {"r1_initial", json_finite(al.r1_initial)},
-                     {"r1_final", json_finite(al.r1_final)},
+    alignment = Json{{"tilt_axis_deg", al.tilt_axis_deg},
+                     {"r1_initial", al.r1_initial},
+                     {"r1_final", al.r1_final},
                      {"rounds", al.rounds.size()},
                      {"refine_angles", ao.refine_angles},
-                     {"angle_search_deg", json_finite(ao.angle_search_deg)},
-                     {"model_r1_final", json_finite(al.model_r1_final)}};
+                     {"angle_search_deg", ao.angle_search_deg},
+                     {"model_r1_final", al.model_r1_final}};
     r.views = std::move(al.views);
     r.geometry = std::move(al.geometry);
   }
@@ -195,9 +195,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
         network_input = reconstruct(r.views, r.geometry, ni).volume;
         seconds["network_input"] = seconds_since(t0);
       }
-      input = Json{{"iterations", recipe.iterations},
-                   {"step", json_finite(recipe.step)},
-                   {"source", source}};
+      input = Json{{"iterations", recipe.iterations}, {"step", recipe.step}, {"source", source}};
     }
     t0 = Clock::now();
     r.augmented = network.apply(network_input.empty() ? r.recon.volume : network_input);
@@ -280,7 +278,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                       {"flips", network.flips()},
                       {"skipped_because", network.skip_reason()},
                       {"input", input}};
-  m["r1"] = json_finite(r1);
+  m["r1"] = r1;
   m["traced_atoms"] = r.traced.size();
   m["refinement"] = refinement;
   m["seconds"] = seconds;

@@ -14,9 +14,6 @@ using Json = nlohmann::ordered_json;
 // digits, NaN and infinities (undefined scores) as null; a final newline.
 std::string json_text(const Json& j);
 
-// A number for Json: NaN and infinities become null (a JSON number cannot hold them).
-Json json_finite(double v);
-
 // A number as json_text writes it, for log lines and messages: 10 significant digits; NaN and
 // infinities (undefined scores) as null.
 std::string json_number(double v);
