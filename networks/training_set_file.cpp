@@ -17,6 +17,7 @@
 #include "aet/core/format.hpp"
 #include "aet/core/progress.hpp"
 #include "io/hdf5_handles.hpp"
+#include "training_set_detail.hpp"
 
 namespace fs = std::filesystem;
 
@@ -434,7 +435,8 @@ void write_training_set(const std::string& path, const std::vector<TrainingSampl
   w.commit();
 }
 
-std::vector<TrainingSample> read_training_set(const std::string& path, TrainingDataSpec* spec_out) {
+std::vector<TrainingSample> detail::read_training_set_in_process(const std::string& path,
+                                                                 TrainingDataSpec* spec_out) {
   FileH file = open_for_reading(path);
   const Reader r{path};
   const hid_t root = file.get();
@@ -548,6 +550,12 @@ std::vector<TrainingSample> read_training_set(const std::string& path, TrainingD
   }
   if (spec_out) *spec_out = spec;
   return out;
+}
+
+std::vector<TrainingSample> read_training_set(const std::string& path, TrainingDataSpec* spec_out) {
+  // A set is read twice (checked in a child, then here): the price of surviving hostile files.
+  hdf5::parse_in_child(path, "training set", [&] { detail::read_training_set_in_process(path); });
+  return detail::read_training_set_in_process(path, spec_out);
 }
 
 }  // namespace aet::nn

@@ -354,6 +354,11 @@ AtomModel build_particle(const ParticleSpec& spec) {
   if (!std::isfinite(spec.b_factor) || spec.b_factor < 0.0)
     fail_input("B-factor must be >= 0 Angstrom^2 (0 = from jitter), got " +
                fmt_g(spec.b_factor, 10));
+  if (!spec.strain.allFinite() || spec.strain.cwiseAbs().maxCoeff() > 0.2)
+    fail_input("strain components must be finite and at most 0.2 in size");
+  if (!std::isfinite(spec.radial_strain) || std::abs(spec.radial_strain) > 0.1 ||
+      !std::isfinite(spec.radial_radius) || !(spec.radial_radius > 0))
+    fail_input("radial strain must be at most 0.1 in size, with a radius > 0 Angstrom");
   if (spec.orientation &&
       !(spec.orientation->coeffs().allFinite() && spec.orientation->norm() > 1e-12))
     fail_input("the orientation must be a finite, non-zero quaternion");
@@ -484,6 +489,13 @@ AtomModel build_particle(const ParticleSpec& spec) {
     if (keep[i]) model.add(L.species[spc[i]], pos[i]);
   if (model.size() == 0) fail_input("every site was removed as a vacancy; lower the fraction");
 
+  // The known displacement field (analysis tests and the strain floors, docs/analysis.md).
+  const bool strained = !spec.strain.isZero(0) || spec.radial_strain != 0.0;
+  if (strained) {
+    for (auto& p : model.positions)
+      p += spec.strain * p + spec.radial_strain * (p.squaredNorm() / (spec.radial_radius * spec.radial_radius)) * p;
+  }
+
   // A randomly oriented particle: the whole cut particle turned about its centre (the origin).
   Eigen::Quaterniond q = Eigen::Quaterniond::Identity();
   if (spec.random_orientation || spec.orientation) {
@@ -533,6 +545,14 @@ AtomModel build_particle(const ParticleSpec& spec) {
   if (spec.random_orientation || spec.orientation)
     model.set_info("orientation_quaternion", fmt_g(q.w(), 10) + " " + fmt_g(q.x(), 10) + " " +
                                                  fmt_g(q.y(), 10) + " " + fmt_g(q.z(), 10));
+  if (strained) {
+    const Mat3& e = spec.strain;
+    model.set_info("strain", fmt_g(e(0, 0), 10) + " " + fmt_g(e(1, 1), 10) + " " + fmt_g(e(2, 2), 10) +
+                                 " " + fmt_g(e(1, 2), 10) + " " + fmt_g(e(0, 2), 10) + " " +
+                                 fmt_g(e(0, 1), 10));
+    model.set_info("radial_strain", fmt_g(spec.radial_strain, 10));
+    model.set_info("radial_radius", fmt_g(spec.radial_radius, 10));
+  }
   model.set_info("seed", std::to_string(spec.seed));
   return model;
 }

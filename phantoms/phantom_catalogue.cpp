@@ -61,6 +61,28 @@ std::vector<NamedPhantom> make_catalogue() {
     p.spec.random_orientation = true;
     c.push_back(p);
   }
+  {
+    // The strain floors (docs/analysis.md): a known uniform strain and a known radial field.
+    auto p = phantom("pt-strained",
+                     "the demo particle under a uniform strain: 1% along x, 0.5% xy shear "
+                     "(tensor), 807 atoms, 0.05 A jitter",
+                     "Pt", Shape::truncated_octahedron, 12.5);
+    p.spec.strain(0, 0) = 0.01;
+    p.spec.strain(0, 1) = p.spec.strain(1, 0) = 0.005;
+    p.spec.jitter_sd = 0.05;
+    c.push_back(p);
+  }
+  {
+    auto p = phantom("pt-radial-strain",
+                     "the demo particle with a radial displacement u = 0.005 (r / 12.5 A)^2 r "
+                     "(strain 0 at the centre, 0.5% tangential and 1.5% radial at 12.5 A), "
+                     "807 atoms, 0.05 A jitter",
+                     "Pt", Shape::truncated_octahedron, 12.5);
+    p.spec.radial_strain = 0.005;
+    p.spec.radial_radius = 12.5;
+    p.spec.jitter_sd = 0.05;
+    c.push_back(p);
+  }
   c.push_back(phantom("pt-large", "Pt truncated octahedron, 1925 atoms (~4 nm)", "Pt",
                       Shape::truncated_octahedron, 16.0));
   c.push_back(phantom("au-octahedron", "Au regular octahedron, 9 atoms per edge, 489 atoms", "Au",

@@ -12,7 +12,13 @@ tests=OFF
 # BLAS, several times slower (network inference and training).
 pkgs="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-program-options-dev
 libhdf5-dev libfftw3-dev libtorch-dev libopenblas0-pthread nlohmann-json3-dev"
+# python3-matplotlib: aet benchmark's plots (python/aet_benchmark_plots).
+pkgs="$pkgs python3 python3-matplotlib"
+# The run report every aet pipeline writes (python/aet_report, docs/report.md): matplotlib, numpy,
+# mrcfile; its browser test renders it in headless chromium.
+pkgs="$pkgs python3-numpy python3-mrcfile"
 [ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase python3-h5py"
+[ "$tests" = ON ] && pkgs="$pkgs chromium"
 pkgs=$(echo $pkgs)
 
 missing=""

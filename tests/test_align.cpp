@@ -145,6 +145,52 @@ TEST(ApplyAlignment, ShiftedSeriesMatchesUnshifted) {
   }
 }
 
+// An isolated particle has empty margins; the same views cut to their centre reach the border,
+// as a film's do (its background and intensity are then left alone).
+TEST(Sample, ParticleAndFilmFromTheViews) {
+  const phantoms::TiltSeries s = small_series(0, 0, 51, 12);
+  const SampleDetection particle = detect_sample(s.views);
+  EXPECT_EQ(particle.kind, SampleKind::particle);
+  EXPECT_LT(particle.border_fraction, 0.01);
+  // A constant background is the particle's background, not a film.
+  Array3 offset = s.views;
+  for (std::size_t i = 0; i < offset.size(); ++i) offset.data()[i] += 0.3f;
+  EXPECT_EQ(detect_sample(offset).kind, SampleKind::particle);
+  Array3 cut(16, 16, s.views.nz());
+  cut.voxel_size = s.views.voxel_size;
+  for (std::int64_t k = 0; k < cut.nz(); ++k)
+    for (std::int64_t y = 0; y < 16; ++y)
+      for (std::int64_t x = 0; x < 16; ++x) cut(x, y, k) = s.views(x + 16, y + 16, k);
+  const SampleDetection film = detect_sample(cut);
+  EXPECT_EQ(film.kind, SampleKind::film);
+  EXPECT_GT(film.border_fraction, 0.1);
+  EXPECT_EQ(parse_sample("film"), SampleKind::film);
+  EXPECT_STREQ(sample_name(SampleKind::automatic), "auto");
+  EXPECT_THROW(parse_sample("slab"), InputError);
+}
+
+// A series with exact geometry costs one half-resolution check, not the rounds: the geometry comes
+// back unchanged. A misaligned one fails the check and is aligned as before.
+TEST(Align, AlignedSeriesIsKeptAfterTheCheck) {
+  const phantoms::TiltSeries exact = small_series(0, 0, 52, 12);
+  AlignOptions opt;
+  opt.rounds = 2;
+  const AlignResult r = align_tilt_series(exact.views, exact.nominal, opt);
+  EXPECT_TRUE(r.already_aligned);
+  EXPECT_TRUE(r.rounds.empty());
+  EXPECT_LT(r.check_shift_px, 0.2);
+  EXPECT_LT(std::abs(r.check_axis_deg), 0.1);
+  for (std::size_t k = 0; k < r.geometry.size(); ++k) {
+    EXPECT_EQ(r.geometry[k].shift, Vec2::Zero());
+    EXPECT_LT((r.geometry[k].R - rotation_from_euler(exact.nominal[k])).norm(), 1e-12);
+  }
+  const phantoms::TiltSeries shifted = small_series(3.0, 0, 52, 12);
+  const AlignResult s = align_tilt_series(shifted.views, shifted.nominal, opt);
+  EXPECT_FALSE(s.already_aligned);
+  EXPECT_GT(s.check_shift_px, 1.0);
+  EXPECT_EQ(s.rounds.size(), 2u);
+}
+
 TEST(Align, RejectsBadInput) {
   const phantoms::TiltSeries s = small_series(0, 0, 41, 36);
   AlignOptions opt;

@@ -273,5 +273,36 @@ TEST(Angles, GeometryFileCarriesShiftsAndRoundTrips) {
   EXPECT_THROW(read_angles(tmp.file("huge.txt")), InputError);
 }
 
+// A .tlt in radians (every tilt within +-pi/2) is refused, not read as a series of a few
+// degrees; a short list and an all-zero one are not judged.
+TEST(AnglesBadInput, RadiansAreRefused) {
+  TempDir dir;
+  const std::string path = dir.file("rad.tlt");
+  test::write_text(path, "-1.0472\n-0.5236\n0\n0.5236\n1.0472\n1.2217\n");
+  test::expect_input_error(
+      path, [&] { read_angles(path); }, "look like radians");
+  test::expect_input_error(
+      path, [&] { read_angles(path); }, "all 6 tilt angles lie within +-1.2217");
+  test::write_text(path, "-1.5708\n-0.7854\n0\n0.7854\n1.5708\n");
+  test::expect_input_error(
+      path, [&] { read_angles(path); }, "radians");
+  test::write_text(path, "-1\n0\n1\n");  // too few views to judge
+  EXPECT_EQ(read_angles(path).views.size(), 3u);
+  test::write_text(path, "0\n0\n0\n0\n0\n0\n");
+  EXPECT_EQ(read_angles(path).views.size(), 6u);
+  test::write_text(path, "-2\n-1\n0\n1\n2\n");  // degrees: beyond the radian range
+  EXPECT_EQ(read_angles(path).views.back().theta, 2.0);
+}
+
+// A count mismatch names the angle file, both counts and the file the views came from.
+TEST(AnglesBadInput, CountMismatchNamesBothFiles) {
+  TempDir dir;
+  const std::string path = dir.file("a.tlt");
+  test::write_text(path, "-30\n0\n30\n");
+  test::expect_input_error(
+      path, [&] { read_angles(path, 4, "/data/views.mrc"); },
+      "3 angles but 4 views in /data/views.mrc");
+}
+
 }  // namespace
 }  // namespace aet

@@ -248,3 +248,137 @@ TEST(Cli, EmptyModelNameIsRefused) {
       << r.output;
   EXPECT_FALSE(aet::test::file_exists(tmp.file("a.mrc")));
 }
+
+// aet never removes what it did not write: a directory (or link) where an output file goes is an
+// error before any work, and it is left as it was (issue 32's data-loss reproduction).
+TEST(Cli, SomethingInTheWayOfAnOutputIsRefusedBeforeAnyWork) {
+  TempDir tmp;
+  const std::string d = tmp.file("d");
+  ASSERT_EQ(run_command("mkdir -p " + d + "/atoms.xyz && echo x > " + d + "/atoms.xyz/notes.txt")
+                .exit_code,
+            0);
+  auto r = run_aet("pipeline --quiet --out " + d);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, d + "/atoms.xyz: is a directory where aet would write"))
+      << r.output;
+  EXPECT_EQ(aet::test::read_text(d + "/atoms.xyz/notes.txt"), "x\n");
+  EXPECT_EQ(aet::test::list_dir(d), std::vector<std::string>{"atoms.xyz"});
+
+  // A link in the way of a folder command's output: refused, the link and its target kept.
+  const std::string s = tmp.file("s");
+  aet::test::write_text(tmp.file("elsewhere.xyz"), "mine");
+  ASSERT_EQ(run_command("mkdir " + s + " && ln -s " + tmp.file("elsewhere.xyz") + " " + s +
+                        "/truth.xyz")
+                .exit_code,
+            0);
+  r = run_aet(kQuickSim + "--out " + s);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, s + "/truth.xyz: is a symbolic link")) << r.output;
+  EXPECT_EQ(aet::test::read_text(s + "/truth.xyz"), "mine");
+
+  // A file of an earlier run is replaced: running again into the same folder works.
+  const std::string again = tmp.file("again");
+  ASSERT_EQ(run_aet(kQuickSim + "--out " + again).exit_code, 0);
+  r = run_aet(kQuickSim + "--seed 9 --out " + again);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(aet::test::read_text(again + "/simulate.json"), "\"seed\": 9"));
+}
+
+// Single-file outputs are checked before the work, as the folders are: a directory in the way,
+// an extension aet does not write, a JSON record that could not be written.
+TEST(Cli, OutputFilesAreCheckedBeforeAnyWork) {
+  TempDir tmp;
+  Array3 views(16, 16, 3, 1.0f);
+  views.voxel_size = VoxelSize{0.4, 0.4, 0.4};
+  write_mrc(tmp.file("t.mrc"), views, MrcKind::stack);
+  aet::test::write_text(tmp.file("t.tlt"), "-30\n0\n30\n");
+  Array3 vol(16, 16, 16, 0.5f);
+  vol.voxel_size = VoxelSize{0.35, 0.35, 0.35};
+  write_mrc(tmp.file("v.mrc"), vol, MrcKind::volume);
+  aet::test::write_text(tmp.file("a.xyz"), "1\n\nPt 0 0 0\n");
+  ASSERT_EQ(run_command("mkdir -p " + tmp.file("o/w.json") + " " + tmp.file("dir.xyz") + " " +
+                        tmp.file("dir.json"))
+                .exit_code,
+            0);
+  aet::test::write_text(tmp.file("plain"), "a file, not a folder");
+  const std::string recon = "reconstruct --tilts " + tmp.file("t.mrc") + " --angles " +
+                            tmp.file("t.tlt") + " --out ";
+  struct Case {
+    std::string args, must_name, must_say;
+  };
+  const std::vector<Case> cases = {
+      {recon + tmp.file("o/w.mrc"), tmp.file("o/w.json"), "is a directory"},
+      {recon + tmp.file("q.tif"), tmp.file("q.tif"), "aet writes an MRC volume here"},
+      {recon + tmp.file("plain/v.mrc"), tmp.file("plain"), "not a directory"},
+      {"trace --volume " + tmp.file("v.mrc") + " --out " + tmp.file("dir.xyz"),
+       tmp.file("dir.xyz"), "is a directory"},
+      {"trace --volume " + tmp.file("v.mrc") + " --out " + tmp.file("atoms.pdb"),
+       tmp.file("atoms.pdb"), "'.pdb'"},
+      {"evaluate --traced " + tmp.file("a.xyz") + " --truth " + tmp.file("a.xyz") + " --out " +
+           tmp.file("dir.json"),
+       tmp.file("dir.json"), "is a directory"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_aet(c.args + " --quiet");
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, c.must_name)) << c.args << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, c.must_say)) << c.args << "\n" << r.output;
+    // Refused before the work: nothing computed was printed (evaluate prints its JSON).
+    EXPECT_FALSE(contains(r.output, "recall")) << r.output;
+  }
+  // augment checks its output before it loads the model (without LibTorch it refuses earlier).
+  auto a = run_aet("augment --volume " + tmp.file("v.mrc") + " --out " + tmp.file("q.tif"));
+  EXPECT_EQ(a.exit_code, 2) << a.output;
+  EXPECT_TRUE(contains(a.output, tmp.file("q.tif") + ": --out: aet writes an MRC volume here") ||
+              contains(a.output, "no LibTorch"))
+      << a.output;
+  // aet train writes into its folder directly: a file there, or under a file, is bad input (2).
+  for (const std::string& out : {tmp.file("plain"), tmp.file("plain/sub")}) {
+    const auto r = run_aet("train --data " + tmp.file("absent.h5") + " --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    // Without LibTorch train refuses earlier, for that reason.
+    EXPECT_TRUE(contains(r.output, tmp.file("plain") + ": --out") ||
+                contains(r.output, "no LibTorch"))
+        << r.output;
+  }
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("o/w.mrc")));
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("q.tif")));
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("atoms.pdb")));
+}
+
+// Inputs that used to pass: views of a pixel, a truth without atoms, a count mismatch; each fails
+// at once with exit 2, naming the file(s).
+TEST(Cli, InputsThatCannotMakeAResultFailAtOnce) {
+  TempDir tmp;
+  Array3 tiny(1, 1, 5, 1.0f);
+  tiny.voxel_size = VoxelSize{0.4, 0.4, 0.4};
+  write_mrc(tmp.file("tiny.mrc"), tiny, MrcKind::stack);
+  Array3 views(16, 16, 5, 1.0f);
+  views.voxel_size = VoxelSize{0.4, 0.4, 0.4};
+  write_mrc(tmp.file("t.mrc"), views, MrcKind::stack);
+  aet::test::write_text(tmp.file("t.tlt"), "-60\n-30\n0\n30\n60\n");
+  aet::test::write_text(tmp.file("three.tlt"), "-30\n0\n30\n");
+  aet::test::write_text(tmp.file("empty.xyz"), "0\n\n");
+  auto r = run_aet("reconstruct --tilts " + tmp.file("tiny.mrc") + " --angles " +
+                   tmp.file("t.tlt") + " --out " + tmp.file("v.mrc"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, tmp.file("tiny.mrc") + ": views of 1 x 1 px are too small"))
+      << r.output;
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("v.mrc")));
+
+  r = run_aet("pipeline --no-align --tilts " + tmp.file("t.mrc") + " --angles " +
+              tmp.file("t.tlt") + " --truth " + tmp.file("empty.xyz") + " --out " +
+              tmp.file("run"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, tmp.file("empty.xyz") + ": --truth: the model holds no atoms"))
+      << r.output;
+  EXPECT_FALSE(contains(r.output, "reconstructing")) << r.output;  // before any stage
+  EXPECT_FALSE(aet::test::file_exists(tmp.file("run")));
+
+  r = run_aet("reconstruct --tilts " + tmp.file("t.mrc") + " --angles " + tmp.file("three.tlt") +
+              " --out " + tmp.file("v.mrc"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, tmp.file("three.tlt") + ": 3 angles but 5 views in " +
+                                     tmp.file("t.mrc")))
+      << r.output;
+}

@@ -462,6 +462,26 @@ TEST(Core, ProgressReportsToTheInstalledSinkAndTheOuterOneComesBack) {
                        {"outer", 0}, {"outer", 50}, {"outer", 100}}));
 }
 
+// What an interrupted run names as the place it stopped: the unfinished steps, outer first, or
+// the last one to finish.
+TEST(Core, CurrentActivityNamesTheUnfinishedStepsOuterFirst) {
+  ScopedProgressSink quiet([](const std::string&, int, double) {});
+  {
+    Progress outer("align", 4);
+    outer.advance();
+    EXPECT_EQ(current_activity(), "during align (25%)");
+    {
+      Progress inner("reconstruct resire", 10);
+      inner.set(3);
+      EXPECT_EQ(current_activity(), "during align (25%), in reconstruct resire (30%)");
+    }
+    EXPECT_EQ(current_activity(), "during align (25%)");
+    outer.finish();
+    EXPECT_EQ(current_activity(), "after align");
+  }
+  EXPECT_EQ(current_activity(), "after align");
+}
+
 TEST(Core, JsonTextHouseStyle) {
   Json j;
   j["name"] = "a \"quoted\"\n line";

@@ -376,6 +376,28 @@ TEST(Mrc, ExtendedHeaderIsSkipped) {
   EXPECT_STREQ(h.exttyp, "MRCO");
 }
 
+// Bytes after the data (padding by another program, or a header describing less than the file
+// holds) are not read as voxels, and the reader says so instead of staying silent.
+TEST(Mrc, TrailingBytesAreIgnoredWithAWarning) {
+  TempDir dir;
+  Bytes d(false);
+  for (float v : {1.0f, 2.0f, 3.0f, 4.0f}) d.f32(v);
+  test::write_bytes(dir.file("tail.mrc"),
+                    concat(concat(header(Spec{}), d.b), std::vector<char>(24, '\x7f')));
+  testing::internal::CaptureStderr();
+  const Array3 a = read_mrc(dir.file("tail.mrc"));
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(a.vector(), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_NE(err.find(dir.file("tail.mrc") + ": 24 bytes after the 16 bytes of data"),
+            std::string::npos)
+      << err;
+  // A file without a tail reads without a word.
+  test::write_bytes(dir.file("exact.mrc"), concat(header(Spec{}), d.b));
+  testing::internal::CaptureStderr();
+  read_mrc(dir.file("exact.mrc"));
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+}
+
 TEST(Mrc, LabelsAreRead) {
   TempDir dir;
   Spec s;

@@ -93,6 +93,14 @@ TEST(Pipeline, RunsOnAUserSeriesAndChecksItsInput) {
   EXPECT_FALSE(aet::test::file_exists(bad));
   b = run_aet("pipeline --tilts " + sim + "/tilts.mrc --out " + bad);
   EXPECT_EQ(b.exit_code, 2) << b.output;
+  // A user's series names its species: the demo's Pt is no default for it.
+  b = run_aet("pipeline --tilts " + sim + "/tilts.mrc --angles " + sim + "/tilts.tlt --out " + bad);
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  EXPECT_NE(b.output.find("--elements is required with --tilts"), std::string::npos) << b.output;
+  b = run_aet("pipeline --sample slab --out " + bad);
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  EXPECT_NE(b.output.find("--sample must be auto, particle or film"), std::string::npos)
+      << b.output;
   b = run_aet("pipeline --elements Xx --out " + bad);
   EXPECT_EQ(b.exit_code, 2) << b.output;
   b = run_aet("pipeline --angle-search 50 --out " + bad);

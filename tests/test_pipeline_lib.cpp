@@ -102,12 +102,19 @@ TEST(PipelineLib, SimulatedRunFindsTheAtomsAndWritesEveryStage) {
   prov.has_seed = true;
   write_pipeline_files(r, dir.path(), prov);
   EXPECT_EQ(test::list_dir(dir.path()),
-            (std::vector<std::string>{"atoms.xyz", "geometry.txt", "metrics.json", "pipeline.log",
+            (std::vector<std::string>{"analysis.json", "atoms.xyz", "geometry.txt", "metrics.json",
+                                      "pipeline.log",
                                       "reconstruction.mrc", "result.h5", "tilts.mrc", "tilts.tlt",
                                       "traced.xyz", "truth.xyz"}));
   const Json written = Json::parse(test::read_text(dir.file("metrics.json")));
   EXPECT_EQ(json_text(written), json_text(r.metrics));  // values as written, 10 digits
   EXPECT_EQ(read_xyz(dir.file("atoms.xyz")).size(), r.refined.size());
+  // The analysis stage ran on the final model: its summary, its file and the per-atom columns.
+  EXPECT_EQ(m["analysis"]["lattice"], "fcc");
+  EXPECT_GE(m["analysis"]["on_lattice_fraction"].get<double>(), 0.95);
+  EXPECT_TRUE(m["seconds"].contains("analysis"));
+  EXPECT_NE(read_xyz(dir.file("atoms.xyz")).find_property("strain_xx"), nullptr);
+  EXPECT_EQ(Json::parse(test::read_text(dir.file("analysis.json")))["lattice"]["type"], "fcc");
   EXPECT_EQ(read_xyz(dir.file("traced.xyz")).size(), r.traced.size());
   const std::string log = test::read_text(dir.file("pipeline.log"));
   EXPECT_EQ(log.rfind("test\n\n", 0), 0u);
@@ -162,7 +169,7 @@ TEST(PipelineLib, BadOptionsAreRefusedBeforeAnyWork) {
   o.min_distance = 0;
   refused(o, "--min-distance");
   o = small_options();
-  o.angle_search_deg = 50;
+  o.alignment.angle_search_deg = 50;
   refused(o, "--angle-search");
   o = small_options();
   o.position_prior = -1;
@@ -191,6 +198,12 @@ TEST(PipelineLib, RefinementCheckKeepsTheBetterModelAndSaysWhy) {
   c = check_refinement(100, 90, 0.10, 0.05, 0.4);
   EXPECT_FALSE(c.keep_traced);
   EXPECT_NE(c.warning.find("removed 10 of 100 atoms (10.0 %)"), std::string::npos) << c.warning;
+  // The removed atoms carry most of the refined intensity: the views support them.
+  c = check_refinement(765, 9, 0.33, 0.27, 0.71, 0.94);
+  EXPECT_TRUE(c.keep_traced);
+  EXPECT_NE(c.warning.find("removed 756 of 765 atoms carrying 94 % of the refined intensity"),
+            std::string::npos)
+      << c.warning;
   c = check_refinement(100, 97, 0.10, 0.1005, 0.4);  // 3 % removed, R1 within 1 %: passes
   EXPECT_FALSE(c.keep_traced);
   EXPECT_EQ(c.warning, "");

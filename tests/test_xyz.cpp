@@ -315,5 +315,46 @@ TEST(XyzBadInput, MalformedProperties) {
       path, [&] { read_xyz(path); }, "pos property must be R:3");
 }
 
+// A coordinate of any size is written whole (never cut at a buffer's end) and reads back
+// exactly; beyond 1e6 Angstrom the reader refuses it as no particle in Angstrom.
+TEST(Xyz, HugeCoordinatesAreWrittenWholeAndRefusedOnRead) {
+  TempDir dir;
+  AtomModel m;
+  m.add("Pt", Vec3(1.5, -2.25, 1e107));
+  m.add("Au", Vec3(-999999.5, 0.125, 3.0));
+  m.property("b_factor") = {1e200, 2.0};
+  const std::string path = dir.file("huge.xyz");
+  write_xyz(path, m);
+  std::istringstream lines(test::read_text(path));
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line, "2");
+  std::getline(lines, line);  // the comment
+  std::getline(lines, line);
+  std::istringstream atom(line);
+  std::string species;
+  double x = 0, y = 0, z = 0, b = 0;
+  atom >> species >> x >> y >> z >> b;
+  ASSERT_FALSE(atom.fail()) << line;
+  EXPECT_EQ(species, "Pt");
+  EXPECT_EQ(x, 1.5);
+  EXPECT_EQ(y, -2.25);
+  EXPECT_EQ(z, 1e107);
+  EXPECT_EQ(b, 1e200);
+  test::expect_input_error(
+      path, [&] { read_xyz(path); }, "line 3: coordinate");
+  test::expect_input_error(
+      path, [&] { read_xyz(path); }, "beyond 1e6 Angstrom");
+
+  // Just inside the bound the model reads back as written.
+  m.positions[0] = Vec3(1.5, -2.25, 999999.875);
+  write_xyz(path, m);
+  const AtomModel back = read_xyz(path);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back.positions[0].z(), 999999.875);
+  EXPECT_EQ(back.positions[1].x(), -999999.5);
+  EXPECT_EQ((*back.find_property("b_factor"))[0], 1e200);
+}
+
 }  // namespace
 }  // namespace aet

@@ -18,6 +18,9 @@ Vec2 register_shift(const float* reference, const float* image, std::int64_t nx,
 // Centre of mass (Angstrom, relative to the rotation centre) of each view, and the fraction of
 // the positive intensity that lies in the outer frame (a tenth of the width) of each view.
 std::vector<Vec2> centres_of_mass(const Array3& views, double* border_fraction);
+// From this border fraction on, the object reaches the border of the views: a film, or a particle
+// cut by the field (no centre of mass, no common line, no atomic model of the whole object).
+constexpr double kFilmBorderFraction = 0.05;
 // Common-line estimate of the tilt-axis rotation (degrees) for a single-axis series: the angle
 // whose axis-parallel profiles agree best across views, searched in [-range, range].
 double common_line_axis(const Array3& views, double range_deg);

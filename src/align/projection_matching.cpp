@@ -138,6 +138,71 @@ double rms(const std::vector<double>& v) {
   return v.empty() ? 0 : std::sqrt(s / v.size());
 }
 
+// The views binned 2 x 2 (mean; an odd last row or column dropped) and the Angstrom offset of the
+// binned grid: a point at u in the full views lies at u - offset in the binned ones (their centre
+// index n/2 // 2 does not fall on the full views' n // 2).
+Array3 bin_views(const Array3& v, Vec2& offset) {
+  const std::int64_t nx = v.nx() / 2, ny = v.ny() / 2, nv = v.nz();
+  const double a = v.voxel_size.x;
+  Array3 b(nx, ny, nv);
+  b.voxel_size = VoxelSize{2 * a, 2 * a, 2 * a};
+  for (std::int64_t k = 0; k < nv; ++k) {
+    const float* in = v.slice(k);
+    float* out = b.slice(k);
+    for (std::int64_t y = 0; y < ny; ++y)
+      for (std::int64_t x = 0; x < nx; ++x) {
+        const float* p = in + 2 * y * v.nx() + 2 * x;
+        out[y * nx + x] = 0.25f * (p[0] + p[1] + p[v.nx()] + p[v.nx() + 1]);
+      }
+  }
+  auto off = [&](std::int64_t n) { return (0.5 - double(n / 2) + 2.0 * double((n / 2) / 2)) * a; };
+  offset = Vec2(off(v.nx()), off(v.ny()));
+  return b;
+}
+
+struct QuickCheck {
+  // RMS shift change (full-resolution pixels), the object's translation removed.
+  double shift_px = 0;
+  double axis_deg = 0;  // tilt-axis rotation found
+  double r1 = 0;        // of the half-resolution reconstruction with the given geometry
+};
+
+// What projection matching would correct, measured at half resolution: one reconstruction with
+// the given geometry, each view's shift fitted to its re-projection, and the tilt axis searched
+// by R2 as the full rounds do (docs/alignment.md).
+QuickCheck quick_check(const Array3& pre, const TiltGeometry& geom, const std::vector<Mat3>& nom_R,
+                       const AlignOptions& opt, double max_shift_px, bool axis) {
+  Vec2 offset;
+  const Array3 b = bin_views(pre, offset);
+  TiltGeometry g = geom;
+  for (auto& v : g) v.shift -= offset;
+  ReconOptions ro;
+  ro.algorithm = Algorithm::resire;
+  ro.iterations = 2 * opt.recon_iterations;
+  ro.accelerate = true;
+  ro.device = opt.device;
+  const ReconResult rec = reconstruct(b, g, ro);
+  QuickCheck q;
+  q.r1 = rec.r1.back();
+  const std::int64_t nv = b.nz();
+  std::vector<Vec2> d(static_cast<std::size_t>(nv));
+  for (std::int64_t k = 0; k < nv; ++k)
+    d[k] = fit_view(rec.volume, b.slice(k), g[k], b.nx(), b.ny(), max_shift_px / 2, true, 2,
+                    opt.device)
+               .shift -
+           g[k].shift;
+  detail::remove_translation(d, g);
+  std::vector<double> px;
+  for (const Vec2& x : d) px.push_back(x.norm() / pre.voxel_size.x);
+  q.shift_px = rms(px);
+  if (axis) {
+    ReconOptions rs = ro;
+    rs.iterations = opt.recon_iterations;
+    q.axis_deg = search_axis(b, g, nom_R, 0.0, 0.5, rs, nullptr);
+  }
+  return q;
+}
+
 }  // namespace
 
 AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nominal,
@@ -171,7 +236,15 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   const double max_shift = opt.max_shift_px > 0 ? opt.max_shift_px : 0.25 * std::min(nx, ny);
 
   AlignResult res;
-  res.views = preprocess_views(views, opt.preprocess);
+  res.sample = opt.sample;
+  if (opt.sample == SampleKind::automatic) {
+    const SampleDetection d = detect_sample(views);
+    res.sample = d.kind;
+    res.border_fraction = d.border_fraction;
+  }
+  PreprocessOptions pp = opt.preprocess;
+  if (res.sample == SampleKind::film) pp.subtract_background = pp.normalise = false;
+  res.views = preprocess_views(views, pp);
   res.views.voxel_size = VoxelSize{a, a, a};
   const Array3& pre = res.views;
 
@@ -201,115 +274,146 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
 
   double border = 0;
   detail::centres_of_mass(pre, &border);
-  if (opt.coarse) {
-    // The common line needs the whole object in every view (its projection onto the axis is then
-    // the same in all views); for a film it is left to projection matching.
-    if (opt.refine_axis && single_axis && border < 0.05) {
-      alpha = detail::common_line_axis(pre, 45.0);
-      for (std::int64_t k = 0; k < nv; ++k) geom[k].R = rot_z(alpha) * nom_R[k];
-      log_verbose("align: common-line tilt axis " + std::to_string(alpha) + " deg");
-    }
-    if (opt.refine_shifts) {
-      const auto s = detail::coarse_shifts(pre, geom, max_shift);
-      for (std::int64_t k = 0; k < nv; ++k) geom[k].shift = s[k];
+  if (opt.sample == SampleKind::automatic) border = res.border_fraction;
+  // A film given as one, or an object cut by the field.
+  const bool cut = res.sample == SampleKind::film || border >= detail::kFilmBorderFraction;
+
+  // A series that is aligned already costs a fraction of a reconstruction, not the rounds.
+  bool rounds = opt.rounds > 0;
+  if (opt.quick_check && rounds && (opt.refine_shifts || opt.refine_axis) && nx >= 32 && ny >= 32) {
+    const QuickCheck q =
+        quick_check(pre, geom, nom_R, opt, max_shift, opt.refine_axis && single_axis);
+    res.check_shift_px = q.shift_px;
+    res.check_axis_deg = q.axis_deg;
+    log_verbose("align: half-resolution check: shifts " + std::to_string(q.shift_px) +
+                " px RMS, tilt axis " + std::to_string(q.axis_deg) + " deg, R1 " +
+                std::to_string(q.r1));
+    if (q.shift_px < opt.check_shift_px && std::abs(q.axis_deg) < opt.check_axis_deg) {
+      res.already_aligned = true;
+      res.r1_initial = res.r1_final = q.r1;
+      rounds = false;
     }
   }
+  ReconResult final_rec;
+  if (!res.already_aligned) {
+    if (opt.coarse) {
+      // The common line needs the whole object in every view (its projection onto the axis is then
+      // the same in all views); for a film it is left to projection matching.
+      if (opt.refine_axis && single_axis && !cut) {
+        alpha = detail::common_line_axis(pre, 45.0);
+        for (std::int64_t k = 0; k < nv; ++k) geom[k].R = rot_z(alpha) * nom_R[k];
+        log_verbose("align: common-line tilt axis " + std::to_string(alpha) + " deg");
+      }
+      if (opt.refine_shifts) {
+        const auto s = detail::coarse_shifts(pre, geom, max_shift);
+        for (std::int64_t k = 0; k < nv; ++k) geom[k].shift = s[k];
+      }
+    }
 
-  // Every geometry tried and the R1 of its reconstruction: the best one is returned. Projection
-  // matching against re-projections of a missing-wedge reconstruction can drift once it has
-  // converged, and R1 (same reconstruction for all) is the arbiter the user sees.
-  TiltGeometry best_geom = geom;
-  double best_alpha = alpha, best_r1 = 1e300;
-  auto consider = [&](const TiltGeometry& g, double al, double r1) {
-    if (r1 < best_r1) best_r1 = r1, best_geom = g, best_alpha = al;
-  };
-  Progress progress("align", opt.rounds);
-  Array3 volume;  // the last round's reconstruction: the next round starts from it
-  for (int round = 0; round < opt.rounds; ++round) {
-    ReconOptions ro_round = volume.empty() ? ro_cold : ro;
-    ro_round.initial = volume.empty() ? nullptr : &volume;
-    ReconResult rec = reconstruct(pre, geom, ro_round);
-    const double r1 = rec.r1.back();
-    consider(geom, alpha, r1);
-    if (round == 0) res.r1_initial = r1;
-    const bool search = round < 3;
-    if (!opt.refine_shifts && !(opt.refine_axis && search)) {
-      res.rounds.push_back({round + 1, r1, 0.0, 0.0});
+    // Every geometry tried and the R1 of its reconstruction: the best one is returned. Projection
+    // matching against re-projections of a missing-wedge reconstruction can drift once it has
+    // converged, and R1 (same reconstruction for all) is the arbiter the user sees.
+    TiltGeometry best_geom = geom;
+    double best_alpha = alpha, best_r1 = 1e300;
+    auto consider = [&](const TiltGeometry& g, double al, double r1) {
+      if (r1 < best_r1) best_r1 = r1, best_geom = g, best_alpha = al;
+    };
+    Progress progress("align", opt.rounds);
+    Array3 volume;  // the last round's reconstruction: the next round starts from it
+    for (int round = 0; round < opt.rounds; ++round) {
+      ReconOptions ro_round = volume.empty() ? ro_cold : ro;
+      ro_round.initial = volume.empty() ? nullptr : &volume;
+      ReconResult rec = reconstruct(pre, geom, ro_round);
+      const double r1 = rec.r1.back();
+      consider(geom, alpha, r1);
+      if (round == 0) res.r1_initial = r1;
+      const bool search = round < 3;
+      if (!opt.refine_shifts && !(opt.refine_axis && search)) {
+        res.rounds.push_back({round + 1, r1, 0.0, 0.0});
+        progress.advance();
+        break;
+      }
+      TiltGeometry next = geom;
+      if (opt.refine_shifts) {
+        for (std::int64_t k = 0; k < nv; ++k)
+          next[k] = fit_view(rec.volume, pre.slice(k), geom[k], nx, ny, max_shift, round == 0, 2,
+                             opt.device);
+        std::vector<Vec2> d(static_cast<std::size_t>(nv));
+        for (std::int64_t k = 0; k < nv; ++k) d[k] = next[k].shift - geom[k].shift;
+        detail::remove_translation(d, next);
+        for (std::int64_t k = 0; k < nv; ++k) next[k].shift = geom[k].shift + d[k];
+      }
+      if (opt.refine_axis && search) {
+        const double steps[] = {1.0, 0.25, 0.08};
+        TiltGeometry trial = next;
+        // Per-view deviations from Rz(alpha) N_k are kept while the common rotation is searched.
+        std::vector<Mat3> base(static_cast<std::size_t>(nv));
+        for (std::int64_t k = 0; k < nv; ++k) base[k] = rot_z(-alpha) * next[k].R;
+        // Cold starts: a volume warm from the current axis would favour it.
+        alpha = search_axis(pre, trial, base, alpha, steps[round], ro, nullptr);
+        for (std::int64_t k = 0; k < nv; ++k) next[k].R = rot_z(alpha) * base[k];
+      }
+      std::vector<double> ds, dw;
+      for (std::int64_t k = 0; k < nv; ++k) {
+        ds.push_back((next[k].shift - geom[k].shift).norm() / a);
+        dw.push_back(rotation_angle_deg(next[k].R * geom[k].R.transpose()));
+      }
+      geom = next;
+      volume = std::move(rec.volume);
+      res.rounds.push_back({round + 1, r1, rms(ds), rms(dw)});
+      log_verbose("align round " + std::to_string(round + 1) + ": R1 " + std::to_string(r1) +
+                  ", shift change " + std::to_string(rms(ds)) + " px, angle change " +
+                  std::to_string(rms(dw)) + " deg, axis " + std::to_string(alpha) + " deg");
       progress.advance();
-      break;
+      if (round > 0 && rms(ds) < 0.01 && rms(dw) < 0.005) break;
     }
-    TiltGeometry next = geom;
-    if (opt.refine_shifts) {
-      for (std::int64_t k = 0; k < nv; ++k)
-        next[k] = fit_view(rec.volume, pre.slice(k), geom[k], nx, ny, max_shift, round == 0, 2,
-                           opt.device);
-      std::vector<Vec2> d(static_cast<std::size_t>(nv));
-      for (std::int64_t k = 0; k < nv; ++k) d[k] = next[k].shift - geom[k].shift;
-      detail::remove_translation(d, next);
-      for (std::int64_t k = 0; k < nv; ++k) next[k].shift = geom[k].shift + d[k];
-    }
-    if (opt.refine_axis && search) {
-      const double steps[] = {1.0, 0.25, 0.08};
-      TiltGeometry trial = next;
-      // Per-view deviations from Rz(alpha) N_k are kept while the common rotation is searched.
-      std::vector<Mat3> base(static_cast<std::size_t>(nv));
-      for (std::int64_t k = 0; k < nv; ++k) base[k] = rot_z(-alpha) * next[k].R;
-      // Cold starts: a volume warm from the current axis would favour it.
-      alpha = search_axis(pre, trial, base, alpha, steps[round], ro, nullptr);
-      for (std::int64_t k = 0; k < nv; ++k) next[k].R = rot_z(alpha) * base[k];
-    }
-    std::vector<double> ds, dw;
-    for (std::int64_t k = 0; k < nv; ++k) {
-      ds.push_back((next[k].shift - geom[k].shift).norm() / a);
-      dw.push_back(rotation_angle_deg(next[k].R * geom[k].R.transpose()));
-    }
-    geom = next;
-    volume = std::move(rec.volume);
-    res.rounds.push_back({round + 1, r1, rms(ds), rms(dw)});
-    log_verbose("align round " + std::to_string(round + 1) + ": R1 " + std::to_string(r1) +
-                ", shift change " + std::to_string(rms(ds)) + " px, angle change " +
-                std::to_string(rms(dw)) + " deg, axis " + std::to_string(alpha) + " deg");
-    progress.advance();
-    if (round > 0 && rms(ds) < 0.01 && rms(dw) < 0.005) break;
-  }
-  progress.finish();
+    progress.finish();
 
-  if (opt.rounds > 0) {
-    // Rounds after the first start warm, so their R1 are lower than a cold start's: the choice
-    // among them favours later rounds, and the chosen geometry is scored cold below.
-    ReconOptions ro_last = ro;
-    ro_last.initial = &volume;
-    consider(geom, alpha, reconstruct(pre, geom, ro_last).r1.back());
-    geom = best_geom;
-    alpha = best_alpha;
-  }
-  // The final geometry's cold reconstruction: its R1 is reported, and the per-view angle step
-  // traces its atoms in it.
-  ReconResult final_rec = cold(geom);
-  res.r1_final = final_rec.r1.back();
-  if (opt.rounds == 0) res.r1_initial = res.r1_final;
-  if (opt.coarse) {
-    TiltGeometry nom(static_cast<std::size_t>(nv));
-    for (std::int64_t k = 0; k < nv; ++k) nom[k].R = nom_R[k];
-    ReconResult nom_rec = cold(nom);
-    const double r1_nominal = nom_rec.r1.back();
-    // The coarse step must not make things worse either (e.g. a centre of mass misled by a
-    // neighbouring object): the nominal geometry is the last candidate.
-    if (r1_nominal < res.r1_final) {
-      log_warning("align: the nominal geometry fits better (R1 " + std::to_string(r1_nominal) +
-                  " < " + std::to_string(res.r1_final) + "); returning it unchanged");
-      geom = nom;
-      alpha = 0;
-      res.r1_final = r1_nominal;
-      final_rec = std::move(nom_rec);
+    if (opt.rounds > 0) {
+      // Rounds after the first start warm, so their R1 are lower than a cold start's: the choice
+      // among them favours later rounds, and the chosen geometry is scored cold below.
+      ReconOptions ro_last = ro;
+      ro_last.initial = &volume;
+      consider(geom, alpha, reconstruct(pre, geom, ro_last).r1.back());
+      geom = best_geom;
+      alpha = best_alpha;
     }
+    // The final geometry's cold reconstruction: its R1 is reported, and the per-view angle step
+    // traces its atoms in it.
+    final_rec = cold(geom);
+    res.r1_final = final_rec.r1.back();
+    if (opt.rounds == 0) res.r1_initial = res.r1_final;
+    if (opt.coarse) {
+      TiltGeometry nom(static_cast<std::size_t>(nv));
+      for (std::int64_t k = 0; k < nv; ++k) nom[k].R = nom_R[k];
+      ReconResult nom_rec = cold(nom);
+      const double r1_nominal = nom_rec.r1.back();
+      // The coarse step must not make things worse either (e.g. a centre of mass misled by a
+      // neighbouring object): the nominal geometry is the last candidate.
+      // A film's views hold material outside the reconstructed box at high tilt, which no
+      // geometry can fit: a gain in R1 of a few per mille there is that bias, not alignment (on
+      // a film aligned by its authors it moved the atoms by 45 pm RMS), so a film's geometry
+      // must gain 2 %.
+      if (r1_nominal < res.r1_final * (cut ? 1.0 / 0.98 : 1.0)) {
+        log_warning("align: the nominal geometry fits " +
+                    std::string(r1_nominal < res.r1_final ? "better" : "as well") + " (R1 " +
+                    std::to_string(r1_nominal) + " against " + std::to_string(res.r1_final) +
+                    "); returning it unchanged");
+        geom = nom;
+        alpha = 0;
+        res.r1_final = r1_nominal;
+        final_rec = std::move(nom_rec);
+      }
+    }
+  } else if (opt.refine_angles && !cut) {
+    final_rec = cold(geom);  // the angle step traces its atoms in it
   }
-  if (opt.refine_angles && border >= 0.05)
+  if (opt.refine_angles && cut)
     log_warning(
         "align: per-view angles are not refined: the object reaches the border of the "
         "views, so atoms outside the field would be missing from the atomic model they "
         "are refined against (an isolated particle is needed)");
-  if (opt.refine_angles && border < 0.05) {
+  if (opt.refine_angles && !cut) {
     // Per-view rotations (and shifts, once more) against the atoms traced in a reconstruction
     // with the geometry found so far: the atoms move with the views, so a view's angle error has
     // nowhere to hide (docs/alignment.md).

@@ -63,22 +63,42 @@ Parsed parse_or_help(const Invocation& inv, const po::options_description& desc,
 void require_options(const po::variables_map& vm, const std::vector<std::string>& required);
 
 // An output directory filled in a hidden staging folder and moved into place by commit():
-// a failed or interrupted run leaves neither partial files nor a directory it created.
+// a failed or interrupted run leaves neither partial files nor a directory it created. `names`
+// are the files the command may write there: the constructor, called before any work, refuses
+// (InputError naming the path) a directory, link or anything but a plain file in the way of one,
+// since commit() replaces only files; it also removes the staging folders of dead runs. Without
+// `names` that check waits until commit() (still before anything is moved): give them.
 class OutputDir {
  public:
-  explicit OutputDir(const std::string& dir);
+  explicit OutputDir(const std::string& dir, std::vector<std::string> names = {});
   ~OutputDir();
   OutputDir(const OutputDir&) = delete;
   OutputDir& operator=(const OutputDir&) = delete;
-  std::string path(const std::string& name) const;  // where to write `name` for now
+  std::string path(const std::string& name) const;  // where to write `name` (one of `names`)
   std::string final_path(const std::string& name) const;
   const std::string& staging_dir() const { return staging_; }  // the folder path() is in
   void commit();
 
  private:
   std::string dir_, staging_;
+  std::vector<std::string> names_;
+  InterruptCleanup created_guard_, staging_guard_;
   bool created_dir_ = false, committed_ = false;
 };
+
+// Checks, before any work, that `path` (the value of --OPTION) can take an output file: given,
+// ending in one of `extensions` (lower case with the dot; none: any name), not a directory or
+// anything but a plain file, in a folder that exists (or can be created) and is writable.
+void check_output_file(const std::string& option, const std::string& path,
+                       const std::vector<std::string>& extensions, const std::string& what);
+// Checks the same for an output folder aet writes into directly (--out of aet train).
+void check_output_directory(const std::string& option, const std::string& dir);
+// The extensions an MRC volume or stack is commonly given (aet writes MRC under any of them).
+const std::vector<std::string>& mrc_extensions();
+
+// An error message as the user should see it: the hidden staging folder left out of the paths
+// it names ("d/.aet-partial-123/atoms.xyz" -> "d/atoms.xyz").
+std::string user_paths(const std::string& message);
 
 // The log line of a grid search of the views' rotations: the views it moved by more than a degree.
 std::string angle_search_summary(const std::vector<double>& change_deg, double range_deg);

@@ -43,20 +43,10 @@ int run_align(const Invocation& inv) {
   add_angle_search_option(desc, 10.0,
       "with --refine-angles: half-range of the grid search of each view's rotation about its tilt "
       "axis before the local fit, for views recorded far off (0 = local fit only)");
-  desc.add_options()
-    ("no-axis", "do not refine the tilt-axis rotation")
-    ("no-shifts", "do not refine shifts")
-    ("no-coarse", "skip the coarse alignment (centre of mass / cross-correlation, common line)")
-    ("no-background", "do not subtract a background")
-    ("no-normalise", "do not equalise the views' total intensity")
-    ("no-hot-pixels", "do not remove hot pixels")
-    ("denoise", po::value<double>()->default_value(0.0)->value_name("PX"),
-       "Gaussian denoising sigma in pixels (0 = off)")
-    ("max-shift", po::value<double>()->default_value(0.0)->value_name("PX"),
-       "largest shift searched, pixels (0 = a quarter of the view width)");
   // clang-format on
   add_pixel_option(desc);
   add_common_options(desc);
+  add_alignment_options(desc);
   const auto synopsis = "--tilts T.mrc --angles A.tlt --out DIR [options]";
   const auto about =
       "Aligns a tilt series (docs/alignment.md): preprocessing (hot pixels, background, "
@@ -78,18 +68,7 @@ int run_align(const Invocation& inv) {
   opt.recon_iterations = iterations_option(vm);
   opt.refine_angles = vm.count("refine-angles") && !vm.count("no-angles");
   opt.angle_search_deg = angle_search_option(vm);
-  opt.refine_axis = !vm.count("no-axis");
-  opt.refine_shifts = !vm.count("no-shifts");
-  opt.coarse = !vm.count("no-coarse");
-  opt.preprocess.subtract_background = !vm.count("no-background");
-  opt.preprocess.normalise = !vm.count("no-normalise");
-  opt.preprocess.remove_hot_pixels = !vm.count("no-hot-pixels");
-  opt.preprocess.denoise_sigma = vm["denoise"].as<double>();
-  if (!(opt.preprocess.denoise_sigma >= 0) || !std::isfinite(opt.preprocess.denoise_sigma))
-    fail_input("--denoise must be >= 0");
-  opt.max_shift_px = vm["max-shift"].as<double>();
-  if (!(opt.max_shift_px >= 0) || !std::isfinite(opt.max_shift_px))
-    fail_input("--max-shift must be >= 0");
+  read_alignment_options(vm, opt);
   opt.seed = seed_or_default(vm);
   opt.device = resolve_recon_device(vm);
 
@@ -97,7 +76,7 @@ int run_align(const Invocation& inv) {
   const std::string angles_path = vm["angles"].as<std::string>();
   Array3 views = read_tilt_series(tilts_path, vm);
   const double pixel = views.voxel_size.x;
-  const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()));
+  const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()), tilts_path);
   for (std::int64_t k = 0; k < views.nz(); ++k) {
     const float* img = views.slice(k);
     bool nonzero = false;
@@ -108,6 +87,9 @@ int run_align(const Invocation& inv) {
   log_info("aet align: " + std::to_string(views.nz()) + " views of " + std::to_string(views.nx()) +
            " x " + std::to_string(views.ny()) + " px at " + json_number(pixel) + " A, " +
            std::to_string(opt.rounds) + " rounds, device " + opt.device.str());
+  OutputDir out(vm["out"].as<std::string>(),
+                {"aligned.mrc", "preprocessed.mrc", "geometry.txt", "aligned_angles.txt",
+                 "aligned.tlt", "shifts.xf", "align.log", "align.json"});
   const auto t0 = std::chrono::steady_clock::now();
   const AlignResult r = align_tilt_series(views, angles.views, opt);
   const double seconds =
@@ -115,7 +97,6 @@ int run_align(const Invocation& inv) {
   std::vector<Euler> residual;
   const Array3 aligned = apply_alignment(r.views, r.geometry, &residual);
 
-  OutputDir out(vm["out"].as<std::string>());
   const std::string label = "aet " AET_VERSION " align: " + tilts_path;
   write_mrc(out.path("aligned.mrc"), aligned, MrcKind::stack, {label + " (aligned)"});
   write_mrc(out.path("preprocessed.mrc"), r.views, MrcKind::stack, {label + " (preprocessed)"});
@@ -150,6 +131,10 @@ int run_align(const Invocation& inv) {
       << pixel << " A\ntilt axis: " << fmt("%.4f", r.tilt_axis_deg) << " deg\n"
       << "R1 first round: " << fmt("%.5f", r.r1_initial) << ", final: " << fmt("%.5f", r.r1_final)
       << "\n";
+  if (r.already_aligned)
+    log << "aligned already: the half-resolution check found shifts of "
+        << fmt("%.3f", r.check_shift_px) << " px RMS and a tilt axis of "
+        << fmt("%.3f", r.check_axis_deg) << " deg; no projection matching\n";
   if (r.model_atoms > 0)
     log << "atomic model: " << r.model_atoms << " atoms, model R1 "
         << fmt("%.5f", r.model_r1_initial) << " -> " << fmt("%.5f", r.model_r1_final) << "\n";
@@ -181,6 +166,7 @@ int run_align(const Invocation& inv) {
   js["angles"] = angles_path;
   js["views"] = views.nz();
   js["pixel_angstrom"] = pixel;
+  js["sample"] = sample_name(r.sample);
   js["rounds_requested"] = opt.rounds;
   js["recon_iterations"] = opt.recon_iterations;
   js["refine_shifts"] = opt.refine_shifts;
@@ -195,6 +181,9 @@ int run_align(const Invocation& inv) {
   js["tilt_axis_deg"] = r.tilt_axis_deg;
   js["r1_initial"] = r.r1_initial;
   js["r1_final"] = r.r1_final;
+  js["already_aligned"] = r.already_aligned;
+  js["check_shift_px"] = r.check_shift_px;
+  js["check_axis_deg"] = r.check_axis_deg;
   js["model_atoms"] = r.model_atoms;
   js["model_r1_initial"] = r.model_r1_initial;
   js["model_r1_final"] = r.model_r1_final;

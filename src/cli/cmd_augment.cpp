@@ -60,6 +60,7 @@ int run_augment(const Invocation& inv) {
   const auto& vm = p.vm;
   const std::string in_path = vm["volume"].as<std::string>();
   const std::string out_path = vm["out"].as<std::string>();
+  check_output_file("out", out_path, mrc_extensions(), "an MRC volume");
   const nn::AugmentOptions opt = augment_options(vm);
   // auto picks the GPU only where LibTorch can use it.
   const Device dev = network_device(vm, device_option(vm));

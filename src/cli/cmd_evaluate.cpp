@@ -68,6 +68,7 @@ int run_evaluate(const Invocation& inv) {
   opt.surface_max_coordination = vm["surface-coordination"].as<int>();
   if (opt.surface_max_coordination < 0) fail_input("--surface-coordination must be >= 0");
 
+  if (vm.count("out")) check_output_file("out", vm["out"].as<std::string>(), {".json"}, "JSON");
   const std::string traced_path = vm["traced"].as<std::string>();
   const std::string truth_path = vm["truth"].as<std::string>();
   const AtomModel traced = read_model(traced_path);

@@ -8,10 +8,33 @@
 #include "aet/pipeline/pipeline.hpp"
 #include "cli/cli.hpp"
 #include "cli/options.hpp"
+#include "cli/report.hpp"
 
 namespace aet::cli {
 
 namespace {
+
+// Every file write_pipeline_files may write: none may be in the way as a directory.
+const std::vector<std::string> kPipelineFiles = {
+    "tilts.mrc",     "tilts.tlt",   "truth.xyz",    "geometry.txt", "reconstruction.mrc",
+    "augmented.mrc", "atoms.xyz",   "traced.xyz",   "metrics.json", "result.h5",
+    "pipeline.log",  "report.html", "analysis.json"};
+
+// report.html, last, from the files in the staging folder. A report that cannot be made (no
+// matplotlib, a module error) costs the run nothing but the report: a warning, on stderr and in
+// metrics.json, or under --strict the run's failure (exit 3, no output).
+void write_report(const PipelineResult& r, OutputDir& out, bool strict) {
+  try {
+    write_run_report(out.staging_dir(), out.path("report.html"));
+  } catch (const std::exception& e) {
+    const std::string w = "the report was not written: " + user_paths(e.what());
+    if (strict) throw QualityError(w + " (--strict)");
+    log_warning(w);
+    Json metrics = r.metrics;
+    metrics["warnings"].push_back(w);
+    write_text_file(out.path("metrics.json"), json_text(metrics));
+  }
+}
 
 void write_outputs(const PipelineResult& r, OutputDir& out, const Invocation& inv,
                    const Parsed& p) {
@@ -21,6 +44,7 @@ void write_outputs(const PipelineResult& r, OutputDir& out, const Invocation& in
   prov.seed = seed_or_default(p.vm);
   prov.has_seed = true;
   write_pipeline_files(r, out.staging_dir(), prov);
+  if (!p.vm.count("no-report")) write_report(r, out, p.vm.count("strict") > 0);
   out.commit();
 }
 
@@ -35,7 +59,8 @@ int run_pipeline(const Invocation& inv) {
        "angles: .tlt/.rawtlt (single axis) or phi theta psi Euler text")
     ("truth", po::value<std::string>()->value_name("XYZ"), "score the result against this model");
   add_pixel_option(desc, "pixel size (default: from the MRC header)");
-  add_elements_option(desc, "Pt", "LIST", "species by intensity, lightest first (e.g. Fe,Pt)");
+  add_elements_option(desc, "Pt", "LIST",
+                      "species by intensity, lightest first (e.g. Fe,Pt); required with --tilts");
   desc.add_options()
     ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
     ("algorithm", po::value<std::string>()->default_value("resire"), "resire, sirt or fbp");
@@ -45,7 +70,8 @@ int run_pipeline(const Invocation& inv) {
     ("no-align", "skip alignment (the views are already aligned and preprocessed)")
     ("align-rounds", po::value<int>()->default_value(5)->value_name("N"),
        "projection-matching rounds of the alignment")
-    ("no-background", "alignment: keep the views' background (films, pre-processed data)")
+    ("align-iterations", po::value<int>()->default_value(15)->value_name("N"),
+       "accelerated RESIRE iterations per alignment round (the first: twice as many)")
     ("no-refine-angles",
      "alignment: keep the nominal per-view angles (refined by default against a traced atomic "
      "model, for an isolated particle)");
@@ -54,6 +80,9 @@ int run_pipeline(const Invocation& inv) {
       "the angles (0 = local fit only)");
   desc.add_options()
     ("no-refine", "keep the traced atoms: skip their refinement against the views")
+    ("no-analysis", "skip the analysis of the final model (lattice, strain, surface, facets: "
+       "analysis.json and the extra columns of atoms.xyz)")
+    ("no-report", "do not write report.html (docs/report.md; aet report DIR writes it later)")
     ("strict", "a stage's result that fails its check (the refinement removing more than half "
        "of the atoms or fitting the views worse, ...) ends the run with exit code 3 and no "
        "output, instead of a warning (stderr, metrics.json) and the better result kept");
@@ -88,9 +117,11 @@ int run_pipeline(const Invocation& inv) {
       "geometry used, refined when aligned), "
       "reconstruction.mrc, augmented.mrc (the network's output, traced), atoms.xyz, "
       "metrics.json, result.h5 "
-      "(datasets and provenance), pipeline.log; with a simulated input also tilts.mrc, tilts.tlt "
+      "(datasets and provenance), pipeline.log, report.html (the run report, docs/report.md; not "
+      "with --no-report); with a simulated input also tilts.mrc, tilts.tlt "
       "and truth.xyz.";
   add_network_options(desc);
+  add_alignment_options(desc);
   const Parsed p = parse_or_help(
       inv, desc,
       {"[--tilts T.mrc --angles A [--truth XYZ]] --out DIR [options]", about, {"out DIR"}});
@@ -109,16 +140,19 @@ int run_pipeline(const Invocation& inv) {
   o.align = vm.count("no-align") ? AlignMode::off
             : vm.count("align")  ? AlignMode::on
                                  : AlignMode::automatic;
-  o.align_rounds = vm["align-rounds"].as<int>();
-  o.subtract_background = !vm.count("no-background");
-  o.refine_angles = !vm.count("no-refine-angles");
+  o.alignment.rounds = vm["align-rounds"].as<int>();
+  o.alignment.recon_iterations = vm["align-iterations"].as<int>();
+  o.alignment.refine_angles = !vm.count("no-refine-angles");
+  read_alignment_options(vm, o.alignment);
+  o.sample = o.alignment.sample;
   o.refine = !vm.count("no-refine");
+  o.analysis = !vm.count("no-analysis");
   o.strict = vm.count("strict") > 0;
   o.network = network_stage_options(vm, o.device);
   // Checked after the network options and in check_pipeline_options' order, so that of several
   // bad options the same one is named as when only the library checked them.
   o.iterations = iterations_option(vm);
-  o.angle_search_deg = angle_search_option(vm);
+  o.alignment.angle_search_deg = angle_search_option(vm);
   o.min_distance = min_distance_option(vm);
   o.position_prior = position_prior_option(vm);
   check_pipeline_options(o);
@@ -132,12 +166,21 @@ int run_pipeline(const Invocation& inv) {
     SeriesInput in;
     in.source = vm["tilts"].as<std::string>();
     in.views = read_tilt_series(in.source, vm);
-    const AngleFile af = read_angles(vm["angles"].as<std::string>(), in.views.nz());
+    const AngleFile af = read_angles(vm["angles"].as<std::string>(), in.views.nz(), in.source);
     in.nominal = af.views;
     in.single_axis = af.format == AngleFormat::tilt;
     in.geometry = af.geometry();
-    if (vm.count("truth")) in.truth = read_xyz(vm["truth"].as<std::string>());
-    OutputDir out(out_dir);
+    if (vm.count("truth")) {
+      const std::string truth = vm["truth"].as<std::string>();
+      in.truth = read_xyz(truth);
+      // Scoring against nothing can only fail, after the whole run: say so now.
+      if (in.truth->size() == 0) fail_file(truth, "--truth: the model holds no atoms");
+    }
+    // The species decide the classes and the network's domain: a guess would be silent.
+    if (vm["elements"].defaulted())
+      fail_input("--elements is required with --tilts: the species in the views, lightest first "
+                 "(e.g. --elements Ta, or Fe,Pt)");
+    OutputDir out(out_dir, kPipelineFiles);
     r = run_pipeline(std::move(in), o, log, inv.command_line);
     write_outputs(r, out, inv, p);
   } else {
@@ -148,7 +191,7 @@ int run_pipeline(const Invocation& inv) {
     in.shift_max_px = vm["shift-max"].as<double>();
     in.axis_rotation_deg = vm["axis-rotation"].as<double>();
     in.angle_error_deg = vm["angle-error"].as<double>();
-    OutputDir out(out_dir);
+    OutputDir out(out_dir, kPipelineFiles);
     r = run_pipeline(in, o, log, inv.command_line);
     write_outputs(r, out, inv, p);
   }

@@ -98,7 +98,11 @@ int run_reconstruct(const Invocation& inv) {
   if (p.help) return 0;
   const auto& vm = p.vm;
 
-  // Everything is read and checked before anything is written.
+  // Everything is read and checked before anything is written, the outputs' places first.
+  const std::string out = vm["out"].as<std::string>();
+  const std::string meta = metadata_path(out);
+  check_output_file("out", out, mrc_extensions(), "an MRC volume");
+  check_output_file("out", meta, {}, "the run's JSON record");
   ReconOptions opt;
   opt.algorithm = parse_algorithm(vm["algorithm"].as<std::string>());
   opt.filter = parse_fbp_filter(vm["filter"].as<std::string>());
@@ -144,7 +148,7 @@ int run_reconstruct(const Invocation& inv) {
   const std::string angles_path = vm["angles"].as<std::string>();
   Array3 views = read_tilt_series(tilts_path, vm);
   const double pixel = views.voxel_size.x;
-  const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()));
+  const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()), tilts_path);
   const TiltGeometry geometry = angles.geometry();
 
   // A volume-sized input (the support, the starting volume), read and checked against the size.
@@ -192,8 +196,6 @@ int run_reconstruct(const Invocation& inv) {
                 result.seconds);
   log_info(summary);
 
-  const std::string out = vm["out"].as<std::string>();
-  const std::string meta = metadata_path(out);
   const std::filesystem::path parent = std::filesystem::path(out).parent_path();
   if (!parent.empty()) ensure_directory(parent.string());
   const std::string label = std::string("aet " AET_VERSION " reconstruct: ") +
@@ -240,7 +242,12 @@ int run_reconstruct(const Invocation& inv) {
     js["r_free_final"] = result.r_free.empty() ? Json(nullptr) : Json(result.r_free.back());
     js["r_free"] = result.r_free;
   }
-  write_text_file(meta, json_text(js));
+  try {
+    write_text_file(meta, json_text(js));
+  } catch (...) {
+    std::remove(out.c_str());  // the volume just written: the two files appear together or not
+    throw;
+  }
   log_info("wrote " + out + " (" + std::to_string(result.volume.nx()) + " x " +
            std::to_string(result.volume.ny()) + " x " + std::to_string(result.volume.nz()) +
            ") and " + meta);

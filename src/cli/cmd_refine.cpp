@@ -72,13 +72,15 @@ int run_refine(const Invocation& inv) {
   const std::string angles_path = vm["angles"].as<std::string>();
   const std::string atoms_path = vm["atoms"].as<std::string>();
   const Array3 views = read_tilt_series(tilts_path, vm);
-  const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()));
+  const AngleFile angles = read_angles(angles_path, static_cast<long>(views.nz()), tilts_path);
   const AtomModel atoms = read_xyz(atoms_path);
   if (atoms.size() == 0) fail_file(atoms_path, "holds no atoms");
 
   log_info("aet refine: " + std::to_string(atoms.size()) + " atoms against " +
            std::to_string(views.nz()) + " views of " + std::to_string(views.nx()) + " x " +
            std::to_string(views.ny()) + " px" + (opt.refine_angles ? ", with the geometry" : ""));
+  OutputDir out(vm["out"].as<std::string>(),
+                {"refined.xyz", "geometry.txt", "refine.log", "refine.json"});
   const auto t0 = std::chrono::steady_clock::now();
   ModelRefineResult r = refine_atomic_model(views, angles.geometry(), atoms, opt);
   const double seconds =
@@ -91,7 +93,6 @@ int run_refine(const Invocation& inv) {
     classes = classify_atoms(r.model, weight, elements);
   }
 
-  OutputDir out(vm["out"].as<std::string>());
   r.model.set_info("refined_against", tilts_path);
   r.model.set_info("aet_version", AET_VERSION);
   r.model.set_info("command_line", inv.command_line);

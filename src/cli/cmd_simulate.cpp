@@ -154,7 +154,8 @@ int run_simulate(const Invocation& inv) {
   sim.seed = seed + 1;  // noise and misalignment: a stream distinct from the particle's
 
   const std::string out_dir = vm["out"].as<std::string>();
-  OutputDir out(out_dir);
+  OutputDir out(out_dir, {"tilts.mrc", "tilts.tlt", "angles.txt", "true_geometry.txt", "truth.xyz",
+                          "target.mrc", "simulate.json", "simulate.log"});
   log_info("aet simulate: " + source + ", " + std::to_string(model.size()) + " atoms, " +
            std::to_string(sim.nominal.size()) + " views, device " + device.str());
   const phantoms::TiltSeries series = phantoms::simulate_tilt_series(model, sim, device);

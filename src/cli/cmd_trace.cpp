@@ -77,6 +77,7 @@ int run_trace(const Invocation& inv) {
   const auto& vm = p.vm;
   const std::string in_path = vm["volume"].as<std::string>();
   const std::string out_path = vm["out"].as<std::string>();
+  check_output_file("out", out_path, {".xyz", ".extxyz"}, "an extended XYZ model");
 
   TraceOptions opt;
   opt.elements = elements_option(vm);

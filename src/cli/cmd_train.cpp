@@ -75,6 +75,9 @@ int run_train(const Invocation& inv) {
   const auto& vm = p.vm;
   if (vm.count("resume") && vm.count("init")) fail_input("--resume and --init exclude each other");
   const std::string out_dir = vm["out"].as<std::string>();
+  check_output_directory("out", out_dir);
+  for (const char* name : {"model.h5", "checkpoint.h5", "metrics.json", "train.log"})
+    check_output_file("out", out_dir + "/" + name, {}, name);
   // auto picks the GPU only where LibTorch can use it.
   const Device dev = network_device(vm, device_option(vm));
 
@@ -150,7 +153,7 @@ int run_train(const Invocation& inv) {
                                          : nn::create_model(cfg, o.seed, dev);
   if (vm.count("resume")) o.resume_from = vm["resume"].as<std::string>();
 
-  std::filesystem::create_directories(out_dir);
+  ensure_directory(out_dir);
   o.checkpoint_path = out_dir + "/checkpoint.h5";
   std::ostringstream log;
   log << inv.command_line << "\n\n";

@@ -1,6 +1,8 @@
 // aet make-training-set: simulated (reconstruction, ideal atoms) pairs for the missing-wedge
 // network, written to one HDF5 file (the generator: networks/training_sampler.cpp; the format:
 // networks/training_set_file.cpp).
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -155,7 +157,14 @@ int run_make_training_set(const Invocation& inv) {
   const Device device = resolve_recon_device(vm);
   const std::uint64_t seed = seed_or_default(vm);
   const std::string out = vm["out"].as<std::string>();
-
+  check_output_file("out", out, {}, "an HDF5 training set");
+  remove_stale_temporaries(out);
+  // The writer fills OUT.tmp.<pid> for the whole run: removed if SIGINT/SIGTERM stops it.
+  InterruptCleanup tmp_guard;
+  {
+    const auto lock = interrupt_cleanup_lock();
+    tmp_guard = InterruptCleanup(out + ".tmp." + std::to_string(static_cast<long>(::getpid())));
+  }
   nn::TrainingSetWriter writer(out, spec, inv.command_line, p.effective_config);
   log_info("aet make-training-set: " + std::to_string(count) + " samples, seed " +
            std::to_string(seed) + ", device " + device.str());

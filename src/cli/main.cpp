@@ -1,5 +1,6 @@
 // `aet <subcommand> [options]`: a thin front end over the library. Exit codes: 0 success,
-// 2 bad input or usage, 1 internal failure.
+// 2 bad input or usage, 1 internal failure, 3 a failed check under --strict, 130 / 143 stopped by
+// SIGINT / SIGTERM.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "aet/core/build_config.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/interrupt.hpp"
 #include "cli/cli.hpp"
 
 namespace aet::cli {
@@ -17,11 +19,14 @@ int run_reconstruct(const Invocation&);
 int run_trace(const Invocation&);
 int run_refine(const Invocation&);
 int run_evaluate(const Invocation&);
+int run_analyze(const Invocation&);
 int run_pipeline(const Invocation&);
 int run_train(const Invocation&);
 int run_augment(const Invocation&);
 int run_model_input(const Invocation&);
 int run_score_network(const Invocation&);
+int run_benchmark(const Invocation&);
+int run_report(const Invocation&);
 int run_make_training_set(const Invocation&);
 }  // namespace aet::cli
 
@@ -43,6 +48,8 @@ const std::vector<Subcommand>& subcommands() {
       {"refine", "refine an atomic model (and the view geometry) against the views",
        aet::cli::run_refine},
       {"evaluate", "score a traced atom model against a truth model", aet::cli::run_evaluate},
+      {"analyze", "lattice, strain, surface, coordination, order and facets of an atom model",
+       aet::cli::run_analyze},
       {"pipeline", "run the whole chain; with no input, on the built-in demo particle",
        aet::cli::run_pipeline},
       {"make-training-set", "simulate (reconstruction, ideal atoms) pairs to train the network",
@@ -54,6 +61,10 @@ const std::vector<Subcommand>& subcommands() {
        aet::cli::run_model_input},
       {"score-network", "score a network model on simulated particles: traced with and without it",
        aet::cli::run_score_network},
+      {"benchmark", "score reconstruction methods across tilt ranges, views and doses (a sweep)",
+       aet::cli::run_benchmark},
+      {"report", "write report.html for a pipeline run folder (figures, metrics, warnings)",
+       aet::cli::run_report},
   };
   return table;
 }
@@ -65,7 +76,9 @@ void print_main_usage() {
       "Subcommands:\n",
       AET_VERSION);
   for (const auto& s : subcommands()) std::printf("  %-18s %s\n", s.name, s.summary);
-  std::printf("\nExit codes: 0 success, 1 internal failure, 2 bad input or usage.\n");
+  std::printf(
+      "\nExit codes: 0 success, 1 internal failure, 2 bad input or usage, 3 a failed check "
+      "under --strict,\n130 / 143 stopped by SIGINT / SIGTERM (partial outputs removed).\n");
 }
 
 std::string shell_quote(const std::string& s) {
@@ -102,13 +115,15 @@ int main(int argc, char** argv) {
 
   for (const auto& s : subcommands()) {
     if (name != s.name) continue;
+    // SIGINT / SIGTERM: partial outputs removed, exit 130 / 143 (aet/core/interrupt.hpp).
+    aet::install_interrupt_cleanup(std::string("aet ") + s.name);
     try {
       return s.run(inv);
     } catch (const aet::InputError& e) {
-      std::fprintf(stderr, "aet %s: error: %s\n", s.name, e.what());
+      std::fprintf(stderr, "aet %s: error: %s\n", s.name, aet::cli::user_paths(e.what()).c_str());
       return 2;
     } catch (const aet::QualityError& e) {
-      std::fprintf(stderr, "aet %s: error: %s\n", s.name, e.what());
+      std::fprintf(stderr, "aet %s: error: %s\n", s.name, aet::cli::user_paths(e.what()).c_str());
       return 3;
     } catch (const boost::program_options::error& e) {
       std::fprintf(stderr, "aet %s: error: %s (see aet %s --help)\n", s.name, e.what(), s.name);
@@ -117,7 +132,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "aet %s: error: out of memory\n", s.name);
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "aet %s: internal error: %s\n", s.name, e.what());
+      std::fprintf(stderr, "aet %s: internal error: %s\n", s.name,
+                   aet::cli::user_paths(e.what()).c_str());
       return 1;
     }
   }

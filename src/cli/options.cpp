@@ -79,6 +79,12 @@ Array3 read_tilt_series(const std::string& path, const po::variables_map& vm) {
   views.voxel_size = VoxelSize{pixel, pixel, pixel};
   if (views.nz() < 2)
     fail_file(path, "a tilt series needs at least 2 views, got " + std::to_string(views.nz()));
+  // Smaller views hold no particle to align, reconstruct or trace: a wrong file or axis order.
+  constexpr std::int64_t kMinViewPx = 8;
+  if (views.nx() < kMinViewPx || views.ny() < kMinViewPx)
+    fail_file(path, "views of " + std::to_string(views.nx()) + " x " + std::to_string(views.ny()) +
+                        " px are too small for a tilt series (at least " +
+                        std::to_string(kMinViewPx) + " x " + std::to_string(kMinViewPx) + " px)");
   return views;
 }
 
@@ -129,6 +135,44 @@ double angle_search_option(const po::variables_map& vm) {
   const double deg = vm["angle-search"].as<double>();
   if (!(deg >= 0 && deg <= 45)) fail_input("--angle-search must be in [0, 45] degrees");
   return deg;
+}
+
+void add_alignment_options(po::options_description& desc) {
+  po::options_description group("Alignment");
+  // clang-format off
+  group.add_options()
+    ("sample", po::value<std::string>()->default_value("auto")->value_name("KIND"),
+       "auto, particle or film: an isolated particle has empty margins in every view; a film "
+       "reaches the border of the views and keeps its background and intensity (auto: from the "
+       "views)")
+    ("no-background", "do not subtract a background (off anyway for a film)")
+    ("no-normalise", "do not equalise the views' total intensity (off anyway for a film)")
+    ("no-hot-pixels", "do not remove hot pixels")
+    ("denoise", po::value<double>()->default_value(0.0)->value_name("PX"),
+       "Gaussian denoising sigma in pixels (0 = off)")
+    ("no-axis", "do not refine the tilt-axis rotation")
+    ("no-shifts", "do not refine shifts")
+    ("no-coarse", "skip the coarse alignment (centre of mass / cross-correlation, common line)")
+    ("max-shift", po::value<double>()->default_value(0.0)->value_name("PX"),
+       "largest shift searched, pixels (0 = a quarter of the view width)");
+  // clang-format on
+  desc.add(group);
+}
+
+void read_alignment_options(const po::variables_map& vm, AlignOptions& a) {
+  a.sample = parse_sample(vm["sample"].as<std::string>());
+  a.refine_axis = !vm.count("no-axis");
+  a.refine_shifts = !vm.count("no-shifts");
+  a.coarse = !vm.count("no-coarse");
+  a.preprocess.subtract_background = !vm.count("no-background");
+  a.preprocess.normalise = !vm.count("no-normalise");
+  a.preprocess.remove_hot_pixels = !vm.count("no-hot-pixels");
+  a.preprocess.denoise_sigma = vm["denoise"].as<double>();
+  if (!(a.preprocess.denoise_sigma >= 0) || !std::isfinite(a.preprocess.denoise_sigma))
+    fail_input("--denoise must be >= 0");
+  a.max_shift_px = vm["max-shift"].as<double>();
+  if (!(a.max_shift_px >= 0) || !std::isfinite(a.max_shift_px))
+    fail_input("--max-shift must be >= 0");
 }
 
 void add_iterations_option(po::options_description& desc, int default_n, const char* help,

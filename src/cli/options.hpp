@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "aet/align/align.hpp"
 #include "aet/core/array.hpp"
 #include "aet/core/device.hpp"
 #include "aet/networks/stage.hpp"
@@ -50,6 +51,13 @@ double min_distance_option(const po::variables_map& vm);  // > 0
 // axis before the local fit of the angles
 void add_angle_search_option(po::options_description& desc, double default_deg, const char* help);
 double angle_search_option(const po::variables_map& vm);  // in [0, 45]
+
+// ---- the alignment's sample kind, preprocessing and projection-matching switches (aet align and
+// aet pipeline): --sample, --no-background, --no-normalise, --no-hot-pixels, --denoise PX,
+// --no-axis, --no-shifts, --no-coarse, --max-shift PX. Added as a group of their own.
+void add_alignment_options(po::options_description& desc);
+// Reads them into `a` (the rest of `a` untouched), checked.
+void read_alignment_options(const po::variables_map& vm, AlignOptions& a);
 
 // ---- --iterations N (-n with `short_n`): the command's iteration count. `default_n` 0: no
 // default (the option is optional).

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 namespace aet {
 namespace {
@@ -13,6 +15,34 @@ std::atomic<int> g_verbosity{static_cast<int>(Verbosity::normal)};
 std::mutex g_sink_mutex;
 ProgressCallback g_sink;              // guarded by g_sink_mutex
 std::atomic<bool> g_has_sink{false};  // so that draw() takes no lock while none is installed
+
+// What current_activity() reports: each unfinished Progress with its text, oldest first (an
+// outer loop before the inner one it runs).
+std::mutex g_activity_mutex;
+std::vector<std::pair<const void*, std::string>> g_activities;  // guarded by g_activity_mutex
+std::string g_last_finished;  // guarded by g_activity_mutex: the label of the last to finish
+
+void publish_activity(const void* owner, const std::string& label, int percent) {
+  std::string text = label + " (" + std::to_string(percent) + "%)";
+  std::lock_guard<std::mutex> lock(g_activity_mutex);
+  for (auto& a : g_activities)
+    if (a.first == owner) {
+      a.second = std::move(text);
+      return;
+    }
+  g_activities.emplace_back(owner, std::move(text));
+}
+
+void clear_activity(const void* owner) {
+  std::lock_guard<std::mutex> lock(g_activity_mutex);
+  for (auto it = g_activities.begin(); it != g_activities.end(); ++it)
+    if (it->first == owner) {
+      const std::string& text = it->second;
+      g_last_finished = text.substr(0, text.rfind(" ("));
+      g_activities.erase(it);
+      return;
+    }
+}
 
 ProgressCallback current_sink() {
   if (!g_has_sink.load(std::memory_order_acquire)) return {};
@@ -78,12 +108,17 @@ void Progress::finish() {
   done_ = total_;
   draw(true);
   finished_ = true;
+  clear_activity(this);
 }
 
 void Progress::draw(bool final) {
   const auto now = std::chrono::steady_clock::now();
   const int percent = static_cast<int>(100 * done_ / total_);
   const double elapsed = std::chrono::duration<double>(now - start_).count();
+  if (percent != activity_percent_ && !final) {
+    publish_activity(this, label_, percent);
+    activity_percent_ = percent;
+  }
   if (const ProgressCallback sink = current_sink()) {
     if (percent == last_percent_) return;  // each whole percent once; the last is 100
     sink(label_, percent, elapsed);
@@ -109,6 +144,15 @@ void Progress::draw(bool final) {
   }
   last_percent_ = percent;
   last_draw_ = now;
+}
+
+std::string current_activity() {
+  std::lock_guard<std::mutex> lock(g_activity_mutex);
+  if (g_activities.empty()) return g_last_finished.empty() ? "" : "after " + g_last_finished;
+  std::string s = "during ";
+  for (std::size_t i = 0; i < g_activities.size(); ++i)
+    s += (i ? ", in " : "") + g_activities[i].second;
+  return s;
 }
 
 std::string utc_timestamp() {

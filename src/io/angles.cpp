@@ -1,6 +1,7 @@
 #include "aet/io/angles.hpp"
 #include "io/text_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -19,6 +20,10 @@ namespace aet {
 namespace {
 
 constexpr double kMaxAngle = 360.0;
+// A single-axis file whose tilts all lie within +-kRadianLimit (pi/2 and a little rounding) is
+// in radians when it has at least this many views: no tilt series in degrees spans 3.2 degrees.
+constexpr double kRadianLimit = 1.6;
+constexpr std::size_t kMinViewsForUnitCheck = 5;
 
 using io_detail::format_number;
 using io_detail::parse_double;
@@ -53,7 +58,8 @@ TiltGeometry AngleFile::geometry() const {
   return g;
 }
 
-AngleFile read_angles(const std::string& path, long expected_views) {
+AngleFile read_angles(const std::string& path, long expected_views,
+                      const std::string& views_source) {
   std::ifstream in = io_detail::open_text_input(path, "an angle file");
 
   AngleFile af;
@@ -112,7 +118,18 @@ AngleFile read_angles(const std::string& path, long expected_views) {
                              : AngleFormat::geometry;
   if (expected_views >= 0 && static_cast<long>(af.views.size()) != expected_views)
     fail_file(path, std::to_string(af.views.size()) + " angles but " +
-                        std::to_string(expected_views) + " views");
+                        std::to_string(expected_views) + " views" +
+                        (views_source.empty() ? "" : " in " + views_source));
+  // Tilts in radians stay within +-pi/2; in degrees a series never does (a few views may).
+  if (af.format == AngleFormat::tilt && af.views.size() >= kMinViewsForUnitCheck) {
+    double largest = 0;
+    for (const Euler& e : af.views) largest = std::max(largest, std::abs(e.theta));
+    if (largest > 0 && largest <= kRadianLimit)
+      fail_file(path, "all " + std::to_string(af.views.size()) + " tilt angles lie within +-" +
+                          format_number(largest) +
+                          ": these look like radians, but aet reads degrees; convert the file "
+                          "(multiply by 180/pi)");
+  }
   return af;
 }
 

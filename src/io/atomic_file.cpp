@@ -36,7 +36,10 @@ std::string parent_dir(const std::string& path) {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   if (path_.empty()) fail_input("empty output file name");
+  remove_stale_temporaries(path_);
   tmp_ = path_ + ".tmp." + std::to_string(static_cast<long>(::getpid()));
+  const auto lock = interrupt_cleanup_lock();
+  cleanup_ = InterruptCleanup(tmp_);
   errno = 0;
   out_.open(tmp_, std::ios::binary | std::ios::out | std::ios::trunc);
   if (!out_) {
@@ -67,8 +70,7 @@ void AtomicFile::commit() {
     std::remove(tmp_.c_str());
     fail_file(path_, std::string("cannot sync to disk: ") + std::strerror(err));
   }
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
+  if (const int err = publish_temporary(tmp_, path_, cleanup_); err != 0) {
     std::remove(tmp_.c_str());
     fail_file(path_,
               std::string("cannot rename the temporary file into place: ") + std::strerror(err));
@@ -76,6 +78,29 @@ void AtomicFile::commit() {
   committed_ = true;
   // Makes the rename itself durable; failure here does not undo a complete, renamed file.
   sync_path(parent_dir(path_), O_RDONLY | O_DIRECTORY);
+}
+
+void remove_stale_temporaries(const std::string& path) {
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  fs::directory_iterator it(parent_dir(path), ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    std::error_code rm;
+    if (!process_alive(std::stol(digits)) && fs::is_regular_file(it->symlink_status(rm)))
+      fs::remove(it->path(), rm);
+  }
+}
+
+int publish_temporary(const std::string& from, const std::string& to, InterruptCleanup& guard) {
+  const auto lock = interrupt_cleanup_lock();
+  if (std::rename(from.c_str(), to.c_str()) != 0) return errno;
+  guard.release();
+  return 0;
 }
 
 void ensure_directory(const std::string& dir) {

@@ -6,10 +6,12 @@
 
 #include <hdf5.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "aet/core/error.hpp"
+#include "aet/io/hdf5_result.hpp"
 
 namespace aet::hdf5 {
 
@@ -106,5 +108,26 @@ std::vector<std::string> attribute_names(const std::string& path, hid_t object, 
                                          const std::string& error);
 std::vector<std::string> link_names(const std::string& path, hid_t group, H5_index_t order,
                                     const std::string& error);
+
+// libhdf5 (1.10) can crash, allocate without bound or loop forever on a damaged or hostile file,
+// and no check before H5Fopen can rule that out. So every reader of a user's HDF5 file first
+// runs its whole parse (`parse`, which reads `path`) in a forked child with limits: CPU time
+// (5 s + 1 s per 16 MiB of file), wall time (4 x that + 30 s), memory (this process's data + 2 GiB
+// + 16 x the file), no core dump, stderr discarded.
+// The child ending cleanly lets the caller parse again in this process; an InputError in the
+// child is rethrown here with its message; a crash, a limit reached or out of memory is an
+// InputError "PATH: not a valid NOUN (...)". AET_HDF5_CPU_LIMIT (seconds) overrides the CPU limit.
+void parse_in_child(const std::string& path, const std::string& noun,
+                    const std::function<void()>& parse);
+
+// Largest attribute (values x size) and number of attributes on one object that aet reads: its
+// own are far smaller, and a bound keeps a damaged size from becoming a huge allocation.
+constexpr std::size_t kMaxAttrBytes = std::size_t{16} << 20;
+constexpr hsize_t kMaxAttrCount = 4096;
+
+// read_result_summary and read_result_vector without parse_in_child: the parse itself, in this
+// process (the fuzzers call these, since they must see the library's crashes).
+ResultSummary read_result_summary_in_process(const std::string& path);
+std::vector<double> read_result_vector_in_process(const std::string& path, const std::string& name);
 
 }  // namespace aet::hdf5

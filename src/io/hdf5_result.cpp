@@ -113,6 +113,9 @@ std::string attribute_text(const std::string& path, hid_t attr, const std::strin
   const auto n = static_cast<std::size_t>(np);
   std::vector<std::string> parts;
   const std::string err = "cannot read attribute '" + name + "'";
+  const std::size_t elem = H5Tget_size(ftype.get());
+  if (elem == 0 || n > kMaxAttrBytes / 8 || n * elem > kMaxAttrBytes)
+    fail_file(path, err + ": implausible size (damaged file?)");
   switch (H5Tget_class(ftype.get())) {
     case H5T_STRING: {
       if (H5Tis_variable_str(ftype.get()) > 0) {
@@ -329,7 +332,9 @@ void ResultWriter::commit() {
   im.committed = true;
 }
 
-ResultSummary read_result_summary(const std::string& path) {
+namespace hdf5 {
+
+ResultSummary read_result_summary_in_process(const std::string& path) {
   FileH file = open_for_reading(path);
   ResultSummary s;
   visit_group(path, file.get(), "", s, 0);
@@ -352,7 +357,8 @@ ResultSummary read_result_summary(const std::string& path) {
   return s;
 }
 
-std::vector<double> read_result_vector(const std::string& path, const std::string& name) {
+std::vector<double> read_result_vector_in_process(const std::string& path,
+                                                  const std::string& name) {
   FileH file = open_for_reading(path);
   DatasetH ds = checked<DatasetH>(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), path,
                                   "no dataset '" + name + "'");
@@ -368,11 +374,30 @@ std::vector<double> read_result_vector(const std::string& path, const std::strin
                         " dimensions; expected a 1-D vector");
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   if (n < 0) fail_file(path, "cannot read the shape of '" + name + "'");
+  // A vector larger than the file cannot be real data (datasets are not compressed here).
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (!ec && static_cast<std::uintmax_t>(n) > size)
+    fail_file(path, "dataset '" + name + "' claims " + std::to_string(n) +
+                        " values, more than the file holds (damaged file?)");
   std::vector<double> v(static_cast<std::size_t>(n));
   if (n > 0)
     check(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path,
           "cannot read dataset '" + name + "'");
   return v;
+}
+
+}  // namespace hdf5
+
+ResultSummary read_result_summary(const std::string& path) {
+  hdf5::parse_in_child(path, "HDF5 file", [&] { hdf5::read_result_summary_in_process(path); });
+  return hdf5::read_result_summary_in_process(path);
+}
+
+std::vector<double> read_result_vector(const std::string& path, const std::string& name) {
+  hdf5::parse_in_child(path, "result file",
+                       [&] { hdf5::read_result_vector_in_process(path, name); });
+  return hdf5::read_result_vector_in_process(path, name);
 }
 
 }  // namespace aet

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "aet/core/error.hpp"
+#include "aet/core/progress.hpp"
 #include "aet/io/atomic_file.hpp"
 
 namespace fs = std::filesystem;
@@ -201,6 +202,7 @@ struct ParsedHeader {
   std::uint64_t n = 0;           // voxel count
   std::uint64_t data_bytes = 0;  // bytes of voxel data the header promises
   bool unsigned_bytes = false;   // mode 0 stored unsigned (IMOD convention)
+  std::uint64_t trailing = 0;    // bytes after the data (ignored, with a warning)
 };
 
 ParsedHeader parse_header(const std::string& path, std::ifstream& in) {
@@ -279,6 +281,7 @@ ParsedHeader parse_header(const std::string& path, std::ifstream& in) {
   if (available < p.data_bytes)
     fail_file(path, "truncated: expected " + std::to_string(p.data_bytes) +
                         " bytes of data, found " + std::to_string(available));
+  p.trailing = available - p.data_bytes;
   if (h.mode == 0)
     p.unsigned_bytes = get_i32(b + kImodStampAt, big) == kImodStamp &&
                        (get_i32(b + kImodFlagsAt, big) & kImodSignedBytes) == 0;
@@ -359,8 +362,17 @@ Array3 read_mrc(const std::string& path, MrcHeader* header) {
   const std::int64_t out_stride[3] = {1, d[0], d[0] * d[1]};
   const std::int64_t st[3] = {out_stride[map[0]], out_stride[map[1]], out_stride[map[2]]};
 
+  // Other programs' padding, or a header that describes less than the file holds (a wrong size
+  // or mode would also show as a scrambled image): read what the header says, and say so.
+  if (p.trailing > 0)
+    log_warning(path + ": " + std::to_string(p.trailing) + " bytes after the " +
+                std::to_string(p.data_bytes) +
+                " bytes of data the header describes are ignored (is the header's size or mode "
+                "right?)");
   const int bpv = bytes_per_voxel(h.mode);
-  const std::size_t chunk_voxels = kChunkBytes / static_cast<std::size_t>(bpv);
+  // Sized to the data, so that a small file gets a small buffer.
+  const std::size_t chunk_voxels = static_cast<std::size_t>(
+      std::min<std::uint64_t>(kChunkBytes / static_cast<std::size_t>(bpv), p.n));
   std::vector<unsigned char> raw(chunk_voxels * static_cast<std::size_t>(bpv));
   std::vector<float> scratch(identity ? 0 : chunk_voxels);
   std::int64_t c = 0, r = 0, s = 0;  // file position of the next voxel (permuted layout only)

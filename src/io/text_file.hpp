@@ -37,8 +37,9 @@ inline std::ifstream open_text_input(const std::string& path, const std::string&
 // to see); otherwise the shortest %g form that round-trips, so no writer ever loses precision.
 inline std::string format_number(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
-  if (std::strtod(buf, nullptr) == v) return buf;
+  // %.6f of a large value does not fit: then the %g form below, never a truncated number.
+  const int n = std::snprintf(buf, sizeof buf, "%.6f", v);
+  if (n > 0 && n < static_cast<int>(sizeof buf) && std::strtod(buf, nullptr) == v) return buf;
   for (int prec = 15; prec <= 17; ++prec) {
     std::snprintf(buf, sizeof buf, "%.*g", prec, v);
     if (std::strtod(buf, nullptr) == v) break;

@@ -209,6 +209,16 @@ std::vector<Column> parse_properties(const std::string& path, const std::string&
   return cols;
 }
 
+// A coordinate as %14.6f, however long: the whole number, never cut at a buffer's end.
+std::string fixed_column(double v) {
+  const int n = std::snprintf(nullptr, 0, "%14.6f", v);
+  if (n < 0) throw InternalError("cannot format the coordinate " + std::to_string(v));
+  std::string s(static_cast<std::size_t>(n) + 1, '\0');
+  std::snprintf(s.data(), s.size(), "%14.6f", v);
+  s.resize(static_cast<std::size_t>(n));
+  return s;
+}
+
 }  // namespace
 
 void write_xyz(const std::string& path, const AtomModel& model) {
@@ -256,13 +266,12 @@ void write_xyz(const std::string& path, const AtomModel& model) {
   AtomicFile f(path);
   std::ofstream& out = f.stream();
   out << n << '\n' << comment << '\n';
-  char buf[128];
   std::string line;
   for (std::size_t i = 0; i < n; ++i) {
     const Vec3& p = model.positions[i];
-    std::snprintf(buf, sizeof buf, "%-2s %14.6f %14.6f %14.6f", model.species[i].c_str(), p.x(),
-                  p.y(), p.z());
-    line = buf;
+    line = model.species[i];
+    if (line.size() < 2) line.resize(2, ' ');
+    for (int k = 0; k < 3; ++k) line += " " + fixed_column(p[k]);
     for (const auto* c : columns) line += " " + format_number((*c)[i]);
     out << line << '\n';
   }
@@ -270,6 +279,9 @@ void write_xyz(const std::string& path, const AtomModel& model) {
 }
 
 AtomModel read_xyz(const std::string& path) {
+  // Larger coordinates are no particle in Angstrom: a unit mix-up or a corrupted file, which would
+  // otherwise ask for absurd volumes further on.
+  constexpr double kMaxCoordinate = 1e6;
   std::ifstream in = io_detail::open_text_input(path, "an XYZ file");
 
   std::string line;
@@ -383,6 +395,10 @@ AtomModel read_xyz(const std::string& path) {
       if (!parse_double(t, p[k]))
         fail_file(path, where + "cannot parse coordinate '" + t + "' as a number");
       if (!std::isfinite(p[k])) fail_file(path, where + "coordinate '" + t + "' is not finite");
+      if (std::abs(p[k]) > kMaxCoordinate)
+        fail_file(path, where + "coordinate '" + t +
+                            "' is beyond 1e6 Angstrom (0.1 mm) from the origin; positions are in "
+                            "Angstrom");
     }
     model.positions.emplace_back(p[0], p[1], p[2]);
     for (std::size_t j = 0; j < targets.size(); ++j) {

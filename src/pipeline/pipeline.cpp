@@ -12,6 +12,7 @@
 #include "aet/core/format.hpp"
 #include "aet/phantoms/nanoparticle.hpp"
 #include "aet/phantoms/tilt_series.hpp"
+#include "aet/recon/projector.hpp"
 #include "aet/refine/model_refinement.hpp"
 #include "aet/trace/trace.hpp"
 
@@ -53,6 +54,7 @@ class RunLog {
 struct Refined {
   AtomModel model;
   double r1_initial = 0, r1_final = 0, width = 0;
+  double removed_weight = 0;  // fraction of the refined intensity in the atoms classes removed
 };
 
 // Refines a traced model against the views and re-classifies it from the refined intensities:
@@ -66,7 +68,11 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
   mo.position_prior = o.position_prior;
   ModelRefineResult mr = refine_atomic_model(r.views, r.geometry, traced, mo);
   const std::vector<double> weight = *mr.model.find_property("model_weight");
+  double total = 0, kept = 0;
+  for (double w : weight) total += std::max(0.0, w);
   const ClassifyResult cr = classify_atoms(mr.model, weight, o.elements, o.seed);
+  for (double w : *mr.model.find_property("model_weight")) kept += std::max(0.0, w);
+  const double removed_weight = total > 0 ? std::max(0.0, 1 - kept / total) : 0.0;
   const double moved = mr.rms_displacement;
   if (log) {
     log->line("refined the atoms against the views: R1 " + fmt("%.4f", mr.r1.front()) + " -> " +
@@ -83,8 +89,30 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
                  {"position_prior_angstrom", o.position_prior},
                  {"species_changed", cr.changed},
                  {"atoms_removed", cr.removed},
+                 {"removed_intensity_fraction", removed_weight},
                  {"classes", cr.how}};
-  return Refined{std::move(mr.model), mr.r1.front(), mr.r1.back(), mr.sigma};
+  return Refined{std::move(mr.model), mr.r1.front(), mr.r1.back(), mr.sigma, removed_weight};
+}
+
+// Each view's R1 against the reconstruction's projection, with the solver's one least-squares
+// scale (so the views' R1, weighted by their sum |b|, give the run's R1): a view the volume does
+// not explain (a misaligned or damaged view) stands out in the report.
+std::vector<double> per_view_r1(const Array3& views, const TiltGeometry& geometry,
+                                const Array3& volume, const Device& device) {
+  const Array3 p = forward_project(volume, geometry, views.nx(), views.ny(), device);
+  double l = 0;
+  r1_factor(views, p, &l);
+  const std::size_t per_view = static_cast<std::size_t>(views.nx() * views.ny());
+  std::vector<double> r1(static_cast<std::size_t>(views.nz()));
+  for (std::size_t v = 0; v < r1.size(); ++v) {
+    double diff = 0, sum = 0;
+    for (std::size_t i = v * per_view; i < (v + 1) * per_view; ++i) {
+      diff += std::abs(views.data()[i] - l * p.data()[i]);
+      sum += std::abs(static_cast<double>(views.data()[i]));
+    }
+    r1[v] = sum > 0 ? diff / sum : 0.0;
+  }
+  return r1;
 }
 
 // Scores `traced` against the truth, logs the line and returns the evaluation's JSON.
@@ -106,30 +134,59 @@ Json score(const AtomModel& traced, const AtomModel& truth, const char* what, Ru
 // The chain after the input is in place (r.views, r.nominal, r.geometry, r.truth, r.source).
 void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& network,
                bool do_align, RunLog& log, Json& seconds, Clock::time_point t_start) {
+  // ---- sample kind --------------------------------------------------------------------------
+  r.sample = o.sample;
+  Json sample{{"kind", sample_name(o.sample)}, {"detected", o.sample == SampleKind::automatic}};
+  if (o.sample == SampleKind::automatic) {
+    const SampleDetection d = detect_sample(r.views);
+    r.sample = d.kind;
+    sample["kind"] = sample_name(d.kind);
+    sample["border_fraction"] = d.border_fraction;
+    log.line("sample: " + std::string(sample_name(d.kind)) + " (" +
+             fmt("%.1f", 100 * d.border_fraction) +
+             " % of a view's signal lies in its outer tenth; --sample to say otherwise)");
+  }
+
   // ---- align --------------------------------------------------------------------------------
   Json alignment;  // null unless aligned
   r.aligned = do_align;
   if (do_align) {
-    AlignOptions ao;
-    ao.rounds = o.align_rounds;
+    AlignOptions ao = o.alignment;
     ao.device = o.device;
     ao.seed = o.seed;
-    ao.preprocess.subtract_background = o.subtract_background;
-    ao.refine_angles = o.refine_angles;
-    ao.angle_search_deg = o.angle_search_deg;
-    log.line("aligning (" + std::to_string(o.align_rounds) + " rounds of projection matching)");
+    ao.sample = r.sample;
+    // A film's atoms run out of the field: no atomic model of the whole object to refine
+    // angles against (align would say so; the run says it once, here).
+    if (r.sample == SampleKind::film) ao.refine_angles = false;
+    log.line("aligning (" + std::to_string(ao.rounds) + " rounds of projection matching" +
+             (r.sample == SampleKind::film ? ", as a film: background and intensity kept" : "") +
+             ")");
     const auto t_align = Clock::now();
     AlignResult al = align_tilt_series(r.views, r.nominal, ao);
     seconds["align"] = seconds_since(t_align);
-    log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
-             fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
-    alignment = Json{{"tilt_axis_deg", al.tilt_axis_deg},
+    if (al.already_aligned)
+      log.line("  aligned already: at half resolution the shifts would change by " +
+               fmt("%.2f", al.check_shift_px) + " px RMS and the tilt axis by " +
+               fmt("%.2f", al.check_axis_deg) + " deg; the geometry is kept");
+    else
+      log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
+               fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
+    alignment = Json{{"already_aligned", al.already_aligned},
+                     {"check_shift_px", al.check_shift_px},
+                     {"check_axis_deg", al.check_axis_deg},
+                     {"tilt_axis_deg", al.tilt_axis_deg},
                      {"r1_initial", al.r1_initial},
                      {"r1_final", al.r1_final},
                      {"rounds", al.rounds.size()},
                      {"refine_angles", ao.refine_angles},
                      {"angle_search_deg", ao.angle_search_deg},
                      {"model_r1_final", al.model_r1_final}};
+    // What the report draws: each round's R1 and the nominal angles the geometry started from.
+    Json round_r1 = Json::array(), nominal = Json::array();
+    for (const AlignRound& round : al.rounds) round_r1.push_back(round.r1);
+    for (const Euler& e : r.nominal) nominal.push_back({e.phi, e.theta, e.psi});
+    alignment["round_r1"] = round_r1;
+    alignment["nominal_deg"] = nominal;
     r.views = std::move(al.views);
     r.geometry = std::move(al.geometry);
   }
@@ -172,7 +229,14 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   if (resire) r.recipe = nn::ReconRecipe{o.iterations, ro.step};
   seconds["reconstruct"] = seconds_since(t0);
   const double r1 = r.recon.r1.empty() ? std::nan("") : r.recon.r1.back();
+  const std::vector<double> view_r1 = per_view_r1(r.views, r.geometry, r.recon.volume, o.device);
   log.line("  R1 = " + json_number(r1) + " after " + json_number(seconds_since(t0)) + " s");
+  // Even Poisson noise at one count per pixel leaves R1 below 0.8: above it, the volume explains
+  // next to nothing of the views (wrong angles, a film's signal removed as background, ...).
+  if (!(r1 <= 0.8))
+    log.warn("the reconstruction fits the views poorly (R1 " + fmt("%.3f", r1) +
+             " > 0.8): the angles, the alignment or the sample kind (--sample) do not match the "
+             "views");
 
   // ---- missing-wedge network ----------------------------------------------------------------
   Json input = nullptr;
@@ -180,6 +244,10 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   r.network_model = network.model_path();
   if (network.active()) {
     log.line("missing-wedge network: " + network.model_path());
+    if (r.sample == SampleKind::film)
+      log.warn(
+          "the missing-wedge network was trained on isolated particles and the views show a film: "
+          "its volume is outside the model's domain (--no-network traces the reconstruction)");
     if (recipe.known()) {
       const bool same = resire && recipe == nn::ReconRecipe{o.iterations, ro.step};
       const char* source = snapshot ? "snapshot" : same ? "reconstruction" : "separate";
@@ -234,8 +302,9 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     t0 = Clock::now();
     Refined refined = refine_and_classify(r, r.traced, o, refinement, &log);
     seconds["refine"] = seconds_since(t0);
-    const RefinementCheck check = check_refinement(
-        r.traced.size(), refined.model.size(), refined.r1_initial, refined.r1_final, refined.width);
+    const RefinementCheck check =
+        check_refinement(r.traced.size(), refined.model.size(), refined.r1_initial,
+                         refined.r1_final, refined.width, refined.removed_weight);
     if (!check.warning.empty()) log.warn(check.warning);
     refinement["kept"] = !check.keep_traced;
     if (!check.keep_traced) r.refined = std::move(refined.model);
@@ -263,6 +332,39 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
           score(plain_refined, *r.truth, " (refined atoms, without the network)", log);
     }
   }
+  // ---- analyze the final model (docs/analysis.md) --------------------------------------------
+  Json analysis = nullptr;
+  if (o.analysis && r.atoms().size() >= 4) {
+    t0 = Clock::now();
+    try {
+      r.analysis = analyze(r.atoms(), o.analysis_options);
+    } catch (const InputError& e) {
+      log.warn(std::string("the analysis did not run: ") + e.what());
+    }
+    seconds["analysis"] = seconds_since(t0);
+    if (r.analysis) {
+      // A film (an amorphous sample such as the Ta film) is expected to sit on no lattice: its
+      // analysis notes are log lines and analysis.json warnings, not the run's warnings.
+      for (const auto& w : r.analysis->warnings)
+        if (r.sample == SampleKind::film)
+          log.line(w);
+        else
+          log.warn(w);
+      const Json full = r.analysis->json();
+      analysis = Json{{"lattice", full["lattice"]["type"]},
+                      {"a", full["lattice"]["a"]},
+                      {"on_lattice_fraction", full["lattice"]["on_lattice_fraction"]},
+                      {"interior_strain_mean", full["strain"]["interior"]["mean"]},
+                      {"surface_strain_mean", full["strain"]["surface"]["mean"]},
+                      {"surface_atoms", full["surface"]["atoms"]},
+                      {"facets", full["facets"]["count"]},
+                      {"facet_area_fraction", full["facets"]["area_fraction"]},
+                      {"q6_mean", full["order"]["q6_mean"]}};
+      log.line("analysis: " + std::string(lattice_name(r.analysis->fit.lattice.type)) + " a " +
+               fmt("%.4f", r.analysis->fit.lattice.a) + " A, " +
+               std::to_string(r.analysis->facets.facets.size()) + " facets");
+    }
+  }
   const double total = seconds_since(t_start);
   seconds["total"] = total;
   log.line("total " + json_number(total) + " s");
@@ -270,6 +372,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   Json& m = r.metrics;
   m["device"] = o.device.str();
   m["views"] = r.views.nz();
+  m["sample"] = sample;
   m["algorithm"] = r.algorithm;
   m["iterations"] = o.iterations;
   m["alignment"] = alignment;
@@ -279,6 +382,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                       {"skipped_because", network.skip_reason()},
                       {"input", input}};
   m["r1"] = r1;
+  m["r1_per_iteration"] = r.recon.r1;
+  m["view_r1"] = view_r1;
   m["traced_atoms"] = r.traced.size();
   m["refinement"] = refinement;
   m["seconds"] = seconds;
@@ -288,6 +393,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   if (!refinement_plain.is_null()) m["refinement_without_network"] = refinement_plain;
   if (!evaluation_refined_plain.is_null())
     m["evaluation_refined_without_network"] = evaluation_refined_plain;
+  if (!analysis.is_null()) m["analysis"] = analysis;
   m["warnings"] = r.warnings;
 }
 
@@ -302,7 +408,7 @@ void start_metrics(PipelineResult& r, const PipelineOptions& o, const std::strin
 }  // namespace
 
 RefinementCheck check_refinement(std::size_t traced, std::size_t refined, double r1_initial,
-                                 double r1_final, double width) {
+                                 double r1_final, double width, double removed_intensity) {
   RefinementCheck c;
   const std::size_t removed = traced > refined ? traced - refined : 0;
   const std::string counted = "the refinement removed " + std::to_string(removed) + " of " +
@@ -316,6 +422,13 @@ RefinementCheck check_refinement(std::size_t traced, std::size_t refined, double
     c.warning = "the refined model fits the views worse than the traced one (R1 " +
                 fmt("%.4f", r1_initial) + " -> " + fmt("%.4f", r1_final) +
                 "); the traced model is kept";
+  } else if (removed_intensity > 0.25) {
+    // Spurious atoms refine to about nothing; atoms that hold a quarter of the model's intensity
+    // are what the views show, and a class boundary that removes them is wrong (a few bright
+    // atoms taken for the only species, as on a film whose edges gather the material outside).
+    c.keep_traced = true;
+    c.warning = counted + " carrying " + fmt("%.0f", 100 * removed_intensity) +
+                " % of the refined intensity, which the views support; the traced model is kept";
   } else if (2 * refined < traced) {
     c.warning = counted +
                 ", more than half, as not supported by the views (a background the views have "
@@ -331,12 +444,18 @@ RefinementCheck check_refinement(std::size_t traced, std::size_t refined, double
 void check_pipeline_options(const PipelineOptions& o) {
   if (o.elements.empty()) fail_input("--elements: no species given");
   if (o.iterations < 1) fail_input("--iterations must be >= 1");
-  if (!(o.angle_search_deg >= 0 && o.angle_search_deg <= 45))
+  if (!(o.alignment.angle_search_deg >= 0 && o.alignment.angle_search_deg <= 45))
     fail_input("--angle-search must be in [0, 45] degrees");
   if (!(o.min_distance > 0)) fail_input("--min-distance must be > 0");
   if (!(o.position_prior >= 0) || !std::isfinite(o.position_prior))
     fail_input("--position-prior must be >= 0 Angstrom");
-  if (o.align_rounds < 0) fail_input("--align-rounds must be >= 0");
+  if (o.alignment.rounds < 0) fail_input("--align-rounds must be >= 0");
+  if (o.alignment.recon_iterations < 1) fail_input("--align-iterations must be >= 1");
+  if (!(o.alignment.max_shift_px >= 0) || !std::isfinite(o.alignment.max_shift_px))
+    fail_input("--max-shift must be >= 0");
+  if (!(o.alignment.preprocess.denoise_sigma >= 0) ||
+      !std::isfinite(o.alignment.preprocess.denoise_sigma))
+    fail_input("--denoise must be >= 0");
 }
 
 namespace {
@@ -379,6 +498,51 @@ PipelineResult run_pipeline(SeriesInput input, const PipelineOptions& o,
   return std::move(run.result);
 }
 
+namespace {
+
+bool misaligned(const SimulationInput& in) {
+  return in.shift_max_px > 0 || in.axis_rotation_deg != 0 || in.angle_error_deg > 0;
+}
+
+void check_simulation_input(const SimulationInput& in) {
+  if (!(in.dose >= 0) || !std::isfinite(in.dose)) fail_input("--dose must be >= 0");
+  if (!(in.shift_max_px >= 0) || !std::isfinite(in.axis_rotation_deg))
+    fail_input("--shift-max must be >= 0 and --axis-rotation finite");
+  if (!(in.angle_error_deg >= 0) || !std::isfinite(in.angle_error_deg))
+    fail_input("--angle-error must be >= 0");
+}
+
+}  // namespace
+
+SeriesInput simulate_series(const AtomModel& truth, const std::vector<double>& tilts,
+                            const SimulationInput& in, std::uint64_t seed, const Device& device) {
+  check_simulation_input(in);
+  phantoms::SimulationSpec sim;
+  for (double t : tilts) sim.nominal.push_back(Euler{0.0, t, 0.0});
+  sim.dose = in.dose;
+  // The demo's "realistic" imaging: a wide probe tail and a smooth background.
+  sim.imaging.tail_fraction = 0.1;
+  sim.imaging.tail_sigma = 4.0;
+  sim.background = 0.05;
+  sim.shift_max_px = in.shift_max_px;
+  sim.axis_rotation = in.axis_rotation_deg;
+  sim.angle_error_sd = in.angle_error_deg;
+  sim.seed = seed;
+  phantoms::TiltSeries series = phantoms::simulate_tilt_series(truth, sim, device);
+  SeriesInput s;
+  s.views = std::move(series.views);
+  s.nominal = series.nominal;
+  // Misaligned on request: then the chain starts from the nominal angles, as with real data.
+  if (misaligned(in)) {
+    for (const auto& e : s.nominal) s.geometry.push_back(ViewGeometry::from_euler(e));
+  } else {
+    s.geometry = std::move(series.truth);
+  }
+  s.single_axis = true;
+  s.truth = truth;
+  return s;
+}
+
 PipelineResult run_pipeline(const SimulationInput& in, const PipelineOptions& o,
                             const PipelineObserver& observer, const std::string& command_line) {
   Run run(o, observer);
@@ -387,44 +551,24 @@ PipelineResult run_pipeline(const SimulationInput& in, const PipelineOptions& o,
   phantoms::ParticleSpec spec = named.spec;
   spec.seed = o.seed;
   AtomModel truth = phantoms::build_particle(spec);
-  phantoms::SimulationSpec sim;
-  for (double t : phantoms::parse_tilt_range(in.tilt_range).angles())
-    sim.nominal.push_back(Euler{0.0, t, 0.0});
-  sim.dose = in.dose;
-  if (!(sim.dose >= 0) || !std::isfinite(sim.dose)) fail_input("--dose must be >= 0");
-  // The demo's "realistic" imaging: a wide probe tail and a smooth background.
-  sim.imaging.tail_fraction = 0.1;
-  sim.imaging.tail_sigma = 4.0;
-  sim.background = 0.05;
-  sim.shift_max_px = in.shift_max_px;
-  sim.axis_rotation = in.axis_rotation_deg;
-  sim.angle_error_sd = in.angle_error_deg;
-  if (!(sim.shift_max_px >= 0) || !std::isfinite(sim.axis_rotation))
-    fail_input("--shift-max must be >= 0 and --axis-rotation finite");
-  if (!(sim.angle_error_sd >= 0) || !std::isfinite(sim.angle_error_sd))
-    fail_input("--angle-error must be >= 0");
-  sim.seed = o.seed + 1;
+  const std::vector<double> tilts = phantoms::parse_tilt_range(in.tilt_range).angles();
+  check_simulation_input(in);
   r.simulated = true;
   r.source = "simulated phantom " + named.name;
   run.log.line("aet pipeline: simulating " + named.name + " (" + std::to_string(truth.size()) +
-               " atoms, " + std::to_string(sim.nominal.size()) + " views)");
+               " atoms, " + std::to_string(tilts.size()) + " views)");
   start_metrics(r, o, command_line);
-  const auto t0 = Clock::now();
-  phantoms::TiltSeries series = phantoms::simulate_tilt_series(truth, sim, o.device);
-  run.seconds["simulate"] = seconds_since(t0);
-  r.views = std::move(series.views);
-  r.nominal = series.nominal;
-  // Misaligned on request: then the chain starts from the nominal angles, as with real data.
-  const bool misaligned = sim.shift_max_px > 0 || sim.axis_rotation != 0 || sim.angle_error_sd > 0;
-  if (misaligned) {
-    for (const auto& e : r.nominal) r.geometry.push_back(ViewGeometry::from_euler(e));
-  } else {
-    r.geometry = series.truth;
-  }
   truth.set_info("source", r.source);
   truth.set_info("seed", std::to_string(o.seed));
-  r.truth = std::move(truth);
-  const bool do_align = o.align == AlignMode::on || (o.align == AlignMode::automatic && misaligned);
+  const auto t0 = Clock::now();
+  SeriesInput series = simulate_series(truth, tilts, in, o.seed + 1, o.device);
+  run.seconds["simulate"] = seconds_since(t0);
+  r.views = std::move(series.views);
+  r.nominal = std::move(series.nominal);
+  r.geometry = std::move(series.geometry);
+  r.truth = std::move(series.truth);
+  const bool do_align =
+      o.align == AlignMode::on || (o.align == AlignMode::automatic && misaligned(in));
   run_chain(r, o, run.network, do_align, run.log, run.seconds, run.start);
   return std::move(run.result);
 }

@@ -28,7 +28,14 @@ void write_pipeline_files(const PipelineResult& r, const std::string& dir, const
   if (r.network_used)
     write_mrc(path("augmented.mrc"), r.augmented, MrcKind::volume,
               {label + " network " + r.network_model});
-  write_xyz(path("atoms.xyz"), r.atoms());
+  if (r.analysis) {
+    AtomModel with_analysis = r.atoms();
+    add_analysis_properties(with_analysis, *r.analysis);
+    write_xyz(path("atoms.xyz"), with_analysis);
+    write_text_file(path("analysis.json"), json_text(r.analysis->json()));
+  } else {
+    write_xyz(path("atoms.xyz"), r.atoms());
+  }
   if (r.refined.size() > 0) write_xyz(path("traced.xyz"), r.traced);
   write_text_file(path("metrics.json"), json_text(r.metrics));
   {

@@ -214,7 +214,13 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
   Clusters c = kmeans_1d(x, k_full, seed);
   std::string how;
   int offset = 0;
-  if (k_full == n_species + 1 && all_separated(c, true)) {
+  // Atoms are not a few bright peaks among many: classes above the lowest that hold under 5 % of
+  // the peaks are outliers (merged peaks, a film's edge gathering material from outside the box)
+  // and would otherwise make every other atom a non-atom.
+  const auto above = static_cast<std::size_t>(
+      std::count_if(c.label.begin(), c.label.end(), [](int l) { return l >= 1; }));
+  const bool outlier_classes = k_full == n_species + 1 && 20 * above < x.size();
+  if (k_full == n_species + 1 && all_separated(c, true) && !outlier_classes) {
     how = "kmeans " + std::to_string(k_full) + " classes, lowest = non-atoms";
     const double cut = widest_gap_cut(x, c);
     if (cut > 0) {
@@ -230,6 +236,9 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
     c = kmeans_1d(x, k, seed);
     offset = 1;
     how = "kmeans " + std::to_string(k) + " classes, no separate non-atom class";
+    if (outlier_classes)
+      how += " (the " + std::to_string(above) + " brightest of " + std::to_string(x.size()) +
+             " peaks are too few to be the atoms)";
     if (!all_separated(c, false)) {
       how += ", classes overlap";
       log_warning("trace: the intensity classes overlap; species assignment is uncertain");

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "aet/core/array.hpp"
@@ -15,6 +16,23 @@
 #include "aet/geometry/rotation.hpp"
 
 namespace aet {
+
+// What the views show. An isolated particle has empty margins in every view; a film (or slab, or a
+// particle cut by the field) reaches the border of the views, at least at high tilt. They need
+// different preprocessing: a film has no background to fit beside it, and its total intensity
+// grows with tilt as more material enters the field, so neither is removed (docs/alignment.md).
+enum class SampleKind { automatic, particle, film };
+const char* sample_name(SampleKind kind);
+SampleKind parse_sample(const std::string& name);  // auto, particle or film (InputError)
+
+struct SampleDetection {
+  SampleKind kind = SampleKind::particle;
+  // The largest fraction, over the views, of a view's positive signal (after the background
+  // subtraction that an isolated particle's views need) that lies in the outer tenth of the view.
+  double border_fraction = 0;
+};
+// A film when some view holds at least 5 % of its signal in the outer frame.
+SampleDetection detect_sample(const Array3& views);
 
 struct PreprocessOptions {
   bool subtract_background = true;  // robust 2nd-order polynomial fitted to background pixels
@@ -28,6 +46,9 @@ struct PreprocessOptions {
 Array3 preprocess_views(const Array3& views, const PreprocessOptions& opt);
 
 struct AlignOptions {
+  // automatic: detect_sample on the views. A film turns the background subtraction and the
+  // normalisation off (whatever `preprocess` says) and per-view angles are not refined.
+  SampleKind sample = SampleKind::automatic;
   PreprocessOptions preprocess;
   bool coarse = true;  // centre of mass (isolated particle) or cross-correlation + common line
   int rounds = 5;      // projection-matching rounds
@@ -42,6 +63,11 @@ struct AlignOptions {
   // Half-range (degrees) of the grid search of each view's rotation about its tilt axis that
   // precedes the local fit (ModelRefineOptions::search_range_deg); 0 = local fit only.
   double angle_search_deg = 10;
+  // Before projection matching, a check at half resolution (views binned 2 x 2: an eighth of the
+  // cost): when the shifts it fits stay below `check_shift_px` RMS (full-resolution pixels) and
+  // the tilt axis below `check_axis_deg`, the series is aligned already and the geometry is kept.
+  bool quick_check = true;
+  double check_shift_px = 0.5, check_axis_deg = 0.25;
   double max_shift_px = 0;  // 0 = auto (a quarter of the view width)
   Device device;            // cpu default
   std::uint64_t seed = 0;   // recorded; the methods are deterministic
@@ -55,6 +81,8 @@ struct AlignRound {
 };
 
 struct AlignResult {
+  SampleKind sample = SampleKind::particle;  // as detected (or given)
+  double border_fraction = 0;
   Array3 views;              // preprocessed views (NOT resampled); the geometry applies to them
   TiltGeometry geometry;     // refined per-view rotation and shift (Angstrom)
   double tilt_axis_deg = 0;  // in-plane rotation of the tilt axis from y (counter-clockwise)
@@ -66,6 +94,10 @@ struct AlignResult {
   std::size_t model_atoms = 0;
   double model_r1_initial = 0, model_r1_final = 0;
   std::vector<double> search_change_deg;  // per view: rotation change by the grid search (or empty)
+  // The half-resolution check: whether it found nothing to correct (then no projection matching
+  // ran and r1_initial = r1_final is its reconstruction's R1), and what it measured.
+  bool already_aligned = false;
+  double check_shift_px = 0, check_axis_deg = 0;
 };
 
 // Aligns a tilt series whose nominal angles are `nominal` (one per view). Throws InputError for

@@ -18,6 +18,11 @@ void log_info(const std::string& msg);     // shown unless --quiet
 void log_verbose(const std::string& msg);  // shown with --verbose
 void log_warning(const std::string& msg);  // always shown
 
+// Where the run is, as an interrupted run reports it: "during align (40%), in reconstruct resire
+// (12%)" (each unfinished Progress, outer first), else "after project" (the last to finish),
+// else "".
+std::string current_activity();
+
 // The time now as ISO 8601 UTC ("2026-12-05T21:30:00Z"): the `created` stamp of written files.
 std::string utc_timestamp();
 
@@ -53,6 +58,7 @@ class Progress {
   std::string label_;
   std::int64_t total_, done_ = 0;
   int last_percent_ = -100;
+  int activity_percent_ = -1;  // the percent last published to current_activity()
   bool tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };

@@ -24,8 +24,11 @@ struct AngleFile {
 // Reads either layout (decided by the column count, which must be the same on every line).
 // Rejects a missing or empty file, unparsable numbers, NaN/Inf, |angle| > 360, shifts beyond
 // 1e6 Angstrom, and column counts other than 1, 3 or 5.
-// When expected_views >= 0, a different count is an error naming both numbers.
-AngleFile read_angles(const std::string& path, long expected_views = -1);
+// When expected_views >= 0, a different count is an error naming both numbers (and
+// `views_source`, the file the views come from, when given). A single-axis file of 5 or more
+// tilts, not all zero, all within +-1.6 is refused as radians (aet reads degrees).
+AngleFile read_angles(const std::string& path, long expected_views = -1,
+                      const std::string& views_source = "");
 
 // Writes atomically: one angle per line for a single-axis series (.tlt), else phi theta psi.
 void write_tilt_angles(const std::string& path, const std::vector<double>& tilts);

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <string>
 
+#include "aet/core/interrupt.hpp"
+
 namespace aet {
 
 class AtomicFile {
@@ -20,8 +22,16 @@ class AtomicFile {
  private:
   std::string path_, tmp_;
   std::ofstream out_;
+  InterruptCleanup cleanup_;  // removes tmp_ if SIGINT/SIGTERM stops the run
   bool committed_ = false;
 };
+
+// Removes PATH.tmp.<pid> files left beside PATH by processes no longer alive (killed runs).
+void remove_stale_temporaries(const std::string& path);
+
+// Renames `from` to `to` while no interrupt cleanup can run, then releases `guard`: the file is
+// either still a registered temporary or published, never removed half-way. Returns errno or 0.
+int publish_temporary(const std::string& from, const std::string& to, InterruptCleanup& guard);
 
 // Writes `text` to `path` atomically (through an AtomicFile).
 void write_text_file(const std::string& path, const std::string& text);

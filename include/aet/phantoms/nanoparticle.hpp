@@ -47,6 +47,15 @@ struct ParticleSpec {
   // A given rotation about the centre instead (applied where the random one would be); ignored
   // when random_orientation is set.
   std::optional<Eigen::Quaterniond> orientation;
+  // A known displacement field, applied to every site after the vacancies and before the
+  // rotation (lattice frame, about the centre): the uniform displacement gradient `strain`
+  // (p -> (I + strain) p; symmetric for a pure strain) and the radial field
+  // u(p) = radial_strain (|p| / radial_radius)^2 p, whose strain is
+  // radial_strain / radial_radius^2 (|p|^2 I + 2 p p^T): zero at the centre, radial_strain
+  // tangentially and 3 radial_strain radially at radial_radius (a strained shell on a core).
+  Eigen::Matrix3d strain = Eigen::Matrix3d::Zero();
+  double radial_strain = 0.0;
+  double radial_radius = 10.0;  // Angstrom
   std::uint64_t seed = 0;
 };
 
@@ -54,10 +63,12 @@ struct ParticleSpec {
 // (fcc, bcc, hcp; closed shells are centred on an atom) or, for L1_0, around a tetrahedral
 // interstice so that symmetric cuts hold both species equally; random shapes are moved so the
 // centroid of their ideal sites is at the origin. Then, in this order: vacancies, the random
-// rotation about the origin, the jitter; each draws from its own stream of `seed`.
+// displacement field (strain, radial_strain), the rotation about the origin, the jitter; each
+// random step draws from its own stream of `seed`.
 // Sites on a facet plane (within 1e-6 a) belong to the particle.
 // Per-atom properties: "b_factor". Info: element, structure, shape, size (or shells), lattice_a,
-// lattice_c (hcp, L1_0), vacancy_fraction, jitter_sd, b_factor, seed, and more where they apply.
+// lattice_c (hcp, L1_0), vacancy_fraction, jitter_sd, b_factor, seed, and more where they apply
+// (strain, radial_strain and radial_radius when set).
 // Throws InputError for an unknown element, a lattice that is not tabulated, a bad size, shell
 // count, facet list, vacancy fraction, jitter or B-factor, or a shape holding no site.
 AtomModel build_particle(const ParticleSpec& spec);

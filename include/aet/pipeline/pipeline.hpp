@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "aet/align/align.hpp"
+#include "aet/analysis/analyze.hpp"
 #include "aet/core/array.hpp"
 #include "aet/core/atoms.hpp"
 #include "aet/core/device.hpp"
@@ -54,11 +56,18 @@ struct PipelineOptions {
   Algorithm algorithm = Algorithm::resire;
   int iterations = 50;
   AlignMode align = AlignMode::automatic;
-  int align_rounds = 5;
-  bool subtract_background = true;  // alignment's background model (false for films)
-  bool refine_angles = true;        // per-view angles against a traced atomic model
-  double angle_search_deg = 10;     // half-range of the per-view rotation grid search
-  bool refine = true;               // refine the traced atoms against the views
+  // Isolated particle or film; automatic: detect_sample on the views. A film keeps its background
+  // and intensity in the alignment, and the network (trained on isolated particles) is outside
+  // its domain (a warning).
+  SampleKind sample = SampleKind::automatic;
+  // The alignment's options (its device, seed and sample are the run's). Per-view angles are
+  // refined against a traced atomic model for an isolated particle.
+  AlignOptions alignment = [] {
+    AlignOptions a;
+    a.refine_angles = true;
+    return a;
+  }();
+  bool refine = true;  // refine the traced atoms against the views
   double position_prior = 0.05;     // Angstrom; 0 = none
   double min_distance = 2.0;        // Angstrom between atoms
   nn::StageOptions network;         // the missing-wedge network (device set by the caller)
@@ -66,6 +75,14 @@ struct PipelineOptions {
   std::uint64_t seed = 0;
   // A result that fails its check is an error (QualityError) instead of a warning.
   bool strict = false;
+  // The analysis stage on the final model (lattice, strain, surface, facets; docs/analysis.md),
+  // without its volumes.
+  bool analysis = true;
+  AnalyzeOptions analysis_options = [] {
+    AnalyzeOptions a;
+    a.volumes = false;
+    return a;
+  }();
 };
 
 // What a caller sees of a run while it goes: each log line (also kept in PipelineResult::log) and,
@@ -78,6 +95,7 @@ struct PipelineObserver {
 };
 
 struct PipelineResult {
+  SampleKind sample = SampleKind::particle;  // as given or detected
   // The series as reconstructed (aligned when alignment ran) and its geometry.
   Array3 views;
   std::vector<Euler> nominal;
@@ -103,6 +121,9 @@ struct PipelineResult {
   std::string log;
   // What failed a stage's check, and which result was kept (also metrics["warnings"]).
   std::vector<std::string> warnings;
+  // The analysis of atoms() (unset when it was off or the model had fewer than 4 atoms): its
+  // summary in metrics["analysis"], analysis.json and the per-atom columns of atoms.xyz.
+  std::optional<AnalysisResult> analysis;
 };
 
 // Runs the chain on `input`. Bad input or options are InputErrors (naming what is wrong), thrown
@@ -115,19 +136,31 @@ PipelineResult run_pipeline(const SimulationInput& input, const PipelineOptions&
                             const PipelineObserver& observer = {},
                             const std::string& command_line = "");
 
+// The series run_pipeline(SimulationInput) runs on, for any atom model: `truth` simulated at the
+// single-axis `tilts` (degrees) with the demo's imaging (pixel 0.35 A, a 10 % probe tail at 4 A, a
+// 5 % smooth background), `in`'s dose and misalignment (its phantom and tilt_range are not used),
+// noise and misalignment drawn from `seed` (run_pipeline uses its seed + 1). The geometry is the
+// true one, or the nominal one when misaligned; `truth` is kept as the truth. InputError for a bad
+// dose or misalignment, before any simulation.
+SeriesInput simulate_series(const AtomModel& truth, const std::vector<double>& tilts,
+                            const SimulationInput& in, std::uint64_t seed, const Device& device);
+
 // The refinement's check, against the traced model it started from. `keep_traced`: the refined
 // model is not to be trusted over the traced one, because its atom width (the refined projected
 // width, Angstrom) is outside the physical range [0.1, 1.5] A or it fits the views worse (final R1
 // more than 1 % above the initial). A refinement that removes more than half of the atoms, or
 // more than 5 % of them, keeps its model (the views do not support those atoms: a background the
-// forward model lacks, or wrong --elements, make many) but never silently: `warning` says so.
+// forward model lacks, or wrong --elements, make many) but never silently: `warning` says so;
+// unless the removed atoms carry more than a quarter of the refined intensity
+// (`removed_intensity`, a fraction): the views support those, and the traced model is kept.
 // Both are empty when the refinement passes.
 struct RefinementCheck {
   bool keep_traced = false;
   std::string warning;
 };
 RefinementCheck check_refinement(std::size_t traced_atoms, std::size_t refined_atoms,
-                                 double r1_initial, double r1_final, double width);
+                                 double r1_initial, double r1_final, double width,
+                                 double removed_intensity = 0);
 
 // Checks the options (InputError naming the option).
 void check_pipeline_options(const PipelineOptions& options);

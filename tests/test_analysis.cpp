@@ -1,0 +1,243 @@
+// The analysis stage (aet/analysis/analyze.hpp): lattice fit and strain, surface, order, RDF and
+// facets on built particles whose answer is known exactly.
+#include <gtest/gtest.h>
+
+#include <Eigen/Geometry>
+#include <cmath>
+
+#include "aet/analysis/analyze.hpp"
+#include "aet/core/error.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
+
+namespace aet {
+namespace {
+
+using phantoms::ParticleSpec;
+using phantoms::Shape;
+
+AtomModel particle(const std::string& element, Shape shape, double size) {
+  ParticleSpec s;
+  s.element = element;
+  s.shape = shape;
+  s.size = size;
+  return phantoms::build_particle(s);
+}
+
+double lattice_a(const AtomModel& m) {
+  return std::stod(*m.find_info("lattice_a"));
+}
+
+AnalyzeOptions quick(std::optional<LatticeType> t = std::nullopt, double a = 0) {
+  AnalyzeOptions o;
+  o.lattice = t;
+  o.a = a;
+  o.volumes = false;
+  return o;
+}
+
+// Every defined per-atom tensor equals `expect` within tol; returns how many were defined.
+std::size_t expect_all(const std::vector<Mat3>& e, const Mat3& expect, double tol) {
+  std::size_t k = 0;
+  for (const auto& m : e) {
+    if (!m.allFinite()) continue;
+    ++k;
+    EXPECT_LT((m - expect).cwiseAbs().maxCoeff(), tol) << m;
+  }
+  return k;
+}
+
+TEST(Analysis, UniformStrainOnAPerfectLatticeIsRecoveredExactly) {
+  AtomModel m = particle("Pt", Shape::sphere, 12.0);
+  const double a = lattice_a(m);
+  Mat3 E = Mat3::Zero();
+  E(0, 0) = 0.01;
+  E(0, 1) = E(1, 0) = 0.005;  // 0.5 % shear (tensor component)
+  E(2, 2) = -0.003;
+  for (auto& p : m.positions) p = (Mat3::Identity() + E) * p;
+  const AnalysisResult r = analyze(m, quick(LatticeType::fcc, a));
+  EXPECT_EQ(r.fit.lattice.type, LatticeType::fcc);
+  EXPECT_DOUBLE_EQ(r.fit.on_lattice_fraction, 1.0);
+  // The orientation stays unrotated (a symmetric strain has no rotation in it): the fitted axes
+  // are the cube axes, up to the cubic symmetry.
+  for (int c = 0; c < 3; ++c)
+    EXPECT_NEAR(r.fit.lattice.orientation.col(c).cwiseAbs().maxCoeff(), 1.0, 1e-12);
+  EXPECT_EQ(expect_all(r.strain, E, 1e-9), m.size());
+  EXPECT_GT(expect_all(r.local_strain, E, 1e-9), m.size() / 2);
+  expect_all(r.rotation, Mat3::Zero(), 1e-9);
+  // Without --a the reference constant absorbs the mean dilatation; the deviatoric part stays.
+  const AnalysisResult f = analyze(m, quick(LatticeType::fcc));
+  const double dil = E.trace() / 3;
+  EXPECT_NEAR(f.fit.lattice.a, a * (1 + dil), 1e-4 * a);
+  // Gradient with respect to the fitted sites, which are the lattice scaled by 1 + d.
+  const double d = f.fit.lattice.a / a - 1;
+  expect_all(f.strain, (E - d * Mat3::Identity()) / (1 + d), 1e-9);
+}
+
+TEST(Analysis, ARotatedLatticeHasZeroStrain) {
+  ParticleSpec s;
+  s.element = "Au";
+  s.shape = Shape::octahedron;
+  s.size = 9.5;
+  s.orientation = Eigen::Quaterniond(Eigen::AngleAxisd(0.7, Vec3(1, 2, 3).normalized()));
+  const AtomModel m = phantoms::build_particle(s);
+  const AnalysisResult r = analyze(m, quick());
+  EXPECT_EQ(r.fit.lattice.type, LatticeType::fcc);
+  EXPECT_NEAR(r.fit.lattice.a, lattice_a(m), 1e-9);
+  EXPECT_LT(r.fit.rms_residual, 1e-9);
+  EXPECT_EQ(expect_all(r.strain, Mat3::Zero(), 1e-9), m.size());
+  expect_all(r.rotation, Mat3::Zero(), 1e-9);
+  // The fitted axes are the particle's rotation up to the cubic symmetry: every crystal axis
+  // lies along one of the rotated cube axes.
+  const Mat3 Q = s.orientation->toRotationMatrix();
+  const Mat3 rel = Q.transpose() * r.fit.lattice.orientation;
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(rel.col(c).cwiseAbs().maxCoeff(), 1.0, 1e-9);
+}
+
+TEST(Analysis, AutoPicksTheLatticeOfEachElement) {
+  EXPECT_EQ(analyze(particle("Fe", Shape::sphere, 11.0), quick()).fit.lattice.type,
+            LatticeType::bcc);
+  const AtomModel co = particle("Co", Shape::sphere, 11.0);
+  const AnalysisResult r = analyze(co, quick());
+  EXPECT_EQ(r.fit.lattice.type, LatticeType::hcp);
+  EXPECT_NEAR(r.fit.lattice.a, lattice_a(co), 1e-6);
+  EXPECT_NEAR(r.fit.lattice.c, std::stod(*co.find_info("lattice_c")), 1e-6);
+  EXPECT_LT(r.fit.rms_residual, 1e-6);
+  EXPECT_EQ(analyze(particle("Pt", Shape::cube, 8.0), quick()).fit.lattice.type, LatticeType::fcc);
+}
+
+TEST(Analysis, RdfOfFccPeaksAtTheShellDistances) {
+  const AtomModel m = particle("Pt", Shape::sphere, 14.0);
+  const double a = lattice_a(m);
+  const AnalysisResult r = analyze(m, quick());
+  const Rdf& g = r.rdf;
+  // Each shell's pairs fall in the bin holding its distance; bins between shells are empty.
+  for (double d : {a / std::sqrt(2.0), a, a * std::sqrt(1.5), a * std::sqrt(2.0)}) {
+    const auto k = static_cast<std::size_t>(d / g.bin);
+    EXPECT_GT(g.g[k], 1.0) << d;
+    EXPECT_EQ(g.g[k - 2], 0.0) << d;
+    EXPECT_EQ(g.g[k + 2], 0.0) << d;
+  }
+  EXPECT_EQ(g.g[static_cast<std::size_t>(0.5 * a / g.bin)], 0.0);
+  EXPECT_TRUE(g.partial.empty());  // one species
+}
+
+TEST(Analysis, SteinhardtOrderOfFccAndBcc) {
+  const AnalysisResult f = analyze(particle("Pt", Shape::sphere, 12.0), quick());
+  const AnalysisResult b = analyze(particle("Fe", Shape::sphere, 12.0), quick());
+  std::size_t nf = 0;
+  for (std::size_t i = 0; i < f.q4.size(); ++i)
+    if (f.coordination[i] == 12) {
+      ++nf;
+      EXPECT_NEAR(f.q4[i], 0.19094, 1e-4);
+      EXPECT_NEAR(f.q6[i], 0.57452, 1e-4);
+    }
+  EXPECT_GT(nf, 100u);
+  // bcc with its first two shells (14 neighbours at the 1.2 d_nn cutoff).
+  for (std::size_t i = 0; i < b.q4.size(); ++i)
+    if (b.coordination[i] == 14) {
+      EXPECT_NEAR(b.q4[i], 0.03637, 1e-4);
+      EXPECT_NEAR(b.q6[i], 0.51069, 1e-4);
+    }
+}
+
+TEST(Analysis, AtomsAroundAnInnerVoidAreNotSurface) {
+  AtomModel m = particle("Pt", Shape::sphere, 14.0);
+  // Remove the centre atom and its first two shells (19 atoms): a void inside the particle.
+  std::vector<bool> keep(m.size());
+  for (std::size_t i = 0; i < m.size(); ++i) keep[i] = m.positions[i].norm() > 4.2;
+  m.filter(keep);
+  const AnalysisResult r = analyze(m, quick(LatticeType::fcc));
+  std::size_t around_void = 0, low_coord = 0;
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    const double d = m.positions[i].norm();
+    if (d < 6.0) {
+      ++around_void;
+      low_coord += r.coordination[i] < r.surface.threshold;
+      EXPECT_FALSE(r.surface.is_surface[i]) << d;
+    }
+    // The outer shell is surface; deep atoms are not.
+    if (d > 13.5 && r.coordination[i] <= 8) {
+      EXPECT_TRUE(r.surface.is_surface[i]) << d;
+    }
+  }
+  EXPECT_GE(low_coord, 24u);  // coordination alone would have called them surface
+  EXPECT_GT(around_void, 20u);
+}
+
+TEST(Analysis, OctahedronHasOnly111Facets) {
+  const AtomModel m = particle("Au", Shape::octahedron, 12.0);
+  const AnalysisResult r = analyze(m, quick());
+  ASSERT_EQ(r.facets.facets.size(), 8u);
+  for (const auto& f : r.facets.facets) {
+    EXPECT_EQ(f.family, "{111}") << f.plane;
+    EXPECT_LT(f.angle_deg, 0.01);
+  }
+  EXPECT_NEAR(r.facets.area_fraction.at("{111}"), 1.0, 1e-12);
+  // Facet atoms lie on their facet: every surface atom off the edges and corners.
+  EXPECT_GT(r.facets.surface_on_facets, 0.5);
+}
+
+TEST(Analysis, CubeHasOnly100Facets) {
+  const AtomModel m = particle("Pd", Shape::cube, 11.7);
+  const AnalysisResult r = analyze(m, quick());
+  ASSERT_EQ(r.facets.facets.size(), 6u);
+  for (const auto& f : r.facets.facets) {
+    EXPECT_EQ(f.family, "{100}") << f.plane;
+    EXPECT_EQ(std::abs(f.hkl[0]) + std::abs(f.hkl[1]) + std::abs(f.hkl[2]), 1);
+  }
+  // A 6 x 6 cell cube: each face is 36 a^2 (the facet atoms' hull widened to the edges).
+  const double a = lattice_a(m);
+  for (const auto& f : r.facets.facets) EXPECT_NEAR(f.area, 36 * a * a, 0.1 * 36 * a * a);
+}
+
+// The catalogue's strained phantoms (without their jitter) carry the field they describe, and the
+// analysis recovers it: the uniform tensor on every atom, the radial field within 0.1 % RMS on
+// interior atoms (its quadratic part is what a local linear fit cannot follow exactly).
+TEST(Analysis, StrainedPhantomsGiveTheirKnownStrain) {
+  ParticleSpec u = phantoms::find_phantom("pt-strained").spec;
+  u.jitter_sd = 0;
+  const AtomModel mu = phantoms::build_particle(u);
+  const AnalysisResult ru = analyze(mu, quick(LatticeType::fcc, lattice_a(mu)));
+  Mat3 E = Mat3::Zero();
+  E(0, 0) = 0.01;
+  E(0, 1) = E(1, 0) = 0.005;
+  EXPECT_EQ(expect_all(ru.strain, E, 1e-9), mu.size());
+
+  ParticleSpec r = phantoms::find_phantom("pt-radial-strain").spec;
+  r.jitter_sd = 0;
+  const AtomModel mr = phantoms::build_particle(r);
+  const AnalysisResult rr = analyze(mr, quick(LatticeType::fcc, lattice_a(mr)));
+  double ss = 0;
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < mr.size(); ++i) {
+    if (rr.surface.is_surface[i] || !rr.strain[i].allFinite()) continue;
+    // The truth at the atom's ideal site X: s / R^2 (|X|^2 I + 2 X X^T).
+    const Vec3 X = rr.fit.sites[i];
+    const Mat3 truth = r.radial_strain / (r.radial_radius * r.radial_radius) *
+                       (X.squaredNorm() * Mat3::Identity() + 2 * X * X.transpose());
+    ss += (rr.strain[i] - truth).squaredNorm() / 9;
+    ++k;
+  }
+  EXPECT_GT(k, 300u);
+  EXPECT_LT(std::sqrt(ss / k), 1e-3);
+}
+
+TEST(Analysis, BadInputIsRefused) {
+  AtomModel one;
+  one.add("Pt", Vec3(0, 0, 0));
+  EXPECT_THROW(analyze(one), InputError);
+  AtomModel far;
+  for (int i = 0; i < 6; ++i) far.add("Pt", Vec3(20.0 * i, 0, 0));
+  EXPECT_THROW(analyze(far), InputError);
+  AtomModel nan = particle("Pt", Shape::sphere, 6.0);
+  nan.positions[3].x() = std::nan("");
+  EXPECT_THROW(analyze(nan), InputError);
+  EXPECT_THROW(parse_lattice("fcp"), InputError);
+  EXPECT_FALSE(parse_lattice("auto").has_value());
+  AnalyzeOptions o;
+  o.sigma = 0;
+  EXPECT_THROW(analyze(particle("Pt", Shape::sphere, 6.0), o), InputError);
+}
+
+}  // namespace
+}  // namespace aet
