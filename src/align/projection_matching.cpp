@@ -395,7 +395,8 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       // a film aligned by its authors it moved the atoms by 45 pm RMS), so a film's geometry
       // must gain 2 %.
       if (r1_nominal < res.r1_final * (cut ? 1.0 / 0.98 : 1.0)) {
-        log_warning("align: the nominal geometry fits " +
+        // Not a degraded result: the given geometry is the best one found.
+        log_info("align: the nominal geometry fits " +
                     std::string(r1_nominal < res.r1_final ? "better" : "as well") + " (R1 " +
                     std::to_string(r1_nominal) + " against " + std::to_string(res.r1_final) +
                     "); returning it unchanged");
@@ -407,6 +408,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
     }
   } else if (opt.refine_angles && !cut) {
     final_rec = cold(geom);  // the angle step traces its atoms in it
+    res.r1_initial = res.r1_final = final_rec.r1.back();  // full resolution, as after the angles
   }
   if (opt.refine_angles && cut)
     log_warning(
@@ -427,19 +429,34 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       mo.refine_shifts = opt.refine_shifts;
       mo.search_range_deg = opt.angle_search_deg;
       const ModelRefineResult m = refine_atomic_model(pre, geom, atoms, mo);
-      geom = m.geometry;
+      TiltGeometry refined = m.geometry;
+      double refined_alpha = alpha;
       if (opt.refine_axis && single_axis) {
         // The common in-plane rotation of the refined views is the tilt axis; the object is kept
         // in the nominal frame.
         Mat3 Q;
-        fit_axis_and_gauge(geom, nom_R, true, alpha, Q);
-        for (auto& g : geom) g.R = g.R * Q.transpose();
+        fit_axis_and_gauge(refined, nom_R, true, refined_alpha, Q);
+        for (auto& g : refined) g.R = g.R * Q.transpose();
       }
       res.model_atoms = atoms.size();
       res.model_r1_initial = m.r1.front();
       res.model_r1_final = m.r1.back();
       res.search_change_deg = m.search_change_deg;
-      res.r1_final = recon_r1(geom);
+      // Checked against the geometry it started from, with the same reconstruction: angles that
+      // do not make the views fit better are not kept (a forward model the views do not follow,
+      // e.g. channelling in a crystal, pulls them off).
+      const double r1_before = final_rec.r1.back(), r1_after = recon_r1(refined);
+      if (r1_after <= r1_before) {
+        geom = std::move(refined);
+        alpha = refined_alpha;
+        res.r1_final = r1_after;
+      } else {
+        res.angles_rejected = true;
+        res.r1_final = r1_before;
+        log_info("align: the refined per-view angles fit the views worse (R1 " +
+                 std::to_string(r1_before) + " -> " + std::to_string(r1_after) +
+                 "); the geometry before them is kept");
+      }
       log_verbose("align: atomic model of " + std::to_string(atoms.size()) + " atoms, model R1 " +
                   std::to_string(m.r1.front()) + " -> " + std::to_string(m.r1.back()) + ", axis " +
                   std::to_string(alpha) + " deg");

@@ -137,7 +137,8 @@ int run_align(const Invocation& inv) {
         << fmt("%.3f", r.check_axis_deg) << " deg; no projection matching\n";
   if (r.model_atoms > 0)
     log << "atomic model: " << r.model_atoms << " atoms, model R1 "
-        << fmt("%.5f", r.model_r1_initial) << " -> " << fmt("%.5f", r.model_r1_final) << "\n";
+        << fmt("%.5f", r.model_r1_initial) << " -> " << fmt("%.5f", r.model_r1_final)
+        << (r.angles_rejected ? "; the refined angles fit worse and were not kept" : "") << "\n";
   if (!r.search_change_deg.empty())
     log << angle_search_summary(r.search_change_deg, opt.angle_search_deg);
   log << "round  R1  shift_change_px  angle_change_deg\n";
@@ -187,6 +188,7 @@ int run_align(const Invocation& inv) {
   js["model_atoms"] = r.model_atoms;
   js["model_r1_initial"] = r.model_r1_initial;
   js["model_r1_final"] = r.model_r1_final;
+  js["angles_rejected"] = r.angles_rejected;
   js["search_change_deg"] = r.search_change_deg;
   js["rounds"] = std::move(rounds);
   write_text_file(out.path("align.json"), json_text(js));

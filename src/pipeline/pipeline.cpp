@@ -180,7 +180,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                      {"rounds", al.rounds.size()},
                      {"refine_angles", ao.refine_angles},
                      {"angle_search_deg", ao.angle_search_deg},
-                     {"model_r1_final", al.model_r1_final}};
+                     {"model_r1_final", al.model_r1_final},
+                     {"angles_rejected", al.angles_rejected}};
     // What the report draws: each round's R1 and the nominal angles the geometry started from.
     Json round_r1 = Json::array(), nominal = Json::array();
     for (const AlignRound& round : al.rounds) round_r1.push_back(round.r1);
@@ -343,14 +344,17 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     }
     seconds["analysis"] = seconds_since(t0);
     if (r.analysis) {
-      // A film (an amorphous sample such as the Ta film) is expected to sit on no lattice: its
-      // analysis notes are log lines and analysis.json warnings, not the run's warnings.
+      // An amorphous sample (the Ta film, an amorphous particle) sits on no lattice by nature:
+      // its analysis notes are log lines and analysis.json warnings, not the run's warnings.
+      const Json full = r.analysis->json();
+      const Json& on_lattice = full["lattice"]["on_lattice_fraction"];
+      const bool amorphous = r.sample == SampleKind::film ||
+                             (on_lattice.is_number() && on_lattice.get<double>() < 0.5);
       for (const auto& w : r.analysis->warnings)
-        if (r.sample == SampleKind::film)
+        if (amorphous)
           log.line(w);
         else
           log.warn(w);
-      const Json full = r.analysis->json();
       analysis = Json{{"lattice", full["lattice"]["type"]},
                       {"a", full["lattice"]["a"]},
                       {"on_lattice_fraction", full["lattice"]["on_lattice_fraction"]},

@@ -93,6 +93,8 @@ struct AlignResult {
   // after the refinement (0 when the stage did not run).
   std::size_t model_atoms = 0;
   double model_r1_initial = 0, model_r1_final = 0;
+  // The refined angles made the reconstruction fit worse and were not kept.
+  bool angles_rejected = false;
   std::vector<double> search_change_deg;  // per view: rotation change by the grid search (or empty)
   // The half-resolution check: whether it found nothing to correct (then no projection matching
   // ran and r1_initial = r1_final is its reconstruction's R1), and what it measured.
