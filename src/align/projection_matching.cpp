@@ -272,9 +272,9 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   auto cold = [&](const TiltGeometry& g) { return reconstruct(pre, g, ro_cold); };
   auto recon_r1 = [&](const TiltGeometry& g) { return cold(g).r1.back(); };
 
-  double border = 0;
-  detail::centres_of_mass(pre, &border);
-  if (opt.sample == SampleKind::automatic) border = res.border_fraction;
+  // Detection measured it already; a kind given by the caller is checked on the views as they are.
+  double border = res.border_fraction;
+  if (opt.sample != SampleKind::automatic) detail::centres_of_mass(pre, &border);
   // A film given as one, or an object cut by the field.
   const bool cut = res.sample == SampleKind::film || border >= detail::kFilmBorderFraction;
 
