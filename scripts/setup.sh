@@ -17,6 +17,9 @@ pkgs="$pkgs python3 python3-matplotlib"
 # The run report every aet pipeline writes (python/aet_report, docs/report.md): matplotlib, numpy,
 # mrcfile; its browser test renders it in headless chromium.
 pkgs="$pkgs python3-numpy python3-mrcfile"
+# MPI: `mpirun -np N aet reconstruct|pipeline` splits the reconstruction over ranks (docs/hpc.md);
+# the tests run it under mpirun -np 2. A build without it runs as one process.
+pkgs="$pkgs libopenmpi-dev openmpi-bin"
 [ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase python3-h5py"
 [ "$tests" = ON ] && pkgs="$pkgs chromium"
 pkgs=$(echo $pkgs)

@@ -34,6 +34,22 @@ TEST(HostileInputCli, InfoOnTheIssuesFlippedResultFilesExitsTwoNamingTheFile) {
   }
 }
 
+// SIGTERM (Slurm's time limit, scancel) while a child parses a file that makes libhdf5 loop: the
+// run stops with 143 and the child goes with it instead of parsing on as an orphan.
+TEST(HostileInputCli, SigtermDuringALoopingParseLeavesNoChild) {
+  TempDir dir;
+  const auto flips = heap_size_flips();
+  const std::string path = dir.file("loops-" + flips.at(0).name + ".h5");
+  write_flipped_result(path, flips.at(0));
+  const RunResult r = run_command(
+      std::string("AET_HDF5_CPU_LIMIT=60 '") + AET_TEST_BINARY + "' info '" + path +
+      "' & pid=$!; sleep 1.5; kill -TERM $pid; wait $pid; echo \"rc=$?\"; sleep 0.5; "
+      // "[/]" keeps the pattern from matching this shell's own command line.
+      "pgrep -f -- 'aet info [/]" + path.substr(1) + "' || echo 'no process left'");
+  EXPECT_NE(r.output.find("rc=143"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no process left"), std::string::npos) << r.output;
+}
+
 // Boost.Program_options loops for ever formatting its error about an option whose name holds one
 // of its placeholders (found by fuzzing the INI reader): refused at once instead.
 TEST(HostileInputCli, AnOptionNameWithAPlaceholderIsRefusedNotAHang) {

@@ -91,6 +91,9 @@ class OutputDir {
 // anything but a plain file, in a folder that exists (or can be created) and is writable.
 void check_output_file(const std::string& option, const std::string& path,
                        const std::vector<std::string>& extensions, const std::string& what);
+// Creates the folder of output file `path` (and its parents) where missing, just before the file
+// is written: the folder check_output_file accepted as one that can be created.
+void ensure_parent_directory(const std::string& path);
 // Checks the same for an output folder aet writes into directly (--out of aet train).
 void check_output_directory(const std::string& option, const std::string& dir);
 // The extensions an MRC volume or stack is commonly given (aet writes MRC under any of them).

@@ -109,6 +109,7 @@ int run_augment(const Invocation& inv) {
   const auto t0 = std::chrono::steady_clock::now();
   const Array3 out = nn::augment(model, volume, opt);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ensure_parent_directory(out_path);
   write_mrc(out_path, out, MrcKind::volume, {"aet augment " + model_path});
   log_info("wrote " + out_path + " (" + fmt_g(s) + " s)");
   return 0;

@@ -21,6 +21,7 @@
 #include "aet/io/atomic_file.hpp"
 #include "cli/cli.hpp"
 #include "cli/options.hpp"
+#include "cli/submit.hpp"
 
 namespace fs = std::filesystem;
 
@@ -113,9 +114,14 @@ int run_benchmark(const Invocation& inv) {
        "cases run at once, each in its own process with --threads / N threads")
     ("dry-run", "list the cases and methods, and which are done, without running anything")
     ("case", po::value<std::string>()->value_name("NAME"),
-       "run this case only, without collecting the results (what each worker runs)");
+       "run this case only, without collecting the results (what each worker runs)")
+    ("slurm", "run the cases as a Slurm job array, then collect in a job of its own (the Slurm "
+       "options below; the job folder is DIR/slurm: aet submit --status DIR/slurm)")
+    ("collect", "run nothing: write the tables and plots of the cases finished so far (what the "
+       "last job of aet submit benchmark runs)");
   // clang-format on
-  add_common_options(desc);
+  add_common_options(desc, true, false);  // the seeds are the sweep file's (seeds = ...)
+  add_slurm_options(desc);
   const auto about =
       "Scores reconstruction methods on simulated particles across tilt ranges, numbers of views "
       "and doses. Each case (particle x tilt range x views x dose x seed) is a folder of DIR with "
@@ -123,7 +129,8 @@ int run_benchmark(const Invocation& inv) {
       "subfolder with its atoms, metrics and a `done` marker written last. aet's own methods run "
       "the pipeline in this process; an external method's command writes a volume that is "
       "traced and scored the same way. A rerun skips what is done for the same settings "
-      "(resume).\n\nWrites to DIR: results.csv and results.json (one row per case and method: "
+      "(resume). With --slurm the cases are the tasks of a Slurm job array and a last job collects "
+      "(docs/hpc.md); the command returns once they are submitted.\n\nWrites to DIR: results.csv and results.json (one row per case and method: "
       "recall, precision, RMSD total, surface, interior and per axis, species accuracy, R1, "
       "times), results.md and plots/ (accuracy against tilt range, dose and views; RMSD per axis; "
       "needs python3-matplotlib, else a warning).\n\nExit codes: 0 all done; 2 bad sweep file or "
@@ -135,8 +142,6 @@ int run_benchmark(const Invocation& inv) {
                                   {"sweep FILE", "out DIR"}});
   if (p.help) return 0;
   const auto& vm = p.vm;
-  if (!vm["seed"].defaulted())
-    fail_input("--seed: the seeds of a benchmark are in the sweep file (seeds = ...)");
   const int workers = vm["workers"].as<int>();
   if (workers < 1) fail_input("--workers must be >= 1");
   const std::string sweep_path = vm["sweep"].as<std::string>();
@@ -161,6 +166,26 @@ int run_benchmark(const Invocation& inv) {
     ensure_directory(out);
     return run_case(sweep, *it, out, opt, log).ok() ? 0 : kSomeFailed;
   }
+
+  if (vm.count("slurm")) {
+    if (vm.count("workers") && !vm["workers"].defaulted())
+      fail_input("--workers: with --slurm every case is a task of its own");
+    SubmitPlan plan = slurm_plan(vm, "benchmark", out + "/slurm");
+    std::vector<std::string> extra;
+    if (!vm["device"].defaulted()) extra = {"--device", vm["device"].as<std::string>()};
+    plan.jobs = benchmark_jobs(out, sweep_path, extra);
+    if (vm.count("dry-run"))
+      print_dry_run(plan);
+    else
+      submit_and_log(plan);
+    return 0;
+  }
+  for (const char* key : {"partition", "account", "qos", "time", "mem", "aet", "workdir",
+                          "container", "sbatch", "module"})
+    if (vm.count(key) && !vm[key].defaulted())
+      fail_input(std::string("--") + key + " applies with --slurm");
+  for (const char* key : {"cpus", "gpus", "throttle"})
+    if (!vm[key].defaulted()) fail_input(std::string("--") + key + " applies with --slurm");
 
   if (vm.count("dry-run")) {
     const Json rows = collect_results(sweep, cases, out);
@@ -187,7 +212,9 @@ int run_benchmark(const Invocation& inv) {
   write_text_file(
       out + "/sweep.ini",
       std::string(std::istreambuf_iterator<char>(std::ifstream(sweep_path).rdbuf()), {}));
-  if (workers == 1 || cases.size() == 1) {
+  if (vm.count("collect")) {
+    // Only the tables: cases that did not finish are rows with their status.
+  } else if (workers == 1 || cases.size() == 1) {
     for (const auto& c : cases) run_case(sweep, c, out, opt, log);
   } else {
     std::vector<const SweepCase*> todo;

@@ -89,6 +89,11 @@ int run_pipeline(const Invocation& inv) {
   add_position_prior_option(desc,
       "refinement: sd of a Gaussian prior on each atom's position about its traced position, "
       "per coordinate, weighed against the views' noise (0 = none; docs/refinement.md)");
+  desc.add_options()
+    ("bootstrap", po::value<int>()->default_value(0)->value_name("N"),
+       "trust per atom: N refinements of the refined atoms against views drawn with "
+       "replacement (seeded by --seed); their spread joins the fit's curvature in sigma_x, "
+       "sigma_y, sigma_z of atoms.xyz (0 = curvature only; docs/refinement.md)");
   add_min_distance_option(desc, "minimum distance between atoms");
   desc.add_options()
     ("phantom", po::value<std::string>()->default_value("demo")->value_name("NAME"),
@@ -155,6 +160,7 @@ int run_pipeline(const Invocation& inv) {
   o.alignment.angle_search_deg = angle_search_option(vm);
   o.min_distance = min_distance_option(vm);
   o.position_prior = position_prior_option(vm);
+  o.bootstrap = vm["bootstrap"].as<int>();
   check_pipeline_options(o);
 
   PipelineObserver log;  // lines on stderr; progress drawn there as by every command

@@ -196,8 +196,7 @@ int run_reconstruct(const Invocation& inv) {
                 result.seconds);
   log_info(summary);
 
-  const std::filesystem::path parent = std::filesystem::path(out).parent_path();
-  if (!parent.empty()) ensure_directory(parent.string());
+  ensure_parent_directory(out);
   const std::string label = std::string("aet " AET_VERSION " reconstruct: ") +
                             algorithm_name(opt.algorithm) + ", " + summary;
   std::vector<std::string> labels = {label};
@@ -234,6 +233,8 @@ int run_reconstruct(const Invocation& inv) {
   js["voxel_size_angstrom"] = pixel;
   js["device"] = opt.device.str();
   js["threads"] = num_threads();
+  js["mpi_ranks"] = result.mpi_ranks;  // docs/hpc.md: the ranks that shared the solve
+  js["mpi_mode"] = result.mpi_mode.empty() ? "none" : result.mpi_mode;
   js["seconds"] = result.seconds;
   js["r1_final"] = r1;
   js["r1"] = result.r1;

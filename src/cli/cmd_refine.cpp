@@ -43,6 +43,13 @@ int run_refine(const Invocation& inv) {
       "sd of a Gaussian prior on each atom's position about where it starts, per coordinate, "
       "weighed against the views' noise on the atom's footprint: holds atoms the views say "
       "little about (light atoms at a low dose) near the input (0 = none; docs/refinement.md)");
+  desc.add_options()
+    ("bootstrap", po::value<int>()->default_value(0)->value_name("N"),
+       "trust per atom: N refinements of the refined atoms against views drawn with "
+       "replacement (seeded by --seed); their spread joins the fit's curvature in sigma_x, "
+       "sigma_y, sigma_z (0 = curvature only; docs/refinement.md)")
+    ("strict", "more than 10 % weak atoms (intensity within 10 sd of zero) is an error (exit 3, "
+       "no output) instead of a warning");
   // clang-format on
   add_pixel_option(desc);
   add_common_options(desc, false);
@@ -53,8 +60,10 @@ int run_refine(const Invocation& inv) {
       "scale and background and, with --geometry, each view's shift and Euler angles. Each atom "
       "projects to a 2D Gaussian integrated over every pixel. The positions are then free of the "
       "missing-wedge elongation of a reconstruction (docs/refinement.md).\n\nWrites in DIR: "
-      "refined.xyz (the atoms, with the per-atom property model_weight), geometry.txt (phi theta "
-      "psi shift_x shift_y of every view), refine.log and refine.json.";
+      "refined.xyz (the atoms, with the per-atom properties model_weight, sigma_x, sigma_y, "
+      "sigma_z (Angstrom), weight_snr and weak; with --bootstrap also sigma_curv_* and "
+      "sigma_boot_*), geometry.txt (phi theta psi shift_x shift_y of every view), refine.log and "
+      "refine.json.";
 
   const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"tilts", "angles", "atoms", "out"}});
   if (p.help) return 0;
@@ -66,6 +75,10 @@ int run_refine(const Invocation& inv) {
   if (opt.search_range_deg > 0 && !opt.refine_angles)
     fail_input("--angle-search needs --geometry (it searches the views' rotations)");
   opt.position_prior = position_prior_option(vm);
+  opt.bootstrap = vm["bootstrap"].as<int>();
+  if (opt.bootstrap < 0 || opt.bootstrap == 1)
+    fail_input("--bootstrap must be 0 (off) or >= 2 replicates");
+  opt.seed = seed_or_default(vm);
 
   const std::vector<std::string> elements = elements_option(vm);
   const std::string tilts_path = vm["tilts"].as<std::string>();
@@ -93,6 +106,11 @@ int run_refine(const Invocation& inv) {
     classes = classify_atoms(r.model, weight, elements);
   }
 
+  // Of the atoms kept (a classification may have removed some).
+  const Json trust = trust_json(r.model, opt.bootstrap);
+  const std::string weak = trust_warning(r.model);
+  if (!weak.empty() && vm.count("strict")) throw QualityError(weak + " (--strict)");
+  if (!weak.empty()) log_warning(weak);
   r.model.set_info("refined_against", tilts_path);
   r.model.set_info("aet_version", AET_VERSION);
   r.model.set_info("command_line", inv.command_line);
@@ -114,6 +132,16 @@ int run_refine(const Invocation& inv) {
         << classes.removed << " atoms removed (" << classes.how << ")\n";
   if (!r.search_change_deg.empty())
     log << angle_search_summary(r.search_change_deg, opt.search_range_deg);
+  if (!trust.is_null()) {
+    const auto& ms = trust["median_sigma_angstrom"];
+    std::snprintf(buf, sizeof buf,
+                  "trust per atom: median sigma %.2f %.2f %.2f pm (x y z), %zu weak atoms, %d "
+                  "bootstrap replicates\n",
+                  100 * ms[0].get<double>(), 100 * ms[1].get<double>(), 100 * ms[2].get<double>(),
+                  trust["weak_atoms"].get<std::size_t>(), opt.bootstrap);
+    log << buf;
+  }
+  if (!weak.empty()) log << "warning: " << weak << "\n";
   log << "iteration R1\n";
   for (std::size_t i = 0; i < r.r1.size(); ++i) log << i << " " << r.r1[i] << "\n";
   write_text_file(out.path("refine.log"), log.str());
@@ -141,6 +169,8 @@ int run_refine(const Invocation& inv) {
   js["rms_displacement_angstrom"] = moved;
   js["position_prior_angstrom"] = opt.position_prior;
   js["r1"] = r.r1;
+  js["trust"] = trust;
+  js["warnings"] = weak.empty() ? Json::array() : Json::array({weak});
   write_text_file(out.path("refine.json"), json_text(js));
   out.commit();
   log_info("aet refine: R1 " + json_number(r.r1.front()) + " -> " + json_number(r.r1.back()) +

@@ -107,6 +107,7 @@ int run_trace(const Invocation& inv) {
   model.set_info("seed", std::to_string(opt.seed));
   model.set_info("voxel_size", fmt_g(vs.x) + "," + fmt_g(vs.y) + "," + fmt_g(vs.z));
   model.set_info("command_line", inv.command_line);
+  ensure_parent_directory(out_path);
   write_xyz(out_path, model);
 
   std::string counts;

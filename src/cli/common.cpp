@@ -353,4 +353,9 @@ std::string angle_search_summary(const std::vector<double>& change_deg, double r
   return s + (moved ? "\n" : " none\n");
 }
 
+void ensure_parent_directory(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) ensure_directory(parent.string());
+}
+
 }  // namespace aet::cli

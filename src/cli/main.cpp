@@ -8,7 +8,9 @@
 
 #include "aet/core/build_config.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/core/interrupt.hpp"
+#include "aet/hpc/mpi.hpp"
 #include "cli/cli.hpp"
 
 namespace aet::cli {
@@ -27,6 +29,7 @@ int run_model_input(const Invocation&);
 int run_score_network(const Invocation&);
 int run_benchmark(const Invocation&);
 int run_report(const Invocation&);
+int run_submit(const Invocation&);
 int run_make_training_set(const Invocation&);
 }  // namespace aet::cli
 
@@ -65,6 +68,8 @@ const std::vector<Subcommand>& subcommands() {
        aet::cli::run_benchmark},
       {"report", "write report.html for a pipeline run folder (figures, metrics, warnings)",
        aet::cli::run_report},
+      {"submit", "run aet on a Slurm cluster: one run, job arrays, staged chains; --status",
+       aet::cli::run_submit},
   };
   return table;
 }
@@ -81,18 +86,13 @@ void print_main_usage() {
       "under --strict,\n130 / 143 stopped by SIGINT / SIGTERM (partial outputs removed).\n");
 }
 
-std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789-_=:,./+@%") == std::string::npos)
-    return s;
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under an MPI launcher rank 0 runs the command and the other ranks serve its distributed
+  // reconstructions (aet/hpc/mpi.hpp); a plain aet does not touch MPI.
+  aet::MpiSession mpi(argc, argv);
+  if (aet::mpi_rank() > 0) return aet::serve_mpi_workers();
   if (argc < 2) {
     print_main_usage();
     return 2;
@@ -103,14 +103,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (name == "--version") {
-    std::printf("aet %s (%s, CUDA %s)\n", AET_VERSION, AET_BUILD_TYPE,
-                AET_BUILT_WITH_CUDA ? "on" : "off");
+    std::printf("aet %s (%s, CUDA %s, MPI %s)\n", AET_VERSION, AET_BUILD_TYPE,
+                AET_BUILT_WITH_CUDA ? "on" : "off", AET_BUILT_WITH_MPI ? "on" : "off");
     return 0;
   }
   aet::cli::Invocation inv;
   inv.name = name;
   inv.command_line = "aet";
-  for (int i = 1; i < argc; ++i) inv.command_line += " " + shell_quote(argv[i]);
+  for (int i = 1; i < argc; ++i) inv.command_line += " " + aet::shell_quote(argv[i]);
   for (int i = 2; i < argc; ++i) inv.args.emplace_back(argv[i]);
 
   for (const auto& s : subcommands()) {
@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
     } catch (const aet::QualityError& e) {
       std::fprintf(stderr, "aet %s: error: %s\n", s.name, aet::cli::user_paths(e.what()).c_str());
       return 3;
+    } catch (const aet::ExternalError& e) {
+      std::fprintf(stderr, "aet %s: error: %s\n", s.name, e.what());
+      return 1;
     } catch (const boost::program_options::error& e) {
       std::fprintf(stderr, "aet %s: error: %s (see aet %s --help)\n", s.name, e.what(), s.name);
       return 2;

@@ -14,14 +14,15 @@
 
 namespace aet::cli {
 
-void add_common_options(po::options_description& desc, bool device) {
+void add_common_options(po::options_description& desc, bool device, bool seed) {
   auto add = desc.add_options();
   add("help,h", "print this help and exit");
   add("config", po::value<std::string>()->value_name("FILE"),
       "read options from an INI file (key = value; [section] named after the subcommand or "
       "[common]); the command line wins");
-  add("seed", po::value<std::uint64_t>()->default_value(0)->value_name("N"),
-      "seed of every random choice (recorded in the outputs)");
+  if (seed)
+    add("seed", po::value<std::uint64_t>()->default_value(0)->value_name("N"),
+        "seed of every random choice (recorded in the outputs)");
   add("threads", po::value<int>()->default_value(0)->value_name("N"),
       "CPU threads (0 = the CPUs this process may run on, at most $SLURM_CPUS_PER_TASK)");
   add("quiet,q", po::bool_switch(), "print errors only");
@@ -255,6 +256,57 @@ nn::StageOptions network_stage_options(const po::variables_map& vm, const Device
   o.model = given_model(vm);
   o.device = network_device(vm, recon_device);
   return o;
+}
+
+void add_slurm_options(po::options_description& desc) {
+  po::options_description slurm("Slurm");
+  // clang-format off
+  slurm.add_options()
+    ("partition", po::value<std::string>()->default_value("")->value_name("NAME"), "partition")
+    ("account", po::value<std::string>()->default_value("")->value_name("NAME"), "account")
+    ("qos", po::value<std::string>()->default_value("")->value_name("NAME"), "quality of service")
+    ("time", po::value<std::string>()->default_value("")->value_name("T"),
+       "time limit per task (MM, HH:MM:SS, D-HH:MM:SS)")
+    ("cpus", po::value<int>()->default_value(0)->value_name("N"),
+       "CPUs per task (aet's threads follow it); 0 = the partition's default")
+    ("gpus", po::value<int>()->default_value(0)->value_name("N"), "GPUs per task")
+    ("mem", po::value<std::string>()->default_value("")->value_name("SIZE"),
+       "memory per node (e.g. 16G)")
+    ("throttle", po::value<int>()->default_value(0)->value_name("N"),
+       "at most N array tasks at once (0 = no limit)")
+    ("job-name", po::value<std::string>()->default_value("aet")->value_name("NAME"),
+       "prefix of the Slurm job names")
+    ("sbatch", po::value<std::vector<std::string>>()->composing()->value_name("OPTION"),
+       "one more #SBATCH option (repeatable), e.g. --sbatch=--constraint=a100")
+    ("module", po::value<std::vector<std::string>>()->composing()->value_name("NAME"),
+       "an environment module to load first (repeatable)")
+    ("container", po::value<std::string>()->value_name("WORDS"),
+       "the command aet runs under, e.g. 'apptainer exec --nv aet.sif'")
+    ("aet", po::value<std::string>()->value_name("PATH"),
+       "the aet the tasks run (default: this one; give the path inside a container)")
+    ("workdir", po::value<std::string>()->value_name("DIR"),
+       "the tasks' working directory (default: the current one)");
+  // clang-format on
+  desc.add(slurm);
+}
+
+SlurmResources read_slurm_options(const po::variables_map& vm) {
+  SlurmResources r;
+  r.partition = vm["partition"].as<std::string>();
+  r.account = vm["account"].as<std::string>();
+  r.qos = vm["qos"].as<std::string>();
+  r.time = vm["time"].as<std::string>();
+  r.mem = vm["mem"].as<std::string>();
+  r.cpus_per_task = vm["cpus"].as<int>();
+  r.gpus_per_task = vm["gpus"].as<int>();
+  r.throttle = vm["throttle"].as<int>();
+  r.job_name = vm["job-name"].as<std::string>();
+  if (vm.count("sbatch")) r.extra_sbatch = vm["sbatch"].as<std::vector<std::string>>();
+  if (vm.count("module")) r.modules = vm["module"].as<std::vector<std::string>>();
+  if (vm.count("container"))
+    r.container = split_words(vm["container"].as<std::string>(), "--container");
+  check_slurm_resources(r);
+  return r;
 }
 
 }  // namespace aet::cli

@@ -10,14 +10,16 @@
 #include "aet/align/align.hpp"
 #include "aet/core/array.hpp"
 #include "aet/core/device.hpp"
+#include "aet/hpc/slurm.hpp"
 #include "aet/networks/stage.hpp"
 #include "cli/cli.hpp"
 
 namespace aet::cli {
 
-// ---- common: --help, --config, --seed, --threads, --quiet, --verbose (and --device when
-// `device`). parse() applies --threads, --quiet and --verbose.
-void add_common_options(po::options_description& desc, bool device = true);
+// ---- common: --help, --config, --seed (unless the command has no random choice of its own:
+// `seed` false), --threads, --quiet, --verbose (and --device when `device`). parse() applies
+// --threads, --quiet and --verbose.
+void add_common_options(po::options_description& desc, bool device = true, bool seed = true);
 std::uint64_t seed_or_default(const po::variables_map& vm);
 
 // ---- --device (declared by add_common_options)
@@ -86,5 +88,11 @@ int flips_option(const po::variables_map& vm);
 Device network_device(const po::variables_map& vm, const Device& recon_device);
 // The network stage's options from --no-network, --model, --flips and --device.
 nn::StageOptions network_stage_options(const po::variables_map& vm, const Device& recon_device);
+
+// ---- Slurm (aet submit, aet benchmark --slurm): --partition, --account, --qos, --time, --cpus,
+// --gpus, --mem, --throttle, --job-name, --sbatch, --module, --container, --aet, --workdir.
+void add_slurm_options(po::options_description& desc);
+// The resources, checked (check_slurm_resources: InputError naming the option).
+SlurmResources read_slurm_options(const po::variables_map& vm);
 
 }  // namespace aet::cli

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -170,6 +171,16 @@ int default_num_threads() {
     const long v = std::strtol(slurm, &end, 10);
     if (end != slurm && *end == '\0' && errno == 0 && v > 0 && v < n) n = static_cast<int>(v);
   }
+  // MPI ranks sharing a node without binding (mpirun --bind-to none, --oversubscribe) each see
+  // the whole machine: share its CPUs between them instead of running ranks x CPUs threads.
+  if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) {
+    char* end = nullptr;
+    errno = 0;
+    const long ranks = std::strtol(local, &end, 10);
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (end != local && *end == '\0' && errno == 0 && ranks > 1 && online > 0 && n >= online)
+      n = std::max(1, n / static_cast<int>(ranks));
+  }
   return n;
 }
 
@@ -182,6 +193,10 @@ void set_num_threads(int n) {
 int num_threads() {
   const int n = g_threads.load();
   return n > 0 ? n : default_num_threads();
+}
+
+int requested_num_threads() {
+  return g_threads.load();
 }
 
 void parallel_for(std::int64_t n, const Body& body) {

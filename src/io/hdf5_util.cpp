@@ -1,6 +1,7 @@
 // The HDF5 helpers shared by the result, training-set and model-weights files (hdf5_handles.hpp).
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,8 +167,14 @@ std::uintmax_t data_bytes_now() {
                 : 0;
 }
 
-[[noreturn]] void run_child(int fd, long cpu_s, std::uintmax_t file_bytes,
+[[noreturn]] void run_child(int fd, pid_t parent, long cpu_s, std::uintmax_t file_bytes,
                             const std::function<void()>& parse) {
+  // The parent's clean stop on SIGINT/SIGTERM is the parent's: the child just ends, and ends
+  // with the parent (killed, or stopped by Slurm) instead of parsing on as an orphan.
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(kChildOtherError);  // the parent died before prctl
   const rlimit no_core{0, 0};
   ::setrlimit(RLIMIT_CORE, &no_core);
   // Memory: what the parent had, plus 2 GiB and 16 times the file (compressed volumes expand).
@@ -216,6 +223,7 @@ void parse_in_child(const std::string& path, const std::string& noun,
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     throw InternalError(path + ": cannot create a pipe: " + std::strerror(errno));
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
@@ -225,7 +233,7 @@ void parse_in_child(const std::string& path, const std::string& noun,
   }
   if (pid == 0) {
     ::close(fds[0]);
-    run_child(fds[1], cpu_s, ec ? 0 : size, parse);
+    run_child(fds[1], parent, cpu_s, ec ? 0 : size, parse);
   }
   ::close(fds[1]);
 

@@ -62,10 +62,13 @@ struct Refined {
 // a spurious atom's falls to about zero (docs/refinement.md). `summary` gets the stage's metrics;
 // `log`, when given, its lines.
 Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
-                            const PipelineOptions& o, Json& summary, RunLog* log) {
+                            const PipelineOptions& o, Json& summary, RunLog* log,
+                            bool bootstrap = true) {
   ModelRefineOptions mo;
   mo.refine_shifts = mo.refine_angles = false;  // the geometry is alignment's business
   mo.position_prior = o.position_prior;
+  mo.bootstrap = bootstrap ? o.bootstrap : 0;  // the comparison without the network: curvature
+  mo.seed = o.seed;
   ModelRefineResult mr = refine_atomic_model(r.views, r.geometry, traced, mo);
   const std::vector<double> weight = *mr.model.find_property("model_weight");
   double total = 0, kept = 0;
@@ -309,6 +312,19 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     if (!check.warning.empty()) log.warn(check.warning);
     refinement["kept"] = !check.keep_traced;
     if (!check.keep_traced) r.refined = std::move(refined.model);
+    // Trust per atom (docs/refinement.md): of the refined model; the traced model has none.
+    if (r.refined.size() > 0) {
+      const Json t = trust_json(r.refined, o.bootstrap);
+      const auto& ms = t["median_sigma_angstrom"];
+      log.line("trust per atom: median sigma " + fmt("%.2f", 100 * ms[0].get<double>()) + " " +
+               fmt("%.2f", 100 * ms[1].get<double>()) + " " +
+               fmt("%.2f", 100 * ms[2].get<double>()) + " pm (x y z), " +
+               std::to_string(t["weak_atoms"].get<std::size_t>()) + " weak atoms" +
+               (o.bootstrap > 0 ? ", " + std::to_string(o.bootstrap) + " bootstrap replicates"
+                                : std::string()));
+      const std::string weak = trust_warning(r.refined);
+      if (!weak.empty()) log.warn(weak);
+    }
   }
 
   // ---- evaluate -----------------------------------------------------------------------------
@@ -327,7 +343,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     if (r.refined.size() > 0 && plain.size() > 0) {
       t0 = Clock::now();
       const AtomModel plain_refined =
-          refine_and_classify(r, plain, o, refinement_plain, nullptr).model;
+          refine_and_classify(r, plain, o, refinement_plain, nullptr, false).model;
       seconds["refine_without_network"] = seconds_since(t0);
       evaluation_refined_plain =
           score(plain_refined, *r.truth, " (refined atoms, without the network)", log);
@@ -379,6 +395,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   m["sample"] = sample;
   m["algorithm"] = r.algorithm;
   m["iterations"] = o.iterations;
+  m["mpi_ranks"] = r.recon.mpi_ranks;  // docs/hpc.md
+  m["mpi_mode"] = r.recon.mpi_mode.empty() ? "none" : r.recon.mpi_mode;
   m["alignment"] = alignment;
   m["network"] = Json{{"used", network.active()},
                       {"model", network.model_path()},
@@ -390,6 +408,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   m["view_r1"] = view_r1;
   m["traced_atoms"] = r.traced.size();
   m["refinement"] = refinement;
+  // Null when the traced model was kept (no refinement, or it failed its check): no sigma.
+  m["trust"] = trust_json(r.refined, o.bootstrap);
   m["seconds"] = seconds;
   if (r.truth) m["evaluation"] = evaluation;
   if (!evaluation_plain.is_null()) m["evaluation_without_network"] = evaluation_plain;
@@ -453,6 +473,8 @@ void check_pipeline_options(const PipelineOptions& o) {
   if (!(o.min_distance > 0)) fail_input("--min-distance must be > 0");
   if (!(o.position_prior >= 0) || !std::isfinite(o.position_prior))
     fail_input("--position-prior must be >= 0 Angstrom");
+  if (o.bootstrap < 0 || o.bootstrap == 1)
+    fail_input("--bootstrap must be 0 (off) or >= 2 replicates");
   if (o.alignment.rounds < 0) fail_input("--align-rounds must be >= 0");
   if (o.alignment.recon_iterations < 1) fail_input("--align-iterations must be >= 1");
   if (!(o.alignment.max_shift_px >= 0) || !std::isfinite(o.alignment.max_shift_px))

@@ -21,6 +21,7 @@
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
 #include "fftw_util.hpp"
+#include "recon_detail.hpp"
 
 namespace aet {
 namespace {
@@ -62,9 +63,13 @@ std::vector<float> filter_response(std::int64_t L, FbpFilter filter) {
   return response;
 }
 
+}  // namespace
+
+namespace detail {
+
 // Angular weight of each view: half the tilt distance to its neighbours in tilt order (theta of
 // the Euler triple), one-sided at the ends of the range. A single view gets pi.
-std::vector<double> angular_weights(const TiltGeometry& geometry) {
+std::vector<double> fbp_angular_weights(const TiltGeometry& geometry) {
   const std::size_t n = geometry.size();
   std::vector<double> theta(n), w(n, kPi);
   if (n < 2) return w;
@@ -81,18 +86,13 @@ std::vector<double> angular_weights(const TiltGeometry& geometry) {
   return w;
 }
 
-}  // namespace
-
-Array3 filtered_back_projection(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
-                                std::int64_t ny, std::int64_t nz, FbpFilter filter,
-                                const Device& dev) {
+Array3 fbp_filter_views(const Array3& views, const std::vector<double>& weight, FbpFilter filter) {
   const std::int64_t width = views.nx(), rows = views.ny() * views.nz();
   // Linear (not circular) convolution of a row with a kernel as long as the row needs 2 width.
   std::int64_t L = 1;
   while (L < 2 * width) L *= 2;
   const std::int64_t nf = L / 2 + 1;
   const std::vector<float> response = filter_response(L, filter);
-  const std::vector<double> weight = angular_weights(geometry);
 
   std::unique_ptr<FftwPlan> forward_plan, inverse_plan;
   {
@@ -126,6 +126,16 @@ Array3 filtered_back_projection(const Array3& views, const TiltGeometry& geometr
       for (std::int64_t i = 0; i < width; ++i) out[i] = static_cast<float>(r.get()[i] * scale);
     }
   });
+  return filtered;
+}
+
+}  // namespace detail
+
+Array3 filtered_back_projection(const Array3& views, const TiltGeometry& geometry, std::int64_t nx,
+                                std::int64_t ny, std::int64_t nz, FbpFilter filter,
+                                const Device& dev) {
+  const Array3 filtered =
+      detail::fbp_filter_views(views, detail::fbp_angular_weights(geometry), filter);
   return back_project(filtered, geometry, nx, ny, nz, dev);
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "aet/geometry/rotation.hpp"
 #include "aet/recon/solvers.hpp"
@@ -43,6 +44,47 @@ class FistaSchedule {
 // of the largest (rays missing the volume, voxels no ray sees), so those elements are left alone.
 // The CPU and CUDA solvers both use it (the CUDA one in a kernel of the same arithmetic).
 void invert_sums(float* a, std::size_t n);
+// The same with the peak given (a distributed solve's peak over all ranks).
+void invert_sums(float* a, std::size_t n, float peak);
+
+// How a CPU solve on one rank's part of a distributed reconstruction (distributed.cpp) combines
+// with the other ranks: the sums it needs over all of them. Each function leaves the same values
+// on every rank. nullptr members: this part needs no such exchange.
+struct Reductions {
+  // Partial sums of the R factors (and of nothing else): summed in place.
+  void (*sum)(double* values, std::size_t n) = nullptr;
+  // View mode: a back projection of this rank's views, summed into the whole one in place (the
+  // update, SIRT's column sums). nullptr in slab mode, where a slab's back projection is whole.
+  void (*sum_volume)(float* values, std::size_t n) = nullptr;
+  double (*max)(double value) = nullptr;  // SIRT's weights: the peak of the sums over all ranks
+  std::int64_t total_views = 0;           // RESIRE's dt counts every rank's views
+};
+
+struct RFactors;
+// R1 and R2 of `computed` against `measured` (same dims; the checks are the caller's) with the
+// partial sums combined by `sum` (nullptr: this process holds all the views).
+RFactors r_factors(const Array3& measured, const Array3& computed,
+                   void (*sum)(double* values, std::size_t n));
+
+// RESIRE / SIRT on the CPU (solvers.cpp); with `reductions`, on one rank's part of a distributed
+// solve. Arguments already validated by reconstruct().
+ReconResult run_iterative_cpu(const Array3& views, const TiltGeometry& geometry,
+                              const ReconOptions& opt, std::int64_t nx, std::int64_t ny,
+                              std::int64_t nz, const Reductions* reductions);
+
+// FBP's pieces (fbp.cpp), for a rank that holds some of the views: the angular weight of each
+// view of the whole geometry, and the views filtered and weighted (weights[k] for view k).
+std::vector<double> fbp_angular_weights(const TiltGeometry& geometry);
+Array3 fbp_filter_views(const Array3& views, const std::vector<double>& weights, FbpFilter filter);
+
+// Under MPI with several ranks: whether reconstruct() distributes this solve (RESIRE, SIRT or FBP
+// on the CPU; logs why not otherwise), and the distributed solve itself on rank 0
+// (distributed.cpp), which the other ranks join through the worker protocol (aet/hpc/mpi.hpp).
+bool distributes(const ReconOptions& opt, const TiltGeometry& geometry, std::int64_t view_ny,
+                 std::int64_t ny);
+ReconResult reconstruct_distributed(const Array3& views, const TiltGeometry& geometry,
+                                    const ReconOptions& opt, std::int64_t nx, std::int64_t ny,
+                                    std::int64_t nz);
 
 // The views with the sub-pixel part of every view's shift moved into the data (Fourier
 // resampling, mirror-padded) and the geometry with the whole-pixel part left

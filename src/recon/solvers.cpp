@@ -16,6 +16,7 @@
 
 #include "aet/core/error.hpp"
 #include "aet/core/parallel.hpp"
+#include "aet/hpc/mpi.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
 #include "iteration.hpp"
@@ -60,11 +61,13 @@ void apply_constraints(Array3& x, const ReconOptions& opt) {
   });
 }
 
-// The CPU backend of the shared iteration (iteration.hpp), on whole arrays.
+// The CPU backend of the shared iteration (iteration.hpp), on whole arrays or, with reductions,
+// on one rank's part of a distributed solve (distributed.cpp): a slab of y rows or a subset of
+// the views.
 class CpuIteration final : public detail::IterationBackend {
  public:
   CpuIteration(const Array3& b, const TiltGeometry& geometry, const ReconOptions& opt,
-               std::int64_t nx, std::int64_t ny, std::int64_t nz)
+               std::int64_t nx, std::int64_t ny, std::int64_t nz, const detail::Reductions* red)
       : b_(b),
         geometry_(geometry),
         opt_(opt),
@@ -72,6 +75,7 @@ class CpuIteration final : public detail::IterationBackend {
         nx_(nx),
         ny_(ny),
         nz_(nz),
+        red_(red),
         sirt_(opt.algorithm == Algorithm::sirt),
         x_(opt.initial ? *opt.initial : Array3(nx, ny, nz)) {
     const double pixel = b.voxel_size.x;
@@ -80,13 +84,15 @@ class CpuIteration final : public detail::IterationBackend {
       Array3 ones(nx, ny, nz, 1.0f);
       ones.voxel_size = x_.voxel_size;
       row_inv_ = forward_project(ones, geometry, b.nx(), b.ny(), dev_);
-      detail::invert_sums(row_inv_.data(), row_inv_.size());
+      invert(row_inv_);
       Array3 ones_views(b.nx(), b.ny(), b.nz(), 1.0f);
       ones_views.voxel_size = b.voxel_size;
       col_inv_ = back_project(ones_views, geometry, nx, ny, nz, dev_);
-      detail::invert_sums(col_inv_.data(), col_inv_.size());
+      sum_volume(col_inv_);
+      invert(col_inv_);
     }
-    dt_ = opt.step / (static_cast<double>(b.nz()) * static_cast<double>(nz));
+    const double views = red ? static_cast<double>(red->total_views) : static_cast<double>(b.nz());
+    dt_ = opt.step / (views * static_cast<double>(nz));
   }
 
   void residual_of_zero() override {
@@ -102,7 +108,8 @@ class CpuIteration final : public detail::IterationBackend {
     weight_residual();
   }
   void update() override {
-    const Array3 update = back_project(residual_, geometry_, nx_, ny_, nz_, dev_);
+    Array3 update = back_project(residual_, geometry_, nx_, ny_, nz_, dev_);
+    sum_volume(update);
     residual_ = Array3();  // not needed again: no larger peak than one residual at a time
     float* xv = x_.data();
     const float* u = update.data();
@@ -140,10 +147,17 @@ class CpuIteration final : public detail::IterationBackend {
  private:
   Array3 project() const { return forward_project(x_, geometry_, b_.nx(), b_.ny(), dev_); }
   detail::RFactors measure_r(const Array3& computed) const {
-    detail::RFactors r;
-    r.r1 = r1_factor(b_, computed);
-    r.r2 = r2_factor(b_, computed);
-    return r;
+    return detail::r_factors(b_, computed, red_ ? red_->sum : nullptr);
+  }
+  void sum_volume(Array3& a) const {
+    if (red_ && red_->sum_volume) red_->sum_volume(a.data(), a.size());
+  }
+  // SIRT's weights, zero below 1e-6 of the peak over every rank's sums.
+  void invert(Array3& sums) const {
+    float peak = 0.0f;
+    for (std::size_t e = 0; e < sums.size(); ++e) peak = std::max(peak, sums.data()[e]);
+    if (red_ && red_->max) peak = static_cast<float>(red_->max(peak));
+    detail::invert_sums(sums.data(), sums.size(), peak);
   }
   void weight_residual() {
     if (!sirt_) return;
@@ -157,6 +171,7 @@ class CpuIteration final : public detail::IterationBackend {
   const ReconOptions& opt_;
   const Device& dev_;
   std::int64_t nx_, ny_, nz_;
+  const detail::Reductions* red_;  // nullptr: a whole solve in this process
   bool sirt_;
   Array3 x_;
   Array3 row_inv_, col_inv_;  // SIRT's weights
@@ -165,17 +180,6 @@ class CpuIteration final : public detail::IterationBackend {
   Array3 prev_;  // FISTA: the last constrained iterate
   detail::RFactors r_;
 };
-
-ReconResult run_iterative(const Array3& b, const TiltGeometry& geometry, const ReconOptions& opt,
-                          std::int64_t nx, std::int64_t ny, std::int64_t nz) {
-  ReconResult result;
-  CpuIteration backend(b, geometry, opt, nx, ny, nz);
-  detail::IterationRecorder recorder(opt, result);
-  detail::run_iterations(backend, opt, recorder);
-  recorder.finish();
-  result.volume = backend.take_volume();
-  return result;
-}
 
 }  // namespace
 
@@ -308,7 +312,9 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
   const TiltGeometry* g = moved ? &whole_pixel : &geometry;
 
   ReconResult result;
-  if (opt.algorithm == Algorithm::fbp) {
+  if (mpi_size() > 1 && detail::distributes(opt, *g, views.ny(), ny)) {
+    result = detail::reconstruct_distributed(*b, *g, opt, nx, ny, nz);
+  } else if (opt.algorithm == Algorithm::fbp) {
     Array3 v = filtered_back_projection(*b, *g, nx, ny, nz, opt.filter, opt.device);
     if (opt.support) {
       ReconOptions mask_only = opt;
@@ -329,7 +335,7 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
     fail_input("this build of aet has no CUDA support; use --device cpu");
 #endif
   } else {
-    result = run_iterative(*b, *g, opt, nx, ny, nz);
+    result = detail::run_iterative_cpu(*b, *g, opt, nx, ny, nz, nullptr);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
@@ -340,8 +346,52 @@ namespace detail {
 void invert_sums(float* a, std::size_t n) {
   float peak = 0.0f;
   for (std::size_t e = 0; e < n; ++e) peak = std::max(peak, a[e]);
+  invert_sums(a, n, peak);
+}
+
+void invert_sums(float* a, std::size_t n, float peak) {
   const float floor_value = peak * 1e-6f;
   for (std::size_t e = 0; e < n; ++e) a[e] = a[e] > floor_value ? 1.0f / a[e] : 0.0f;
+}
+
+RFactors r_factors(const Array3& measured, const Array3& computed,
+                   void (*sum)(double* values, std::size_t n)) {
+  // The sums of r1_factor and r2_factor, in their order, so that one process gets their bits.
+  const float* b = measured.data();
+  const float* p = computed.data();
+  const std::size_t n = measured.size();
+  double s[4] = {0, 0, 0, 0};  // <b, p>, <p, p>, sum |b|, sum b^2
+  for (std::size_t i = 0; i < n; ++i) {
+    s[0] += static_cast<double>(b[i]) * p[i];
+    s[1] += static_cast<double>(p[i]) * p[i];
+    s[2] += std::abs(static_cast<double>(b[i]));
+    s[3] += static_cast<double>(b[i]) * b[i];
+  }
+  if (sum) sum(s, 4);
+  const double l = s[1] > 0 ? s[0] / s[1] : 0.0;
+  double d[2] = {0, 0};  // sum |b - l p|, sum (b - l p)^2
+  for (std::size_t i = 0; i < n; ++i) {
+    const double e = b[i] - l * p[i];
+    d[0] += std::abs(e);
+    d[1] += e * e;
+  }
+  if (sum) sum(d, 2);
+  RFactors r;
+  r.r1 = s[2] > 0 ? d[0] / s[2] : 0.0;
+  r.r2 = s[3] > 0 ? d[1] / s[3] : 0.0;
+  return r;
+}
+
+ReconResult run_iterative_cpu(const Array3& b, const TiltGeometry& geometry,
+                              const ReconOptions& opt, std::int64_t nx, std::int64_t ny,
+                              std::int64_t nz, const Reductions* reductions) {
+  ReconResult result;
+  CpuIteration backend(b, geometry, opt, nx, ny, nz, reductions);
+  IterationRecorder recorder(opt, result);
+  run_iterations(backend, opt, recorder);
+  recorder.finish();
+  result.volume = backend.take_volume();
+  return result;
 }
 
 }  // namespace detail

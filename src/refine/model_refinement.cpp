@@ -15,29 +15,20 @@
 #include "aet/core/format.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
+#include "refine/refine_detail.hpp"
 
 namespace aet {
-namespace {
 
-constexpr double kDeg = M_PI / 180.0;
-constexpr double kReach = 5.0;  // sigmas: the mass beyond is 6e-7 of an atom
-constexpr int kMaxPixels = 96;  // per axis of one footprint; sigma is clamped to fit
-
-// Masses of N(mu, s^2) over the pixels [lo, lo + count) of an axis of n pixels of size a (pixel
-// j spans (j - n/2 -+ 1/2) a), with their derivatives by mu and by s.
-struct Profile {
-  std::int64_t lo = 0, count = 0;
-  std::array<double, kMaxPixels> m, dmu, ds;
-};
+namespace detail {
 
 void make_profile(double mu, double s, std::int64_t n, double a, Profile& p) {
   const double c = static_cast<double>(n / 2);
-  const double reach = kReach * s;
+  const double reach = kRefineReach * s;
   std::int64_t lo = static_cast<std::int64_t>(std::floor((mu - reach) / a + c - 0.5));
   std::int64_t hi = static_cast<std::int64_t>(std::ceil((mu + reach) / a + c + 0.5));
   lo = std::max<std::int64_t>(lo, 0);
   hi = std::min<std::int64_t>(hi, n - 1);
-  hi = std::min<std::int64_t>(hi, lo + kMaxPixels - 1);
+  hi = std::min<std::int64_t>(hi, lo + kRefineMaxPixels - 1);
   p.lo = lo;
   p.count = std::max<std::int64_t>(0, hi - lo + 1);
   if (p.count == 0) return;
@@ -58,6 +49,16 @@ void make_profile(double mu, double s, std::int64_t n, double a, Profile& p) {
     P0 = P1, f0 = f1, z0 = z1;
   }
 }
+
+}  // namespace detail
+
+namespace {
+
+constexpr double kDeg = M_PI / 180.0;
+constexpr double kReach = detail::kRefineReach;
+constexpr int kMaxPixels = detail::kRefineMaxPixels;
+using detail::make_profile;
+using detail::Profile;
 
 // Small rotation (radians about the detector axes u, v, w) applied on the left of R.
 Mat3 detector_rotation(const Vec3& w) {
@@ -534,8 +535,10 @@ class Refiner {
 
 }  // namespace
 
-ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
-                                      const AtomModel& atoms, const ModelRefineOptions& opt) {
+ModelRefineResult detail::refine_atoms_and_views(const Array3& views,
+                                                 const TiltGeometry& geometry,
+                                                 const AtomModel& atoms,
+                                                 const ModelRefineOptions& opt) {
   if (views.empty()) fail_input("refine model: the tilt series is empty");
   if (static_cast<std::int64_t>(geometry.size()) != views.nz())
     fail_input("refine model: " + std::to_string(geometry.size()) + " view geometries for " +
@@ -559,8 +562,18 @@ ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& g
   if (!(opt.tolerance >= 0)) fail_input("refine model: the tolerance must be >= 0");
   if (!(opt.search_range_deg >= 0 && opt.search_range_deg <= 45))
     fail_input("refine model: the angle search range must be in [0, 45] degrees");
+  if (opt.bootstrap < 0) fail_input("refine model: the bootstrap replicates must be >= 0");
+  if (opt.bootstrap_iterations < 1)
+    fail_input("refine model: the bootstrap's iterations must be >= 1");
   Refiner refiner(views, geometry, atoms, opt);
   return refiner.run(atoms);
+}
+
+ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
+                                      const AtomModel& atoms, const ModelRefineOptions& opt) {
+  ModelRefineResult res = detail::refine_atoms_and_views(views, geometry, atoms, opt);
+  if (opt.refine_atoms) detail::add_trust(views, opt, res);
+  return res;
 }
 
 }  // namespace aet

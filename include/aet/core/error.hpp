@@ -1,7 +1,7 @@
 // Error types and the one helper that names the offending file.
 // Library code throws; only main() turns exceptions into exit codes:
 //   InputError -> 2 (bad input or usage), QualityError -> 3 (a result failed its check under
-//   --strict), anything else -> 1 (internal failure).
+//   --strict), ExternalError and anything else -> 1 (a program aet ran failed; internal failure).
 #pragma once
 
 #include <stdexcept>
@@ -18,6 +18,13 @@ class InputError : public std::runtime_error {
 // A stage's result failed its check (e.g. the refinement removed most of the atoms) and the run
 // was asked to treat that as an error (--strict) rather than keep the better result with a warning.
 class QualityError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A program aet depends on refused or failed (sbatch could not reach the Slurm controller, ...):
+// not aet's fault and not bad input; the message carries the program's own words.
+class ExternalError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

@@ -8,9 +8,12 @@
 namespace aet {
 
 // 0 = one thread per CPU this thread may run on (its affinity mask: taskset, cpusets), or
-// SLURM_CPUS_PER_TASK when that is smaller. Set once by the CLI; read by every CPU kernel.
+// SLURM_CPUS_PER_TASK when that is smaller, divided among the MPI ranks that share an unbound
+// node. Set once by the CLI; read by every CPU kernel.
 void set_num_threads(int n);
 int num_threads();
+// What set_num_threads was given (0 = the default): MPI rank 0 passes it on to the workers.
+int requested_num_threads();
 
 // Calls body(begin, end) on disjoint ranges covering [0, n) from up to num_threads() threads:
 // min(num_threads(), n) chunks, chunk t = [n t / chunks, n (t + 1) / chunks), whatever thread runs

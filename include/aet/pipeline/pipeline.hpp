@@ -69,6 +69,9 @@ struct PipelineOptions {
   }();
   bool refine = true;  // refine the traced atoms against the views
   double position_prior = 0.05;     // Angstrom; 0 = none
+  // Trust per atom of the refined model: bootstrap replicates over the views (0 = the fit's
+  // curvature alone; docs/refinement.md), seeded by `seed`.
+  int bootstrap = 0;
   double min_distance = 2.0;        // Angstrom between atoms
   nn::StageOptions network;         // the missing-wedge network (device set by the caller)
   Device device;                    // reconstruction, alignment and simulation

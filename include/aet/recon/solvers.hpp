@@ -71,6 +71,10 @@ struct ReconResult {
   std::vector<double> r_free;  // GENFIRE: per iteration; empty for the other algorithms
   double seconds = 0;
   std::uint64_t device_bytes = 0;  // peak device memory the solve held (CUDA); 0 on the CPU
+  // Under MPI (docs/hpc.md): the ranks that shared the solve and how ("slab" or "view"); 1 and
+  // "" for a solve in one process.
+  int mpi_ranks = 1;
+  std::string mpi_mode;
 };
 
 // Throws InputError for a view count that differs from the geometry's, non-finite views, a

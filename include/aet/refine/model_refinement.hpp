@@ -14,10 +14,14 @@
 // rotation and 3D translation are moved from the views to the atoms, and the view scales average 1.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "aet/core/array.hpp"
 #include "aet/core/atoms.hpp"
+#include "aet/core/json.hpp"
 #include "aet/geometry/rotation.hpp"
 
 namespace aet {
@@ -39,6 +43,28 @@ struct ModelRefineOptions {
   // of the residual on the atom's footprint, it holds atoms whose views say little (light atoms
   // at a low dose) near the start while a heavy atom's data outweigh it.
   double position_prior = 0;
+  // Trust per atom (docs/refinement.md): replicates of a short refinement from the refined model
+  // against views drawn with replacement (atoms only, the geometry fixed); 0 = the curvature of
+  // the fit alone. Deterministic from `seed`.
+  int bootstrap = 0;
+  int bootstrap_iterations = 5;
+  std::uint64_t seed = 0;
+};
+
+// The trust of each refined atom (docs/refinement.md, "Trust per atom"). Sigmas are standard
+// deviations of the position per axis of the model's (volume's) frame, in Angstrom.
+struct AtomTrust {
+  std::vector<Vec3> sigma;            // reported: the curvature's, combined with the bootstrap's
+  std::vector<Vec3> sigma_curvature;  // from the per-atom Gauss-Newton matrix and the noise
+  std::vector<Vec3> sigma_bootstrap;  // spread over the replicates (empty without them)
+  std::vector<double> weight_snr;     // refined intensity / its standard deviation
+  std::vector<bool> weak;             // weight_snr < kWeakSnr: the views support it weakly
+  std::vector<double> noise_variance;  // per atom: mean square residual on its footprint
+  int bootstrap = 0;                   // replicates run
+  std::size_t weak_count = 0;
+  Vec3 median_sigma = Vec3::Zero();  // of `sigma`, per axis
+  static constexpr double kWeakSnr = 10.0;
+  static constexpr double kWeakWarnFraction = 0.1;  // warn when more atoms than this are weak
 };
 
 struct ModelRefineResult {
@@ -51,6 +77,9 @@ struct ModelRefineResult {
   std::vector<double> search_change_deg;  // per view, by the grid search (empty without it)
   std::vector<double> r1;  // sum |view - model| / sum |view| before the first and after each
                            // iteration
+  // With refine_atoms: per atom, also in the model's properties sigma_x, sigma_y, sigma_z,
+  // weight_snr and weak (0/1); with a bootstrap also sigma_curv_* and sigma_boot_*.
+  AtomTrust trust;
 };
 
 // Refines `atoms` and `geometry` against `views` (nx x ny x nviews, pixel size voxel_size.x).
@@ -58,5 +87,13 @@ struct ModelRefineResult {
 // non-positive pixel size or bad options (a negative or non-finite position prior among them).
 ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
                                       const AtomModel& atoms, const ModelRefineOptions& opt);
+
+// The trust block of refine.json and metrics.json, read from a model's trust columns (so that it
+// counts the atoms a classification kept): median sigma_x, sigma_y, sigma_z (Angstrom), weak atoms
+// and their fraction, the weak threshold, the bootstrap replicates. Null when the model has no
+// trust columns (e.g. a traced model).
+Json trust_json(const AtomModel& model, int bootstrap);
+// The warning for a model whose weak atoms exceed AtomTrust::kWeakWarnFraction; "" otherwise.
+std::string trust_warning(const AtomModel& model);
 
 }  // namespace aet
