@@ -1,12 +1,8 @@
 // SIGINT and SIGTERM (Ctrl-C, kill, Slurm's time limit) stop a run cleanly: exit 130 / 143, one
 // line saying where it stopped, and nothing left of its outputs, staged or temporary; folders
 // and files of runs killed earlier are removed by the next run into the same place.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -14,8 +10,6 @@
 #include <vector>
 
 #include "support/cli_support.hpp"
-
-extern char** environ;
 
 namespace aet {
 namespace {
@@ -26,42 +20,9 @@ bool contains(const std::string& s, const std::string& what) {
   return s.find(what) != std::string::npos;
 }
 
-// The aet binary started directly (not through a shell, which would start it with SIGINT
-// ignored), its stdout and stderr in `log`.
-pid_t start_aet(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> argv_s = {AET_TEST_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
-
-// Waits up to a minute for `path` to exist while the process runs; false if it never did.
-bool wait_for(const std::string& path, pid_t pid) {
-  for (int i = 0; i < 600; ++i) {
-    if (test::file_exists(path)) return true;
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
-// Sends `sig` and returns the exit code (-1 if it died of a signal instead of exiting).
-int stop_with(pid_t pid, int sig) {
-  kill(pid, sig);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using test::start_aet;
+using test::stop_with;
+using test::wait_for;
 
 TEST(InterruptCli, SigtermStopsThePipelineAndRemovesTheFolderItCreated) {
   TempDir tmp;

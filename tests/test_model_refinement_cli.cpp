@@ -38,19 +38,36 @@ TEST(RefineCli, WritesTheRefinedModelAndRejectsBadInput) {
   const AtomModel refined = read_xyz(dir.file("out/refined.xyz"));
   ASSERT_EQ(refined.size(), c.truth.size());
   EXPECT_NE(refined.find_property("model_weight"), nullptr);
+  // Trust per atom (docs/refinement.md): sigma per axis in Angstrom, intensity SNR, weak flag.
+  for (const char* name : {"sigma_x", "sigma_y", "sigma_z", "weight_snr", "weak"})
+    ASSERT_NE(refined.find_property(name), nullptr) << name;
+  for (std::size_t i = 0; i < refined.size(); ++i) {
+    EXPECT_GT((*refined.find_property("sigma_z"))[i], 0.001) << i;
+    EXPECT_LT((*refined.find_property("sigma_z"))[i], 0.05) << i;
+    EXPECT_EQ((*refined.find_property("weak"))[i], 0.0) << i;
+  }
+  EXPECT_EQ(refined.find_property("sigma_boot_x"), nullptr);  // no bootstrap asked for
+  const std::string ok_js = test::read_text(dir.file("out/refine.json"));
+  EXPECT_NE(ok_js.find("\"trust\": {"), std::string::npos) << ok_js;
+  EXPECT_NE(ok_js.find("\"weak_atoms\": 0"), std::string::npos) << ok_js;
   EXPECT_LT(position_error_pm(refined.positions, c.truth.positions, Mat3::Identity()),
             0.3 * position_error_pm(start.positions, c.truth.positions, Mat3::Identity()));
   EXPECT_EQ(read_angles(dir.file("out/geometry.txt"), c.series.views.nz()).format,
             AngleFormat::geometry);
   // --elements classifies the refined atoms again: a clean Pt particle keeps every atom.
-  const auto cls = test::run_aet("refine --tilts " + dir.file("t.mrc") + " --angles " +
-                                 dir.file("g.txt") + " --atoms " + dir.file("start.xyz") +
-                                 " --elements Pt --out " + dir.file("out2") + " --quiet");
+  const auto cls =
+      test::run_aet("refine --tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") +
+                    " --atoms " + dir.file("start.xyz") +
+                    " --elements Pt --bootstrap 2 --seed 7 --out " + dir.file("out2") + " --quiet");
   ASSERT_EQ(cls.exit_code, 0) << cls.output;
-  EXPECT_EQ(read_xyz(dir.file("out2/refined.xyz")).size(), c.truth.size());
+  const AtomModel classified = read_xyz(dir.file("out2/refined.xyz"));
+  EXPECT_EQ(classified.size(), c.truth.size());
+  EXPECT_NE(classified.find_property("sigma_boot_z"), nullptr);
+  EXPECT_NE(classified.find_property("sigma_curv_z"), nullptr);
   const std::string js = test::read_text(dir.file("out2/refine.json"));
   EXPECT_NE(js.find("\"atoms_removed\": 0"), std::string::npos) << js;
   EXPECT_NE(js.find("\"position_prior_angstrom\": 0.05"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"bootstrap_replicates\": 2"), std::string::npos) << js;
 
   auto refuse = [&](const std::string& args, const std::string& named) {
     const auto r = test::run_aet("refine " + args + " --out " + dir.file("bad") + " --quiet");
@@ -89,6 +106,10 @@ TEST(RefineCli, WritesTheRefinedModelAndRejectsBadInput) {
   refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
              dir.file("start.xyz") + " --position-prior=-0.05",
          "--position-prior");
+  // One replicate has no spread.
+  refuse("--tilts " + dir.file("t.mrc") + " --angles " + dir.file("g.txt") + " --atoms " +
+             dir.file("start.xyz") + " --bootstrap 1",
+         "--bootstrap");
 }
 
 }  // namespace

@@ -244,6 +244,10 @@ TEST(PipelineLib, MostAtomsRemovedIsAWarningAndStrictRefusesIt) {
   EXPECT_NE(r.log.find("warning: the refinement removed"), std::string::npos);
   EXPECT_LT(2 * r.atoms().size(), r.traced.size());  // the refined model, with the warning
   EXPECT_GE(r.metrics["evaluation_refined"]["recall"].get<double>(), 0.95);
+  // The refined model carries its trust per atom (docs/refinement.md); the atoms kept are real.
+  ASSERT_NE(r.atoms().find_property("sigma_z"), nullptr);
+  EXPECT_EQ(r.metrics["trust"]["weak_atoms"].get<int>(), 0) << r.metrics["trust"].dump();
+  EXPECT_GT(r.metrics["trust"]["median_sigma_angstrom"][2].get<double>(), 0.0);
 
   o.strict = true;
   try {

@@ -73,9 +73,9 @@ double coverage(const ModelRefineResult& r, const AtomModel& truth,
   return static_cast<double>(in) / n;
 }
 
-// Shot noise: 4x the dose halves the noise's standard deviation, and the sigmas follow it. Along
-// y (the tilt axis, seen in full by every view) 0.54; the misfit of the probe tail, which does not
-// fall with the dose, keeps it above 0.5.
+// Shot noise: 4x the dose halves the noise's standard deviation relative to the signal, and the
+// sigmas follow it (measured 0.504-0.506 on the three axes; the probe tail's misfit, which does
+// not fall with the dose, is small beside the noise at these doses).
 TEST(RefineTrust, SigmaShrinksWithTheDose) {
   const Case low = make_series(301, 1e4, 70), high = make_series(301, 4e4, 70);
   const ModelRefineResult a = refine(low, 302), b = refine(high, 302);
@@ -119,9 +119,11 @@ TEST(RefineTrust, TrueErrorsLieWithinTwoSigma) {
   std::printf("within 2 sigma: curvature %.1f %%, bootstrap %.1f %%, reported %.1f %%\n",
               100 * curv, 100 * boot, 100 * reported);
   EXPECT_GT(curv, 0.80);
-  EXPECT_LT(curv, 0.99);
+  EXPECT_LT(curv, 0.98);
   EXPECT_GT(reported, 0.85);
-  EXPECT_LT(reported, 0.995);
+  EXPECT_LT(reported, 0.99);
+  // The reported sigma is the larger of the two, axis by axis.
+  EXPECT_EQ(r.trust.sigma[7], r.trust.sigma_curvature[7].cwiseMax(r.trust.sigma_bootstrap[7]));
   EXPECT_EQ(r.trust.bootstrap, 6);
   EXPECT_EQ(r.trust.weak_count, 0u);
   for (double snr : r.trust.weight_snr) EXPECT_GT(snr, 50.0);

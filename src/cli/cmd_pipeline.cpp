@@ -1,6 +1,11 @@
 // aet pipeline: the whole chain in one command (the pipeline library, aet/pipeline). With --tilts
 // it runs on the user's series; with none it simulates a built-in particle, runs the same chain,
 // and scores itself against the truth.
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <string>
+
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/angles.hpp"
@@ -83,6 +88,11 @@ int run_pipeline(const Invocation& inv) {
     ("no-analysis", "skip the analysis of the final model (lattice, strain, surface, facets: "
        "analysis.json and the extra columns of atoms.xyz)")
     ("no-report", "do not write report.html (docs/report.md; aet report DIR writes it later)")
+    ("checkpoint", po::value<std::string>()->value_name("DIR"),
+       "keep the alignment, reconstruction and network results in DIR as each finishes; the same "
+       "command run again (after a time limit, scancel, a crash) takes them from DIR instead of "
+       "computing them again, as long as the input and the settings are the same. DIR outside "
+       "--out")
     ("strict", "a stage's result that fails its check (the refinement removing more than half "
        "of the atoms or fitting the views worse, ...) ends the run with exit code 3 and no "
        "output, instead of a warning (stderr, metrics.json) and the better result kept");
@@ -162,6 +172,27 @@ int run_pipeline(const Invocation& inv) {
   o.position_prior = position_prior_option(vm);
   o.bootstrap = vm["bootstrap"].as<int>();
   check_pipeline_options(o);
+  if (vm.count("checkpoint")) {
+    namespace fs = std::filesystem;
+    const fs::path ck = fs::absolute(vm["checkpoint"].as<std::string>()).lexically_normal();
+    const fs::path out = fs::absolute(vm["out"].as<std::string>()).lexically_normal();
+    const auto rel = ck.lexically_relative(out);
+    // A stopped run removes the output folder it created, and the checkpoints with it.
+    if (!rel.empty() && *rel.begin() != "..")
+      fail_input("--checkpoint " + vm["checkpoint"].as<std::string>() +
+                 ": put the checkpoint folder outside --out");
+    o.checkpoint_dir = ck.string();
+    // Every setting but those that change no stage's result; the input files enter by content.
+    std::istringstream lines(p.effective_config);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const std::string key = line.substr(0, line.find(" = "));
+      static const std::set<std::string> ignored = {"threads",    "quiet",     "verbose", "out",
+                                                    "checkpoint", "no-report", "strict",  "tilts",
+                                                    "angles",     "truth"};
+      if (!ignored.count(key)) o.checkpoint_settings += line + "\n";
+    }
+  }
 
   PipelineObserver log;  // lines on stderr; progress drawn there as by every command
   log.log = [](const std::string& line) { log_info(line); };
@@ -184,8 +215,9 @@ int run_pipeline(const Invocation& inv) {
     }
     // The species decide the classes and the network's domain: a guess would be silent.
     if (vm["elements"].defaulted())
-      fail_input("--elements is required with --tilts: the species in the views, lightest first "
-                 "(e.g. --elements Ta, or Fe,Pt)");
+      fail_input(
+          "--elements is required with --tilts: the species in the views, lightest first "
+          "(e.g. --elements Ta, or Fe,Pt)");
     OutputDir out(out_dir, kPipelineFiles);
     r = run_pipeline(std::move(in), o, log, inv.command_line);
     write_outputs(r, out, inv, p);

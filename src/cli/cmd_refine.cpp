@@ -132,15 +132,7 @@ int run_refine(const Invocation& inv) {
         << classes.removed << " atoms removed (" << classes.how << ")\n";
   if (!r.search_change_deg.empty())
     log << angle_search_summary(r.search_change_deg, opt.search_range_deg);
-  if (!trust.is_null()) {
-    const auto& ms = trust["median_sigma_angstrom"];
-    std::snprintf(buf, sizeof buf,
-                  "trust per atom: median sigma %.2f %.2f %.2f pm (x y z), %zu weak atoms, %d "
-                  "bootstrap replicates\n",
-                  100 * ms[0].get<double>(), 100 * ms[1].get<double>(), 100 * ms[2].get<double>(),
-                  trust["weak_atoms"].get<std::size_t>(), opt.bootstrap);
-    log << buf;
-  }
+  if (!trust.is_null()) log << trust_line(r.model, opt.bootstrap) << "\n";
   if (!weak.empty()) log << "warning: " << weak << "\n";
   log << "iteration R1\n";
   for (std::size_t i = 0; i < r.r1.size(); ++i) log << i << " " << r.r1[i] << "\n";

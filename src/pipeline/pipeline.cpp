@@ -15,6 +15,7 @@
 #include "aet/recon/projector.hpp"
 #include "aet/refine/model_refinement.hpp"
 #include "aet/trace/trace.hpp"
+#include "checkpoint.hpp"
 
 namespace aet {
 
@@ -150,6 +151,14 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
              " % of a view's signal lies in its outer tenth; --sample to say otherwise)");
   }
 
+  // Checkpoints (PipelineOptions::checkpoint_dir): each long stage from the folder if there.
+  detail::Checkpoint ck(o.checkpoint_dir, r.views, r.nominal, r.geometry,
+                        o.checkpoint_settings + "\nsample = " + sample_name(r.sample));
+  const auto resumed = [&] {
+    ck.note_resumed();
+    log.line("  taken from the checkpoint in " + o.checkpoint_dir);
+  };
+
   // ---- align --------------------------------------------------------------------------------
   Json alignment;  // null unless aligned
   r.aligned = do_align;
@@ -164,35 +173,47 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     log.line("aligning (" + std::to_string(ao.rounds) + " rounds of projection matching" +
              (r.sample == SampleKind::film ? ", as a film: background and intensity kept" : "") +
              ")");
-    const auto t_align = Clock::now();
-    AlignResult al = align_tilt_series(r.views, r.nominal, ao);
-    seconds["align"] = seconds_since(t_align);
-    if (al.already_aligned)
-      log.line("  aligned already: at half resolution the shifts would change by " +
-               fmt("%.2f", al.check_shift_px) + " px RMS and the tilt axis by " +
-               fmt("%.2f", al.check_axis_deg) + " deg; the geometry is kept");
-    else
-      log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
-               fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
-    alignment = Json{{"already_aligned", al.already_aligned},
-                     {"check_shift_px", al.check_shift_px},
-                     {"check_axis_deg", al.check_axis_deg},
-                     {"tilt_axis_deg", al.tilt_axis_deg},
-                     {"r1_initial", al.r1_initial},
-                     {"r1_final", al.r1_final},
-                     {"rounds", al.rounds.size()},
-                     {"refine_angles", ao.refine_angles},
-                     {"angle_search_deg", ao.angle_search_deg},
-                     {"model_r1_final", al.model_r1_final},
-                     {"angles_rejected", al.angles_rejected}};
-    // What the report draws: each round's R1 and the nominal angles the geometry started from.
-    Json round_r1 = Json::array(), nominal = Json::array();
-    for (const AlignRound& round : al.rounds) round_r1.push_back(round.r1);
-    for (const Euler& e : r.nominal) nominal.push_back({e.phi, e.theta, e.psi});
-    alignment["round_r1"] = round_r1;
-    alignment["nominal_deg"] = nominal;
-    r.views = std::move(al.views);
-    r.geometry = std::move(al.geometry);
+    if (ck.begin("align")) {
+      r.views = ck.load_array("views");
+      r.geometry = ck.load_geometry("geometry");
+      alignment = ck.load_json("summary");
+      seconds["align"] = 0.0;
+      resumed();
+    } else {
+      const auto t_align = Clock::now();
+      AlignResult al = align_tilt_series(r.views, r.nominal, ao);
+      seconds["align"] = seconds_since(t_align);
+      if (al.already_aligned)
+        log.line("  aligned already: at half resolution the shifts would change by " +
+                 fmt("%.2f", al.check_shift_px) + " px RMS and the tilt axis by " +
+                 fmt("%.2f", al.check_axis_deg) + " deg; the geometry is kept");
+      else
+        log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
+                 fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
+      alignment = Json{{"already_aligned", al.already_aligned},
+                       {"check_shift_px", al.check_shift_px},
+                       {"check_axis_deg", al.check_axis_deg},
+                       {"tilt_axis_deg", al.tilt_axis_deg},
+                       {"r1_initial", al.r1_initial},
+                       {"r1_final", al.r1_final},
+                       {"rounds", al.rounds.size()},
+                       {"refine_angles", ao.refine_angles},
+                       {"angle_search_deg", ao.angle_search_deg},
+                       {"model_r1_final", al.model_r1_final},
+                       {"angles_rejected", al.angles_rejected}};
+      // What the report draws: each round's R1 and the nominal angles the geometry started from.
+      Json round_r1 = Json::array(), nominal = Json::array();
+      for (const AlignRound& round : al.rounds) round_r1.push_back(round.r1);
+      for (const Euler& e : r.nominal) nominal.push_back({e.phi, e.theta, e.psi});
+      alignment["round_r1"] = round_r1;
+      alignment["nominal_deg"] = nominal;
+      r.views = std::move(al.views);
+      r.geometry = std::move(al.geometry);
+      ck.save_array("views", r.views, MrcKind::stack);
+      ck.save_geometry("geometry", r.geometry);
+      ck.save_json("summary", alignment);
+      ck.done();
+    }
   }
 
   // ---- reconstruct --------------------------------------------------------------------------
@@ -214,21 +235,44 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                         recipe == nn::ReconRecipe{recipe.iterations, ro.step};
   auto t0 = Clock::now();
   Array3 network_input;  // empty: the network gets the reconstruction
-  if (snapshot) {
-    ReconOptions first = ro;
-    first.iterations = recipe.iterations;
-    ReconResult part = reconstruct(r.views, r.geometry, first);
-    network_input = std::move(part.volume);
-    ReconOptions rest = ro;
-    rest.iterations = o.iterations - recipe.iterations;
-    rest.initial = &network_input;
-    r.recon = reconstruct(r.views, r.geometry, rest);
-    r.recon.r1.insert(r.recon.r1.begin(), part.r1.begin(), part.r1.end());
-    r.recon.r2.insert(r.recon.r2.begin(), part.r2.begin(), part.r2.end());
-    r.recon.seconds += part.seconds;
-    r.recon.device_bytes = std::max(r.recon.device_bytes, part.device_bytes);
+  if (ck.begin("reconstruct")) {
+    r.recon.volume = ck.load_array("volume");
+    const Json j = ck.load_json("summary");
+    r.recon.r1 = j["r1"].get<std::vector<double>>();
+    r.recon.r2 = j["r2"].get<std::vector<double>>();
+    r.recon.r_free = j["r_free"].get<std::vector<double>>();
+    r.recon.seconds = j["seconds"];
+    r.recon.mpi_ranks = j["mpi_ranks"];
+    r.recon.mpi_mode = j["mpi_mode"];
+    if (j["network_input"].get<bool>()) network_input = ck.load_array("network_input");
+    resumed();
   } else {
-    r.recon = reconstruct(r.views, r.geometry, ro);
+    if (snapshot) {
+      ReconOptions first = ro;
+      first.iterations = recipe.iterations;
+      ReconResult part = reconstruct(r.views, r.geometry, first);
+      network_input = std::move(part.volume);
+      ReconOptions rest = ro;
+      rest.iterations = o.iterations - recipe.iterations;
+      rest.initial = &network_input;
+      r.recon = reconstruct(r.views, r.geometry, rest);
+      r.recon.r1.insert(r.recon.r1.begin(), part.r1.begin(), part.r1.end());
+      r.recon.r2.insert(r.recon.r2.begin(), part.r2.begin(), part.r2.end());
+      r.recon.seconds += part.seconds;
+      r.recon.device_bytes = std::max(r.recon.device_bytes, part.device_bytes);
+    } else {
+      r.recon = reconstruct(r.views, r.geometry, ro);
+    }
+    ck.save_array("volume", r.recon.volume, MrcKind::volume);
+    if (!network_input.empty()) ck.save_array("network_input", network_input, MrcKind::volume);
+    ck.save_json("summary", Json{{"r1", r.recon.r1},
+                                 {"r2", r.recon.r2},
+                                 {"r_free", r.recon.r_free},
+                                 {"seconds", r.recon.seconds},
+                                 {"mpi_ranks", r.recon.mpi_ranks},
+                                 {"mpi_mode", r.recon.mpi_mode},
+                                 {"network_input", !network_input.empty()}});
+    ck.done();
   }
   if (resire) r.recipe = nn::ReconRecipe{o.iterations, ro.step};
   seconds["reconstruct"] = seconds_since(t0);
@@ -248,6 +292,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   r.network_model = network.model_path();
   if (network.active()) {
     log.line("missing-wedge network: " + network.model_path());
+    const bool from_checkpoint = ck.begin("network");
     if (r.sample == SampleKind::film)
       log.warn(
           "the missing-wedge network was trained on isolated particles and the views show a film: "
@@ -257,7 +302,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       const char* source = snapshot ? "snapshot" : same ? "reconstruction" : "separate";
       log.line("  input: RESIRE, " + std::to_string(recipe.iterations) + " iterations at step " +
                json_number(recipe.step) + " (the model's input recipe; " + source + ")");
-      if (!snapshot && !same) {
+      if (!snapshot && !same && !from_checkpoint) {
         ReconOptions ni = ro;
         ni.algorithm = Algorithm::resire;
         ni.iterations = recipe.iterations;
@@ -270,7 +315,14 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       input = Json{{"iterations", recipe.iterations}, {"step", recipe.step}, {"source", source}};
     }
     t0 = Clock::now();
-    r.augmented = network.apply(network_input.empty() ? r.recon.volume : network_input);
+    if (from_checkpoint) {
+      r.augmented = ck.load_array("volume");
+      resumed();
+    } else {
+      r.augmented = network.apply(network_input.empty() ? r.recon.volume : network_input);
+      ck.save_array("volume", r.augmented, MrcKind::volume);
+      ck.done();
+    }
     seconds["network"] = seconds_since(t0);
     log.line("  " + json_number(seconds_since(t0)) + " s");
   } else {
@@ -313,18 +365,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     refinement["kept"] = !check.keep_traced;
     if (!check.keep_traced) r.refined = std::move(refined.model);
     // Trust per atom (docs/refinement.md): of the refined model; the traced model has none.
-    if (r.refined.size() > 0) {
-      const Json t = trust_json(r.refined, o.bootstrap);
-      const auto& ms = t["median_sigma_angstrom"];
-      log.line("trust per atom: median sigma " + fmt("%.2f", 100 * ms[0].get<double>()) + " " +
-               fmt("%.2f", 100 * ms[1].get<double>()) + " " +
-               fmt("%.2f", 100 * ms[2].get<double>()) + " pm (x y z), " +
-               std::to_string(t["weak_atoms"].get<std::size_t>()) + " weak atoms" +
-               (o.bootstrap > 0 ? ", " + std::to_string(o.bootstrap) + " bootstrap replicates"
-                                : std::string()));
-      const std::string weak = trust_warning(r.refined);
-      if (!weak.empty()) log.warn(weak);
-    }
+    if (r.refined.size() > 0) log.line(trust_line(r.refined, o.bootstrap));
+    if (const std::string weak = trust_warning(r.refined); !weak.empty()) log.warn(weak);
   }
 
   // ---- evaluate -----------------------------------------------------------------------------
@@ -411,6 +453,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   // Null when the traced model was kept (no refinement, or it failed its check): no sigma.
   m["trust"] = trust_json(r.refined, o.bootstrap);
   m["seconds"] = seconds;
+  if (ck.enabled()) m["resumed"] = ck.resumed();  // the stages taken from the checkpoints
   if (r.truth) m["evaluation"] = evaluation;
   if (!evaluation_plain.is_null()) m["evaluation_without_network"] = evaluation_plain;
   if (!evaluation_refined.is_null()) m["evaluation_refined"] = evaluation_refined;

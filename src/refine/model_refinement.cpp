@@ -535,8 +535,7 @@ class Refiner {
 
 }  // namespace
 
-ModelRefineResult detail::refine_atoms_and_views(const Array3& views,
-                                                 const TiltGeometry& geometry,
+ModelRefineResult detail::refine_atoms_and_views(const Array3& views, const TiltGeometry& geometry,
                                                  const AtomModel& atoms,
                                                  const ModelRefineOptions& opt) {
   if (views.empty()) fail_input("refine model: the tilt series is empty");

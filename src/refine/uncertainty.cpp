@@ -226,6 +226,19 @@ Json trust_json(const AtomModel& model, int bootstrap) {
               {"combination", bootstrap >= 2 ? "larger of curvature and bootstrap" : "curvature"}};
 }
 
+std::string trust_line(const AtomModel& model, int bootstrap) {
+  const Json t = trust_json(model, bootstrap);
+  if (t.is_null()) return "";
+  const auto& ms = t["median_sigma_angstrom"];
+  std::string line = "trust per atom: median sigma " + fmt("%.2f", 100 * ms[0].get<double>()) +
+                     " " + fmt("%.2f", 100 * ms[1].get<double>()) + " " +
+                     fmt("%.2f", 100 * ms[2].get<double>()) + " pm (x y z), " +
+                     std::to_string(t["weak_atoms"].get<std::size_t>()) + " weak atoms";
+  const int replicates = t["bootstrap_replicates"].get<int>();
+  if (replicates > 0) line += ", " + std::to_string(replicates) + " bootstrap replicates";
+  return line;
+}
+
 std::string trust_warning(const AtomModel& model) {
   const auto* weak = model.find_property("weak");
   if (!weak || model.size() == 0) return "";

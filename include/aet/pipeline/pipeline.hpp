@@ -67,14 +67,14 @@ struct PipelineOptions {
     a.refine_angles = true;
     return a;
   }();
-  bool refine = true;  // refine the traced atoms against the views
-  double position_prior = 0.05;     // Angstrom; 0 = none
+  bool refine = true;            // refine the traced atoms against the views
+  double position_prior = 0.05;  // Angstrom; 0 = none
   // Trust per atom of the refined model: bootstrap replicates over the views (0 = the fit's
   // curvature alone; docs/refinement.md), seeded by `seed`.
   int bootstrap = 0;
-  double min_distance = 2.0;        // Angstrom between atoms
-  nn::StageOptions network;         // the missing-wedge network (device set by the caller)
-  Device device;                    // reconstruction, alignment and simulation
+  double min_distance = 2.0;  // Angstrom between atoms
+  nn::StageOptions network;   // the missing-wedge network (device set by the caller)
+  Device device;              // reconstruction, alignment and simulation
   std::uint64_t seed = 0;
   // A result that fails its check is an error (QualityError) instead of a warning.
   bool strict = false;
@@ -86,6 +86,13 @@ struct PipelineOptions {
     a.volumes = false;
     return a;
   }();
+  // Checkpoints (aet pipeline --checkpoint): the alignment, reconstruction and network results are
+  // kept in this folder as each finishes, and a run with the same input and settings takes them
+  // from it instead of computing them again (metrics "resumed"). Empty: none.
+  std::string checkpoint_dir;
+  // Every setting of the run that changes a result, as text (the CLI gives its effective
+  // configuration): part of the checkpoints' keys, with the stages' own settings.
+  std::string checkpoint_settings;
 };
 
 // What a caller sees of a run while it goes: each log line (also kept in PipelineResult::log) and,

@@ -54,11 +54,11 @@ struct ModelRefineOptions {
 // The trust of each refined atom (docs/refinement.md, "Trust per atom"). Sigmas are standard
 // deviations of the position per axis of the model's (volume's) frame, in Angstrom.
 struct AtomTrust {
-  std::vector<Vec3> sigma;            // reported: the curvature's, combined with the bootstrap's
-  std::vector<Vec3> sigma_curvature;  // from the per-atom Gauss-Newton matrix and the noise
-  std::vector<Vec3> sigma_bootstrap;  // spread over the replicates (empty without them)
-  std::vector<double> weight_snr;     // refined intensity / its standard deviation
-  std::vector<bool> weak;             // weight_snr < kWeakSnr: the views support it weakly
+  std::vector<Vec3> sigma;             // reported: the curvature's, combined with the bootstrap's
+  std::vector<Vec3> sigma_curvature;   // from the per-atom Gauss-Newton matrix and the noise
+  std::vector<Vec3> sigma_bootstrap;   // spread over the replicates (empty without them)
+  std::vector<double> weight_snr;      // refined intensity / its standard deviation
+  std::vector<bool> weak;              // weight_snr < kWeakSnr: the views support it weakly
   std::vector<double> noise_variance;  // per atom: mean square residual on its footprint
   int bootstrap = 0;                   // replicates run
   std::size_t weak_count = 0;
@@ -93,6 +93,9 @@ ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& g
 // and their fraction, the weak threshold, the bootstrap replicates. Null when the model has no
 // trust columns (e.g. a traced model).
 Json trust_json(const AtomModel& model, int bootstrap);
+// One log line of trust_json's summary ("trust per atom: median sigma ... pm (x y z), N weak
+// atoms, ..."); "" when the model has no trust columns.
+std::string trust_line(const AtomModel& model, int bootstrap);
 // The warning for a model whose weak atoms exceed AtomTrust::kWeakWarnFraction; "" otherwise.
 std::string trust_warning(const AtomModel& model);
 

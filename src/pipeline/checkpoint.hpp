@@ -1,0 +1,54 @@
+// The pipeline's checkpoints (PipelineOptions::checkpoint_dir, `aet pipeline --checkpoint DIR`):
+// each long stage (alignment, reconstruction, network) leaves its result in DIR when it finishes,
+// under a key that chains the input's fingerprint with every earlier stage's settings; a later run
+// with the same inputs and settings takes the result from DIR instead of computing it again (a
+// run stopped by Slurm's time limit, requeued, goes on where it was). A stage's key file is
+// written last, so a stage killed while saving is simply computed again.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "aet/core/array.hpp"
+#include "aet/core/json.hpp"
+#include "aet/geometry/rotation.hpp"
+#include "aet/io/mrc.hpp"
+
+namespace aet::detail {
+
+class Checkpoint {
+ public:
+  // `dir` empty: no checkpoints (every call below is a no-op or false). The fingerprint covers
+  // aet's version, the views (dimensions, pixel size, every value), the nominal angles, the given
+  // geometry and `settings` (every setting that changes a result, as text).
+  Checkpoint(const std::string& dir, const Array3& views, const std::vector<Euler>& nominal,
+             const TiltGeometry& geometry, const std::string& settings);
+  bool enabled() const { return !dir_.empty(); }
+
+  // Starts stage `stage`: its key, chained after the previous stage's. Returns whether DIR holds
+  // this stage's result under that key.
+  bool begin(const std::string& stage);
+
+  // The stage's files (read after begin() returned true, written before done()).
+  void save_array(const std::string& name, const Array3& a, MrcKind kind) const;
+  Array3 load_array(const std::string& name) const;
+  void save_geometry(const std::string& name, const TiltGeometry& g) const;
+  TiltGeometry load_geometry(const std::string& name) const;
+  void save_json(const std::string& name, const Json& j) const;
+  Json load_json(const std::string& name) const;
+  void save_numbers(const std::string& name, const std::vector<double>& v) const;
+  std::vector<double> load_numbers(const std::string& name) const;
+
+  // Marks the stage done (its key file, written last).
+  void done() const;
+  // The stages taken from DIR so far.
+  const std::vector<std::string>& resumed() const { return resumed_; }
+  void note_resumed() { resumed_.push_back(stage_); }
+
+ private:
+  std::string file(const std::string& name) const;
+  std::string dir_, key_, stage_;
+  std::vector<std::string> resumed_;
+};
+
+}  // namespace aet::detail

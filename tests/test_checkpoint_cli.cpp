@@ -1,0 +1,113 @@
+// aet pipeline --checkpoint: a run stopped by SIGTERM (Slurm's time limit, scancel) after its
+// alignment, run again with the same command, takes the alignment from the checkpoint folder and
+// ends with the atoms of an uninterrupted run; a changed setting takes nothing from it.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aet/core/json.hpp"
+#include "support/cli_support.hpp"
+
+namespace aet {
+namespace {
+
+using test::read_text;
+using test::run_aet;
+using test::TempDir;
+
+bool contains(const std::string& s, const std::string& what) {
+  return s.find(what) != std::string::npos;
+}
+
+// The atom lines of an extended XYZ (its comment line names the run's command).
+std::string atom_lines(const std::string& xyz) {
+  const std::string text = read_text(xyz);
+  const auto second = text.find('\n', text.find('\n') + 1);
+  return second == std::string::npos ? "" : text.substr(second + 1);
+}
+
+std::vector<std::string> resumed(const std::string& metrics) {
+  return Json::parse(read_text(metrics))["resumed"].get<std::vector<std::string>>();
+}
+
+TEST(CheckpointCli, AStoppedRunGoesOnFromItsCheckpoints) {
+  TempDir tmp;
+  ASSERT_EQ(run_aet("simulate --phantom pt-cuboctahedron-309 --tilt-range -60:60:6 --seed 11 "
+                    "--quiet --out " +
+                    tmp.file("sim"))
+                .exit_code,
+            0);
+  const std::vector<std::string> args = {"pipeline",
+                                         "--tilts",
+                                         tmp.file("sim/tilts.mrc"),
+                                         "--angles",
+                                         tmp.file("sim/tilts.tlt"),
+                                         "--elements",
+                                         "Pt",
+                                         "--align-rounds",
+                                         "1",
+                                         "--iterations",
+                                         "20",
+                                         "--no-network",
+                                         "--no-report",
+                                         "--no-analysis",
+                                         "--threads",
+                                         "1"};
+  const auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const auto line = [](const std::vector<std::string>& a) {
+    std::string s;
+    for (const auto& w : a) s += " '" + w + "'";
+    return s;
+  };
+  const std::string ck = tmp.file("ck");
+
+  // Stopped once the alignment is in the checkpoint folder: no output, the checkpoint kept.
+  const pid_t pid =
+      test::start_aet(with({"--checkpoint", ck, "--out", tmp.file("a")}), tmp.file("log"));
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(test::wait_for(ck + "/align.key", pid)) << read_text(tmp.file("log"));
+  EXPECT_EQ(test::stop_with(pid, SIGTERM), 143) << read_text(tmp.file("log"));
+  EXPECT_FALSE(test::file_exists(tmp.file("a")));
+  EXPECT_TRUE(test::file_exists(ck + "/align.views.mrc"));
+
+  // The same command again: the alignment from the folder, the rest computed.
+  auto r = run_aet(line(with({"--checkpoint", ck, "--out", tmp.file("a")})) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "taken from the checkpoint in " + ck)) << r.output;
+  const auto first = resumed(tmp.file("a/metrics.json"));
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first.front(), "align");
+
+  // The atoms are those of a run that was never stopped, to the last digit.
+  r = run_aet(line(with({"--out", tmp.file("b")})) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(atom_lines(tmp.file("a/atoms.xyz")), atom_lines(tmp.file("b/atoms.xyz")));
+
+  // A setting that changes the result: the stored alignment is not taken; its key goes before
+  // anything is saved over it.
+  const pid_t again =
+      test::start_aet(with({"--checkpoint", ck, "--out", tmp.file("c"), "--min-distance", "2.1"}),
+                      tmp.file("log2"));
+  ASSERT_GT(again, 0);
+  for (int i = 0; i < 600 && test::file_exists(ck + "/align.key"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(test::file_exists(ck + "/align.key"));
+  EXPECT_EQ(test::stop_with(again, SIGTERM), 143);
+  EXPECT_FALSE(contains(read_text(tmp.file("log2")), "taken from the checkpoint"));
+
+  // The checkpoint folder inside --out would go with a stopped run's output folder.
+  r = run_aet(line(with({"--checkpoint", tmp.file("d/ck"), "--out", tmp.file("d")})) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "put the checkpoint folder outside --out")) << r.output;
+}
+
+}  // namespace
+}  // namespace aet
