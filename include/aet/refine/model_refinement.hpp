@@ -54,7 +54,7 @@ struct ModelRefineOptions {
 // The trust of each refined atom (docs/refinement.md, "Trust per atom"). Sigmas are standard
 // deviations of the position per axis of the model's (volume's) frame, in Angstrom.
 struct AtomTrust {
-  std::vector<Vec3> sigma;             // reported: the curvature's, combined with the bootstrap's
+  std::vector<Vec3> sigma;             // reported: the larger of the two below, per axis
   std::vector<Vec3> sigma_curvature;   // from the per-atom Gauss-Newton matrix and the noise
   std::vector<Vec3> sigma_bootstrap;   // spread over the replicates (empty without them)
   std::vector<double> weight_snr;      // refined intensity / its standard deviation
@@ -63,6 +63,8 @@ struct AtomTrust {
   int bootstrap = 0;                   // replicates run
   std::size_t weak_count = 0;
   Vec3 median_sigma = Vec3::Zero();  // of `sigma`, per axis
+  // Not 3-5: an atom the views do not show still takes up the probe tail's misfit (6-9 for atoms
+  // put in a particle's gaps, 100 and more for real Pt atoms at dose 5e4; docs/refinement.md).
   static constexpr double kWeakSnr = 10.0;
   static constexpr double kWeakWarnFraction = 0.1;  // warn when more atoms than this are weak
 };
@@ -84,7 +86,8 @@ struct ModelRefineResult {
 
 // Refines `atoms` and `geometry` against `views` (nx x ny x nviews, pixel size voxel_size.x).
 // Throws InputError for no atoms, a view/geometry count mismatch, non-finite views or positions, a
-// non-positive pixel size or bad options (a negative or non-finite position prior among them).
+// non-positive pixel size or bad options (a negative or non-finite position prior, or negative
+// bootstrap replicates, among them). With refine_atoms the result carries the trust per atom.
 ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
                                       const AtomModel& atoms, const ModelRefineOptions& opt);
 
