@@ -61,6 +61,10 @@ TEST(ReportCli, PipelineWritesEveryFigureAndTheMetricsTheyDrawFrom) {
   // No warning in this run: the report says so at its top.
   EXPECT_EQ(m["warnings"].size(), 0u) << m["warnings"];
   EXPECT_NE(html.find("none: every stage passed its checks"), std::string::npos);
+  // The atoms coloured by their position's standard deviation when the refined model (which has
+  // a trust per atom) was kept.
+  EXPECT_EQ(html.find("standard deviation (pm; sigma_x, sigma_y, sigma_z") != std::string::npos,
+            m["refinement"]["kept"].get<bool>());
 
   // What the pipeline records for the report: R1 per iteration (its last value is the run's R1),
   // each view's R1 against the reconstruction's projection (weighted by the views' sum |b| they

@@ -152,7 +152,7 @@ def slab_atoms(atoms, axis, at=0.0):
 
 def atom_overlay(vol, atoms, trust=None):
     """The central slices with the atoms within SLAB of each plane: coloured by species, and by
-    trust (a second row) when the model has a per-atom `trust`."""
+    `trust` (a second row: each atom's position standard deviation in pm) when given."""
     rows = 2 if trust is not None else 1
     fig, axes = plt.subplots(rows, 3, figsize=(10.5, 3.4 * rows), squeeze=False,
                              constrained_layout=True)
@@ -184,7 +184,7 @@ def atom_overlay(vol, atoms, trust=None):
                 sc = ax.scatter(p[:, ah], p[:, av], s=22, c=trust[idx], cmap="viridis",
                                 vmin=float(np.min(trust)), vmax=float(np.max(trust)))
                 if c == 2:
-                    fig.colorbar(sc, ax=axes[r, :], shrink=0.8, label="trust")
+                    fig.colorbar(sc, ax=axes[r, :], shrink=0.8, label="position sd (pm)")
             ax.set_xlim(ext[0], ext[1])
             ax.set_ylim(ext[2], ext[3])
             ax.set_title("%s (%s = %.2f \u00c5), %d atoms within %.1f \u00c5"

@@ -138,14 +138,20 @@ def add_volumes(rep, run):
     atoms = run.atoms("atoms.xyz", "no atom overlay or intensity histogram")
     traced_in = augmented if augmented is not None else recon
     if atoms is not None and traced_in is not None and len(atoms.species):
-        trust = atoms.properties.get("trust")
+        # Trust per atom (docs/refinement.md): the position's standard deviation, in pm, from
+        # sigma_x, sigma_y, sigma_z (A) of a refined model; the traced model has none.
+        sig = [atoms.properties.get("sigma_" + a) for a in "xyz"]
+        trust = (100.0 * np.sqrt(sig[0] ** 2 + sig[1] ** 2 + sig[2] ** 2)
+                 if all(x is not None for x in sig) else None)
         rep.figure("atoms", figures.atom_overlay(traced_in, atoms, trust),
                    "The final model (atoms.xyz) on the slices of the volume it was traced in "
                    "(%s), atoms within %.1f \u00c5 of each plane, coloured by species%s. Atom "
                    "positions are centred on voxel n//2, the slices' origin."
                    % ("the network's output" if augmented is not None else "the reconstruction",
-                      figures.SLAB, " and (second row) by trust" if trust is not None else
-                      "; no per-atom trust in this model"))
+                      figures.SLAB, " and (second row) by the position's standard deviation "
+                      "(pm; sigma_x, sigma_y, sigma_z of the refinement's trust per atom)"
+                      if trust is not None else "; no per-atom trust in this model (the traced "
+                      "model was kept)"))
     else:
         rep.note("no atoms or no volume to draw them on")
     rep.end()

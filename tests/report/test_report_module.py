@@ -98,5 +98,20 @@ class Xyz(unittest.TestCase):
         self.assertEqual(a.info["trace_classes"], "kmeans 1 classes (centres 3)")
 
 
+class Trust(unittest.TestCase):
+    def test_overlay_gains_a_row_coloured_by_the_position_sd(self):
+        from aet_report.run_folder import Volume
+        vol = Volume(np.random.default_rng(0).random((10, 10, 10)), 0.5)
+        atoms = Atoms(["Pt", "Pt"], np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]]), {}, {})
+
+        def size(png_bytes):  # PNG width and height from the IHDR chunk
+            return (int.from_bytes(png_bytes[16:20], "big"), int.from_bytes(png_bytes[20:24], "big"))
+
+        w1, h1 = size(figures.atom_overlay(vol, atoms))
+        w2, h2 = size(figures.atom_overlay(vol, atoms, np.array([0.8, 1.6])))
+        self.assertEqual(w1, w2)
+        self.assertGreater(h2, 1.8 * h1)
+
+
 if __name__ == "__main__":
     unittest.main()
