@@ -109,24 +109,25 @@ TEST(MpiWorld, APlainProcessIsTheOneProcessWorld) {
 }
 
 TEST(MpiWorld, RanksSharingAnUnboundNodeShareItsCpus) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
-  const long online = sysconf(_SC_NPROCESSORS_ONLN);
-  if (CPU_COUNT(&set) < online)
-    GTEST_SKIP() << "this process is bound to " << CPU_COUNT(&set) << " of " << online
-                 << " CPUs: an MPI launcher's binding already divides them";
-  if (std::getenv("SLURM_CPUS_PER_TASK"))
-    GTEST_SKIP() << "SLURM_CPUS_PER_TASK already sets this task's CPUs";
+  // 16 CPUs online: a process that may use all of them, alone or one of 2 or 1000 ranks.
+  EXPECT_EQ(detail::threads_for(16, 16, 0, 0), 16);
+  EXPECT_EQ(detail::threads_for(16, 16, 0, 1), 16);
+  EXPECT_EQ(detail::threads_for(16, 16, 0, 2), 8);
+  EXPECT_EQ(detail::threads_for(16, 16, 0, 3), 5);
+  EXPECT_EQ(detail::threads_for(16, 16, 0, 1000), 1);
+  // Bound by the launcher (4 of the 16 CPUs): its binding has divided them already.
+  EXPECT_EQ(detail::threads_for(4, 16, 0, 4), 4);
+  // A Slurm task's CPUs are its own: the node is not shared out again.
+  EXPECT_EQ(detail::threads_for(16, 16, 4, 0), 4);
+  EXPECT_EQ(detail::threads_for(16, 16, 4, 2), 4);
+  EXPECT_EQ(detail::threads_for(16, 16, 32, 0), 16);  // no more than the mask allows
+  // The process's own default goes through the same rule.
   set_num_threads(0);
   const int whole = num_threads();
   {
-    const ScopedEnv env("OMPI_COMM_WORLD_LOCAL_SIZE", "2");
-    EXPECT_EQ(num_threads(), std::max(1, whole / 2));
-  }
-  {
     const ScopedEnv env("OMPI_COMM_WORLD_LOCAL_SIZE", "1000");
-    EXPECT_EQ(num_threads(), 1);
+    EXPECT_LE(num_threads(), whole);
+    EXPECT_GE(num_threads(), 1);
   }
   EXPECT_EQ(num_threads(), whole);
 }

@@ -1,11 +1,13 @@
 // aet submit on a real one-node Slurm cluster (tests/slurm/, started by the ctest fixture
 // slurm_start and stopped by slurm_stop): a job array of three simulated series, and a staged
 // chain whose first stage fails, leaves the rest blocked, and completes in order after --rerun.
-// Skips, with the reason, only where Slurm cannot be installed or started.
+// Run directly (not through ctest) the suite starts and stops the cluster itself. Skips, with the
+// reason, only where Slurm cannot be installed or started.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -45,16 +47,27 @@ double modified_seconds(const std::string& path) {
 
 class Slurm : public ::testing::Test {
  protected:
+  // Under ctest the fixture slurm_start has started the cluster (AET_SLURM_DIR); run directly,
+  // the suite starts one of its own and stops it at the end.
+  static void SetUpTestSuite() {
+    if (const char* dir = std::getenv("AET_SLURM_DIR")) {
+      state_ = dir;
+      return;
+    }
+    state_ = "/tmp/aet-slurm-gtest";
+    own_ = true;
+    const auto r = run_command(std::string("'") + AET_SOURCE_DIR + "/tests/slurm/ctest-start.sh' " +
+                               state_ + " 2>&1");
+    if (r.exit_code != 0) std::fprintf(stderr, "%s\n", r.output.c_str());
+  }
+  static void TearDownTestSuite() {
+    if (own_) run_command(std::string("'") + AET_SOURCE_DIR + "/tests/slurm/stop.sh' " + state_);
+  }
   void SetUp() override {
-    const char* dir = std::getenv("AET_SLURM_DIR");
-    if (!dir)
-      GTEST_SKIP() << "AET_SLURM_DIR is not set: run through ctest, whose fixture starts "
-                      "the cluster (tests/slurm/ctest-start.sh)";
-    const std::string state = dir;
-    if (file_exists(state + "/unavailable"))
-      GTEST_SKIP() << "Slurm cannot run here: " << read_text(state + "/unavailable");
-    ASSERT_TRUE(file_exists(state + "/slurm.conf")) << "the Slurm fixture left no slurm.conf";
-    env_ = "SLURM_CONF=" + state + "/slurm.conf ";
+    if (file_exists(state_ + "/unavailable"))
+      GTEST_SKIP() << "Slurm cannot run here: " << read_text(state_ + "/unavailable");
+    ASSERT_TRUE(file_exists(state_ + "/slurm.conf")) << "the Slurm cluster did not start";
+    env_ = "SLURM_CONF=" + state_ + "/slurm.conf ";
   }
 
   RunResult aet(const std::string& args) {
@@ -91,6 +104,8 @@ class Slurm : public ::testing::Test {
     return t["pending"] == 0 && t["running"] == 0;
   }
 
+  static inline std::string state_;
+  static inline bool own_ = false;
   std::string env_;
 };
 
@@ -121,8 +136,8 @@ TEST_F(Slurm, SeriesArrayRunsEveryTask) {
 TEST_F(Slurm, UnreachableControllerLeavesNothing) {
   TempDir dir;
   const std::string conf = dir.file("slurm.conf");
-  ASSERT_EQ(run_command("sed '/^SlurmctldPort/d' " + std::string(std::getenv("AET_SLURM_DIR")) +
-                        "/slurm.conf > " + conf + " && echo SlurmctldPort=6999 >> " + conf)
+  ASSERT_EQ(run_command("sed '/^SlurmctldPort/d' " + state_ + "/slurm.conf > " + conf +
+                        " && echo SlurmctldPort=6999 >> " + conf)
                 .exit_code,
             0);
   const auto r = run_command("SLURM_CONF=" + conf + " '" + AET_TEST_BINARY +

@@ -22,17 +22,9 @@ namespace aet {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 Json read_json(const std::string& path) {
   try {
-    return Json::parse(read_text(path));
+    return Json::parse(read_text_file(path));
   } catch (const std::exception& e) {
     fail_file(path, std::string("not valid JSON: ") + e.what());
   }
@@ -166,7 +158,7 @@ Json collect_results(const Sweep& sw, const std::vector<SweepCase>& cases, const
   for (const SweepCase& c : cases) {
     const SweepParticle& p = sw.particles[c.particle];
     const std::string dir = out + "/" + c.name;
-    const bool simulated = read_text(dir + "/simulated") == detail::case_settings(sw, c);
+    const bool simulated = read_text_file(dir + "/simulated") == detail::case_settings(sw, c);
     const Json info = simulated ? read_json(dir + "/case.json") : Json::object();
     std::string elements;
     for (const auto& e : member(info, "elements"))
@@ -189,14 +181,14 @@ Json collect_results(const Sweep& sw, const std::vector<SweepCase>& cases, const
               {"shift_max_px", sw.shift_max_px},
               {"axis_rotation_deg", sw.axis_rotation_deg},
               {"angle_error_deg", sw.angle_error_deg}};
-    const std::string case_error = trimmed(read_text(dir + "/error.txt"));
+    const std::string case_error = trimmed(read_text_file(dir + "/error.txt"));
     for (const SweepMethod& m : sw.methods) {
       const std::string mdir = dir + "/" + m.name;
       Json row = base;
       row["method"] = m.name;
       Json values = Json::object();
       std::string status = "missing", error;
-      if (simulated && read_text(mdir + "/done") == detail::method_settings(sw, c, m)) {
+      if (simulated && read_text_file(mdir + "/done") == detail::method_settings(sw, c, m)) {
         values = read_json(mdir + "/result.json");
         status = "ok";
       } else if (!case_error.empty()) {
@@ -204,7 +196,7 @@ Json collect_results(const Sweep& sw, const std::vector<SweepCase>& cases, const
         error = case_error;
       } else if (fs::exists(mdir + "/error.txt")) {
         status = "failed";
-        error = trimmed(read_text(mdir + "/error.txt"));
+        error = trimmed(read_text_file(mdir + "/error.txt"));
       }
       if (status != "ok") values = detail::method_row(m, Json::object());
       values["status"] = status;

@@ -36,14 +36,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string read_file_text(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 SimulationInput imaging_of(const Sweep& sw, const SweepCase& c) {
   SimulationInput in;
   in.dose = c.dose;
@@ -183,7 +175,7 @@ Json run_external_method(const SweepCase& c, const SweepMethod& m, const CaseDat
   const int status = std::system(("( " + command + " ) > '" + log_path + "' 2>&1").c_str());
   const double seconds_command = seconds_since(t0);
   const int code = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  const std::string tail = detail::last_lines(read_file_text(log_path), 3);
+  const std::string tail = detail::last_lines(read_text_file(log_path), 3);
   const std::string said = tail.empty() ? "" : "; its output ends: " + tail;
   if (code != 0)
     fail_input("the command exited with status " + std::to_string(code) + " (" + command + ")" +
@@ -307,7 +299,7 @@ CaseOutcome run_case(const Sweep& sw, const SweepCase& c, const std::string& out
   CaseData data;
   try {
     ensure_directory(dir);
-    if (read_file_text(dir + "/simulated") != settings) {
+    if (read_text_file(dir + "/simulated") != settings) {
       // New, or made for other settings: the series and every method's result go.
       for (const auto& entry : fs::directory_iterator(dir))
         if (entry.path().filename() != "worker.log") fs::remove_all(entry.path());
@@ -328,7 +320,7 @@ CaseOutcome run_case(const Sweep& sw, const SweepCase& c, const std::string& out
     mo.method = m.name;
     const std::string mdir = dir + "/" + m.name;
     const std::string msettings = detail::method_settings(sw, c, m);
-    if (read_file_text(mdir + "/done") == msettings) {
+    if (read_text_file(mdir + "/done") == msettings) {
       mo.resumed = true;
       outcome.methods.push_back(mo);
       continue;

@@ -154,8 +154,18 @@ Pool& pool() {
   return *g_pool;
 }
 
+// A positive integer environment value, 0 when unset or anything else.
+long positive_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v) return 0;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(v, &end, 10);
+  return end != v && *end == '\0' && errno == 0 && n > 0 ? n : 0;
+}
+
 // The CPUs this thread may run on (taskset, cgroups' cpusets), and no more than SLURM allots a
-// task.
+// task, shared among the MPI ranks of an unbound node (detail::threads_for).
 int default_num_threads() {
   int n = 0;
   cpu_set_t set;
@@ -165,26 +175,25 @@ int default_num_threads() {
     const unsigned hw = std::thread::hardware_concurrency();
     n = hw == 0 ? 1 : static_cast<int>(hw);
   }
-  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
-    char* end = nullptr;
-    errno = 0;
-    const long v = std::strtol(slurm, &end, 10);
-    if (end != slurm && *end == '\0' && errno == 0 && v > 0 && v < n) n = static_cast<int>(v);
-  }
-  // MPI ranks sharing a node without binding (mpirun --bind-to none, --oversubscribe) each see
-  // the whole machine: share its CPUs between them instead of running ranks x CPUs threads.
-  if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) {
-    char* end = nullptr;
-    errno = 0;
-    const long ranks = std::strtol(local, &end, 10);
-    const long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (end != local && *end == '\0' && errno == 0 && ranks > 1 && online > 0 && n >= online)
-      n = std::max(1, n / static_cast<int>(ranks));
-  }
-  return n;
+  return detail::threads_for(n, sysconf(_SC_NPROCESSORS_ONLN), positive_env("SLURM_CPUS_PER_TASK"),
+                             positive_env("OMPI_COMM_WORLD_LOCAL_SIZE"));
 }
 
 }  // namespace
+
+namespace detail {
+
+int threads_for(int allowed, long online, long slurm_cpus, long local_ranks) {
+  int n = allowed;
+  if (slurm_cpus > 0 && slurm_cpus < n) n = static_cast<int>(slurm_cpus);
+  // MPI ranks sharing a node without binding (mpirun --bind-to none, --oversubscribe) each see
+  // the whole machine: share its CPUs between them instead of running ranks x CPUs threads.
+  if (local_ranks > 1 && online > 0 && n >= online)
+    n = std::max(1, n / static_cast<int>(local_ranks));
+  return n;
+}
+
+}  // namespace detail
 
 void set_num_threads(int n) {
   g_threads = n < 0 ? 0 : n;

@@ -103,14 +103,9 @@ std::string now_text() {
   return buf;
 }
 
-std::string read_file_text(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // The last `lines` lines of a file (its whole text when shorter).
 std::string tail_lines(const std::string& path, int lines) {
-  const std::string text = trimmed(read_file_text(path));
+  const std::string text = trimmed(read_text_file(path));
   std::size_t pos = text.size();
   for (int i = 0; i < lines && pos != std::string::npos && pos > 0; ++i)
     pos = text.rfind('\n', pos - 1);
@@ -334,7 +329,7 @@ Json submission_status(const std::string& job_dir) {
         if (!q->second.reason.empty() && q->second.reason != "None")
           tj["reason"] = q->second.reason;
       } else if (is_file(base + ".rc")) {
-        const std::string rc = trimmed(read_file_text(base + ".rc"));
+        const std::string rc = trimmed(read_text_file(base + ".rc"));
         tj["exit_status"] = rc;
         state = rc == "0" ? "done" : "failed";
       } else {

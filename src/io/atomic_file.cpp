@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <system_error>
 
 #include "aet/core/error.hpp"
@@ -119,6 +120,14 @@ void write_text_file(const std::string& path, const std::string& text) {
   AtomicFile f(path);
   f.stream() << text;
   f.commit();
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace aet

@@ -1,8 +1,7 @@
-// The pipeline's checkpoints (checkpoint.hpp). Keys are FNV-1a 64-bit hashes: they tell results
-// of different inputs or settings apart (no adversary), and the views' values enter them exactly.
+// The pipeline's checkpoints (checkpoint.hpp). Keys are SHA-256 digests (the model files'
+// checksum function): the views' values enter them exactly.
 #include "checkpoint.hpp"
 
-#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,40 +12,12 @@
 #include "aet/core/error.hpp"
 #include "aet/io/atomic_file.hpp"
 #include "aet/io/mrc.hpp"
+#include "sha256.hpp"
 
 namespace aet::detail {
 namespace {
 
 namespace fs = std::filesystem;
-
-class Fnv {
- public:
-  void add(const void* data, std::size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < n; ++i) {
-      h_ ^= p[i];
-      h_ *= 1099511628211ull;
-    }
-  }
-  void add(const std::string& s) {
-    add(s.data(), s.size());
-    add("\0", 1);
-  }
-  void add(double v) { add(&v, sizeof v); }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
-    return buf;
-  }
-
- private:
-  std::uint64_t h_ = 14695981039346656037ull;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 }  // namespace
 
@@ -56,32 +27,36 @@ Checkpoint::Checkpoint(const std::string& dir, const Array3& views,
     : dir_(dir) {
   if (dir_.empty()) return;
   ensure_directory(dir_);
-  Fnv f;
-  f.add(std::string("aet ") + AET_VERSION);
-  for (std::int64_t n : {views.nx(), views.ny(), views.nz()}) f.add(&n, sizeof n);
-  f.add(views.voxel_size.x);
-  f.add(views.data(), views.size() * sizeof(float));
-  for (const Euler& e : nominal) {
-    f.add(e.phi);
-    f.add(e.theta);
-    f.add(e.psi);
-  }
+  // What the key covers, as text: version, dimensions and pixel size, the views' digest, every
+  // angle and geometry number to the last bit, the settings.
+  std::string text = std::string("aet ") + AET_VERSION + "\n";
+  char buf[64];
+  const auto number = [&](double v) {
+    std::snprintf(buf, sizeof buf, "%a ", v);
+    text += buf;
+  };
+  text += std::to_string(views.nx()) + " " + std::to_string(views.ny()) + " " +
+          std::to_string(views.nz()) + " ";
+  number(views.voxel_size.x);
+  text += nn::detail::sha256_hex(views.data(), views.size() * sizeof(float)) + "\n";
+  for (const Euler& e : nominal)
+    for (double v : {e.phi, e.theta, e.psi}) number(v);
+  text += "\n";
   for (const ViewGeometry& g : geometry) {
-    f.add(g.R.data(), 9 * sizeof(double));
-    f.add(g.shift.data(), 2 * sizeof(double));
+    for (int i = 0; i < 9; ++i) number(g.R.data()[i]);
+    number(g.shift.x());
+    number(g.shift.y());
   }
-  f.add(settings);
-  key_ = f.hex();
+  key_ = nn::detail::sha256_hex(text.data(), text.size());
+  key_ = nn::detail::sha256_hex((key_ + "\n" + settings).data(), key_.size() + 1 + settings.size());
 }
 
 bool Checkpoint::begin(const std::string& stage) {
   if (!enabled()) return false;
-  Fnv f;
-  f.add(key_);
-  f.add(stage);
-  key_ = f.hex();
+  const std::string chained = key_ + "\n" + stage;
+  key_ = nn::detail::sha256_hex(chained.data(), chained.size());
   stage_ = stage;
-  std::string stored = read_text(file("key"));
+  std::string stored = read_text_file(file("key"));
   while (!stored.empty() && stored.back() == '\n') stored.pop_back();
   if (stored == key_) return true;
   // Another run's result: its key goes before any file is replaced, so that files half replaced
@@ -106,7 +81,7 @@ void Checkpoint::save_array(const std::string& name, const Array3& a, MrcKind ki
 
 Array3 Checkpoint::load_array(const std::string& name) const {
   Array3 a = read_mrc(file(name + ".mrc"));
-  std::istringstream in(read_text(file(name + ".voxel")));
+  std::istringstream in(read_text_file(file(name + ".voxel")));
   VoxelSize v;
   if (!(in >> v.x >> v.y >> v.z))
     fail_file(file(name + ".voxel"), "a damaged checkpoint (remove the checkpoint folder)");
@@ -130,7 +105,7 @@ void Checkpoint::save_geometry(const std::string& name, const TiltGeometry& g) c
 
 TiltGeometry Checkpoint::load_geometry(const std::string& name) const {
   const std::string path = file(name + ".txt");
-  std::istringstream in(read_text(path));
+  std::istringstream in(read_text_file(path));
   TiltGeometry g;
   ViewGeometry v;
   while (in >> v.R.data()[0]) {
@@ -149,7 +124,7 @@ void Checkpoint::save_json(const std::string& name, const Json& j) const {
 Json Checkpoint::load_json(const std::string& name) const {
   const std::string path = file(name + ".json");
   try {
-    return Json::parse(read_text(path));
+    return Json::parse(read_text_file(path));
   } catch (const nlohmann::json::exception& e) {
     fail_file(path,
               std::string("a damaged checkpoint (remove the checkpoint folder): ") + e.what());

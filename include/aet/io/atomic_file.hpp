@@ -35,6 +35,9 @@ int publish_temporary(const std::string& from, const std::string& to, InterruptC
 
 // Writes `text` to `path` atomically (through an AtomicFile).
 void write_text_file(const std::string& path, const std::string& text);
+// The whole text of `path`; empty when it cannot be read (callers decide whether that is an
+// error).
+std::string read_text_file(const std::string& path);
 
 // Creates the directory (and parents) or throws InputError naming it.
 void ensure_directory(const std::string& dir);
