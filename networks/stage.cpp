@@ -132,6 +132,15 @@ void NetworkStage::check_voxel_size(double voxel) {
   state_->model.reset();
 }
 
+bool NetworkStage::check_film(bool film) {
+  if (!active() || !film || state_->explicit_model) return false;
+  state_->reason =
+      "the views show a film and the shipped model was trained on isolated particles "
+      "(--model FILE applies a model anyway)";
+  state_->model.reset();
+  return true;
+}
+
 Array3 NetworkStage::apply(const Array3& volume) const {
   if (!active()) throw InternalError("NetworkStage::apply on an inactive stage");
   AugmentOptions o;

@@ -68,6 +68,8 @@ int run_reconstruct(const Invocation& inv) {
        "space, leaving whole pixels to the projector (sharper fit for shifted views)")
     ("initial", po::value<std::string>()->value_name("FILE"),
        "RESIRE / SIRT: start from this volume (MRC, volume size) instead of zeros")
+    ("extended", "an object wider than the field of view (a film): solve on a volume as wide as "
+       "the tilted views reach within its depth, write the field of view")
     ("filter", po::value<std::string>()->default_value("ramp")->value_name("NAME"),
        "FBP filter: ramp, shepp-logan or hann")
     ("oversampling", po::value<double>()->default_value(2.0)->value_name("R"),
@@ -116,6 +118,7 @@ int run_reconstruct(const Invocation& inv) {
   opt.positivity = !vm.count("no-positivity");
   opt.accelerate = vm.count("accelerate") > 0;
   opt.fourier_shift = vm.count("fourier-shift") > 0;
+  opt.extended = vm.count("extended") > 0;
   opt.genfire.oversampling = vm["oversampling"].as<double>();
   opt.genfire.interpolation_radius = vm["interp-radius"].as<double>();
   opt.genfire.rfree_fraction = vm["rfree-fraction"].as<double>();
@@ -158,11 +161,20 @@ int run_reconstruct(const Invocation& inv) {
     const std::int64_t nx = opt.nx > 0 ? opt.nx : views.nx();
     const std::int64_t ny = opt.ny > 0 ? opt.ny : views.ny();
     const std::int64_t nz = opt.nz > 0 ? opt.nz : views.nx();
-    if (into.nx() != nx || into.ny() != ny || into.nz() != nz)
+    // An extended object's support or start may also have the whole solve's size.
+    const VolumeExtent e =
+        opt.extended ? extended_object_extent(geometry, views.nx(), views.ny(), pixel, nx, ny, nz)
+                     : VolumeExtent{nx, ny};
+    const bool whole = into.nx() == e.nx && into.ny() == e.ny && into.nz() == nz;
+    if ((into.nx() != nx || into.ny() != ny || into.nz() != nz) && !whole)
       fail_file(path, std::string("the ") + what + " is " + std::to_string(into.nx()) + " x " +
                           std::to_string(into.ny()) + " x " + std::to_string(into.nz()) +
                           " but the volume is " + std::to_string(nx) + " x " + std::to_string(ny) +
-                          " x " + std::to_string(nz));
+                          " x " + std::to_string(nz) +
+                          (opt.extended ? " (or " + std::to_string(e.nx) + " x " +
+                                              std::to_string(e.ny) + " x " + std::to_string(nz) +
+                                              ", the extended object's whole solve)"
+                                        : std::string()));
     for (float v : into.vector())
       if (!std::isfinite(v)) fail_file(path, std::string("the ") + what + " holds NaN or Inf");
     return path;
@@ -183,6 +195,9 @@ int run_reconstruct(const Invocation& inv) {
            std::to_string(views.ny()) + " px at " + json_number(pixel) + " A, device " +
            opt.device.str());
   const ReconResult result = reconstruct(views, geometry, opt);
+  if (opt.extended)
+    log_info("extended object: solved on " + dims_text(result.full_volume) +
+             ", wrote the field of view " + dims_text(result.volume));
   const double r1 = result.r1.empty() ? 0.0 : result.r1.back();
   const bool genfire = opt.algorithm == Algorithm::genfire;
   std::string free_text;
@@ -203,7 +218,7 @@ int run_reconstruct(const Invocation& inv) {
   // Plain RESIRE from zeros is what the network trains on; the label lets aet augment check the
   // recipe. A warm start, a support or momentum make another volume, so they get no label.
   if (opt.algorithm == Algorithm::resire && !opt.accelerate && !opt.initial && !opt.support &&
-      !opt.fourier_shift)
+      !opt.fourier_shift && !opt.extended)
     labels.push_back(nn::recipe_label(nn::ReconRecipe{opt.iterations, opt.step}));
   write_mrc(out, result.volume, MrcKind::volume, labels);
 
@@ -220,6 +235,9 @@ int run_reconstruct(const Invocation& inv) {
   js["initial"] = initial_path.empty() ? Json(nullptr) : Json(initial_path);
   js["accelerate"] = opt.accelerate;
   js["fourier_shift"] = opt.fourier_shift;
+  js["extended"] = opt.extended;
+  if (opt.extended)
+    js["solved_size"] = {result.full_volume.nx(), result.full_volume.ny(), result.full_volume.nz()};
   js["fbp_filter"] = fbp_filter_name(opt.filter);
   if (genfire) {
     Json g;

@@ -5,6 +5,10 @@
 
 namespace aet {
 
+std::string dims_text(const Array3& a) {
+  return std::to_string(a.nx()) + " x " + std::to_string(a.ny()) + " x " + std::to_string(a.nz());
+}
+
 ArrayStats compute_stats(const Array3& a) {
   ArrayStats s;
   if (a.empty()) return s;

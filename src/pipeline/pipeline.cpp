@@ -58,6 +58,36 @@ struct Refined {
   double removed_weight = 0;  // fraction of the refined intensity in the atoms classes removed
 };
 
+// An extended object's views less what its solve put beside the field of view (scaled as the solve
+// fits the views), so that the atoms of the field are refined against their own signal, without
+// the edge rows (below); the views themselves otherwise. Both keep the views' centre pixel.
+Array3 views_of_the_field(const PipelineResult& r, const Device& device) {
+  const Array3& full = r.recon.full_volume;
+  if (full.empty()) return r.views;
+  Array3 beside = full;
+  const Array3& field = r.recon.volume;
+  const std::int64_t ox = full.nx() / 2 - field.nx() / 2, oy = full.ny() / 2 - field.ny() / 2;
+  for (std::int64_t z = 0; z < field.nz(); ++z)
+    for (std::int64_t y = 0; y < field.ny(); ++y)
+      for (std::int64_t x = 0; x < field.nx(); ++x) beside(x + ox, y + oy, z) = 0.0f;
+  double l = 0;
+  r1_factor(r.views, forward_project(full, r.geometry, r.views.nx(), r.views.ny(), device), &l);
+  const Array3 p = forward_project(beside, r.geometry, r.views.nx(), r.views.ny(), device);
+  // The film runs on beyond the views' top and bottom rows as well, where atoms just outside the
+  // field (not traced) spill into the edge rows and pull the field's edge atoms outwards (on the
+  // Ta film, 11 atoms by 0.5-1.5 A): those rows are left out, a probe tail's reach each side.
+  const std::int64_t margin = std::min<std::int64_t>(
+      (r.views.ny() - 1) / 4, static_cast<std::int64_t>(std::ceil(1.5 / r.views.voxel_size.y)));
+  const std::int64_t ny = r.views.ny() - 2 * margin;
+  Array3 v(r.views.nx(), ny, r.views.nz());
+  v.voxel_size = r.views.voxel_size;
+  for (std::int64_t k = 0; k < v.nz(); ++k)
+    for (std::int64_t j = 0; j < ny; ++j)
+      for (std::int64_t i = 0; i < v.nx(); ++i)
+        v(i, j, k) = r.views(i, j + margin, k) - static_cast<float>(l) * p(i, j + margin, k);
+  return v;
+}
+
 // Refines a traced model against the views and re-classifies it from the refined intensities:
 // each is fitted to every view, free of the reconstruction's missing-wedge and neighbour blur, and
 // a spurious atom's falls to about zero (docs/refinement.md). `summary` gets the stage's metrics;
@@ -70,7 +100,8 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
   mo.position_prior = o.position_prior;
   mo.bootstrap = bootstrap ? o.bootstrap : 0;  // the comparison without the network: curvature
   mo.seed = o.seed;
-  ModelRefineResult mr = refine_atomic_model(r.views, r.geometry, traced, mo);
+  ModelRefineResult mr =
+      refine_atomic_model(views_of_the_field(r, o.device), r.geometry, traced, mo);
   const std::vector<double> weight = *mr.model.find_property("model_weight");
   double total = 0, kept = 0;
   for (double w : weight) total += std::max(0.0, w);
@@ -221,14 +252,33 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   ro.algorithm = o.algorithm;
   ro.iterations = o.iterations;
   ro.device = o.device;
+  // A film runs out of the field of view: the solve gets room for what the tilted views see
+  // beside it (ReconOptions::extended); the stages after it see the field of view.
+  ro.extended = r.sample == SampleKind::film;
+  const bool film_skip = network.check_film(r.sample == SampleKind::film);
+  network.check_voxel_size(r.views.voxel_size.x);
+  // An extended object has several times the unknowns of its field of view and converges more
+  // slowly; with no network input to match (the shipped model does not see films), its RESIRE or
+  // SIRT takes FISTA momentum at the same cost per iteration (ta_film_area1, 50 iterations: R1
+  // 0.107 against 0.130 plain; docs/reconstruction.md).
+  ro.accelerate = ro.extended && !network.active() &&
+                  (o.algorithm == Algorithm::resire || o.algorithm == Algorithm::sirt);
   r.algorithm = algorithm_name(o.algorithm);
   log.line("reconstructing " + std::to_string(r.views.nx()) + " x " + std::to_string(r.views.ny()) +
-           " x " + std::to_string(r.views.nz()) + " views (" + r.algorithm + ", " +
-           std::to_string(o.iterations) + " iterations, " + o.device.str() + ")");
+           " x " + std::to_string(r.views.nz()) + " views (" + r.algorithm +
+           (ro.accelerate ? " with momentum" : "") + ", " + std::to_string(o.iterations) +
+           " iterations, " + o.device.str() + ")");
+  if (ro.extended) {
+    const VolumeExtent e =
+        extended_object_extent(r.geometry, r.views.nx(), r.views.ny(), r.views.voxel_size.x,
+                               r.views.nx(), r.views.ny(), r.views.nx());
+    log.line("  as an extended object (a film): solved on " + std::to_string(e.nx) + " x " +
+             std::to_string(e.ny) + " x " + std::to_string(r.views.nx()) +
+             " voxels, the field of view kept");
+  }
   // The network's input is RESIRE made as its training inputs were (the model file's recipe).
   // With this run's step and fewer iterations it is a snapshot of this solve: plain RESIRE is
   // gradient descent, so going on from the snapshot gives the volume of one uninterrupted run.
-  network.check_voxel_size(r.views.voxel_size.x);
   const nn::ReconRecipe recipe = network.input_recipe();
   const bool resire = ro.algorithm == Algorithm::resire;
   const bool snapshot = recipe.known() && resire && recipe.iterations < o.iterations &&
@@ -238,6 +288,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   if (ck.begin("reconstruct")) {
     r.recon.volume = ck.load_array("volume");
     const Json j = ck.load_json("summary");
+    if (j.contains("full_volume") && j["full_volume"].get<bool>())
+      r.recon.full_volume = ck.load_array("full_volume");
     r.recon.r1 = j["r1"].get<std::vector<double>>();
     r.recon.r2 = j["r2"].get<std::vector<double>>();
     r.recon.r_free = j["r_free"].get<std::vector<double>>();
@@ -254,7 +306,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       network_input = std::move(part.volume);
       ReconOptions rest = ro;
       rest.iterations = o.iterations - recipe.iterations;
-      rest.initial = &network_input;
+      // An extended object goes on from its whole solve, not from the field of view.
+      rest.initial = part.full_volume.empty() ? &network_input : &part.full_volume;
       r.recon = reconstruct(r.views, r.geometry, rest);
       r.recon.r1.insert(r.recon.r1.begin(), part.r1.begin(), part.r1.end());
       r.recon.r2.insert(r.recon.r2.begin(), part.r2.begin(), part.r2.end());
@@ -264,6 +317,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       r.recon = reconstruct(r.views, r.geometry, ro);
     }
     ck.save_array("volume", r.recon.volume, MrcKind::volume);
+    if (!r.recon.full_volume.empty())
+      ck.save_array("full_volume", r.recon.full_volume, MrcKind::volume);
     if (!network_input.empty()) ck.save_array("network_input", network_input, MrcKind::volume);
     ck.save_json("summary", Json{{"r1", r.recon.r1},
                                  {"r2", r.recon.r2},
@@ -271,13 +326,18 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                                  {"seconds", r.recon.seconds},
                                  {"mpi_ranks", r.recon.mpi_ranks},
                                  {"mpi_mode", r.recon.mpi_mode},
-                                 {"network_input", !network_input.empty()}});
+                                 {"network_input", !network_input.empty()},
+                                 {"full_volume", !r.recon.full_volume.empty()}});
     ck.done();
   }
-  if (resire) r.recipe = nn::ReconRecipe{o.iterations, ro.step};
+  // Only plain RESIRE is a network input recipe (reconstruction.mrc's label says so).
+  if (resire && !ro.accelerate) r.recipe = nn::ReconRecipe{o.iterations, ro.step};
   seconds["reconstruct"] = seconds_since(t0);
   const double r1 = r.recon.r1.empty() ? std::nan("") : r.recon.r1.back();
-  const std::vector<double> view_r1 = per_view_r1(r.views, r.geometry, r.recon.volume, o.device);
+  // An extended object's views are explained by its whole solve.
+  const std::vector<double> view_r1 =
+      per_view_r1(r.views, r.geometry,
+                  r.recon.full_volume.empty() ? r.recon.volume : r.recon.full_volume, o.device);
   log.line("  R1 = " + json_number(r1) + " after " + json_number(seconds_since(t0)) + " s");
   // Even Poisson noise at one count per pixel leaves R1 below 0.8: above it, the volume explains
   // next to nothing of the views (wrong angles, a film's signal removed as background, ...).
@@ -295,8 +355,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     const bool from_checkpoint = ck.begin("network");
     if (r.sample == SampleKind::film)
       log.warn(
-          "the missing-wedge network was trained on isolated particles and the views show a film: "
-          "its volume is outside the model's domain (--no-network traces the reconstruction)");
+          "--model: the views show a film, and a model trained on isolated particles sees a "
+          "volume outside its domain (--no-network traces the reconstruction)");
     if (recipe.known()) {
       const bool same = resire && recipe == nn::ReconRecipe{o.iterations, ro.step};
       const char* source = snapshot ? "snapshot" : same ? "reconstruction" : "separate";
@@ -329,7 +389,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     log.line("missing-wedge network skipped: " + network.skip_reason());
     // Skipped without being asked to: the atoms are traced in the plain reconstruction, whose
     // missing wedge the chain's accuracy figures assume corrected.
-    if (o.network.enabled)
+    // A film skips the shipped model by design (check_film): that is no degraded result.
+    if (o.network.enabled && !film_skip)
       log.warn("the missing-wedge network did not run (" + network.skip_reason() +
                "); the atoms are traced in the reconstruction itself");
   }
@@ -437,6 +498,10 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   m["sample"] = sample;
   m["algorithm"] = r.algorithm;
   m["iterations"] = o.iterations;
+  m["momentum"] = ro.accelerate;  // FISTA momentum (an extended object's solve)
+  // An extended object's whole solve (docs/reconstruction.md); null for a field-of-view solve.
+  const Array3& full = r.recon.full_volume;
+  m["extended_volume"] = full.empty() ? Json(nullptr) : Json{full.nx(), full.ny(), full.nz()};
   m["mpi_ranks"] = r.recon.mpi_ranks;  // docs/hpc.md
   m["mpi_mode"] = r.recon.mpi_mode.empty() ? "none" : r.recon.mpi_mode;
   m["alignment"] = alignment;

@@ -82,6 +82,12 @@ Array3 fbp_filter_views(const Array3& views, const std::vector<double>& weights,
 // (distributed.cpp), which the other ranks join through the worker protocol (aet/hpc/mpi.hpp).
 bool distributes(const ReconOptions& opt, const TiltGeometry& geometry, std::int64_t view_ny,
                  std::int64_t ny);
+// ReconOptions::extended: the solve on extended_object_extent's volume, cropped to nx x ny x nz
+// (extended.cpp).
+ReconResult reconstruct_extended(const Array3& views, const TiltGeometry& geometry,
+                                 const ReconOptions& opt, std::int64_t nx, std::int64_t ny,
+                                 std::int64_t nz);
+
 ReconResult reconstruct_distributed(const Array3& views, const TiltGeometry& geometry,
                                     const ReconOptions& opt, std::int64_t nx, std::int64_t ny,
                                     std::int64_t nz);

@@ -29,10 +29,6 @@
 namespace aet {
 namespace {
 
-std::string dims_text(const Array3& a) {
-  return std::to_string(a.nx()) + " x " + std::to_string(a.ny()) + " x " + std::to_string(a.nz());
-}
-
 void check_same_dims(const Array3& a, const Array3& b, const char* what) {
   if (a.nx() != b.nx() || a.ny() != b.ny() || a.nz() != b.nz())
     fail_input(std::string(what) + ": arrays differ in size (" + dims_text(a) + " and " +
@@ -280,6 +276,7 @@ ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
   const std::int64_t ny = opt.ny > 0 ? opt.ny : views.ny();
   const std::int64_t nz = opt.nz > 0 ? opt.nz : views.nx();
   checked_product(nx, ny, nz);
+  if (opt.extended) return detail::reconstruct_extended(views, geometry, opt, nx, ny, nz);
   const auto check_dims = [&](const Array3& a, const char* what) {
     if (a.nx() != nx || a.ny() != ny || a.nz() != nz)
       fail_input(std::string("reconstruct: the ") + what + " is " + dims_text(a) +

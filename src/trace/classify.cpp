@@ -1,5 +1,5 @@
 // Species classes from per-atom intensities (docs/tracing.md, steps 5 and 6): 1D k-means with one
-// class more than species, the widest-gap cut below the lightest species, and the local
+// class more than species, the density-valley cut below the lightest species, and the local
 // re-classification. Serial and in a fixed order, so results do not depend on threads.
 #include "aet/trace/classify.hpp"
 
@@ -109,14 +109,66 @@ Clusters kmeans_1d(const std::vector<double>& x, std::size_t k, std::uint64_t se
   return best;
 }
 
-// The cut between non-atoms (class 0) and the lightest species (class 1): the geometric middle of
-// the widest empty interval in log intensity among the peaks between the two class centres. k-means
-// cuts halfway between the centres, which ignores the spreads: a few hundred noise peaks sit in a
-// narrow class near zero and the light species spreads widely below its centre (surface atoms, Fe
-// beside Pt), so the midpoint lies close to the weakest atoms and cut some of them (FePt). Where
-// the populations are apart, the widest gap between the centres is the one between them (by a
-// factor of 2 or more over any gap inside a class in all measured cases), and its middle is the
-// largest-margin cut. Returns 0 (keep the k-means labels) with fewer than two peaks there.
+// The cut between non-atoms (class 0) and the lightest species (class 1): the valley of the
+// density of log intensity between the two class centres, then the geometric middle of the empty
+// interval at that valley. k-means cuts halfway between the centres, which ignores the spreads: a
+// few hundred noise peaks sit in a narrow class near zero and the light species spreads widely
+// below its centre (surface atoms, Fe beside Pt), so the midpoint lies close to the weakest atoms
+// and cut some of them (FePt). Where the populations are apart the valley lies in the empty gap
+// between them, whose middle is the largest-margin cut. Where they touch (a real film, about a
+// thousand noise and atom peaks) the widest empty interval is an accident of sampling anywhere
+// between the centres (it cut half of the Ta atoms), while the density still has its valley where
+// the two populations meet. The density is a Gaussian kernel estimate whose bandwidth follows
+// Silverman's rule on the two classes' pooled spread. Returns 0 (keep the k-means labels) with
+// fewer than two peaks between the centres or no valley there (then widest_gap_cut decides).
+double valley_cut(const std::vector<double>& x, const Clusters& c) {
+  if (!(c.centre[0] > 0)) return 0;
+  const double lo = std::log(c.centre[0]), hi = std::log(c.centre[1]);
+  std::vector<double> lx;
+  double sum[2] = {0, 0}, sum2[2] = {0, 0};
+  std::size_t cnt[2] = {0, 0}, between = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!(x[i] > 0) || c.label[i] > 1) continue;
+    const double v = std::log(x[i]);
+    lx.push_back(v);
+    const auto j = static_cast<std::size_t>(c.label[i]);
+    sum[j] += v;
+    sum2[j] += v * v;
+    ++cnt[j];
+    between += v > lo && v < hi;
+  }
+  if (between < 2 || cnt[0] < 2 || cnt[1] < 2) return 0;
+  double within = 0;
+  for (int j = 0; j < 2; ++j) within += sum2[j] - sum[j] * sum[j] / static_cast<double>(cnt[j]);
+  const double n = static_cast<double>(lx.size());
+  const double h = 0.9 * std::sqrt(within / n) * std::pow(n, -0.2);
+  if (!(h > 0)) return 0;
+  std::sort(lx.begin(), lx.end());
+  const int steps = 256;
+  double best_t = 0, best_f = HUGE_VAL;
+  for (int k = 1; k < steps; ++k) {
+    const double t = lo + (hi - lo) * k / steps;
+    double f = 0;
+    // Only samples within 5 bandwidths contribute noticeably.
+    for (auto it = std::lower_bound(lx.begin(), lx.end(), t - 5 * h);
+         it != lx.end() && *it <= t + 5 * h; ++it)
+      f += std::exp(-0.5 * (t - *it) * (t - *it) / (h * h));
+    if (f < best_f) {
+      best_f = f;
+      best_t = t;
+    }
+  }
+  // A density that falls all the way from one centre to the other has no valley between them.
+  const double edge = (hi - lo) / steps;
+  if (best_t <= lo + edge || best_t >= hi - edge) return 0;
+  const auto above = std::upper_bound(lx.begin(), lx.end(), best_t);
+  if (above == lx.begin() || above == lx.end()) return 0;
+  return std::exp(0.5 * (*(above - 1) + *above));
+}
+
+// Where the density has no valley between the centres (it falls from one to the other): the
+// geometric middle of the widest empty interval in log intensity between them. Returns 0 (keep the
+// k-means labels) with fewer than two peaks there.
 double widest_gap_cut(const std::vector<double>& x, const Clusters& c) {
   std::vector<double> between;
   for (double v : x)
@@ -222,11 +274,16 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
   const bool outlier_classes = k_full == n_species + 1 && 20 * above < x.size();
   if (k_full == n_species + 1 && all_separated(c, true) && !outlier_classes) {
     how = "kmeans " + std::to_string(k_full) + " classes, lowest = non-atoms";
-    const double cut = widest_gap_cut(x, c);
+    double cut = valley_cut(x, c);
+    const char* rule = "density valley";
+    if (!(cut > 0)) {
+      cut = widest_gap_cut(x, c);
+      rule = "no density valley: widest gap";
+    }
     if (cut > 0) {
       for (std::size_t i = 0; i < x.size(); ++i)
         if (c.label[i] <= 1) c.label[i] = x[i] < cut ? 0 : 1;
-      how += " below " + fmt_g(cut) + " (widest gap; k-means midpoint " +
+      how += " below " + fmt_g(cut) + " (" + rule + "; k-means midpoint " +
              fmt_g(0.5 * (c.centre[0] + c.centre[1])) + ")";
     }
   } else {

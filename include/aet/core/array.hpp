@@ -76,6 +76,9 @@ inline double centre_index(std::int64_t n) {
   return static_cast<double>(n / 2);
 }
 
+// "NX x NY x NZ", for messages.
+std::string dims_text(const Array3& a);
+
 struct ArrayStats {
   double min = 0, max = 0, mean = 0, rms = 0;  // rms = standard deviation from the mean (MRC)
 };

@@ -75,6 +75,11 @@ class NetworkStage {
   // The network learned atoms of a given width in voxels: another voxel size deactivates the
   // shipped model (with the reason) and is an InputError for an explicit model.
   void check_voxel_size(double voxel);
+  // The network learned isolated particles in vacuum: a film (a slab running out of the field of
+  // view) deactivates the shipped model, with the reason, and returns true (on the measured Ta film
+  // it lowered the traced recall from 0.90 to 0.77, docs/results.md). An explicit model stays
+  // active; its caller says that the volume is outside the model's domain.
+  bool check_film(bool film);
   Array3 apply(const Array3& volume) const;  // normalised units, heaviest atoms near 1
   // The reconstruction the model is meant for (model_input_recipe); unknown when inactive.
   ReconRecipe input_recipe() const;

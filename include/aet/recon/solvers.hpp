@@ -58,6 +58,14 @@ struct ReconOptions {
   // comparisons between geometries (alignment). GENFIRE applies shifts as Fourier phases anyway.
   bool fourier_shift = false;
   std::int64_t nx = 0, ny = 0, nz = 0;  // volume size; 0 = nx = nz = view width, ny = view height
+  // An extended object (a film, a slab wider than the field of view): the solve runs on a volume
+  // as wide and high as the rays through the views reach within the volume's depth
+  // (extended_object_extent), so that the material a tilted view sees beside the field of view has
+  // voxels of its own instead of piling up in the field's vacuum and at its faces; `volume` is
+  // then the field of view (nx x ny x nz, centred) and `full_volume` the whole solve. The support
+  // and the starting volume may have either size (a field-of-view support is continued sideways
+  // from its edges, a field-of-view start padded with zeros). docs/reconstruction.md.
+  bool extended = false;
   FbpFilter filter = FbpFilter::ramp;
   GenfireOptions genfire;
   Device device;  // cpu by default
@@ -67,6 +75,7 @@ struct ReconOptions {
 
 struct ReconResult {
   Array3 volume;               // voxel size = the views' pixel size
+  Array3 full_volume;          // ReconOptions::extended: the whole solved volume; empty otherwise
   std::vector<double> r1, r2;  // per iteration (FBP: one entry), of the volume after it
   std::vector<double> r_free;  // GENFIRE: per iteration; empty for the other algorithms
   double seconds = 0;
@@ -82,6 +91,19 @@ struct ReconResult {
 // volume dimensions that differ from the volume's, a non-finite initial volume, an initial volume
 // for FBP or GENFIRE, or negative volume sizes.
 ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry, const ReconOptions& opt);
+
+// The volume size of an extended-object solve (ReconOptions::extended): every point within the
+// depth nz (voxels, centred) that some view's field of view (views_nx x views_ny pixels of `pixel`
+// Angstrom, each view's shift included) sees, at least nx x ny and at most 4 nx x 4 ny (the
+// steepest views reach furthest: at 63 degrees and a depth equal to the width, 4.1 widths; points
+// that far out are seen by one or two views only). The result keeps the parity of nx and ny, so the
+// field of view sits exactly at the centre.
+struct VolumeExtent {
+  std::int64_t nx = 0, ny = 0;
+};
+VolumeExtent extended_object_extent(const TiltGeometry& geometry, std::int64_t views_nx,
+                                    std::int64_t views_ny, double pixel, std::int64_t nx,
+                                    std::int64_t ny, std::int64_t nz);
 
 // R1 = sum|b - l p| / sum|b| with l the least-squares scale (l = <b, p> / <p, p>);
 // R2 = sum (b - l p)^2 / sum b^2. `scale` receives l. Throws InputError for different dims.

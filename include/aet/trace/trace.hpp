@@ -2,8 +2,8 @@
 // Method (Miao group, docs/tracing.md): local maxima, a sub-voxel fit of each peak, a minimum
 // distance between atoms, then 1D k-means on matched-filter intensities (the amplitude of a
 // Gaussian of the atoms' typical width at each fitted centre) with one class more than species
-// (the lowest class is not an atom; it is cut off at the widest gap in log intensity), then local
-// re-classification.
+// (the lowest class is not an atom; it is cut off at the valley of the density of log intensity),
+// then local re-classification.
 #pragma once
 
 #include <cstdint>
