@@ -109,5 +109,62 @@ TEST(CheckpointCli, AStoppedRunGoesOnFromItsCheckpoints) {
   EXPECT_TRUE(contains(r.output, "put the checkpoint folder outside --out")) << r.output;
 }
 
+// A solve stopped half-way goes on from its last progress (every --checkpoint-every iterations),
+// and ends with the volume and atoms of a solve that was never stopped.
+TEST(CheckpointCli, AStoppedSolveGoesOnFromItsProgress) {
+  TempDir tmp;
+  ASSERT_EQ(run_aet("simulate --phantom pt-cuboctahedron-309 --tilt-range -60:60:6 --seed 12 "
+                    "--quiet --out " +
+                    tmp.file("sim"))
+                .exit_code,
+            0);
+  const std::vector<std::string> args = {"pipeline",
+                                         "--tilts",
+                                         tmp.file("sim/tilts.mrc"),
+                                         "--angles",
+                                         tmp.file("sim/tilts.tlt"),
+                                         "--elements",
+                                         "Pt",
+                                         "--no-align",
+                                         "--iterations",
+                                         "40",
+                                         "--no-network",
+                                         "--no-report",
+                                         "--no-analysis",
+                                         "--no-refine",
+                                         "--threads",
+                                         "1"};
+  const auto line = [](std::vector<std::string> a, const std::vector<std::string>& extra) {
+    a.insert(a.end(), extra.begin(), extra.end());
+    std::string s;
+    for (const auto& w : a) s += " '" + w + "'";
+    return s;
+  };
+  const std::string ck = tmp.file("ck");
+  std::vector<std::string> a = args;
+  for (const char* w : {"--checkpoint-every", "5", "--checkpoint"}) a.push_back(w);
+  a.push_back(ck);
+  a.push_back("--out");
+  a.push_back(tmp.file("a"));
+  const pid_t pid = test::start_aet(a, tmp.file("log"));
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(test::wait_for(ck + "/reconstruct.progress_key", pid)) << read_text(tmp.file("log"));
+  EXPECT_EQ(test::stop_with(pid, SIGTERM), 143) << read_text(tmp.file("log"));
+  EXPECT_FALSE(test::file_exists(ck + "/reconstruct.key"));
+
+  auto r =
+      run_aet(line(args, {"--checkpoint-every", "5", "--checkpoint", ck, "--out", tmp.file("a")}) +
+              " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "going on from iteration ")) << r.output;
+  r = run_aet(line(args, {"--out", tmp.file("b")}) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(atom_lines(tmp.file("a/atoms.xyz")), atom_lines(tmp.file("b/atoms.xyz")));
+  const Json ma = Json::parse(read_text(tmp.file("a/metrics.json")));
+  const Json mb = Json::parse(read_text(tmp.file("b/metrics.json")));
+  EXPECT_EQ(ma["r1_per_iteration"].size(), 40u);
+  EXPECT_EQ(ma["r1_per_iteration"], mb["r1_per_iteration"]);
+}
+
 }  // namespace
 }  // namespace aet

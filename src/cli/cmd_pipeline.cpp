@@ -93,6 +93,9 @@ int run_pipeline(const Invocation& inv) {
        "command run again (after a time limit, scancel, a crash) takes them from DIR instead of "
        "computing them again, as long as the input and the settings are the same. DIR outside "
        "--out")
+    ("checkpoint-every", po::value<int>()->default_value(10)->value_name("N"),
+       "with --checkpoint: keep a plain RESIRE or SIRT solve's progress every N iterations, so "
+       "that a stopped run goes on from there (0: only finished stages)")
     ("strict", "a stage's result that fails its check (the refinement removing more than half "
        "of the atoms or fitting the views worse, ...) ends the run with exit code 3 and no "
        "output, instead of a warning (stderr, metrics.json) and the better result kept");
@@ -182,14 +185,17 @@ int run_pipeline(const Invocation& inv) {
       fail_input("--checkpoint " + vm["checkpoint"].as<std::string>() +
                  ": put the checkpoint folder outside --out");
     o.checkpoint_dir = ck.string();
+    o.checkpoint_every = vm["checkpoint-every"].as<int>();
+    if (o.checkpoint_every < 0)
+      fail_input("--checkpoint-every must be >= 0, got " + std::to_string(o.checkpoint_every));
     // Every setting but those that change no stage's result; the input files enter by content.
     std::istringstream lines(p.effective_config);
     std::string line;
     while (std::getline(lines, line)) {
       const std::string key = line.substr(0, line.find(" = "));
-      static const std::set<std::string> ignored = {"threads",    "quiet",     "verbose", "out",
-                                                    "checkpoint", "no-report", "strict",  "tilts",
-                                                    "angles",     "truth"};
+      static const std::set<std::string> ignored = {
+          "threads",   "quiet",  "verbose", "out",    "checkpoint", "checkpoint-every",
+          "no-report", "strict", "tilts",   "angles", "truth"};
       if (!ignored.count(key)) o.checkpoint_settings += line + "\n";
     }
   }

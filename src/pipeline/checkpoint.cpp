@@ -139,6 +139,23 @@ std::vector<double> Checkpoint::load_numbers(const std::string& name) const {
   return load_json(name).get<std::vector<double>>();
 }
 
+void Checkpoint::begin_progress() const {
+  if (!enabled()) return;
+  std::error_code ec;
+  fs::remove(file("progress_key"), ec);
+}
+
+void Checkpoint::end_progress() const {
+  if (enabled()) write_text_file(file("progress_key"), key_ + "\n");
+}
+
+bool Checkpoint::has_progress() const {
+  if (!enabled()) return false;
+  std::string stored = read_text_file(file("progress_key"));
+  while (!stored.empty() && stored.back() == '\n') stored.pop_back();
+  return stored == key_;
+}
+
 void Checkpoint::done() const {
   if (enabled()) write_text_file(file("key"), key_ + "\n");
 }

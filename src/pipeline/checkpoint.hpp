@@ -39,6 +39,14 @@ class Checkpoint {
   void save_numbers(const std::string& name, const std::vector<double>& v) const;
   std::vector<double> load_numbers(const std::string& name) const;
 
+  // Progress inside the current stage (the reconstruction, every PipelineOptions::checkpoint_every
+  // iterations), saved with the functions above under names of its own: begin_progress removes
+  // the progress key before anything is saved over it and end_progress writes it last, so that
+  // progress half saved is never taken; has_progress says whether DIR holds this key's progress.
+  void begin_progress() const;
+  void end_progress() const;
+  bool has_progress() const;
+
   // Marks the stage done (its key file, written last).
   void done() const;
   // The stages taken from DIR so far.

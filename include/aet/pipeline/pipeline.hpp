@@ -90,6 +90,10 @@ struct PipelineOptions {
   // kept in this folder as each finishes, and a run with the same input and settings takes them
   // from it instead of computing them again (metrics "resumed"). Empty: none.
   std::string checkpoint_dir;
+  // With checkpoints, plain RESIRE or SIRT keeps its progress every this many iterations, and a
+  // stopped run goes on from the last (the same volume as an uninterrupted solve). 0: only the
+  // finished stage.
+  int checkpoint_every = 10;
   // Every setting of the run that changes a result, as text (the CLI gives its effective
   // configuration): part of the checkpoints' keys, with the stages' own settings.
   std::string checkpoint_settings;
