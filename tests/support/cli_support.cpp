@@ -36,7 +36,9 @@ pid_t start_aet(const std::vector<std::string>& args, const std::string& log) {
 }
 
 bool wait_for(const std::string& path, pid_t pid) {
-  for (int i = 0; i < 600; ++i) {
+  // Five minutes: the process's own exit ends the wait early, and a machine shared with other
+  // builds made a one-minute limit fail while the run was still working.
+  for (int i = 0; i < 3000; ++i) {
     if (file_exists(path)) return true;
     if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

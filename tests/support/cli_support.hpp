@@ -18,7 +18,7 @@ RunResult run_aet(const std::string& args);
 // The aet binary started directly (not through a shell, which would start it with SIGINT
 // ignored), its stdout and stderr in `log`; -1 if it could not be started.
 pid_t start_aet(const std::vector<std::string>& args, const std::string& log);
-// Waits up to a minute for `path` to exist while process `pid` runs; false if it never did.
+// Waits up to five minutes for `path` to exist while process `pid` runs; false if it never did.
 bool wait_for(const std::string& path, pid_t pid);
 // Sends `sig` and returns the exit code (-1 if it died of a signal instead of exiting).
 int stop_with(pid_t pid, int sig);
