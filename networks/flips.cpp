@@ -23,6 +23,13 @@ std::vector<int> flip_masks(int flips) {
   }
 }
 
+int auto_flips(std::int64_t voxels) {
+  int flips = 8;
+  while (flips > 1 && static_cast<double>(flips) * static_cast<double>(voxels) > kAutoFlipBudget)
+    flips /= 2;
+  return flips;
+}
+
 Array3 flip_volume(const Array3& volume, int mask) {
   Array3 out(volume.nx(), volume.ny(), volume.nz());
   out.voxel_size = volume.voxel_size;

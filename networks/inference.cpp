@@ -155,7 +155,8 @@ Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& o
   if (opt.patch < 1) fail_input("augment: patch must be positive");
   if (opt.overlap < 0) fail_input("augment: overlap must not be negative");
   if (opt.batch < 1) fail_input("augment: batch must be positive");
-  const std::vector<int> masks = flip_masks(opt.flips);
+  const std::vector<int> masks =
+      flip_masks(resolve_flips(opt.flips, static_cast<std::int64_t>(volume.size())));
   // One scale for every mirror image (the median of local maxima does not change under flips).
   const float inv = static_cast<float>(1.0 / normalisation_scale(volume));
   if (masks.size() == 1) return augment_once(model, volume, opt, inv);

@@ -86,7 +86,7 @@ struct NetworkStage::State {
 };
 
 NetworkStage::NetworkStage(const StageOptions& o) : state_(std::make_unique<State>()) {
-  flip_masks(o.flips);  // the one rule for the count
+  if (o.flips != 0) flip_masks(o.flips);  // the one rule for the count
   state_->flips = o.flips;
   if (!o.enabled) {
     if (!o.model.empty()) fail_input("--model and --no-network exclude each other");
@@ -122,6 +122,9 @@ const std::string& NetworkStage::skip_reason() const {
 int NetworkStage::flips() const {
   return state_->flips;
 }
+int NetworkStage::flips_for(const Array3& volume) const {
+  return resolve_flips(state_->flips, static_cast<std::int64_t>(volume.size()));
+}
 
 void NetworkStage::check_voxel_size(double voxel) {
   if (!active()) return;
@@ -144,7 +147,7 @@ bool NetworkStage::check_film(bool film) {
 Array3 NetworkStage::apply(const Array3& volume) const {
   if (!active()) throw InternalError("NetworkStage::apply on an inactive stage");
   AugmentOptions o;
-  o.flips = state_->flips;
+  o.flips = flips_for(volume);
   return augment(*state_->model, volume, o);
 }
 

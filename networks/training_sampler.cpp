@@ -135,6 +135,9 @@ phantoms::ParticleSpec particle_spec(const TrainingDataSpec& spec, const Draw& d
     case Shape::random:
       p.size = 1.15 * r;
       break;
+    case Shape::amorphous:
+      p.size = r;  // the density and minimum distance from the element's crystal
+      break;
   }
   return p;
 }

@@ -11,6 +11,7 @@
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/format.hpp"
+#include "aet/core/neighbor.hpp"
 #include "aet/core/rng.hpp"
 
 namespace aet::phantoms {
@@ -288,6 +289,126 @@ void lattice_sites(const LatticeCell& L, double half, Keep keep, std::vector<Vec
         }
 }
 
+// --- Amorphous packing ---------------------------------------------------------------------------
+
+// Refuse amorphous particles of more atoms than this (a typo in size or atoms).
+constexpr double kMaxAmorphousAtoms = 5.0e6;
+// Sweeps that form the first shell, and those allowed to enforce the minimum distance before a
+// packing is declared too dense for it.
+constexpr int kSoftSweeps = 100;
+constexpr int kMaxRelaxSweeps = 2000;
+
+struct Amorphous {
+  std::string element;
+  double density = 0, min_distance = 0, radius = 0;
+};
+
+// The amorphous particle's element, density, minimum distance and radius, defaults from the
+// element's crystal (a glass is a few per cent less dense than its crystal, and its closest pairs
+// come nearer than the crystal's nearest neighbours).
+Amorphous resolve_amorphous(const ParticleSpec& spec) {
+  Amorphous am;
+  const Element* el = find_element(spec.element);
+  if (!el)
+    fail_input("an amorphous particle is of one element; '" + spec.element +
+               "' is not an element symbol");
+  am.element = el->symbol;
+  if (!std::isfinite(spec.density) || spec.density < 0 || !std::isfinite(spec.min_distance) ||
+      spec.min_distance < 0)
+    fail_input("amorphous density and minimum distance must be >= 0 (0 = from the crystal)");
+  am.density = spec.density;
+  am.min_distance = spec.min_distance;
+  if (am.density == 0 || am.min_distance == 0) {
+    double per_cell = 0, nn = 0;
+    switch (el->lattice) {
+      case Lattice::fcc:
+        per_cell = 4 / std::pow(el->a, 3), nn = el->a / std::sqrt(2.0);
+        break;
+      case Lattice::bcc:
+        per_cell = 2 / std::pow(el->a, 3), nn = el->a * std::sqrt(3.0) / 2;
+        break;
+      case Lattice::hcp:
+        per_cell = 4 / (std::sqrt(3.0) * el->a * el->a * el->c), nn = el->a;
+        break;
+      default:
+        fail_input("element " + el->symbol +
+                   " has no tabulated crystal to take an amorphous density and minimum distance "
+                   "from; give both");
+    }
+    if (am.density == 0) am.density = 0.97 * per_cell;
+    if (am.min_distance == 0) am.min_distance = 0.85 * nn;
+  }
+  if (spec.atoms < 0 || static_cast<double>(spec.atoms) > kMaxAmorphousAtoms)
+    fail_input("amorphous atom count must be in [0, " + fmt_g(kMaxAmorphousAtoms, 10) +
+               "] (0 = from the size), got " + std::to_string(spec.atoms));
+  am.radius = spec.atoms > 0
+                  ? std::cbrt(3.0 * static_cast<double>(spec.atoms) / (4.0 * kPi * am.density))
+                  : spec.size;
+  if (!std::isfinite(am.radius) || !(am.radius > 0))
+    fail_input("amorphous particle size must be > 0 Angstrom, got " + fmt_g(am.radius, 10));
+  if (4.0 / 3.0 * kPi * std::pow(am.radius, 3) * am.density > kMaxAmorphousAtoms)
+    fail_input("particle too large: about " +
+               fmt_g(4.0 / 3.0 * kPi * std::pow(am.radius, 3) * am.density, 10) + " atoms (limit " +
+               fmt_g(kMaxAmorphousAtoms, 10) + "); reduce size");
+  return am;
+}
+
+// Pushes every pair of `pos` closer than `target` apart, each atom by `step` times half the
+// overlap, and puts atoms that left the ball of radius `radius` back on its surface. Returns
+// whether some pair was closer than `limit`; with none and `keep_when_clear`, nothing moves.
+// Serial and in NeighborSearch's fixed order.
+bool push_apart(std::vector<Vec3>& pos, double radius, double target, double step, double limit,
+                bool keep_when_clear, std::vector<Vec3>& move) {
+  const std::size_t n = pos.size();
+  std::fill(move.begin(), move.end(), Vec3::Zero());
+  bool clash = false;
+  const NeighborSearch grid(pos, target, NeighborSearch::default_max_cells(n));
+  for (std::size_t i = 0; i < n; ++i)
+    grid.for_each(pos[i], target, [&](std::size_t j, double d2) {
+      if (j <= i) return;
+      clash |= d2 < limit * limit;
+      const double d = std::sqrt(d2);
+      // Two atoms on one spot part along a direction fixed by their indices.
+      const Vec3 dir = d > 1e-9 * target
+                           ? Vec3((pos[i] - pos[j]) / d)
+                           : Vec3(Vec3(1.0, 0.618 * (i % 7), 0.382 * (j % 5)).normalized());
+      const Vec3 m = 0.5 * step * (target - d) * dir;
+      move[i] += m;
+      move[j] -= m;
+    });
+  if (!clash && keep_when_clear) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    pos[i] += move[i];
+    const double r = pos[i].norm();
+    if (r > radius) pos[i] *= radius / r;
+  }
+  return clash;
+}
+
+// A random dense packing: `n` atoms uniform at random in the ball of radius `radius`, then
+// kSoftSweeps half steps towards 1.15 times the minimum distance, which gather most neighbours
+// into a first shell just above it (a hard-sphere push to the minimum alone piles them up at
+// contact), then full steps to 1.02 times it until no pair is closer than the minimum distance
+// (the margin ends them in finitely many sweeps). Depends on the seed alone.
+std::vector<Vec3> amorphous_packing(std::size_t n, double radius, double min_distance, Rng& rng) {
+  std::vector<Vec3> pos;
+  pos.reserve(n);
+  while (pos.size() < n) {
+    const Vec3 u(rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1));
+    if (u.squaredNorm() <= 1.0) pos.push_back(radius * u);
+  }
+  std::vector<Vec3> move(n);
+  for (int sweep = 0; sweep < kSoftSweeps; ++sweep)
+    push_apart(pos, radius, 1.15 * min_distance, 0.5, min_distance, false, move);
+  for (int sweep = 0; sweep < kMaxRelaxSweeps; ++sweep)
+    if (!push_apart(pos, radius, 1.02 * min_distance, 1.0, min_distance, true, move)) return pos;
+  fail_input("amorphous packing: " + std::to_string(n) + " atoms in a sphere of radius " +
+             fmt_g(radius, 6) + " A cannot keep " + fmt_g(min_distance, 6) +
+             " A apart (packing fraction " +
+             fmt_g(static_cast<double>(n) * std::pow(min_distance / radius, 3) / 8.0, 3) +
+             "); lower the density or the minimum distance");
+}
+
 // Uniform random rotation: a unit quaternion from four standard normals is uniform on S^3.
 Eigen::Quaterniond random_rotation(Rng& rng) {
   for (;;) {
@@ -309,7 +430,7 @@ std::string canonical(const std::string& name) {
 constexpr Shape kAllShapes[] = {
     Shape::sphere,        Shape::octahedron, Shape::truncated_octahedron,
     Shape::cuboctahedron, Shape::cube,       Shape::wulff,
-    Shape::random};
+    Shape::random,        Shape::amorphous};
 
 }  // namespace
 
@@ -329,6 +450,8 @@ const char* shape_name(Shape s) {
       return "wulff";
     case Shape::random:
       return "random";
+    case Shape::amorphous:
+      return "amorphous";
   }
   return "?";
 }
@@ -343,7 +466,13 @@ Shape parse_shape(const std::string& name) {
 }
 
 AtomModel build_particle(const ParticleSpec& spec) {
-  const LatticeCell L = make_lattice(spec);
+  const bool amorphous = spec.shape == Shape::amorphous;
+  const Amorphous am = amorphous ? resolve_amorphous(spec) : Amorphous{};
+  LatticeCell L;
+  if (amorphous)
+    L.species = {am.element};
+  else
+    L = make_lattice(spec);
   const double tol = 1e-6 * L.a;  // sites on a facet plane belong to the particle
 
   if (!std::isfinite(spec.vacancy_fraction) || spec.vacancy_fraction < 0.0 ||
@@ -370,7 +499,8 @@ AtomModel build_particle(const ParticleSpec& spec) {
       fail_input(std::string("cuboctahedral closed shells are defined for fcc only; ") +
                  spec.element + " is " + structure_name(L.structure) +
                  " (use octahedron, cube, sphere or wulff)");
-  } else if (spec.shape != Shape::wulff && (!std::isfinite(spec.size) || spec.size <= 0.0)) {
+  } else if (spec.shape != Shape::wulff && !amorphous &&
+             (!std::isfinite(spec.size) || spec.size <= 0.0)) {
     fail_input("particle size must be > 0 Angstrom for shape " +
                std::string(shape_name(spec.shape)) + ", got " + fmt_g(spec.size, 10));
   }
@@ -425,6 +555,18 @@ AtomModel build_particle(const ParticleSpec& spec) {
           pos, spc);
       break;
     }
+    case Shape::amorphous: {
+      const double n = spec.atoms > 0
+                           ? static_cast<double>(spec.atoms)
+                           : std::round(am.density * 4.0 / 3.0 * kPi * std::pow(am.radius, 3));
+      if (n < 1)
+        fail_input("the amorphous sphere of radius " + fmt_g(am.radius, 6) +
+                   " A holds no atom at this density; increase its size");
+      Rng rng = Rng::stream(spec.seed, kShapeStream);
+      pos = amorphous_packing(static_cast<std::size_t>(n), am.radius, am.min_distance, rng);
+      spc.assign(pos.size(), 0);
+      break;
+    }
     default: {
       std::vector<HalfSpace> planes;
       switch (spec.shape) {
@@ -460,7 +602,7 @@ AtomModel build_particle(const ParticleSpec& spec) {
 
   // Polyhedra and spheres are cut around a lattice site (an interstice for L1_0) and are already
   // centred; an irregular particle is moved so that its centroid is at the origin.
-  if (spec.shape == Shape::random) {
+  if (spec.shape == Shape::random || amorphous) {
     Vec3 c = Vec3::Zero();
     for (const auto& p : pos) c += p;
     c /= static_cast<double>(pos.size());
@@ -493,7 +635,8 @@ AtomModel build_particle(const ParticleSpec& spec) {
   const bool strained = !spec.strain.isZero(0) || spec.radial_strain != 0.0;
   if (strained) {
     for (auto& p : model.positions)
-      p += spec.strain * p + spec.radial_strain * (p.squaredNorm() / (spec.radial_radius * spec.radial_radius)) * p;
+      p += spec.strain * p +
+           spec.radial_strain * (p.squaredNorm() / (spec.radial_radius * spec.radial_radius)) * p;
   }
 
   // A randomly oriented particle: the whole cut particle turned about its centre (the origin).
@@ -520,11 +663,13 @@ AtomModel build_particle(const ParticleSpec& spec) {
   model.property("b_factor", b);
 
   model.set_info("element", spec.element);
-  model.set_info("structure", structure_name(L.structure));
+  model.set_info("structure", amorphous ? "amorphous" : structure_name(L.structure));
   model.set_info("shape", shape_name(spec.shape));
   // Wulff shapes and closed shells are sized by their facets and shell count, not by `size`.
   if (spec.shape == Shape::cuboctahedron)
     model.set_info("shells", std::to_string(spec.shells));
+  else if (amorphous)
+    model.set_info("size", fmt_g(am.radius, 10));  // the radius, also when set by the count
   else if (spec.shape != Shape::wulff)
     model.set_info("size", fmt_g(spec.size, 10));
   if (spec.shape == Shape::wulff) {
@@ -536,9 +681,14 @@ AtomModel build_particle(const ParticleSpec& spec) {
   }
   if (spec.shape == Shape::random)
     model.set_info("random_spheres", std::to_string(spec.random_spheres));
-  model.set_info("lattice_a", fmt_g(L.a, 10));
-  if (L.structure == Structure::hcp || L.structure == Structure::l10)
-    model.set_info("lattice_c", fmt_g(L.c, 10));
+  if (amorphous) {
+    model.set_info("density", fmt_g(am.density, 10));
+    model.set_info("min_distance", fmt_g(am.min_distance, 10));
+  } else {
+    model.set_info("lattice_a", fmt_g(L.a, 10));
+    if (L.structure == Structure::hcp || L.structure == Structure::l10)
+      model.set_info("lattice_c", fmt_g(L.c, 10));
+  }
   model.set_info("vacancy_fraction", fmt_g(spec.vacancy_fraction, 10));
   model.set_info("jitter_sd", fmt_g(spec.jitter_sd, 10));
   model.set_info("b_factor", fmt_g(b, 10));
@@ -547,9 +697,9 @@ AtomModel build_particle(const ParticleSpec& spec) {
                                                  fmt_g(q.y(), 10) + " " + fmt_g(q.z(), 10));
   if (strained) {
     const Mat3& e = spec.strain;
-    model.set_info("strain", fmt_g(e(0, 0), 10) + " " + fmt_g(e(1, 1), 10) + " " + fmt_g(e(2, 2), 10) +
-                                 " " + fmt_g(e(1, 2), 10) + " " + fmt_g(e(0, 2), 10) + " " +
-                                 fmt_g(e(0, 1), 10));
+    model.set_info("strain", fmt_g(e(0, 0), 10) + " " + fmt_g(e(1, 1), 10) + " " +
+                                 fmt_g(e(2, 2), 10) + " " + fmt_g(e(1, 2), 10) + " " +
+                                 fmt_g(e(0, 2), 10) + " " + fmt_g(e(0, 1), 10));
     model.set_info("radial_strain", fmt_g(spec.radial_strain, 10));
     model.set_info("radial_radius", fmt_g(spec.radial_radius, 10));
   }

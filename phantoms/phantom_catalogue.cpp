@@ -23,7 +23,8 @@ NamedPhantom phantom(const std::string& name, const std::string& description,
 
 std::vector<NamedPhantom> make_catalogue() {
   // Sizes are placed between lattice-plane thresholds, so the atom counts in the descriptions do
-  // not depend on the facet tolerance. All are small enough to simulate in about a second.
+  // not depend on the facet tolerance. All but the last are small enough to simulate in about a
+  // second; the last is a particle of the field's size (docs/benchmarks.md, "Scale").
   std::vector<NamedPhantom> c;
   {
     // Textbook orientation (no random rotation), so views along x, y, z show lattice columns.
@@ -111,6 +112,28 @@ std::vector<NamedPhantom> make_catalogue() {
                       "FePt L1_0 ordered alloy sphere (c along z), diameter 2.5 nm, 620 atoms "
                       "(310 Fe + 310 Pt)",
                       "FePt", Shape::sphere, 12.65));
+  {
+    // The density and minimum distance are the defaults from bcc Ta (0.97 of its density, 0.85 of
+    // its nearest-neighbour distance), written out so that the entry does not move with them.
+    auto p = phantom("ta-amorphous-2k",
+                     "amorphous Ta, random dense packing in a sphere (radius 20.7 A, 0.0539 "
+                     "atoms/A^3, no two closer than 2.43 A), 2000 atoms",
+                     "Ta", Shape::amorphous, 0.0);
+    p.spec.atoms = 2000;
+    p.spec.density = 0.0539;
+    p.spec.min_distance = 2.43;
+    c.push_back(p);
+  }
+  {
+    auto p = phantom("ta-amorphous-20k",
+                     "amorphous Ta as ta-amorphous-2k at the field's scale: radius 44.6 A, 20000 "
+                     "atoms, views of 290 x 290 pixels",
+                     "Ta", Shape::amorphous, 0.0);
+    p.spec.atoms = 20000;
+    p.spec.density = 0.0539;
+    p.spec.min_distance = 2.43;
+    c.push_back(p);
+  }
   return c;
 }
 

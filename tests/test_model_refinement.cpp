@@ -14,6 +14,7 @@
 #include "aet/phantoms/tilt_series.hpp"
 #include "aet/refine/model_refinement.hpp"
 #include "aet/trace/trace.hpp"
+#include "refine/refine_detail.hpp"
 #include "support/recon_fixtures.hpp"
 #include "support/refine_fixtures.hpp"
 
@@ -27,6 +28,47 @@ using test::displaced;
 using test::make_case;
 using test::object_rotation;
 using test::position_error_pm;
+
+// The separable normal equations of one atom in one view (detail::add_atom_normal, what every
+// atom step and the trust per atom use) are the pixel-by-pixel sums of the Jacobian's outer
+// products, in another order.
+TEST(ModelRefinement, SeparableNormalEquationsAreThePixelSums) {
+  Rng rng(7);
+  const std::int64_t nx = 40, ny = 36;
+  const double a = 0.35;
+  std::vector<double> r(static_cast<std::size_t>(nx * ny));
+  for (double& v : r) v = rng.normal();
+  for (int t = 0; t < 20; ++t) {
+    // Atoms anywhere, including footprints cut by the view's edge.
+    const double s = rng.uniform(0.2, 0.9);
+    detail::Profile px, py;
+    detail::make_profile(rng.uniform(-8, 8), s, nx, a, px);
+    detail::make_profile(rng.uniform(-7, 7), s, ny, a, py);
+    const Mat3 R = rot_y(rng.uniform(-70, 70)) * rot_x(rng.uniform(-5, 5));
+    const double l = rng.uniform(0.5, 2), lw = l * rng.uniform(0.5, 2);
+    const Vec3 ra = lw * R.row(0).transpose(), rb = lw * R.row(1).transpose();
+    Eigen::Matrix4d A = Eigen::Matrix4d::Zero(), A0 = A;
+    Eigen::Vector4d rhs = Eigen::Vector4d::Zero(), rhs0 = rhs;
+    double rr = 0, rr0 = 0;
+    const std::int64_t n = detail::add_atom_normal(px, py, ra, rb, l, r.data(), nx, A, rhs, rr);
+    for (std::int64_t y = 0; y < py.count; ++y)
+      for (std::int64_t x = 0; x < px.count; ++x) {
+        const double du = px.dmu[x] * py.m[y], dv = px.m[x] * py.dmu[y];
+        Eigen::Vector4d J;
+        J.head<3>() = du * ra + dv * rb;
+        J[3] = l * px.m[x] * py.m[y];
+        const double v = r[static_cast<std::size_t>((py.lo + y) * nx + px.lo + x)];
+        A0 += J * J.transpose();
+        rhs0 += J * v;
+        rr0 += v * v;
+      }
+    EXPECT_EQ(n, px.count * py.count);
+    EXPECT_GT(n, 0);
+    EXPECT_LE((A - A0).norm(), 1e-13 * A0.norm());
+    EXPECT_LE((rhs - rhs0).norm(), 1e-12 * rhs0.norm());
+    EXPECT_NEAR(rr, rr0, 1e-13 * rr0);
+  }
+}
 
 TEST(ModelRefinement, AtomsMoveToTheirTruePositions) {
   const Case c = make_case("Pt", 11);
@@ -115,7 +157,33 @@ TEST(ModelRefinement, GridSearchReachesViewsRecordedFarOff) {
   EXPECT_GT(e_local, 1.0);
   EXPECT_LT(e_search, 0.16);
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(searched.search_change_deg[off[i]], std::abs(by[i]), 1.5);
+  // Only the views the atoms do not fit are searched: the others are within the local fit's reach.
+  for (std::int64_t k = 0; k < static_cast<std::int64_t>(start.size()); ++k)
+    if (k != off[0] && k != off[1] && k != off[2]) {
+      EXPECT_EQ(searched.search_change_deg[static_cast<std::size_t>(k)], 0.0) << "view " << k;
+    }
   EXPECT_LT(searched.r1.back(), local.r1.back());
+}
+
+// ModelRefineOptions::settle_iterations: a geometry that has not moved by settle_px after that
+// many iterations ends the refinement there; one that has, or a threshold it does not meet, lets
+// it go on.
+TEST(ModelRefinement, AGeometryThatStaysStopsTheRefinementEarly) {
+  const Case c = make_case("Pt", 41);
+  AtomModel atoms = c.truth;
+  atoms.positions = displaced(c.truth.positions, 0.05, 42);
+  ModelRefineOptions opt;
+  opt.tolerance = 0;  // otherwise only the iteration count ends it
+  opt.iterations = 8;
+  opt.settle_iterations = 3;
+  opt.settle_px = 10.0;  // surely settled
+  const ModelRefineResult settled = refine_atomic_model(c.series.views, c.series.truth, atoms, opt);
+  EXPECT_EQ(settled.r1.size(), 4u);  // the start and three iterations
+  opt.settle_px = 1e-12;             // never
+  const ModelRefineResult full = refine_atomic_model(c.series.views, c.series.truth, atoms, opt);
+  EXPECT_EQ(full.r1.size(), 9u);
+  // The first three iterations are the same either way.
+  for (std::size_t i = 0; i < settled.r1.size(); ++i) EXPECT_EQ(settled.r1[i], full.r1[i]) << i;
 }
 
 TEST(ModelRefinement, IntensitiesSeparateTheSpecies) {

@@ -12,7 +12,9 @@
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/neighbor.hpp"
 #include "aet/phantoms/nanoparticle.hpp"
+#include "aet/phantoms/tilt_series.hpp"
 
 namespace aet::phantoms {
 namespace {
@@ -49,6 +51,17 @@ double min_pair_distance(const AtomModel& m) {
   for (std::size_t i = 0; i < m.size(); ++i)
     for (std::size_t j = i + 1; j < m.size(); ++j)
       best = std::min(best, (m.positions[j] - m.positions[i]).norm());
+  return best;
+}
+
+// The same through a cell list, for particles of many atoms.
+double min_pair_distance_grid(const AtomModel& m, double cutoff) {
+  const NeighborSearch grid(m.positions, cutoff);
+  double best = 1e300;
+  for (std::size_t i = 0; i < m.size(); ++i)
+    grid.for_each(m.positions[i], cutoff, [&](std::size_t j, double d2) {
+      if (j != i) best = std::min(best, std::sqrt(d2));
+    });
   return best;
 }
 
@@ -448,9 +461,63 @@ TEST(Nanoparticle, InfoRecordsTheSpec) {
   EXPECT_EQ(*build_particle(c).find_info("shells"), "3");
 }
 
+TEST(Nanoparticle, AmorphousPackingKeepsTheMinimumDistance) {
+  // Defaults from bcc Ta: 0.97 of its density, 0.85 of its nearest-neighbour distance.
+  const double a = element("Ta").a, density = 0.97 * 2 / (a * a * a);
+  const double d_min = 0.85 * a * std::sqrt(3.0) / 2;
+  ParticleSpec s = spec_of("Ta", Shape::amorphous, 14.0);
+  s.seed = 5;
+  const AtomModel m = build_particle(s);
+  EXPECT_EQ(m.size(), static_cast<std::size_t>(std::llround(density * 4 / 3 * kPi * 14 * 14 * 14)));
+  EXPECT_EQ(min_pair_distance(m), min_pair_distance_grid(m, 3.0));
+  EXPECT_GE(min_pair_distance(m), d_min);
+  EXPECT_LT(centroid(m).norm(), 1e-9);
+  for (const auto& p : m.positions) EXPECT_LE(p.norm(), 14.0 + 1.0);  // centroid moved: < 1 A
+  // The first shell: most atoms have neighbours within 1.2 minimum distances.
+  int with_shell = 0;
+  for (std::size_t i = 0; i < m.size(); ++i)
+    with_shell += count_within(distances_from(m, i), 0.0, 1.2 * d_min) >= 3;
+  EXPECT_GT(with_shell, 0.8 * static_cast<double>(m.size()));
+  EXPECT_EQ(*m.find_info("structure"), "amorphous");
+  EXPECT_NEAR(std::stod(*m.find_info("density")), density, 1e-6 * density);
+  EXPECT_NEAR(std::stod(*m.find_info("min_distance")), d_min, 1e-6);
+  for (const auto& e : m.species) EXPECT_EQ(e, "Ta");
+  // Reproducible per seed, and another seed is another packing.
+  const AtomModel again = build_particle(s);
+  EXPECT_TRUE(again.positions == m.positions);
+  s.seed = 6;
+  EXPECT_FALSE(build_particle(s).positions == m.positions);
+  // An atom count sets the radius from the density.
+  ParticleSpec n = spec_of("Si", Shape::amorphous, 0.0);
+  n.atoms = 300;
+  n.density = 0.05;
+  n.min_distance = 2.2;
+  const AtomModel si = build_particle(n);
+  EXPECT_EQ(si.size(), 300u);
+  EXPECT_GE(min_pair_distance(si), 2.2);
+  EXPECT_NEAR(std::stod(*si.find_info("size")), std::cbrt(3 * 300 / (4 * kPi * 0.05)), 1e-6);
+}
+
+TEST(Nanoparticle, AmorphousBadInputsAreRejectedClearly) {
+  ParticleSpec dense = spec_of("Ta", Shape::amorphous, 8.0);
+  dense.density = 0.1;
+  dense.min_distance = 2.6;  // packing fraction 0.92: beyond any packing of spheres
+  expect_input_error([&] { build_particle(dense); }, {"cannot keep", "2.6", "lower the density"});
+  expect_input_error([] { build_particle(spec_of("Si", Shape::amorphous, 10.0)); },
+                     {"Si", "give both"});
+  expect_input_error([] { build_particle(spec_of("FePt", Shape::amorphous, 10.0)); },
+                     {"one element", "FePt"});
+  expect_input_error([] { build_particle(spec_of("Ta", Shape::amorphous, 0.0)); }, {"size", "> 0"});
+  ParticleSpec count = spec_of("Ta", Shape::amorphous, 0.0);
+  count.atoms = -1;
+  expect_input_error([&] { build_particle(count); }, {"atom count"});
+  ParticleSpec huge = spec_of("Ta", Shape::amorphous, 1e4);
+  expect_input_error([&] { build_particle(huge); }, {"too large"});
+}
+
 TEST(Nanoparticle, ShapeNames) {
   for (Shape s : {Shape::sphere, Shape::octahedron, Shape::truncated_octahedron,
-                  Shape::cuboctahedron, Shape::cube, Shape::wulff, Shape::random})
+                  Shape::cuboctahedron, Shape::cube, Shape::wulff, Shape::random, Shape::amorphous})
     EXPECT_EQ(parse_shape(shape_name(s)), s);
   EXPECT_STREQ(shape_name(Shape::truncated_octahedron), "truncated-octahedron");
   EXPECT_EQ(parse_shape("truncated_octahedron"), Shape::truncated_octahedron);
@@ -518,6 +585,7 @@ TEST(PhantomCatalogue, EveryEntryBuilds) {
     EXPECT_TRUE(names.insert(p.name).second) << "duplicate " << p.name;
     EXPECT_FALSE(p.description.empty()) << p.name;
     EXPECT_EQ(&find_phantom(p.name), &p);
+    if (p.name == "ta-amorphous-20k") continue;  // the field's scale: its own test below
     const AtomModel m = build_particle(p.spec);
     EXPECT_GE(m.size(), 200u) << p.name;
     EXPECT_LE(m.size(), 2100u) << p.name;
@@ -527,6 +595,19 @@ TEST(PhantomCatalogue, EveryEntryBuilds) {
         "fe-bcc-sphere", "w-bcc-rhombic", "co-hcp-sphere", "fept-l10", "pt-random", "pt-vacancies"})
     EXPECT_EQ(names.count(required), 1u) << required;
   EXPECT_EQ(build_particle(find_phantom("pt-cuboctahedron-309").spec).size(), 309u);
+}
+
+// The particles of the field's size (metallic glass: about 18,000 atoms) and a small one of the
+// same kind: exact atom counts, no two atoms closer than 2.43 A, views of 290 pixels at 0.35 A.
+TEST(PhantomCatalogue, AmorphousTaAtTheFieldsScale) {
+  const AtomModel big = build_particle(find_phantom("ta-amorphous-20k").spec);
+  EXPECT_EQ(big.size(), 20000u);
+  EXPECT_GE(min_pair_distance_grid(big, 3.0), 2.43);
+  EXPECT_EQ(fitting_view_size(big, 0.35, 6.0), 290);
+  const AtomModel small = build_particle(find_phantom("ta-amorphous-2k").spec);
+  EXPECT_EQ(small.size(), 2000u);
+  EXPECT_GE(min_pair_distance(small), 2.43);
+  EXPECT_EQ(*small.find_info("structure"), "amorphous");
 }
 
 TEST(PhantomCatalogue, UnknownNameListsTheCatalogue) {

@@ -317,6 +317,20 @@ TEST(Networks, FlipAveragingIsEquivariantAndAveragesTheMirrorImages) {
   AugmentOptions bad;
   bad.flips = 3;
   EXPECT_THROW(augment(m, v, bad), InputError);
+  // The automatic choice (flips 0): 8 up to 160^3 voxels, halved for each doubling beyond.
+  auto cube = [](std::int64_t n) { return n * n * n; };
+  EXPECT_EQ(auto_flips(cube(160)), 8);
+  EXPECT_EQ(auto_flips(cube(161)), 4);
+  EXPECT_EQ(auto_flips(cube(201)), 4);
+  EXPECT_EQ(auto_flips(cube(202)), 2);
+  EXPECT_EQ(auto_flips(cube(253)), 2);
+  EXPECT_EQ(auto_flips(cube(254)), 1);
+  EXPECT_EQ(auto_flips(cube(290)), 1);
+  EXPECT_EQ(resolve_flips(0, cube(64)), 8);
+  EXPECT_EQ(resolve_flips(2, cube(290)), 2);
+  AugmentOptions automatic;
+  automatic.flips = 0;  // v is small: all eight
+  EXPECT_EQ(max_abs_diff(augment(m, v, automatic), y), 0.0);
 }
 
 TEST(Networks, TrainingReducesTheLossAndRecordsProvenance) {

@@ -15,8 +15,13 @@ namespace aet::detail {
 // Found by FFT cross-correlation within max_shift and a parabolic fit of the peak.
 Vec2 register_shift(const float* reference, const float* image, std::int64_t nx, std::int64_t ny,
                     double max_shift);
-// Centre of mass (Angstrom, relative to the rotation centre) of each view, and the fraction of
-// the positive intensity that lies in the outer frame (a tenth of the width) of each view.
+// Centre of mass (Angstrom, relative to the rotation centre) of each view, and the largest
+// fraction, over the views, of the positive intensity that lies in the outer tenth of the view;
+// for views wider than 10 kBorderFrameAngstrom, that in the outer kBorderFrameAngstrom scaled by
+// the outer tenth's area over its own. (A particle of 90 A seen with 6 A to spare holds a third
+// of its signal in the outer tenth of its views, as a film does; the last 4 A hold only its probe
+// tail.)
+constexpr double kBorderFrameAngstrom = 4.0;
 std::vector<Vec2> centres_of_mass(const Array3& views, double* border_fraction);
 // From this border fraction on, the object reaches the border of the views: a film, or a particle
 // cut by the field (no centre of mass, no common line, no atomic model of the whole object).

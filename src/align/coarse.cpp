@@ -212,7 +212,18 @@ std::vector<Vec2> centres_of_mass(const Array3& views, double* border_fraction) 
   const std::int64_t nx = views.nx(), ny = views.ny(), nv = views.nz();
   const double a = views.voxel_size.x;
   const double cx = centre_index(nx), cy = centre_index(ny);
-  const std::int64_t frame = std::max<std::int64_t>(1, std::min(nx, ny) / 10);
+  const std::int64_t tenth = std::max<std::int64_t>(1, std::min(nx, ny) / 10);
+  std::int64_t frame = tenth;
+  if (a > 0 && kBorderFrameAngstrom / a < static_cast<double>(frame))
+    frame = std::max<std::int64_t>(1, static_cast<std::int64_t>(kBorderFrameAngstrom / a));
+  // A narrower frame counts at the outer tenth's scale: its share of the signal times the
+  // tenth's share of the area over its own (a film's signal fills every frame alike).
+  auto area_share = [&](std::int64_t f) {
+    const double inner = static_cast<double>(std::max<std::int64_t>(0, nx - 2 * f)) *
+                         static_cast<double>(std::max<std::int64_t>(0, ny - 2 * f));
+    return 1.0 - inner / (static_cast<double>(nx) * static_cast<double>(ny));
+  };
+  const double scale = area_share(tenth) / area_share(frame);
   std::vector<Vec2> com(static_cast<std::size_t>(nv), Vec2::Zero());
   double worst = 0;
   for (std::int64_t k = 0; k < nv; ++k) {
@@ -227,7 +238,7 @@ std::vector<Vec2> centres_of_mass(const Array3& views, double* border_fraction) 
         if (x < frame || y < frame || x >= nx - frame || y >= ny - frame) border += v;
       }
     if (s > 0) com[k] = Vec2(sx / s * a, sy / s * a);
-    worst = std::max(worst, s > 0 ? border / s : 1.0);
+    worst = std::max(worst, s > 0 ? std::min(1.0, scale * border / s) : 1.0);
   }
   if (border_fraction) *border_fraction = worst;
   return com;

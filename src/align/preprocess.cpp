@@ -11,6 +11,7 @@
 #include "aet/core/error.hpp"
 #include "aet/core/format.hpp"
 #include "aet/core/parallel.hpp"
+#include "align_detail.hpp"
 
 namespace aet {
 namespace {
@@ -59,12 +60,12 @@ void remove_hot_pixels(float* img, std::int64_t nx, std::int64_t ny) {
 }
 
 // Subtracts a smooth background: a 2nd-order polynomial in (x, y) fitted first to the outer
-// frame of the view and then, iteratively, to every pixel within 2.5 robust standard deviations
-// of the fit (pixels above it belong to the particle). For an isolated particle this follows a
-// slowly varying HAADF background under the particle too; a constant offset is removed exactly.
-void subtract_background(float* img, std::int64_t nx, std::int64_t ny) {
+// frame of the view (`frame` pixels wide) and then, iteratively, to every pixel within 2.5 robust
+// standard deviations of the fit (pixels above it belong to the particle). For an isolated
+// particle this follows a slowly varying HAADF background under the particle too; a constant
+// offset is removed exactly.
+void subtract_background(float* img, std::int64_t nx, std::int64_t ny, std::int64_t frame) {
   const std::size_t n = static_cast<std::size_t>(nx * ny);
-  const std::int64_t frame = std::max<std::int64_t>(2, std::min(nx, ny) / 8);
   auto basis = [&](std::int64_t x, std::int64_t y, double* b) {
     const double u = (x - 0.5 * (nx - 1)) / (0.5 * nx), v = (y - 0.5 * (ny - 1)) / (0.5 * ny);
     b[0] = 1, b[1] = u, b[2] = v, b[3] = u * u, b[4] = u * v, b[5] = v * v;
@@ -157,11 +158,19 @@ Array3 preprocess_views(const Array3& views, const PreprocessOptions& opt) {
     fail_input("preprocess: the denoising sigma must be >= 0 px");
   Array3 out = views;
   const std::int64_t nx = out.nx(), ny = out.ny(), nv = out.nz();
+  // The background's first fit: the outer eighth of the view, at most kBorderFrameAngstrom wide.
+  // A large particle seen with a few Angstrom to spare reaches into the outer eighth, and a fit
+  // that starts on its rim follows the particle (a dome subtracted from it).
+  std::int64_t frame = std::min(nx, ny) / 8;
+  const double a = views.voxel_size.x;
+  if (a > 0 && detail::kBorderFrameAngstrom / a < static_cast<double>(frame))
+    frame = static_cast<std::int64_t>(detail::kBorderFrameAngstrom / a);
+  frame = std::max<std::int64_t>(2, frame);
   parallel_for(nv, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t k = b; k < e; ++k) {
       float* img = out.slice(k);
       if (opt.remove_hot_pixels && nx >= 3 && ny >= 3) remove_hot_pixels(img, nx, ny);
-      if (opt.subtract_background && nx >= 8 && ny >= 8) subtract_background(img, nx, ny);
+      if (opt.subtract_background && nx >= 8 && ny >= 8) subtract_background(img, nx, ny, frame);
       if (opt.denoise_sigma > 0) gaussian_blur(img, nx, ny, opt.denoise_sigma);
     }
   });

@@ -205,6 +205,67 @@ QuickCheck quick_check(const Array3& pre, const TiltGeometry& geom, const std::v
 
 }  // namespace
 
+ViewAngles refine_view_angles(const Array3& views, const TiltGeometry& geometry,
+                              const std::vector<Euler>& nominal, double tilt_axis_deg,
+                              const Array3& volume, const AlignOptions& opt) {
+  if (static_cast<std::int64_t>(geometry.size()) != views.nz() || nominal.size() != geometry.size())
+    fail_input("align: " + std::to_string(geometry.size()) + " view geometries and " +
+               std::to_string(nominal.size()) + " nominal angles for " +
+               std::to_string(views.nz()) + " views");
+  ViewAngles va;
+  va.geometry = geometry;
+  va.tilt_axis_deg = tilt_axis_deg;
+  const AtomModel atoms = trace_atoms(volume, TraceOptions{});
+  va.model_atoms = atoms.size();
+  if (atoms.size() < 4) {
+    log_warning("align: " + std::to_string(atoms.size()) +
+                " atoms traced; per-view angles are not refined");
+    return va;
+  }
+  std::vector<Mat3> nom_R;
+  bool single_axis = true;
+  for (const auto& e : nominal) {
+    nom_R.push_back(rotation_from_euler(e));
+    single_axis &= std::abs(e.phi) < 1e-6 && std::abs(e.psi) < 1e-6;
+  }
+  ModelRefineOptions mo;
+  mo.iterations = opt.model_iterations;
+  mo.refine_shifts = opt.refine_shifts;
+  mo.search_range_deg = opt.angle_search_deg;
+  mo.trust = false;  // the geometry is all this step keeps
+  // A geometry that has moved the images by a quarter of kChangePx after three iterations (six
+  // Gauss-Newton steps of every view) is not going to correct anything: on an aligned series it
+  // moves by about a hundredth of a pixel in all.
+  mo.settle_iterations = 3;
+  mo.settle_px = 0.25 * ViewAngles::kChangePx;
+  const ModelRefineResult m = refine_atomic_model(views, geometry, atoms, mo);
+  va.geometry = m.geometry;
+  if (opt.refine_axis && single_axis) {
+    // The common in-plane rotation of the refined views is the tilt axis; the object is kept
+    // in the nominal frame.
+    Mat3 Q;
+    fit_axis_and_gauge(va.geometry, nom_R, true, va.tilt_axis_deg, Q);
+    for (auto& g : va.geometry) g.R = g.R * Q.transpose();
+  }
+  va.model_r1_initial = m.r1.front();
+  va.model_r1_final = m.r1.back();
+  va.search_change_deg = m.search_change_deg;
+  // How far the refined geometry moves the traced atoms' images, view by view.
+  const double a = views.voxel_size.x;
+  for (std::size_t k = 0; k < geometry.size(); ++k) {
+    const Mat3 dR = va.geometry[k].R - geometry[k].R;
+    const Vec2 ds = va.geometry[k].shift - geometry[k].shift;
+    double s2 = 0;
+    for (const Vec3& p : atoms.positions) s2 += (Vec2((dR * p).head<2>()) + ds).squaredNorm();
+    va.change_px = std::max(va.change_px, std::sqrt(s2 / static_cast<double>(atoms.size())) / a);
+  }
+  log_verbose("align: atomic model of " + std::to_string(atoms.size()) + " atoms, model R1 " +
+              std::to_string(m.r1.front()) + " -> " + std::to_string(m.r1.back()) + ", axis " +
+              std::to_string(va.tilt_axis_deg) + " deg, images moved by up to " +
+              std::to_string(va.change_px) + " px RMS in a view");
+  return va;
+}
+
 AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nominal,
                               const AlignOptions& opt) {
   const std::int64_t nx = views.nx(), ny = views.ny(), nv = views.nz();
@@ -397,17 +458,17 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       if (r1_nominal < res.r1_final * (cut ? 1.0 / 0.98 : 1.0)) {
         // Not a degraded result: the given geometry is the best one found.
         log_info("align: the nominal geometry fits " +
-                    std::string(r1_nominal < res.r1_final ? "better" : "as well") + " (R1 " +
-                    std::to_string(r1_nominal) + " against " + std::to_string(res.r1_final) +
-                    "); returning it unchanged");
+                 std::string(r1_nominal < res.r1_final ? "better" : "as well") + " (R1 " +
+                 std::to_string(r1_nominal) + " against " + std::to_string(res.r1_final) +
+                 "); returning it unchanged");
         geom = nom;
         alpha = 0;
         res.r1_final = r1_nominal;
         final_rec = std::move(nom_rec);
       }
     }
-  } else if (opt.refine_angles && !cut) {
-    final_rec = cold(geom);  // the angle step traces its atoms in it
+  } else if (opt.refine_angles && !cut && !opt.defer_angles) {
+    final_rec = cold(geom);                               // the angle step traces its atoms in it
     res.r1_initial = res.r1_final = final_rec.r1.back();  // full resolution, as after the angles
   }
   if (opt.refine_angles && cut)
@@ -415,40 +476,29 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
         "align: per-view angles are not refined: the object reaches the border of the "
         "views, so atoms outside the field would be missing from the atomic model they "
         "are refined against (an isolated particle is needed)");
-  if (opt.refine_angles && !cut) {
+  if (opt.refine_angles && !cut && res.already_aligned && opt.defer_angles) {
+    res.angles_deferred = true;
+  } else if (opt.refine_angles && !cut) {
     // Per-view rotations (and shifts, once more) against the atoms traced in a reconstruction
     // with the geometry found so far: the atoms move with the views, so a view's angle error has
     // nowhere to hide (docs/alignment.md).
-    const AtomModel atoms = trace_atoms(final_rec.volume, TraceOptions{});
-    if (atoms.size() < 4) {
-      log_warning("align: " + std::to_string(atoms.size()) +
-                  " atoms traced; per-view angles are not refined");
-    } else {
-      ModelRefineOptions mo;
-      mo.iterations = opt.model_iterations;
-      mo.refine_shifts = opt.refine_shifts;
-      mo.search_range_deg = opt.angle_search_deg;
-      const ModelRefineResult m = refine_atomic_model(pre, geom, atoms, mo);
-      TiltGeometry refined = m.geometry;
-      double refined_alpha = alpha;
-      if (opt.refine_axis && single_axis) {
-        // The common in-plane rotation of the refined views is the tilt axis; the object is kept
-        // in the nominal frame.
-        Mat3 Q;
-        fit_axis_and_gauge(refined, nom_R, true, refined_alpha, Q);
-        for (auto& g : refined) g.R = g.R * Q.transpose();
-      }
-      res.model_atoms = atoms.size();
-      res.model_r1_initial = m.r1.front();
-      res.model_r1_final = m.r1.back();
-      res.search_change_deg = m.search_change_deg;
+    const ViewAngles va = refine_view_angles(pre, geom, nominal, alpha, final_rec.volume, opt);
+    res.model_atoms = va.model_atoms;
+    res.model_r1_initial = va.model_r1_initial;
+    res.model_r1_final = va.model_r1_final;
+    res.search_change_deg = va.search_change_deg;
+    res.angle_change_px = va.change_px;
+    if (va.refined() && !va.changed()) {
+      log_info("align: the refined per-view angles move the atoms' images by at most " +
+               std::to_string(va.change_px) + " px RMS in a view; the geometry is kept");
+    } else if (va.changed()) {
       // Checked against the geometry it started from, with the same reconstruction: angles that
       // do not make the views fit better are not kept (a forward model the views do not follow,
       // e.g. channelling in a crystal, pulls them off).
-      const double r1_before = final_rec.r1.back(), r1_after = recon_r1(refined);
+      const double r1_before = final_rec.r1.back(), r1_after = recon_r1(va.geometry);
       if (r1_after <= r1_before) {
-        geom = std::move(refined);
-        alpha = refined_alpha;
+        geom = va.geometry;
+        alpha = va.tilt_axis_deg;
         res.r1_final = r1_after;
       } else {
         res.angles_rejected = true;
@@ -457,9 +507,6 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
                  std::to_string(r1_before) + " -> " + std::to_string(r1_after) +
                  "); the geometry before them is kept");
       }
-      log_verbose("align: atomic model of " + std::to_string(atoms.size()) + " atoms, model R1 " +
-                  std::to_string(m.r1.front()) + " -> " + std::to_string(m.r1.back()) + ", axis " +
-                  std::to_string(alpha) + " deg");
     }
   }
   res.geometry = geom;

@@ -61,7 +61,7 @@ int run_augment(const Invocation& inv) {
   const std::string in_path = vm["volume"].as<std::string>();
   const std::string out_path = vm["out"].as<std::string>();
   check_output_file("out", out_path, mrc_extensions(), "an MRC volume");
-  const nn::AugmentOptions opt = augment_options(vm);
+  nn::AugmentOptions opt = augment_options(vm);
   // auto picks the GPU only where LibTorch can use it.
   const Device dev = network_device(vm, device_option(vm));
   MrcHeader header;
@@ -70,6 +70,7 @@ int run_augment(const Invocation& inv) {
     fail_file(in_path, "is not a volume (nz = " + std::to_string(volume.nz()) + ")");
   for (float v : volume.vector())
     if (!std::isfinite(v)) fail_file(in_path, "holds a non-finite voxel");
+  opt.flips = nn::resolve_flips(opt.flips, static_cast<std::int64_t>(volume.size()));
   const std::string model_path = model_option(vm);
   const nn::Model model = nn::load_model(model_path, dev);
   if (const std::string why = nn::voxel_size_mismatch(model, volume.voxel_size.x); !why.empty())

@@ -226,17 +226,19 @@ void add_network_options(po::options_description& desc) {
   desc.add_options()("no-network",
                      "skip the missing-wedge network (trace the reconstruction itself)");
   add_model_option(desc);
-  add_flips_option(desc);
+  add_flips_option(desc, 0);
 }
 
-void add_flips_option(po::options_description& desc) {
-  desc.add_options()("flips", po::value<int>()->default_value(8)->value_name("N"),
+void add_flips_option(po::options_description& desc, int default_flips) {
+  desc.add_options()("flips", po::value<int>()->default_value(default_flips)->value_name("N"),
                      "network: average its outputs over N mirror images of the volume (1, 2, 4 or "
-                     "8; N passes; less of the network's own error)");
+                     "8; N passes; less of the network's own error; 0 = 8 up to 160^3 voxels, "
+                     "halved for each doubling of the volume beyond)");
 }
 
 int flips_option(const po::variables_map& vm) {
   const int f = vm["flips"].as<int>();
+  if (f == 0) return 0;
   try {
     nn::flip_masks(f);  // the one rule; its message gains the option's dashes
   } catch (const InputError& e) {

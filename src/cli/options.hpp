@@ -80,7 +80,8 @@ void add_model_option(po::options_description& desc);
 std::string model_option(const po::variables_map& vm);
 // --no-network, --model and --flips (the pipeline's network stage).
 void add_network_options(po::options_description& desc);
-void add_flips_option(po::options_description& desc);  // --flips alone
+// --flips alone; 0 = automatic (nn::auto_flips)
+void add_flips_option(po::options_description& desc, int default_flips = 8);
 // --flips, checked (1, 2, 4 or 8) when the options are read, before any computation.
 int flips_option(const po::variables_map& vm);
 // The network's device: the reconstruction's, except that under --device auto a LibTorch

@@ -166,6 +166,93 @@ Json score(const AtomModel& traced, const AtomModel& truth, const char* what, Ru
   return ev.json();
 }
 
+// The per-view angle step of a series the alignment's check found aligned
+// (AlignOptions::defer_angles), on the reconstruction just made with the given geometry: atoms
+// traced in it and refined together with the views. Refined angles that move the atoms' images
+// by less than ViewAngles::kChangePx correct nothing and cost nothing more; otherwise the
+// reconstruction is made again with them (with the network's snapshot after `snapshot_at`
+// iterations, 0 for none) and kept when it fits the views at least as well. `alignment` gets
+// the step's figures; the result is a checkpoint stage of its own ("angles").
+void refine_angles_after_reconstruction(PipelineResult& r, const AlignOptions& ao,
+                                        const ReconOptions& ro, int snapshot_at,
+                                        detail::Checkpoint& ck, Array3& network_input,
+                                        Json& alignment, RunLog& log) {
+  if (ck.begin("angles")) {
+    const Json j = ck.load_json("summary");
+    for (const auto& [key, value] : j.items())
+      if (key != "recon_r1" && key != "recon_r2") alignment[key] = value;
+    if (j["angles_kept"].get<bool>()) {
+      r.geometry = ck.load_geometry("geometry");
+      r.recon.volume = ck.load_array("volume");
+      r.recon.r1 = j["recon_r1"].get<std::vector<double>>();
+      r.recon.r2 = j["recon_r2"].get<std::vector<double>>();
+      if (!network_input.empty()) network_input = ck.load_array("network_input");
+    }
+    ck.note_resumed();
+    log.line("  per-view angles taken from the checkpoint");
+    return;
+  }
+  const ViewAngles va = refine_view_angles(
+      r.views, r.geometry, r.nominal, alignment.value("tilt_axis_deg", 0.0), r.recon.volume, ao);
+  bool kept = false;
+  double r1_again = 0;
+  if (va.changed()) {
+    ReconResult again;
+    Array3 input_again;
+    if (snapshot_at > 0) {
+      ReconOptions first = ro;
+      first.iterations = snapshot_at;
+      again = reconstruct(r.views, va.geometry, first);
+      input_again = again.volume;
+      ReconOptions rest = ro;
+      rest.iterations = ro.iterations - snapshot_at;
+      rest.initial = &input_again;
+      ReconResult tail = reconstruct(r.views, va.geometry, rest);
+      tail.r1.insert(tail.r1.begin(), again.r1.begin(), again.r1.end());
+      tail.r2.insert(tail.r2.begin(), again.r2.begin(), again.r2.end());
+      tail.seconds += again.seconds;
+      again = std::move(tail);
+    } else {
+      again = reconstruct(r.views, va.geometry, ro);
+    }
+    r1_again = again.r1.back();
+    kept = r1_again <= r.recon.r1.back();
+    log.line("  per-view angles against " + std::to_string(va.model_atoms) +
+             " atoms traced in the reconstruction: the atoms' images move by up to " +
+             fmt("%.2f", va.change_px) + " px RMS in a view; reconstructed again, R1 " +
+             fmt("%.4f", r.recon.r1.back()) + " -> " + fmt("%.4f", r1_again) +
+             (kept ? ", kept" : ", not kept"));
+    if (kept) {
+      r.geometry = va.geometry;
+      r.recon = std::move(again);
+      if (!network_input.empty()) network_input = std::move(input_again);
+    }
+  } else if (va.refined()) {
+    log.line("  per-view angles against " + std::to_string(va.model_atoms) +
+             " atoms traced in the reconstruction: the atoms' images move by at most " +
+             fmt("%.2f", va.change_px) + " px RMS in a view; the geometry is kept");
+  }
+  Json j{{"model_atoms", va.model_atoms},
+         {"model_r1_initial", va.model_r1_initial},
+         {"model_r1_final", va.model_r1_final},
+         {"angle_change_px", va.change_px},
+         {"angles_rejected", va.changed() && !kept},
+         {"angles_kept", kept}};
+  if (kept) {
+    j["tilt_axis_deg"] = va.tilt_axis_deg;
+    j["r1_final"] = r1_again;
+    j["recon_r1"] = r.recon.r1;
+    j["recon_r2"] = r.recon.r2;
+    ck.save_geometry("geometry", r.geometry);
+    ck.save_array("volume", r.recon.volume, MrcKind::volume);
+    if (!network_input.empty()) ck.save_array("network_input", network_input, MrcKind::volume);
+  }
+  ck.save_json("summary", j);
+  ck.done();
+  for (const auto& [key, value] : j.items())
+    if (key != "recon_r1" && key != "recon_r2") alignment[key] = value;
+}
+
 // The chain after the input is in place (r.views, r.nominal, r.geometry, r.truth, r.source).
 void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& network,
                bool do_align, RunLog& log, Json& seconds, Clock::time_point t_start) {
@@ -193,11 +280,15 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   // ---- align --------------------------------------------------------------------------------
   Json alignment;  // null unless aligned
   r.aligned = do_align;
+  AlignOptions ao = o.alignment;
+  // Per-view angles of a series the half-resolution check finds aligned: refined against atoms
+  // traced in this run's own reconstruction, after it (below), not in one made for them.
+  bool angles_deferred = false;
   if (do_align) {
-    AlignOptions ao = o.alignment;
     ao.device = o.device;
     ao.seed = o.seed;
     ao.sample = r.sample;
+    ao.defer_angles = true;
     // A film's atoms run out of the field: no atomic model of the whole object to refine
     // angles against (align would say so; the run says it once, here).
     if (r.sample == SampleKind::film) ao.refine_angles = false;
@@ -208,6 +299,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       r.views = ck.load_array("views");
       r.geometry = ck.load_geometry("geometry");
       alignment = ck.load_json("summary");
+      angles_deferred = alignment.value("angles_deferred", false);
       seconds["align"] = 0.0;
       resumed();
     } else {
@@ -231,7 +323,10 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                        {"refine_angles", ao.refine_angles},
                        {"angle_search_deg", ao.angle_search_deg},
                        {"model_r1_final", al.model_r1_final},
-                       {"angles_rejected", al.angles_rejected}};
+                       {"angles_rejected", al.angles_rejected},
+                       {"angle_change_px", al.angle_change_px},
+                       {"angles_deferred", al.angles_deferred}};
+      angles_deferred = al.angles_deferred;
       // What the report draws: each round's R1 and the nominal angles the geometry started from.
       Json round_r1 = Json::array(), nominal = Json::array();
       for (const AlignRound& round : al.rounds) round_r1.push_back(round.r1);
@@ -369,6 +464,12 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   // Only plain RESIRE is a network input recipe (reconstruction.mrc's label says so).
   if (resire && !ro.accelerate) r.recipe = nn::ReconRecipe{o.iterations, ro.step};
   seconds["reconstruct"] = seconds_since(t0);
+  if (angles_deferred) {
+    const auto t_angles = Clock::now();
+    refine_angles_after_reconstruction(r, ao, ro, snapshot ? recipe.iterations : 0, ck,
+                                       network_input, alignment, log);
+    seconds["align"] = seconds["align"].get<double>() + seconds_since(t_angles);
+  }
   const double r1 = r.recon.r1.empty() ? std::nan("") : r.recon.r1.back();
   // An extended object's views are explained by its whole solve.
   const std::vector<double> view_r1 =
@@ -384,6 +485,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
 
   // ---- missing-wedge network ----------------------------------------------------------------
   Json input = nullptr;
+  int flips = network.flips();  // as averaged (0 when the network did not run on auto)
   r.network_used = network.active();
   r.network_model = network.model_path();
   if (network.active()) {
@@ -410,6 +512,14 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       }
       input = Json{{"iterations", recipe.iterations}, {"step", recipe.step}, {"source", source}};
     }
+    // The default averages fewer mirror images of a large volume (nn::auto_flips): at 290^3 the
+    // eight passes alone would cost about as much as the 50 RESIRE iterations before them.
+    flips = network.flips_for(r.recon.volume);
+    if (network.flips() == 0 && flips < 8)
+      log.line("  " + std::to_string(flips) + (flips == 1 ? " pass" : " mirror images averaged") +
+               ", not 8: the volume has " +
+               fmt("%.3g", static_cast<double>(r.recon.volume.size())) +
+               " voxels, and 8 flips are averaged up to 160^3 (--flips 8 asks for them)");
     t0 = Clock::now();
     if (from_checkpoint) {
       r.augmented = ck.load_array("volume");
@@ -543,7 +653,8 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
   m["alignment"] = alignment;
   m["network"] = Json{{"used", network.active()},
                       {"model", network.model_path()},
-                      {"flips", network.flips()},
+                      {"flips", flips},
+                      {"flips_auto", network.flips() == 0},
                       {"skipped_because", network.skip_reason()},
                       {"input", input}};
   m["r1"] = r1;

@@ -57,6 +57,9 @@ namespace {
 constexpr double kDeg = M_PI / 180.0;
 constexpr double kReach = detail::kRefineReach;
 constexpr int kMaxPixels = detail::kRefineMaxPixels;
+// The grid search takes the views whose correlation with the model is below this fraction of
+// the median view's (Refiner::search_views).
+constexpr double kSearchFit = 0.8;
 using detail::make_profile;
 using detail::Profile;
 
@@ -116,6 +119,7 @@ class Refiner {
     }
     double r2 = update_residual();
     res.r1.push_back(r1());
+    const TiltGeometry start = g_;
     Progress progress("refine model", opt_.iterations);
     for (int it = 0; it < opt_.iterations; ++it) {
       if (opt_.refine_atoms) {
@@ -133,9 +137,12 @@ class Refiner {
       const double r2_new = update_residual();
       res.r1.push_back(r1());
       progress.advance();
+      const bool settled = it + 1 == opt_.settle_iterations &&
+                           (opt_.refine_shifts || opt_.refine_angles) &&
+                           image_change_px(start) < opt_.settle_px;
       const bool converged = r2 - r2_new < opt_.tolerance * r2;
       r2 = r2_new;
-      if (converged) break;
+      if (converged || settled) break;
     }
     progress.finish();
     res.model = atoms;
@@ -161,6 +168,10 @@ class Refiner {
   std::vector<Vec3> p0_;  // the prior's centres: the starting positions, in the current gauge
   std::vector<double> w_, l_, c_;
   std::vector<double> r_;  // residual views b - (l S + c)
+  // The model views S as fit_views last computed them, valid until the atoms, their width or the
+  // geometry change (each pass over all atoms' footprints costs as much as the others).
+  std::vector<double> model_;
+  bool model_valid_ = false;
   double sigma_ = 0, sigma_min_ = 0, sigma_max_ = 0;
 
   double* residual(std::int64_t k) { return r_.data() + k * nx_ * ny_; }
@@ -200,13 +211,18 @@ class Refiner {
     }
   }
 
-  // Recomputes the residual of every view; returns its sum of squares.
+  // Recomputes the residual of every view; returns its sum of squares. The model views that
+  // fit_views kept are used when nothing has moved since.
   double update_residual() {
     std::vector<double> part(static_cast<std::size_t>(nv_), 0.0);
     parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
-      std::vector<double> S;
+      std::vector<double> own;
       for (std::int64_t k = kb; k < ke; ++k) {
-        project(k, S);
+        const double* S = model_.data() + k * nx_ * ny_;
+        if (!model_valid_) {
+          project(k, own);
+          S = own.data();
+        }
         const float* b = b_.slice(k);
         double* r = residual(k);
         double s2 = 0;
@@ -234,15 +250,20 @@ class Refiner {
   // Gauss-Newton on each view's scale and offset, and optionally its shift and rotation, with the
   // atoms fixed. Two steps per call; the derivatives by the shift and the rotation come from the
   // derivatives of the pixel masses by the atom centres.
+  // With the geometry fixed, the model views S are kept (model_) for update_residual.
   void fit_views(bool shifts, bool angles) {
+    const bool keep = !(shifts || angles);
+    if (keep) model_.resize(static_cast<std::size_t>(nv_ * nx_ * ny_));
     parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
       const std::size_t n = static_cast<std::size_t>(nx_ * ny_);
-      std::vector<double> S(n), Du(n), Dv(n), Ru(n), Rv(n), Rw(n);
+      std::vector<double> own(keep ? 0 : n), Du(n), Dv(n), Ru(n), Rv(n), Rw(n);
       Profile px, py;
       for (std::int64_t k = kb; k < ke; ++k) {
+        double* S = keep ? model_.data() + k * nx_ * ny_ : own.data();
         const int steps = (shifts || angles) ? 2 : 1;
         for (int step = 0; step < steps; ++step) {
-          for (auto* v : {&S, &Du, &Dv, &Ru, &Rv, &Rw}) std::fill(v->begin(), v->end(), 0.0);
+          std::fill(S, S + n, 0.0);
+          for (auto* v : {&Du, &Dv, &Ru, &Rv, &Rw}) std::fill(v->begin(), v->end(), 0.0);
           for (std::size_t i = 0; i < p_.size(); ++i) {
             if (w_[i] == 0) continue;
             const Vec3 q = g_[k].R * p_[i];
@@ -300,18 +321,24 @@ class Refiner {
         }
       }
     });
+    model_valid_ = keep;
   }
 
-  // Grid search of every view's rotation against the current atoms, coarse to fine, before the
+  // Grid search of the rotation of the views the atoms do not fit, coarse to fine, before the
   // local fit: Gauss-Newton converges only when each atom's image starts within about its width
   // of the true position, which a view recorded several degrees off does not. Level 0 spans
   // +-range about the view's tilt axis and two steps about the other two axes; two finer levels of
   // 5 x 5 x 5 follow around the best candidate. A candidate turns the view about the atoms'
   // centroid (the shift follows, when shifts are refined) and is scored by its correlation with
   // the view after both are high-passed (a difference of Gaussians): the particle's envelope
-  // correlates almost as well at the wrong angle as at the right one, its atoms do not. Returns
-  // each view's change of rotation (degrees).
+  // correlates almost as well at the wrong angle as at the right one, its atoms do not.
+  // Only views whose correlation coefficient at their current rotation is below kSearchFit of the
+  // median view's are searched: the others' atoms sit where the model puts them, within the
+  // local fit's reach, and the search costs about a thousand projections of every atom per view
+  // (more for larger particles, whose finer steps need more candidates). Returns each view's
+  // change of rotation (degrees; 0 for views not searched).
   std::vector<double> search_views(double range_deg) {
+    model_valid_ = false;
     Vec3 c = Vec3::Zero();
     double wsum = 0;
     for (std::size_t i = 0; i < p_.size(); ++i) c += w_[i] * p_[i], wsum += w_[i];
@@ -326,22 +353,46 @@ class Refiner {
     const double step0 =
         std::clamp(0.75 * sigma_ / std::max(rmax, sigma_) / kDeg, 0.1, std::max(0.1, range_deg));
     const int n_tilt = static_cast<int>(std::ceil(range_deg / step0 - 1e-9));
-    std::vector<double> change(static_cast<std::size_t>(nv_), 0.0);
+    const std::int64_t n = nx_ * ny_;
+    // The correlation of view k with the model turned by R (the shift following the centroid).
+    auto score = [&](std::int64_t k, const std::vector<double>& B, const Mat3& R, Vec2& shift,
+                     std::vector<double>& S) {
+      const Mat3& R0 = g_[k].R;
+      const Vec2& s0 = g_[k].shift;
+      shift = opt_.refine_shifts ? Vec2(s0 + (R0 * c).head<2>() - (R * c).head<2>()) : s0;
+      project(R, shift, S);
+      add_projection(R, shift, sigma_low, -1.0, S);
+      double sb = 0, ss = 0;
+      for (std::int64_t i = 0; i < n; ++i) sb += S[i] * B[i], ss += S[i] * S[i];
+      return ss > 0 ? sb / std::sqrt(ss) : 0.0;
+    };
+    const double s_hp = std::sqrt(sigma_low * sigma_low - sigma_ * sigma_);
+    std::vector<double> fit(static_cast<std::size_t>(nv_), 0.0);
     parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
-      const std::int64_t n = nx_ * ny_;
+      std::vector<double> S, B(static_cast<std::size_t>(n));
+      Vec2 shift;
+      for (std::int64_t k = kb; k < ke; ++k) {
+        high_pass(b_.slice(k), s_hp, B);
+        double bb = 0;
+        for (double x : B) bb += x * x;
+        fit[k] = bb > 0 ? score(k, B, g_[k].R, shift, S) / std::sqrt(bb) : 0.0;
+      }
+    });
+    const double median_fit = median_of(fit);
+    std::vector<double> change(static_cast<std::size_t>(nv_), 0.0);
+    std::string searched;
+    for (std::int64_t k = 0; k < nv_; ++k)
+      if (fit[k] < kSearchFit * median_fit) searched += " " + std::to_string(k);
+    log_verbose("refine model: view correlations at their rotations " +
+                fmt("%.3f", *std::min_element(fit.begin(), fit.end())) + " to " +
+                fmt("%.3f", *std::max_element(fit.begin(), fit.end())) + " (median " +
+                fmt("%.3f", median_fit) + "); searched:" + (searched.empty() ? " none" : searched));
+    parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
       std::vector<double> S, B(static_cast<std::size_t>(n));
       for (std::int64_t k = kb; k < ke; ++k) {
-        high_pass(b_.slice(k), std::sqrt(sigma_low * sigma_low - sigma_ * sigma_), B);
+        if (!(fit[k] < kSearchFit * median_fit)) continue;
+        high_pass(b_.slice(k), s_hp, B);
         const Mat3 R0 = g_[k].R;
-        const Vec2 s0 = g_[k].shift;
-        auto score = [&](const Mat3& R, Vec2& shift) {
-          shift = opt_.refine_shifts ? Vec2(s0 + (R0 * c).head<2>() - (R * c).head<2>()) : s0;
-          project(R, shift, S);
-          add_projection(R, shift, sigma_low, -1.0, S);
-          double sb = 0, ss = 0;
-          for (std::int64_t i = 0; i < n; ++i) sb += S[i] * B[i], ss += S[i] * S[i];
-          return ss > 0 ? sb / std::sqrt(ss) : 0.0;
-        };
         // Axes of the grid: the image of the object's y axis (the tilt axis of a single-axis
         // series) in the detector plane, the detector normal, and their cross product.
         Vec3 t = R0 * Vec3::UnitY();
@@ -349,8 +400,8 @@ class Refiner {
         t = t.norm() > 0.5 ? Vec3(t.normalized()) : Vec3::UnitY();
         const Vec3 nrm = Vec3::UnitZ(), o = nrm.cross(t);
         Mat3 best = R0;
-        Vec2 best_shift = s0, shift;
-        double best_score = score(R0, shift);
+        Vec2 best_shift = g_[k].shift, shift;
+        double best_score = score(k, B, R0, shift, S);
         double step = step0;
         for (int level = 0; level < 3; ++level, step *= 0.5) {
           const int nt = level == 0 ? n_tilt : 2;
@@ -364,7 +415,7 @@ class Refiner {
                                 Eigen::AngleAxisd(in * step * kDeg, nrm))
                                    .toRotationMatrix();
                 const Mat3 R = D * centre;
-                const double sc = score(R, shift);
+                const double sc = score(k, B, R, shift, S);
                 if (sc > best_score) best_score = sc, best = R, best_shift = shift;
               }
         }
@@ -402,6 +453,7 @@ class Refiner {
   // The views' common rotation and 3D translation since `before` belong to the object: moved to
   // the atoms, so that the refinement keeps the caller's gauge.
   void hold_gauges(const TiltGeometry& before) {
+    model_valid_ = false;
     if (opt_.refine_angles) {
       Mat3 M = Mat3::Zero();
       for (std::int64_t k = 0; k < nv_; ++k) M += before[k].R.transpose() * g_[k].R;
@@ -425,6 +477,21 @@ class Refiner {
     }
   }
 
+  // The largest, over the views, RMS displacement (pixels) of the atoms' images between the
+  // geometry `from` and the current one.
+  double image_change_px(const TiltGeometry& from) const {
+    double worst = 0;
+    for (std::int64_t k = 0; k < nv_; ++k) {
+      const Mat3 dR = g_[k].R - from[k].R;
+      const Vec2 ds = g_[k].shift - from[k].shift;
+      double s2 = 0, n = 0;
+      for (std::size_t i = 0; i < p_.size(); ++i)
+        if (w_[i] > 0) s2 += (Vec2((dR * p_[i]).head<2>()) + ds).squaredNorm(), n += 1;
+      if (n > 0) worst = std::max(worst, std::sqrt(s2 / n) / a_);
+    }
+    return worst;
+  }
+
   void normalise_scale() {
     double m = 0;
     for (double l : l_) m += l;
@@ -432,6 +499,8 @@ class Refiner {
     if (!(m > 0)) return;
     for (double& l : l_) l /= m;
     for (double& w : w_) w *= m;
+    if (model_valid_)
+      for (double& s : model_) s *= m;
   }
 
   // One Gauss-Newton step of every atom's position and intensity in turn, each against the
@@ -439,6 +508,9 @@ class Refiner {
   // minimises sum r^2 + lambda |p - p0|^2, lambda = (noise variance) / prior^2: the MAP estimate
   // under Gaussian noise, the variance read off the residual on the atom's own footprint.
   void sweep_atoms() {
+    model_valid_ = false;
+    // Each view's footprint at the atom's old position, kept for taking it out of the residual.
+    std::vector<Profile> pxs(static_cast<std::size_t>(nv_)), pys(pxs.size());
     Profile px, py;
     const double inv_prior2 =
         opt_.position_prior > 0 ? 1.0 / (opt_.position_prior * opt_.position_prior) : 0.0;
@@ -449,23 +521,11 @@ class Refiner {
       std::int64_t npix = 0;
       for (std::int64_t k = 0; k < nv_; ++k) {
         const Mat3& R = g_[k].R;
-        const Vec3 q = R * p_[i];
-        footprint(k, q, px, py);
+        footprint(k, R * p_[i], pxs[k], pys[k]);
         const double lw = l_[k] * w_[i];
-        const double* r = residual(k);
-        for (std::int64_t y = 0; y < py.count; ++y) {
-          const std::int64_t o = (py.lo + y) * nx_ + px.lo;
-          for (std::int64_t x = 0; x < px.count; ++x) {
-            const double du = px.dmu[x] * py.m[y], dv = px.m[x] * py.dmu[y];
-            Eigen::Vector4d J;
-            J.head<3>() = lw * (du * R.row(0).transpose() + dv * R.row(1).transpose());
-            J[3] = l_[k] * px.m[x] * py.m[y];
-            A.noalias() += J * J.transpose();
-            rhs += J * r[o + x];
-            rr += r[o + x] * r[o + x];
-          }
-        }
-        npix += px.count * py.count;
+        npix += detail::add_atom_normal(pxs[k], pys[k], Vec3(lw * R.row(0).transpose()),
+                                        Vec3(lw * R.row(1).transpose()), l_[k], residual(k), nx_, A,
+                                        rhs, rr);
       }
       if (inv_prior2 > 0 && npix > 0) {
         const double lambda = rr / static_cast<double>(npix) * inv_prior2;
@@ -478,19 +538,20 @@ class Refiner {
       Vec3 dp = d.head<3>();
       if (dp.norm() > opt_.max_atom_step) dp *= opt_.max_atom_step / dp.norm();
       const double w_old = w_[i], w_new = std::max(0.0, w_[i] + d[3]);
-      const Vec3 p_old = p_[i], p_new = p_[i] + dp;
+      const Vec3 p_new = p_[i] + dp;
       // The residual loses the old contribution of the atom and gains the new one.
       for (std::int64_t k = 0; k < nv_; ++k) {
         double* r = residual(k);
         for (int pass = 0; pass < 2; ++pass) {
-          const Vec3 q = g_[k].R * (pass == 0 ? p_old : p_new);
           const double f = l_[k] * (pass == 0 ? w_old : -w_new);
           if (f == 0) continue;
-          footprint(k, q, px, py);
-          for (std::int64_t y = 0; y < py.count; ++y) {
-            double* row = r + (py.lo + y) * nx_ + px.lo;
-            const double fy = f * py.m[y];
-            for (std::int64_t x = 0; x < px.count; ++x) row[x] += fy * px.m[x];
+          if (pass == 1) footprint(k, g_[k].R * p_new, px, py);
+          const Profile& fx = pass == 0 ? pxs[k] : px;
+          const Profile& fy = pass == 0 ? pys[k] : py;
+          for (std::int64_t y = 0; y < fy.count; ++y) {
+            double* row = r + (fy.lo + y) * nx_ + fx.lo;
+            const double f_y = f * fy.m[y];
+            for (std::int64_t x = 0; x < fx.count; ++x) row[x] += f_y * fx.m[x];
           }
         }
       }
@@ -530,6 +591,7 @@ class Refiner {
     if (!(A > 0)) return;
     const double d = std::clamp(g / A, -0.2 * sigma_, 0.2 * sigma_);
     sigma_ = std::clamp(sigma_ + d, sigma_min_, sigma_max_);
+    model_valid_ = false;
   }
 };
 
@@ -571,7 +633,7 @@ ModelRefineResult detail::refine_atoms_and_views(const Array3& views, const Tilt
 ModelRefineResult refine_atomic_model(const Array3& views, const TiltGeometry& geometry,
                                       const AtomModel& atoms, const ModelRefineOptions& opt) {
   ModelRefineResult res = detail::refine_atoms_and_views(views, geometry, atoms, opt);
-  if (opt.refine_atoms) detail::add_trust(views, opt, res);
+  if (opt.refine_atoms && opt.trust) detail::add_trust(views, opt, res);
   return res;
 }
 

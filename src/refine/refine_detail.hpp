@@ -3,6 +3,7 @@
 // trust (the bootstrap's replicates).
 #pragma once
 
+#include <Eigen/Dense>
 #include <array>
 #include <cstdint>
 
@@ -21,6 +22,51 @@ struct Profile {
 };
 
 void make_profile(double mu, double s, std::int64_t n, double a, Profile& p);
+
+// One atom's Gauss-Newton normal equations in one view, over its footprint (px along u, py along
+// v) against the residual view r (nx wide): the unknowns are its position and intensity, and a
+// pixel's Jacobian row is (du a + dv b, l m) with m = m_u m_v, du = dmu_u m_v, dv = m_u dmu_v
+// (a = scale * weight * first row of R, b = the same with the second row, l = the view's scale).
+// Adds J^T J to A, J^T r to rhs and r^T r to rr; returns the footprint's pixel count. The masses
+// are separable, so J^T J is a product of sums along each axis and only J^T r and r^T r visit
+// the pixels (three products per pixel, not a 4 x 4 outer product): the sums of the pixel-by-pixel
+// form, in another order.
+template <class T>
+std::int64_t add_atom_normal(const Profile& px, const Profile& py, const Vec3& a, const Vec3& b,
+                             double l, const T* r, std::int64_t nx, Eigen::Matrix4d& A,
+                             Eigen::Vector4d& rhs, double& rr) {
+  double mm_x = 0, dd_x = 0, dm_x = 0, mm_y = 0, dd_y = 0, dm_y = 0;
+  for (std::int64_t x = 0; x < px.count; ++x)
+    mm_x += px.m[x] * px.m[x], dd_x += px.dmu[x] * px.dmu[x], dm_x += px.dmu[x] * px.m[x];
+  for (std::int64_t y = 0; y < py.count; ++y)
+    mm_y += py.m[y] * py.m[y], dd_y += py.dmu[y] * py.dmu[y], dm_y += py.dmu[y] * py.m[y];
+  double ru = 0, rv = 0, rm = 0, r2 = 0;  // sums of du r, dv r, m r and r^2
+  for (std::int64_t y = 0; y < py.count; ++y) {
+    const T* row = r + (py.lo + y) * nx + px.lo;
+    double sd = 0, sm = 0;
+    for (std::int64_t x = 0; x < px.count; ++x) {
+      const double v = static_cast<double>(row[x]);
+      sd += px.dmu[x] * v;
+      sm += px.m[x] * v;
+      r2 += v * v;
+    }
+    ru += py.m[y] * sd;
+    rv += py.dmu[y] * sm;
+    rm += py.m[y] * sm;
+  }
+  const double suu = dd_x * mm_y, svv = mm_x * dd_y, suv = dm_x * dm_y;
+  const Eigen::Matrix3d ab = a * b.transpose();
+  A.topLeftCorner<3, 3>() +=
+      suu * a * a.transpose() + suv * (ab + ab.transpose()) + svv * b * b.transpose();
+  const Vec3 c = l * (dm_x * mm_y * a + mm_x * dm_y * b);
+  A.block<3, 1>(0, 3) += c;
+  A.block<1, 3>(3, 0) += c.transpose();
+  A(3, 3) += l * l * mm_x * mm_y;
+  rhs.head<3>() += ru * a + rv * b;
+  rhs[3] += l * rm;
+  rr += r2;
+  return px.count * py.count;
+}
 
 // refine_atomic_model's checks and fit, without the trust per atom (result.trust left empty).
 ModelRefineResult refine_atoms_and_views(const Array3& views, const TiltGeometry& geometry,

@@ -79,22 +79,14 @@ void curvature(const Fit& f, const std::vector<float>& residual, double position
       const Vec3& p = f.res.model.positions[i];
       Eigen::Matrix4d A = Eigen::Matrix4d::Zero();
       double rr = 0, npix = 0;
+      Eigen::Vector4d rhs = Eigen::Vector4d::Zero();  // not needed here
       for (std::int64_t k = 0; k < f.nv; ++k) {
         const Mat3& R = f.res.geometry[k].R;
         footprint(f, k, p, px, py);
         const double l = f.res.scale[k], lw = l * f.w[i];
-        for (std::int64_t y = 0; y < py.count; ++y)
-          for (std::int64_t x = 0; x < px.count; ++x) {
-            const double du = px.dmu[x] * py.m[y], dv = px.m[x] * py.dmu[y];
-            Eigen::Vector4d J;
-            J.head<3>() = lw * (du * R.row(0).transpose() + dv * R.row(1).transpose());
-            J[3] = l * px.m[x] * py.m[y];
-            A.noalias() += J * J.transpose();
-            const float r = residual[static_cast<std::size_t>(k * f.nx * f.ny + (py.lo + y) * f.nx +
-                                                              px.lo + x)];
-            rr += static_cast<double>(r) * r;
-            npix += 1;
-          }
+        npix += static_cast<double>(add_atom_normal(
+            px, py, Vec3(lw * R.row(0).transpose()), Vec3(lw * R.row(1).transpose()), l,
+            residual.data() + k * f.nx * f.ny, f.nx, A, rhs, rr));
       }
       // An exact fit (noise-free views) has zero variance: floored so that sigma is ~0, not NaN.
       t.noise_variance[i] = std::max(npix > 0 ? rr / npix : 0.0, 1e-100);

@@ -171,7 +171,20 @@ std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
       max_sigma = std::max({max_sigma, p.sigma_axis[0], p.sigma_axis[1], p.sigma_axis[2]});
     }
   }
-  const double reach = g.radius + 5 * max_sigma + 2 * std::max({g.v[0], g.v[1], g.v[2]});
+  // A neighbour matters within the window radius plus five of its own widths: the widest peak
+  // sets the search radius, each neighbour is subtracted only within its own reach. (One broad
+  // noise fit would otherwise make every window subtract the thousands of peaks within its
+  // reach, a cost that grows with the volume's noise, not with its atoms.)
+  const double margin = 2 * std::max({g.v[0], g.v[1], g.v[2]});
+  const double reach = g.radius + 5 * max_sigma + margin;
+  std::vector<double> reach2;
+  if (previous) {
+    for (const auto& p : *previous) {
+      const double r =
+          g.radius + 5 * std::max({p.sigma_axis[0], p.sigma_axis[1], p.sigma_axis[2]}) + margin;
+      reach2.push_back(r * r);
+    }
+  }
   // No cell limit: neighbours are subtracted in the visiting order, which the cell size fixes.
   const NeighborSearch grid(pos, std::max(reach, 1e-6));
   parallel_for(static_cast<std::int64_t>(n), [&](std::int64_t i0, std::int64_t i1) {
@@ -183,8 +196,8 @@ std::vector<Peak> fit_peaks(const Array3& vol, const Geometry& g, PeakFit kind,
       Window w = make_window(vol, g, o, g.radius);
       if (previous) {
         std::vector<double> prof[3];
-        grid.for_each(physical(seed, g), reach, [&](std::size_t j, double) {
-          if (j == static_cast<std::size_t>(i)) return;
+        grid.for_each(physical(seed, g), reach, [&](std::size_t j, double d2) {
+          if (j == static_cast<std::size_t>(i) || d2 > reach2[j]) return;
           const Peak& nb = (*previous)[j];
           if (!(nb.intensity > 0)) return;
           for (int a = 0; a < 3; ++a) {

@@ -60,6 +60,11 @@ struct AlignOptions {
   // the views (atoms outside the field would be missing from the model).
   bool refine_angles = false;
   int model_iterations = 20;  // iterations of the atomic-model refinement
+  // When the half-resolution check finds the series aligned, leave the angle step to the caller
+  // (AlignResult::angles_deferred), who reconstructs with the given geometry anyway and runs
+  // refine_view_angles on that volume: the step then costs no reconstruction of its own
+  // (aet pipeline).
+  bool defer_angles = false;
   // Half-range (degrees) of the grid search of each view's rotation about its tilt axis that
   // precedes the local fit (ModelRefineOptions::search_range_deg); 0 = local fit only.
   double angle_search_deg = 10;
@@ -95,6 +100,12 @@ struct AlignResult {
   double model_r1_initial = 0, model_r1_final = 0;
   // The refined angles made the reconstruction fit worse and were not kept.
   bool angles_rejected = false;
+  // The largest, over the views, RMS displacement (pixels) of the atoms' images by the refined
+  // geometry; below ViewAngles::kChangePx the given geometry is kept without a reconstruction.
+  double angle_change_px = 0;
+  // The check found the series aligned and the angle step was left to the caller
+  // (AlignOptions::defer_angles).
+  bool angles_deferred = false;
   std::vector<double> search_change_deg;  // per view: rotation change by the grid search (or empty)
   // The half-resolution check: whether it found nothing to correct (then no projection matching
   // ran and r1_initial = r1_final is its reconstruction's R1), and what it measured.
@@ -106,6 +117,31 @@ struct AlignResult {
 // fewer than two views, a count mismatch, non-finite or all-zero views, or bad options.
 AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nominal,
                               const AlignOptions& opt);
+
+// The per-view angle step (AlignOptions::refine_angles) on its own: atoms traced in `volume` (a
+// reconstruction of the preprocessed `views` with `geometry`) are refined together with the views
+// (the grid search of AlignOptions::angle_search_deg first, then AlignOptions::model_iterations),
+// and for a single-axis series the common in-plane rotation of the refined views becomes the tilt
+// axis, the object kept in the nominal frame. `tilt_axis_deg`: the axis of `geometry`.
+struct ViewAngles {
+  // Below this (pixels), the refined geometry corrects nothing: the per-view angle and shift
+  // estimates of an aligned series move the atoms' images by a few hundredths of a pixel, a view
+  // a tenth of a degree off moves those of a 40 A particle's outer atoms by 0.2 pixels.
+  static constexpr double kChangePx = 0.1;
+  TiltGeometry geometry;  // refined; the given one when too few atoms were traced
+  double tilt_axis_deg = 0;
+  std::size_t model_atoms = 0;  // traced; fewer than 4: nothing was refined
+  double model_r1_initial = 0, model_r1_final = 0;
+  std::vector<double> search_change_deg;  // per view (empty without the grid search)
+  // The largest, over the views, RMS displacement (pixels) of the atoms' images between the given
+  // and the refined geometry.
+  double change_px = 0;
+  bool refined() const { return model_atoms >= 4; }
+  bool changed() const { return refined() && change_px >= kChangePx; }
+};
+ViewAngles refine_view_angles(const Array3& views, const TiltGeometry& geometry,
+                              const std::vector<Euler>& nominal, double tilt_axis_deg,
+                              const Array3& volume, const AlignOptions& opt);
 
 // Resamples views so that the geometry becomes a single-axis one about the image y axis with no
 // shift: each view is shifted back and turned by the in-plane angle that brings the image of the

@@ -81,7 +81,7 @@ struct AugmentOptions {
   // Flip averaging: the network is run on this many mirror images of the volume (1, 2, 4 or 8;
   // flips of x, y and z keep a single-axis missing wedge a wedge) and the outputs, flipped back,
   // are averaged. The result is exactly equivariant under those flips and has less of the
-  // network's own error (docs/network.md, measured); it costs `flips` passes.
+  // network's own error (docs/network.md, measured); it costs `flips` passes. 0 = auto_flips.
   int flips = 8;
 };
 

@@ -55,7 +55,7 @@ Device network_device(const Device& recon_device, bool device_auto);
 struct StageOptions {
   bool enabled = true;  // false: --no-network
   std::string model;    // weights file; "" = the shipped model
-  int flips = 8;        // mirror images averaged (1, 2, 4 or 8)
+  int flips = 0;        // mirror images averaged (1, 2, 4 or 8); 0 = auto_flips (flips.hpp)
   Device device;
 };
 
@@ -70,8 +70,9 @@ class NetworkStage {
   NetworkStage& operator=(const NetworkStage&) = delete;
   bool active() const;
   const std::string& model_path() const;
-  const std::string& skip_reason() const;  // why the stage is inactive ("" when active)
-  int flips() const;
+  const std::string& skip_reason() const;     // why the stage is inactive ("" when active)
+  int flips() const;                          // as set: 0 = automatic
+  int flips_for(const Array3& volume) const;  // the flips apply() averages for this volume
   // The network learned atoms of a given width in voxels: another voxel size deactivates the
   // shipped model (with the reason) and is an InputError for an explicit model.
   void check_voxel_size(double voxel);

@@ -19,7 +19,8 @@ enum class Shape {
   cuboctahedron,         // fcc closed shells (`shells`: 13, 55, 147, 309, ... atoms); ignores size
   cube,                  // {100} facets at distance `size`
   wulff,                 // intersection of facet families at the given distances
-  random                 // union of random spheres (centres within 0.35 size, radii 0.4-0.8 size)
+  random,                // union of random spheres (centres within 0.35 size, radii 0.4-0.8 size)
+  amorphous              // random dense packing in a sphere of radius `size` (no lattice)
 };
 
 // A facet family {hkl}: every symmetry-equivalent plane (all sign changes and permutations) at
@@ -40,9 +41,16 @@ struct ParticleSpec {
   int shells = 0;                   // cuboctahedron shells (1 -> 13 atoms, 2 -> 55, ...)
   std::vector<FacetFamily> facets;  // for Shape::wulff
   int random_spheres = 6;           // for Shape::random
-  double vacancy_fraction = 0.0;    // fraction of sites removed at random
-  double jitter_sd = 0.0;           // Angstrom, Gaussian per axis (thermal displacement)
-  double b_factor = 0.0;            // Angstrom^2 written per atom; 0 = from jitter (8 pi^2 sd^2)
+  // For Shape::amorphous: the number density (atoms per A^3; 0 = 0.97 of the element's crystal),
+  // the minimum distance between atoms (A; 0 = 0.85 of the crystal's nearest-neighbour distance)
+  // and the atom count (0 = density times the sphere's volume; otherwise the radius follows from
+  // it and `size` is unused). One element only.
+  double density = 0.0;
+  double min_distance = 0.0;
+  std::int64_t atoms = 0;
+  double vacancy_fraction = 0.0;  // fraction of sites removed at random
+  double jitter_sd = 0.0;         // Angstrom, Gaussian per axis (thermal displacement)
+  double b_factor = 0.0;          // Angstrom^2 written per atom; 0 = from jitter (8 pi^2 sd^2)
   bool random_orientation = false;
   // A given rotation about the centre instead (applied where the random one would be); ignored
   // when random_orientation is set.
@@ -66,11 +74,16 @@ struct ParticleSpec {
 // displacement field (strain, radial_strain), the rotation about the origin, the jitter; each
 // random step draws from its own stream of `seed`.
 // Sites on a facet plane (within 1e-6 a) belong to the particle.
+// An amorphous particle has no sites: its atoms start uniform at random in the sphere and are
+// pushed apart until no two are closer than the minimum distance (vacancies, strain, rotation and
+// jitter then apply as to a crystal; the centroid is moved to the origin).
 // Per-atom properties: "b_factor". Info: element, structure, shape, size (or shells), lattice_a,
 // lattice_c (hcp, L1_0), vacancy_fraction, jitter_sd, b_factor, seed, and more where they apply
-// (strain, radial_strain and radial_radius when set).
+// (strain, radial_strain and radial_radius when set); an amorphous particle has structure
+// "amorphous", size its radius, density and min_distance instead of lattice constants.
 // Throws InputError for an unknown element, a lattice that is not tabulated, a bad size, shell
-// count, facet list, vacancy fraction, jitter or B-factor, or a shape holding no site.
+// count, facet list, vacancy fraction, jitter or B-factor, a shape holding no site, or an amorphous
+// packing too dense for its minimum distance.
 AtomModel build_particle(const ParticleSpec& spec);
 
 const char* shape_name(Shape s);

@@ -49,6 +49,14 @@ struct ModelRefineOptions {
   int bootstrap = 0;
   int bootstrap_iterations = 5;
   std::uint64_t seed = 0;
+  // false: no trust per atom at all (a caller that keeps only the refined geometry).
+  bool trust = true;
+  // With refine_shifts or refine_angles: stop after `settle_iterations` iterations when the views'
+  // geometry has by then moved no view's atom images by `settle_px` pixels RMS from where it
+  // started (the per-view angle step of an aligned series: nothing is going to be corrected);
+  // 0 = never.
+  int settle_iterations = 0;
+  double settle_px = 0;
 };
 
 // The trust of each refined atom (docs/refinement.md, "Trust per atom"). Sigmas are standard
