@@ -24,7 +24,7 @@ fi
 "$aet" simulate --phantom "$phantom" --tilt-range -70.8:70.8:2.4 --out "$out/series" \
   --threads "$threads" --quiet
 run=("$aet" pipeline --tilts "$out/series/tilts.mrc" --angles "$out/series/tilts.tlt"
-  --truth "$out/series/truth.xyz" --elements Ta --out "$out/pipeline" --threads "$threads")
+  --elements Ta --out "$out/pipeline" --threads "$threads")
 echo "phantom $phantom, $(nproc) CPUs, threads $threads, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "${run[*]}"
 if [[ -x /usr/bin/time ]]; then
@@ -52,12 +52,17 @@ print(f"alignment: already aligned {al.get('already_aligned')}, angles deferred 
 net = m["network"]
 print(f"network: used {net['used']}, flips {net['flips']} (auto {net.get('flips_auto')})")
 print(f"traced atoms {m['traced_atoms']}, R1 {m['r1']:.4f}")
-for key in ("evaluation", "evaluation_refined", "evaluation_without_network",
-            "evaluation_refined_without_network"):
-    if key in m:
-        e = m[key]
-        print(f"{key}: recall {100 * e['recall']:.2f} %, precision {100 * e['precision']:.2f} %, "
-              f"RMSD {e['rmsd_pm']:.2f} pm")
 for w in m.get("warnings", []):
     print("warning:", w)
 PY
+for model in traced atoms; do
+  [[ -f "$out/pipeline/$model.xyz" ]] || continue
+  "$aet" evaluate --traced "$out/pipeline/$model.xyz" --truth "$out/series/truth.xyz" \
+    --out "$out/$model.json" >/dev/null
+  python3 - "$out/$model.json" "$model" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]}.xyz against the truth: recall {100 * e['recall']:.2f} %, "
+      f"precision {100 * e['precision']:.2f} %, RMSD {e['rmsd_pm']:.2f} pm")
+PY
+done
