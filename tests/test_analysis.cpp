@@ -7,6 +7,7 @@
 
 #include "aet/analysis/analyze.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/rng.hpp"
 #include "aet/phantoms/nanoparticle.hpp"
 
 namespace aet {
@@ -103,6 +104,154 @@ TEST(Analysis, AutoPicksTheLatticeOfEachElement) {
   EXPECT_NEAR(r.fit.lattice.c, std::stod(*co.find_info("lattice_c")), 1e-6);
   EXPECT_LT(r.fit.rms_residual, 1e-6);
   EXPECT_EQ(analyze(particle("Pt", Shape::cube, 8.0), quick()).fit.lattice.type, LatticeType::fcc);
+}
+
+// The fcc, bcc and hcp particles of the simulator, turned by a known rotation and with thermal
+// jitter: the interior atoms (full coordination) get their structure and, within a degree, the
+// particle's rotation as their local orientation; none is called another crystal.
+TEST(LocalStructure, CrystalsAreTypedAndOrientedAtomByAtom) {
+  const Eigen::Quaterniond q(Eigen::AngleAxisd(0.9, Vec3(-2, 1, 3).normalized()));
+  const struct {
+    const char* element;
+    LocalStructure type;
+    LatticeType lattice;
+    int neighbours;
+  } cases[] = {{"Pt", LocalStructure::fcc, LatticeType::fcc, 12},
+               {"Fe", LocalStructure::bcc, LatticeType::bcc, 14},
+               {"Co", LocalStructure::hcp, LatticeType::hcp, 12}};
+  for (const auto& c : cases) {
+    ParticleSpec s;
+    s.element = c.element;
+    s.shape = Shape::sphere;
+    s.size = 12.0;
+    s.orientation = q;
+    s.seed = 3;
+    // Interior: full coordination in the ideal particle (the jitter keeps the atoms' order).
+    const AtomModel ideal = phantoms::build_particle(s);
+    const std::vector<int> coordination =
+        coordination_numbers(ideal.positions, 1.2 * median_nearest_distance(ideal.positions));
+    for (const double jitter : {0.0, 0.05}) {
+      s.jitter_sd = jitter;  // Angstrom per axis: 2 % of a 2.5-2.8 A bond
+      const AtomModel m = phantoms::build_particle(s);
+      ASSERT_EQ(m.size(), ideal.size());
+      const LocalStructures ls = local_structures(m.positions);
+      std::size_t interior = 0, right = 0, oriented = 0;
+      for (std::size_t i = 0; i < m.size(); ++i) {
+        if (lattice_of(ls.type[i]) && ls.type[i] != c.type)
+          ADD_FAILURE() << c.element << " atom " << i << " typed " << local_structure_name(ls.type[i]);
+        if (coordination[i] < c.neighbours) continue;
+        ++interior;
+        if (ls.type[i] != c.type) continue;
+        ++right;
+        // A bond's direction moves by about 1.5 degrees under the jitter; the fit to 12-14 bonds
+        // by less than half that.
+        oriented += misorientation_deg(c.lattice, q.toRotationMatrix(), ls.orientation[i]) <
+                    (jitter > 0 ? 2.5 : 1e-3);
+      }
+      SCOPED_TRACE(std::string(c.element) + " jitter " + std::to_string(jitter));
+      EXPECT_GT(interior, 200u);
+      EXPECT_GE(static_cast<double>(right), (jitter > 0 ? 0.95 : 1.0) * interior);
+      EXPECT_EQ(oriented, right);
+    }
+  }
+  // The symmetry: a cube rotation is no misorientation, a twin is 60 degrees.
+  const Mat3 R = q.toRotationMatrix();
+  const Mat3 cube = Eigen::AngleAxisd(M_PI / 2, Vec3::UnitX()).toRotationMatrix();
+  EXPECT_NEAR(misorientation_deg(LatticeType::fcc, R, R * cube), 0.0, 1e-6);
+  const Mat3 twin = Eigen::AngleAxisd(M_PI, Vec3(1, 1, 1).normalized()).toRotationMatrix();
+  EXPECT_NEAR(misorientation_deg(LatticeType::fcc, R, R * twin), 60.0, 1e-6);
+  EXPECT_NEAR(misorientation_deg(LatticeType::hcp, R,
+                                 R * Eigen::AngleAxisd(M_PI / 3, Vec3::UnitZ()).toRotationMatrix()),
+              0.0, 1e-6);
+}
+
+// A Pt sphere twinned on the (111) plane through its centre: the lower half is kept and mirrored
+// onto the upper one. Two fcc grains 60 degrees apart, the twin plane's atoms hcp (a planar
+// defect, in no grain), each grain on its own lattice with no strain, and facets on both.
+TEST(Analysis, ATwinnedParticleHasTwoGrainsEachOnItsOwnLattice) {
+  AtomModel sphere = particle("Pt", Shape::sphere, 14.0);
+  const double a = lattice_a(sphere);
+  // [111] along z.
+  const Mat3 Q = Eigen::Quaterniond::FromTwoVectors(Vec3(1, 1, 1).normalized(), Vec3::UnitZ())
+                     .toRotationMatrix();
+  AtomModel twin;
+  std::size_t plane = 0;
+  for (const Vec3& p0 : sphere.positions) {
+    const Vec3 p = Q * p0;
+    if (p.z() > 1e-6) continue;
+    twin.add("Pt", p);
+    if (p.z() < -1e-6)
+      twin.add("Pt", Vec3(p.x(), p.y(), -p.z()));
+    else
+      ++plane;
+  }
+  ASSERT_GT(plane, 50u);
+  const AnalysisResult r = analyze(twin, quick());
+  ASSERT_EQ(r.kind, SampleStructure::polycrystal) << analysis_summary(r);
+  ASSERT_EQ(r.grains.grains.size(), 2u) << analysis_summary(r);
+  EXPECT_GT(r.grains.planar_defect_atoms, 30u);
+  EXPECT_LE(r.grains.planar_defect_atoms, plane);
+  for (std::size_t i = 0; i < twin.size(); ++i)
+    if (r.local.type[i] == LocalStructure::hcp) {
+      EXPECT_LT(std::abs(twin.positions[i].z()), 1e-6) << i;
+    }
+  const Grain &g0 = r.grains.grains[0], &g1 = r.grains.grains[1];
+  EXPECT_NEAR(misorientation_deg(LatticeType::fcc, g0.orientation, g1.orientation), 60.0, 0.5);
+  // The grains lie on either side of the twin plane.
+  for (const Grain* g : {&g0, &g1}) {
+    const double side = twin.positions[g->atoms.front()].z();
+    for (std::size_t i : g->atoms) EXPECT_GT(twin.positions[i].z() * side, 0.0) << i;
+  }
+  for (const LatticeFit& f : r.grain_fits) {
+    EXPECT_EQ(f.lattice.type, LatticeType::fcc);
+    EXPECT_NEAR(f.lattice.a, a, 1e-6 * a);
+  }
+  // Every atom, the twin plane's included, on its grain's lattice, without strain; one lattice
+  // for the whole particle would hold about half of them.
+  EXPECT_DOUBLE_EQ(r.fit.on_lattice_fraction, 1.0);
+  EXPECT_LT(fit_lattice(twin.positions).on_lattice_fraction, 0.8);
+  EXPECT_EQ(expect_all(r.strain, Mat3::Zero(), 1e-6), twin.size());
+  // The shell strain needs three bonds within the atom's grain: a few surface atoms at the twin
+  // plane lack them.
+  EXPECT_GE(expect_all(r.local_strain, Mat3::Zero(), 1e-6), twin.size() - 5);
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  // Facets of both grains, each a low-index family of its own lattice.
+  std::size_t on_facets[2] = {0, 0};
+  for (std::size_t i = 0; i < twin.size(); ++i)
+    if (r.facets.facet_of[i] >= 0 && r.lattice_grain[i] >= 0) ++on_facets[r.lattice_grain[i]];
+  EXPECT_GT(on_facets[0], 20u);
+  EXPECT_GT(on_facets[1], 20u);
+  const Json j = r.json();
+  EXPECT_EQ(j["structure"]["kind"], "polycrystal");
+  EXPECT_EQ(j["structure"]["grains"].size(), 2u);
+  EXPECT_NEAR(j["structure"]["grains"][1]["misorientation_deg"].get<double>(), 60.0, 0.5);
+}
+
+// An amorphous particle (random dense packing) has no lattice, so no strain and no facets, and
+// that is no degraded result: no warning. A crystal is one grain.
+TEST(Analysis, AnAmorphousParticleHasNoLatticeAndNoWarning) {
+  const AtomModel glass = phantoms::build_particle(phantoms::find_phantom("ta-amorphous-2k").spec);
+  const AnalysisResult r = analyze(glass, quick());
+  EXPECT_EQ(r.kind, SampleStructure::amorphous);
+  EXPECT_LT(r.crystalline_fraction, 0.1);
+  EXPECT_FALSE(r.lattice_fitted);
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  EXPECT_EQ(expect_all(r.strain, Mat3::Zero(), 1.0), 0u);
+  EXPECT_TRUE(r.facets.facets.empty());
+  const Json j = r.json();
+  EXPECT_TRUE(j["lattice"].is_null());
+  EXPECT_EQ(j["structure"]["kind"], "amorphous");
+  EXPECT_GT(j["order"]["q6_mean"].get<double>(), 0.2);
+  // Asked for a lattice, it fits one and says how poorly it fits.
+  const AnalysisResult forced = analyze(glass, quick(LatticeType::bcc));
+  EXPECT_TRUE(forced.lattice_fitted);
+  EXPECT_LT(forced.fit.on_lattice_fraction, 0.3);
+  EXPECT_FALSE(forced.warnings.empty());
+
+  const AnalysisResult crystal = analyze(particle("Pt", Shape::sphere, 12.0), quick());
+  EXPECT_EQ(crystal.kind, SampleStructure::crystal);
+  EXPECT_EQ(crystal.grains.grains.size(), 1u);
+  EXPECT_GT(crystal.crystalline_fraction, 0.95);
 }
 
 TEST(Analysis, RdfOfFccPeaksAtTheShellDistances) {

@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "aet/core/json.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
 #include "aet/phantoms/nanoparticle.hpp"
@@ -78,9 +79,11 @@ TEST(AnalyzeCli, BadInputIsRefusedAndNothingWritten) {
   EXPECT_FALSE(test::file_exists(out));
 }
 
-TEST(AnalyzeCli, AnAmorphousModelWarnsAndStrictRefusesIt) {
+// Random points at least 2.5 A apart in a 12 A sphere: an amorphous model. It has no lattice, so
+// no strain or facets, and that is the answer, not a degraded one: no warning, --strict passes.
+// A lattice asked for is fitted, and its poor fit is a warning that --strict refuses.
+TEST(AnalyzeCli, AnAmorphousModelHasNoLatticeAndAnAskedForLatticeWarns) {
   test::TempDir tmp;
-  // Random points at least 2.5 A apart in a 12 A sphere: no lattice.
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> u(-12, 12);
   AtomModel m;
@@ -93,16 +96,29 @@ TEST(AnalyzeCli, AnAmorphousModelWarnsAndStrictRefusesIt) {
   }
   write_xyz(tmp.file("a.xyz"), m);
   const std::string out = tmp.file("out");
-  auto r = test::run_aet("analyze --atoms " + tmp.file("a.xyz") + " --out " + out +
-                         " --no-volumes --strict");
+  auto r = test::run_aet("analyze --atoms " + tmp.file("a.xyz") + " --out " + out + " --strict");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("amorphous"), std::string::npos) << r.output;
+  const Json j = Json::parse(test::read_text(out + "/analysis.json"));
+  EXPECT_TRUE(j["lattice"].is_null());
+  EXPECT_EQ(j["structure"]["kind"], "amorphous");
+  EXPECT_TRUE(j["warnings"].empty());
+  EXPECT_FALSE(test::file_exists(out + "/strain_xx.mrc"));
+  const AtomModel written = read_xyz(out + "/atoms.xyz");
+  EXPECT_EQ(*written.find_info("sample_structure"), "amorphous");
+  EXPECT_EQ(written.find_info("lattice"), nullptr);
+
+  const std::string fitted = tmp.file("fitted");
+  r = test::run_aet("analyze --atoms " + tmp.file("a.xyz") + " --out " + fitted +
+                    " --lattice bcc --no-volumes --strict");
   EXPECT_EQ(r.exit_code, 3) << r.output;
-  EXPECT_FALSE(test::file_exists(out));
-  r = test::run_aet("analyze --atoms " + tmp.file("a.xyz") + " --out " + out + " --no-volumes");
+  EXPECT_FALSE(test::file_exists(fitted));
+  r = test::run_aet("analyze --atoms " + tmp.file("a.xyz") + " --out " + fitted +
+                    " --lattice bcc --no-volumes");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("fitted"), std::string::npos) << r.output;  // the warning
-  const std::string js = test::read_text(out + "/analysis.json");
+  const std::string js = test::read_text(fitted + "/analysis.json");
   EXPECT_NE(js.find("\"warnings\": [\"analysis: only"), std::string::npos) << js;
-  EXPECT_FALSE(test::file_exists(out + "/strain_xx.mrc"));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "aet/analysis/analyze.hpp"
+#include "aet/core/format.hpp"
 #include "aet/io/atomic_file.hpp"
 #include "aet/io/mrc.hpp"
 #include "aet/io/xyz.hpp"
@@ -71,7 +72,42 @@ Json AnalysisResult::json() const {
   Json tried;
   for (const auto& [name, f] : fit.tried) tried[name] = f;
   lat["tried_on_lattice_fraction"] = tried;
-  j["lattice"] = lat;
+  j["lattice"] = lattice_fitted ? lat : Json(nullptr);
+  // What the local structure says: the sample's kind, each structure's share, the grains.
+  Json sj_struct;
+  sj_struct["kind"] = sample_structure_name(kind);
+  sj_struct["crystalline_fraction"] = crystalline_fraction;
+  std::map<std::string, std::size_t> counts;
+  for (const LocalStructure t : local.type) ++counts[local_structure_name(t)];
+  Json fractions;
+  for (const LocalStructure t : {LocalStructure::fcc, LocalStructure::hcp, LocalStructure::bcc,
+                                 LocalStructure::icosahedral, LocalStructure::other})
+    fractions[local_structure_name(t)] =
+        n ? static_cast<double>(counts[local_structure_name(t)]) / static_cast<double>(n) : 0.0;
+  sj_struct["fractions"] = fractions;
+  sj_struct["planar_defect_atoms"] = grains.planar_defect_atoms;
+  Json gj = Json::array();
+  for (std::size_t g = 0; g < grains.grains.size(); ++g) {
+    const Grain& x = grains.grains[g];
+    Json e{{"id", g},
+           {"type", lattice_name(x.type)},
+           {"atoms", x.atoms.size()},
+           {"orientation", matrix_json(x.orientation)},
+           {"misorientation_deg",
+            x.type == grains.grains.front().type
+                ? Json(misorientation_deg(x.type, grains.grains.front().orientation, x.orientation))
+                : Json(nullptr)}};
+    if (g < grain_fits.size()) {
+      const LatticeFit& f = grain_fits[g];
+      e["a"] = f.lattice.a;
+      if (f.lattice.type == LatticeType::hcp) e["c"] = f.lattice.c;
+      e["on_lattice_fraction"] = f.on_lattice_fraction;
+      e["rms_residual"] = f.rms_residual;
+    }
+    gj.push_back(e);
+  }
+  sj_struct["grains"] = gj;
+  j["structure"] = sj_struct;
   j["nearest_neighbour_distance"] = d_nn;
   j["coordination_cutoff"] = cutoff;
 
@@ -212,8 +248,48 @@ void add_analysis_properties(AtomModel& m, const AnalysisResult& r) {
   column("site_kind", [&](std::size_t i) { return r.facets.site_kind[i]; });
   column("q4", [&](std::size_t i) { return r.q4[i]; });
   column("q6", [&](std::size_t i) { return r.q6[i]; });
-  m.set_info("lattice", lattice_name(r.fit.lattice.type));
-  m.set_info("lattice_a", std::to_string(r.fit.lattice.a));
+  column("structure", [&](std::size_t i) { return static_cast<int>(r.local.type[i]); });
+  column("grain", [&](std::size_t i) { return r.grains.of_atom[i]; });
+  m.set_info("sample_structure", sample_structure_name(r.kind));
+  if (r.lattice_fitted) {
+    m.set_info("lattice", lattice_name(r.fit.lattice.type));
+    m.set_info("lattice_a", std::to_string(r.fit.lattice.a));
+  }
+}
+
+std::string analysis_summary(const AnalysisResult& r) {
+  auto pct = [](double f) { return fmt_g(100 * f, 3) + "%"; };
+  double q6 = 0;
+  std::size_t nq = 0;
+  for (double v : r.q6)
+    if (std::isfinite(v)) q6 += v, ++nq;
+  if (!r.lattice_fitted)
+    return "amorphous: " + pct(r.crystalline_fraction) +
+           " of the interior atoms in fcc, hcp or bcc order; no lattice, strain or facets; mean "
+           "Q6 " +
+           fmt_g(nq ? q6 / static_cast<double>(nq) : NAN, 3);
+  std::string s;
+  if (r.kind == SampleStructure::polycrystal) {
+    s = std::to_string(r.grains.grains.size()) + " grains (";
+    for (std::size_t g = 0; g < r.grains.grains.size(); ++g)
+      s += (g ? ", " : "") + std::to_string(r.grains.grains[g].atoms.size()) + " " +
+           lattice_name(r.grains.grains[g].type);
+    s += " atoms)";
+    if (r.grains.planar_defect_atoms)
+      s += ", " + std::to_string(r.grains.planar_defect_atoms) + " atoms in planar defects";
+    s += "; the largest: ";
+  } else if (r.kind == SampleStructure::amorphous) {
+    s = "amorphous by its local structure, fitted as asked: ";
+  } else if (r.grains.planar_defect_atoms) {
+    s = std::to_string(r.grains.planar_defect_atoms) + " atoms in planar defects; ";
+  }
+  s += std::string(lattice_name(r.fit.lattice.type)) + " a = " + fmt_g(r.fit.lattice.a, 6) +
+       " A, " + pct(r.fit.on_lattice_fraction) + " on the lattice, " +
+       std::to_string(r.facets.facets.size()) + " facets";
+  std::string facets;
+  for (const auto& [k, v] : r.facets.area_fraction)
+    facets += (facets.empty() ? "" : ", ") + k + " " + pct(v);
+  return s + (facets.empty() ? "" : " (" + facets + ")");
 }
 
 void write_analysis_files(const std::string& dir, const AtomModel& model, const AnalysisResult& r) {

@@ -2,6 +2,7 @@
 // an atom model, and the strain and facet volumes.
 #include "aet/analysis/analyze.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -30,7 +31,8 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
   const NeighborSearch grid(p, r.d_nn, NeighborSearch::default_max_cells(p.size()));
   std::vector<Vec3> centres;
   std::vector<std::int64_t> where;
-  std::vector<int> label;
+  std::vector<int> label, lattice;
+  const bool grains = !r.grain_fits.empty();
   for (std::int64_t z = 0; z < n; ++z)
     for (std::int64_t y = 0; y < n; ++y)
       for (std::int64_t x = 0; x < n; ++x) {
@@ -41,9 +43,26 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
         centres.push_back(v);
         where.push_back((z * n + y) * n + x);
         label.push_back(r.facets.facet_of.empty() ? -1 : r.facets.facet_of[j]);
+        lattice.push_back(grains ? r.lattice_grain[j] : 0);
       }
-  const std::vector<Mat3> G =
-      displacement_gradient(r.fit.sites, r.displacement, r.fit.on_lattice, opt.sigma, centres);
+  // The gradient of each voxel within the lattice of its nearest atom (one per grain).
+  std::vector<Mat3> G(centres.size(), Mat3::Constant(std::numeric_limits<double>::quiet_NaN()));
+  const int lattices = grains ? static_cast<int>(r.grain_fits.size()) : 1;
+  for (int g = 0; g < lattices; ++g) {
+    std::vector<char> use = r.fit.on_lattice;
+    if (grains)
+      for (std::size_t i = 0; i < use.size(); ++i) use[i] = use[i] && r.lattice_grain[i] == g;
+    std::vector<Vec3> at;
+    std::vector<std::size_t> which;
+    for (std::size_t k = 0; k < centres.size(); ++k)
+      if (lattice[k] == g) {
+        at.push_back(centres[k]);
+        which.push_back(k);
+      }
+    if (at.empty()) continue;
+    const std::vector<Mat3> Gg = displacement_gradient(r.fit.sites, r.displacement, use, opt.sigma, at);
+    for (std::size_t k = 0; k < which.size(); ++k) G[which[k]] = Gg[k];
+  }
   r.strain_volumes.assign(6, Array3(n, n, n, 0.0f));
   r.facet_volume = Array3(n, n, n, 0.0f);
   const VoxelSize vs{opt.voxel, opt.voxel, opt.voxel};
@@ -59,7 +78,113 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
   }
 }
 
+// A lattice per grain, fitted to its atoms, and every atom's site on the lattice of its grain or
+// of the grain of its nearest grain atom within 3 d_nn (boundary, surface and disordered atoms). r.fit becomes
+// the largest grain's lattice with the sites over all atoms.
+void fit_grains(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisResult& r) {
+  const std::size_t n = p.size();
+  for (const Grain& g : r.grains.grains) {
+    std::vector<Vec3> q;
+    for (std::size_t i : g.atoms) q.push_back(p[i]);
+    r.grain_fits.push_back(fit_lattice(q, {opt.lattice ? opt.lattice : g.type, opt.a, opt.c}));
+  }
+  std::vector<Vec3> in_grain;
+  std::vector<int> grain_of;
+  for (std::size_t i = 0; i < n; ++i)
+    if (r.grains.of_atom[i] >= 0) {
+      in_grain.push_back(p[i]);
+      grain_of.push_back(r.grains.of_atom[i]);
+    }
+  const NeighborSearch grid(in_grain, 3 * r.d_nn, NeighborSearch::default_max_cells(n));
+  r.lattice_grain.assign(n, -1);
+  LatticeFit all = r.grain_fits.front();
+  all.sites = p;
+  all.on_lattice.assign(n, 0);
+  double s2 = 0;
+  std::size_t on = 0, placed = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    int g = r.grains.of_atom[i];
+    if (g < 0) {
+      const std::int64_t j = grid.nearest(p[i], 3 * r.d_nn);
+      if (j < 0) continue;
+      g = grain_of[static_cast<std::size_t>(j)];
+    }
+    r.lattice_grain[i] = g;
+    const CrystalLattice& L = r.grain_fits[static_cast<std::size_t>(g)].lattice;
+    all.sites[i] = L.nearest_site(p[i]);
+    const double d = (p[i] - all.sites[i]).norm();
+    s2 += d * d;
+    ++placed;
+    if (d < 0.25 * L.nearest_neighbour_distance()) {
+      all.on_lattice[i] = 1;
+      ++on;
+    }
+  }
+  all.on_lattice_fraction = static_cast<double>(on) / static_cast<double>(n);
+  all.rms_residual = placed ? std::sqrt(s2 / static_cast<double>(placed)) : 0.0;
+  r.fit = std::move(all);
+}
+
+// The facets of each grain's surface atoms in the grain's own lattice, merged: largest first,
+// family shares over all of them. Surface atoms of no grain are "other" surface sites.
+FacetResult facets_per_grain(const std::vector<Vec3>& p, const AnalysisResult& r) {
+  const std::size_t n = p.size();
+  FacetResult out;
+  out.facet_of.assign(n, -1);
+  out.site_kind.assign(n, 0);
+  std::vector<std::pair<Facet, int>> facets;  // facet, its index before sorting
+  for (std::size_t g = 0; g < r.grain_fits.size(); ++g) {
+    std::vector<char> mask(n, 0);
+    for (std::size_t i = 0; i < n; ++i)
+      mask[i] = r.surface.is_surface[i] && r.lattice_grain[i] == static_cast<int>(g);
+    const FacetResult f = find_facets(p, mask, r.grain_fits[g].lattice, r.d_nn);
+    const int offset = static_cast<int>(facets.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!mask[i]) continue;
+      out.site_kind[i] = f.site_kind[i];
+      if (f.facet_of[i] >= 0) out.facet_of[i] = offset + f.facet_of[i];
+    }
+    for (const Facet& x : f.facets) facets.emplace_back(x, static_cast<int>(facets.size()));
+  }
+  std::stable_sort(facets.begin(), facets.end(),
+                   [](const auto& a, const auto& b) { return a.first.atoms > b.first.atoms; });
+  std::vector<int> new_index(facets.size());
+  double area = 0, atoms = 0;
+  for (std::size_t k = 0; k < facets.size(); ++k) {
+    new_index[static_cast<std::size_t>(facets[k].second)] = static_cast<int>(k);
+    out.facets.push_back(facets[k].first);
+    area += facets[k].first.area;
+    atoms += static_cast<double>(facets[k].first.atoms);
+  }
+  for (const Facet& x : out.facets) {
+    if (area > 0) out.area_fraction[x.family] += x.area / area;
+    if (atoms > 0) out.atom_fraction[x.family] += static_cast<double>(x.atoms) / atoms;
+  }
+  std::size_t surface = 0, on = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (out.facet_of[i] >= 0) out.facet_of[i] = new_index[static_cast<std::size_t>(out.facet_of[i])];
+    if (!r.surface.is_surface[i]) continue;
+    ++surface;
+    on += out.facet_of[i] >= 0;
+    if (r.lattice_grain[i] < 0) out.site_kind[i] = 3;
+  }
+  out.surface_on_facets = surface ? static_cast<double>(on) / static_cast<double>(surface) : 0.0;
+  return out;
+}
+
 }  // namespace
+
+const char* sample_structure_name(SampleStructure s) {
+  switch (s) {
+    case SampleStructure::polycrystal:
+      return "polycrystal";
+    case SampleStructure::amorphous:
+      return "amorphous";
+    case SampleStructure::crystal:
+      break;
+  }
+  return "crystal";
+}
 
 AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
   const auto& p = model.positions;
@@ -92,43 +217,98 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
   // The caller reports them (aet analyze on stderr, the pipeline through its log and --strict).
   auto warn = [&](const std::string& w) { r.warnings.push_back(w); };
 
-  r.fit = fit_lattice(p, {opt.lattice, opt.a, opt.c});
-  if (r.fit.on_lattice_fraction < 0.9)
-    warn("analysis: only " + fmt_g(100 * r.fit.on_lattice_fraction, 3) +
-         "% of the atoms lie on the "
-         "fitted " +
-         std::string(lattice_name(r.fit.lattice.type)) +
-         " lattice (within 0.25 "
-         "nearest-neighbour distances of a site): several grains, twins or no crystal; strain "
-         "is given for the on-lattice atoms only");
   const std::size_t n = p.size();
+  r.cutoff = opt.cutoff > 0 ? opt.cutoff : 1.2 * r.d_nn;
+  r.coordination = coordination_numbers(p, r.cutoff);
+  r.surface = find_surface_atoms(p, r.coordination, r.d_nn);
+  r.local = local_structures(p);
+  r.grains = find_grains(p, r.local, r.d_nn);
+  // Interior: 12 or more neighbours within the coordination cutoff (below the surface layer,
+  // whose atoms and those just beneath lack neighbours and are never in crystalline order).
+  std::size_t interior = 0, crystalline = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (r.coordination[i] >= 12) {
+      ++interior;
+      crystalline += lattice_of(r.local.type[i]).has_value();
+    }
+  if (interior == 0)
+    for (std::size_t i = 0; i < n; ++i) crystalline += lattice_of(r.local.type[i]).has_value();
+  r.crystalline_fraction =
+      static_cast<double>(crystalline) / static_cast<double>(interior > 0 ? interior : n);
+  r.kind = r.crystalline_fraction < kCrystallineFraction ? SampleStructure::amorphous
+           : r.grains.grains.size() >= 2                 ? SampleStructure::polycrystal
+                                                         : SampleStructure::crystal;
+  // An explicit --lattice is fitted whatever the local structure says.
+  const bool amorphous = r.kind == SampleStructure::amorphous && !opt.lattice;
+  if (amorphous) {
+    r.lattice_fitted = false;
+    r.fit.sites = p;
+    r.fit.on_lattice.assign(n, 0);
+  } else if (r.kind == SampleStructure::polycrystal) {
+    fit_grains(p, opt, r);
+  } else {
+    r.fit = fit_lattice(p, {opt.lattice, opt.a, opt.c});
+  }
+  if (!amorphous && r.fit.on_lattice_fraction < 0.9)
+    warn("analysis: only " + fmt_g(100 * r.fit.on_lattice_fraction, 3) + "% of the atoms lie on " +
+         (r.kind == SampleStructure::polycrystal ? "their grain's" : "the fitted") + " " +
+         std::string(lattice_name(r.fit.lattice.type)) +
+         " lattice (within 0.25 nearest-neighbour distances of a site): grains too small to "
+         "fit, a disordered region or no crystal; strain is given for the on-lattice atoms "
+         "only");
   r.displacement.resize(n);
   for (std::size_t i = 0; i < n; ++i) r.displacement[i] = p[i] - r.fit.sites[i];
-  const std::vector<Mat3> G =
-      displacement_gradient(r.fit.sites, r.displacement, r.fit.on_lattice, opt.sigma, r.fit.sites);
   const Mat3 undefined = Mat3::Constant(std::numeric_limits<double>::quiet_NaN());
   r.strain.assign(n, undefined);
   r.rotation.assign(n, undefined);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!r.fit.on_lattice[i]) continue;
-    r.strain[i] = 0.5 * (G[i] + G[i].transpose());
-    r.rotation[i] = 0.5 * (G[i] - G[i].transpose());
+  // The displacement gradient within each lattice: one for a crystal, one per grain.
+  const int lattices = r.kind == SampleStructure::polycrystal && !r.grain_fits.empty()
+                           ? static_cast<int>(r.grain_fits.size())
+                           : 1;
+  for (int g = 0; g < lattices; ++g) {
+    std::vector<char> use = r.fit.on_lattice;
+    std::vector<std::size_t> mine;
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool in = lattices == 1 || r.lattice_grain[i] == g;
+      if (!in) use[i] = 0;
+      if (in && r.fit.on_lattice[i]) mine.push_back(i);
+    }
+    if (mine.empty()) continue;
+    std::vector<Vec3> at;
+    for (std::size_t i : mine) at.push_back(r.fit.sites[i]);
+    const std::vector<Mat3> G = displacement_gradient(r.fit.sites, r.displacement, use, opt.sigma, at);
+    for (std::size_t k = 0; k < mine.size(); ++k) {
+      r.strain[mine[k]] = 0.5 * (G[k] + G[k].transpose());
+      r.rotation[mine[k]] = 0.5 * (G[k] - G[k].transpose());
+    }
   }
-  r.cutoff = opt.cutoff > 0 ? opt.cutoff : 1.2 * r.d_nn;
-  r.local_strain = local_strain(p, r.fit.sites, r.fit.on_lattice, r.cutoff);
-  r.coordination = coordination_numbers(p, r.cutoff);
-  r.surface = find_surface_atoms(p, r.coordination, r.d_nn);
+  r.local_strain.assign(n, undefined);
+  for (int g = 0; g < lattices; ++g) {
+    // Bonds within one lattice only: across a grain boundary the ideal bond is undefined.
+    std::vector<char> mine = r.fit.on_lattice;
+    if (lattices > 1)
+      for (std::size_t i = 0; i < n; ++i) mine[i] = mine[i] && r.lattice_grain[i] == g;
+    const std::vector<Mat3> e = local_strain(p, r.fit.sites, mine, r.cutoff);
+    for (std::size_t i = 0; i < n; ++i)
+      if (mine[i]) r.local_strain[i] = e[i];
+  }
   r.q4 = steinhardt_q(p, r.cutoff, 4);
   r.q6 = steinhardt_q(p, r.cutoff, 6);
   r.rdf = radial_distribution(model, r.surface.volume, opt.rdf_max, opt.rdf_bin);
-  if (r.fit.on_lattice_fraction >= 0.5) {
+  if (amorphous) {
+    // No lattice, so no facets: not a degraded result.
+    r.facets.facet_of.assign(n, -1);
+    r.facets.site_kind.assign(n, 0);
+  } else if (lattices > 1) {
+    r.facets = facets_per_grain(p, r);
+  } else if (r.fit.on_lattice_fraction >= 0.5) {
     r.facets = find_facets(p, r.surface.is_surface, r.fit.lattice, r.d_nn);
   } else {
     r.facets.facet_of.assign(n, -1);
     r.facets.site_kind.assign(n, 0);
     warn("analysis: no facets: fewer than half of the atoms lie on one lattice");
   }
-  if (opt.volumes) make_volumes(p, opt, r);
+  if (opt.volumes && r.lattice_fitted) make_volumes(p, opt, r);
   return r;
 }
 

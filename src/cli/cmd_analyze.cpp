@@ -88,14 +88,8 @@ int run_analyze(const Invocation& inv) {
   model.set_info("command_line", inv.command_line);
   write_analysis_files(out.staging_dir(), model, r);
   out.commit();
-  std::string facets;
-  for (const auto& [k, v] : r.facets.area_fraction)
-    facets += (facets.empty() ? "" : ", ") + k + " " + fmt_g(100 * v, 3) + "%";
-  log_info("aet analyze: " + std::to_string(model.size()) + " atoms, " +
-           lattice_name(r.fit.lattice.type) + " a = " + fmt_g(r.fit.lattice.a, 6) + " A, " +
-           fmt_g(100 * r.fit.on_lattice_fraction, 4) + "% on the lattice, " +
-           std::to_string(r.facets.facets.size()) + " facets" +
-           (facets.empty() ? "" : " (" + facets + ")") + "; wrote " + vm["out"].as<std::string>());
+  log_info("aet analyze: " + std::to_string(model.size()) + " atoms, " + analysis_summary(r) +
+           "; wrote " + vm["out"].as<std::string>());
   return 0;
 }
 

@@ -609,29 +609,30 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     }
     seconds["analysis"] = seconds_since(t0);
     if (r.analysis) {
-      // An amorphous sample (the Ta film, an amorphous particle) sits on no lattice by nature:
-      // its analysis notes are log lines and analysis.json warnings, not the run's warnings.
+      // A film's atoms are cut by the field: its local structure and lattice are those of a
+      // sample without its surroundings, so its analysis notes are log lines and analysis.json
+      // warnings, not the run's warnings. (An amorphous sample has no lattice notes at all.)
       const Json full = r.analysis->json();
-      const Json& on_lattice = full["lattice"]["on_lattice_fraction"];
-      const bool amorphous = r.sample == SampleKind::film ||
-                             (on_lattice.is_number() && on_lattice.get<double>() < 0.5);
       for (const auto& w : r.analysis->warnings)
-        if (amorphous)
+        if (r.sample == SampleKind::film)
           log.line(w);
         else
           log.warn(w);
-      analysis = Json{{"lattice", full["lattice"]["type"]},
-                      {"a", full["lattice"]["a"]},
-                      {"on_lattice_fraction", full["lattice"]["on_lattice_fraction"]},
+      const Json& lattice = full["lattice"];
+      analysis = Json{{"structure", full["structure"]["kind"]},
+                      {"crystalline_fraction", full["structure"]["crystalline_fraction"]},
+                      {"grains", full["structure"]["grains"].size()},
+                      {"lattice", lattice.is_null() ? Json(nullptr) : lattice["type"]},
+                      {"a", lattice.is_null() ? Json(nullptr) : lattice["a"]},
+                      {"on_lattice_fraction",
+                       lattice.is_null() ? Json(nullptr) : lattice["on_lattice_fraction"]},
                       {"interior_strain_mean", full["strain"]["interior"]["mean"]},
                       {"surface_strain_mean", full["strain"]["surface"]["mean"]},
                       {"surface_atoms", full["surface"]["atoms"]},
                       {"facets", full["facets"]["count"]},
                       {"facet_area_fraction", full["facets"]["area_fraction"]},
                       {"q6_mean", full["order"]["q6_mean"]}};
-      log.line("analysis: " + std::string(lattice_name(r.analysis->fit.lattice.type)) + " a " +
-               fmt("%.4f", r.analysis->fit.lattice.a) + " A, " +
-               std::to_string(r.analysis->facets.facets.size()) + " facets");
+      log.line("analysis: " + analysis_summary(*r.analysis));
     }
   }
   const double total = seconds_since(t_start);

@@ -9,6 +9,7 @@
 
 #include "aet/analysis/facets.hpp"
 #include "aet/analysis/lattice.hpp"
+#include "aet/analysis/local_structure.hpp"
 #include "aet/analysis/structure.hpp"
 #include "aet/core/array.hpp"
 #include "aet/core/atoms.hpp"
@@ -32,8 +33,29 @@ inline const std::array<const char*, 6>& strain_component_names() {
   return n;
 }
 
+// What the local structure says the sample is: one crystal; several grains (or twins), each
+// with a lattice of its own; or amorphous, fewer than kCrystallineFraction of its interior atoms
+// in fcc, hcp or bcc order (no lattice, strain or facets).
+enum class SampleStructure { crystal, polycrystal, amorphous };
+const char* sample_structure_name(SampleStructure s);
+constexpr double kCrystallineFraction = 0.3;
+
 struct AnalysisResult {
+  SampleStructure kind = SampleStructure::crystal;
+  LocalStructures local;  // per atom: fcc, hcp, bcc, icosahedral, other, and orientation
+  Grains grains;
+  // Fraction of the interior atoms (12 or more neighbours within the coordination cutoff) in fcc,
+  // hcp or bcc order (of all atoms when none has 12).
+  double crystalline_fraction = 0;
+  // The lattice: of the whole model (crystal), of the largest grain (polycrystal; sites,
+  // on_lattice and on_lattice_fraction then over all atoms, each against its grain's lattice), or
+  // none (amorphous: sites are the positions, no atom on a lattice).
   LatticeFit fit;
+  bool lattice_fitted = true;  // false for an amorphous sample (unless a lattice was given)
+  // Polycrystal: each grain's own fit (to its atoms), and the grain whose lattice gives each
+  // atom's site (its own, or that of its nearest grain atom within 3 d_nn; -1 for none).
+  std::vector<LatticeFit> grain_fits;
+  std::vector<int> lattice_grain;
   double d_nn = 0;                 // median nearest-neighbour distance (Angstrom)
   double cutoff = 0;               // coordination cutoff used
   std::vector<Vec3> displacement;  // position - ideal site (Angstrom)
@@ -61,8 +83,13 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt = {});
 
 // Appends the per-atom results to `model` as properties (extended XYZ columns): strain_xx ...
 // strain_xy, rotation_x/y/z (degrees), local_strain_xx ..., displacement_x/y/z, on_lattice,
-// coordination, surface, facet (-1 none), facet_h/k/l, site_kind, q4, q6.
+// coordination, surface, facet (-1 none), facet_h/k/l, site_kind, q4, q6, structure (0 other,
+// 1 fcc, 2 hcp, 3 bcc, 4 icosahedral), grain (-1 none).
 void add_analysis_properties(AtomModel& model, const AnalysisResult& r);
+
+// One line for the log: the sample's kind, the lattice (of the largest grain), the share of atoms
+// on it and the facets; for an amorphous sample its crystalline fraction and mean Q6.
+std::string analysis_summary(const AnalysisResult& r);
 
 // Writes atoms.xyz (`model` with the properties added), analysis.json, strain_<c>.mrc and
 // facets.mrc (when made) into the existing folder `dir`, each file atomically.
