@@ -609,6 +609,28 @@ AtomModel build_particle(const ParticleSpec& spec) {
     for (auto& p : pos) p -= c;
   }
 
+  if (spec.twin) {
+    if (amorphous || L.structure != Structure::fcc)
+      fail_input("a twinned particle is fcc; " + spec.element + " is " +
+                 (amorphous ? std::string("amorphous") : structure_name(L.structure)));
+    // The mirror plane passes through the centre site; sites on it (within tol) are shared.
+    const Vec3 nrm = Vec3(1, 1, 1).normalized();
+    std::vector<Vec3> twinned;
+    std::vector<int> twinned_species;
+    for (std::size_t i = 0; i < pos.size(); ++i) {
+      const double h = pos[i].dot(nrm);
+      if (h > tol) continue;
+      twinned.push_back(pos[i]);
+      twinned_species.push_back(spc[i]);
+      if (h < -tol) {
+        twinned.push_back(pos[i] - 2 * h * nrm);
+        twinned_species.push_back(spc[i]);
+      }
+    }
+    pos = std::move(twinned);
+    spc = std::move(twinned_species);
+  }
+
   // Vacancies: a partial Fisher-Yates shuffle picks exactly round(fraction * N) distinct sites.
   std::vector<bool> keep(pos.size(), true);
   const std::size_t n_vac = static_cast<std::size_t>(
@@ -681,6 +703,7 @@ AtomModel build_particle(const ParticleSpec& spec) {
   }
   if (spec.shape == Shape::random)
     model.set_info("random_spheres", std::to_string(spec.random_spheres));
+  if (spec.twin) model.set_info("twin", "111");
   if (amorphous) {
     model.set_info("density", fmt_g(am.density, 10));
     model.set_info("min_distance", fmt_g(am.min_distance, 10));

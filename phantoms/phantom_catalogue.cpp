@@ -41,6 +41,16 @@ std::vector<NamedPhantom> make_catalogue() {
     p.spec.shells = 4;
     c.push_back(p);
   }
+  {
+    // Twins are the commonest defect of fcc nanoparticles; the analysis finds both grains.
+    auto p = phantom("pt-twinned",
+                     "the demo particle twinned on the (111) plane through its centre: two fcc "
+                     "grains 60 degrees apart, 807 atoms, 0.05 A jitter",
+                     "Pt", Shape::truncated_octahedron, 12.5);
+    p.spec.twin = true;
+    p.spec.jitter_sd = 0.05;
+    c.push_back(p);
+  }
   c.push_back(
       phantom("pt-sphere", "Pt fcc sphere, radius 12.9 A, 603 atoms", "Pt", Shape::sphere, 12.9));
   {

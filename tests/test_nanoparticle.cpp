@@ -515,6 +515,48 @@ TEST(Nanoparticle, AmorphousBadInputsAreRejectedClearly) {
   expect_input_error([&] { build_particle(huge); }, {"too large"});
 }
 
+// A twin on (111): the lower half kept and mirrored, the plane's sites shared; every atom's mirror
+// image is an atom, no two atoms closer than the crystal's nearest neighbours, and the upper half
+// is not the crystal's own (a twin, not a copy).
+TEST(Nanoparticle, TwinnedParticleIsTheMirroredHalf) {
+  ParticleSpec s = spec_of("Pt", Shape::truncated_octahedron, 12.5);
+  const AtomModel plain = build_particle(s);
+  s.twin = true;
+  const AtomModel twin = build_particle(s);
+  const Vec3 n = Vec3(1, 1, 1).normalized();
+  const double tol = 1e-6;
+  std::size_t below = 0, on = 0;
+  for (const Vec3& p : plain.positions) {
+    below += p.dot(n) < -tol;
+    on += std::abs(p.dot(n)) <= tol;
+  }
+  EXPECT_EQ(twin.size(), 2 * below + on);
+  EXPECT_GT(on, 40u);
+  const double a = element("Pt").a;
+  EXPECT_NEAR(min_pair_distance(twin), a / std::sqrt(2.0), 1e-9);
+  std::size_t mirrored = 0, in_crystal = 0;
+  for (const Vec3& p : twin.positions) {
+    const Vec3 m = p - 2 * p.dot(n) * n;
+    for (const Vec3& q : twin.positions) mirrored += (q - m).norm() < tol;
+    if (p.dot(n) > tol) {
+      // On the fcc lattice of the lower half: all coordinates multiples of a/2 with an even sum.
+      const Vec3 f = 2 * p / a;
+      const bool site = (f - f.array().round().matrix()).norm() < 1e-6 &&
+                        static_cast<long>(std::lround(f.sum())) % 2 == 0;
+      in_crystal += site;
+    }
+  }
+  EXPECT_EQ(mirrored, twin.size());
+  // Of the mirrored layers only every third falls on the lower grain's lattice.
+  EXPECT_LT(in_crystal, below / 2);
+  EXPECT_EQ(*twin.find_info("twin"), "111");
+  expect_input_error([] {
+    ParticleSpec fe = spec_of("Fe", Shape::sphere, 10.0);
+    fe.twin = true;
+    build_particle(fe);
+  }, {"twinned", "fcc", "Fe"});
+}
+
 TEST(Nanoparticle, ShapeNames) {
   for (Shape s : {Shape::sphere, Shape::octahedron, Shape::truncated_octahedron,
                   Shape::cuboctahedron, Shape::cube, Shape::wulff, Shape::random, Shape::amorphous})

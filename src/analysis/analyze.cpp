@@ -78,16 +78,13 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
   }
 }
 
-// A lattice per grain, fitted to its atoms, and every atom's site on the lattice of its grain or
-// of the grain of its nearest grain atom within 3 d_nn (boundary, surface and disordered atoms). r.fit becomes
-// the largest grain's lattice with the sites over all atoms.
+// A lattice per grain and every atom's site on it: each atom belongs to its grain or, outside
+// any (boundary, surface and disordered atoms), to the grain of its nearest grain atom within
+// 3 d_nn; each grain's lattice is fitted to all the atoms it holds (the twin plane's atoms lie on
+// both lattices; more bonds fix the lattice constant better). r.fit becomes the largest grain's
+// lattice with the sites over all atoms.
 void fit_grains(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisResult& r) {
   const std::size_t n = p.size();
-  for (const Grain& g : r.grains.grains) {
-    std::vector<Vec3> q;
-    for (std::size_t i : g.atoms) q.push_back(p[i]);
-    r.grain_fits.push_back(fit_lattice(q, {opt.lattice ? opt.lattice : g.type, opt.a, opt.c}));
-  }
   std::vector<Vec3> in_grain;
   std::vector<int> grain_of;
   for (std::size_t i = 0; i < n; ++i)
@@ -97,11 +94,7 @@ void fit_grains(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisR
     }
   const NeighborSearch grid(in_grain, 3 * r.d_nn, NeighborSearch::default_max_cells(n));
   r.lattice_grain.assign(n, -1);
-  LatticeFit all = r.grain_fits.front();
-  all.sites = p;
-  all.on_lattice.assign(n, 0);
-  double s2 = 0;
-  std::size_t on = 0, placed = 0;
+  std::vector<std::vector<Vec3>> held(r.grains.grains.size());
   for (std::size_t i = 0; i < n; ++i) {
     int g = r.grains.of_atom[i];
     if (g < 0) {
@@ -110,6 +103,19 @@ void fit_grains(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisR
       g = grain_of[static_cast<std::size_t>(j)];
     }
     r.lattice_grain[i] = g;
+    held[static_cast<std::size_t>(g)].push_back(p[i]);
+  }
+  for (std::size_t g = 0; g < r.grains.grains.size(); ++g)
+    r.grain_fits.push_back(
+        fit_lattice(held[g], {opt.lattice ? opt.lattice : r.grains.grains[g].type, opt.a, opt.c}));
+  LatticeFit all = r.grain_fits.front();
+  all.sites = p;
+  all.on_lattice.assign(n, 0);
+  double s2 = 0;
+  std::size_t on = 0, placed = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int g = r.lattice_grain[i];
+    if (g < 0) continue;
     const CrystalLattice& L = r.grain_fits[static_cast<std::size_t>(g)].lattice;
     all.sites[i] = L.nearest_site(p[i]);
     const double d = (p[i] - all.sites[i]).norm();

@@ -52,7 +52,7 @@ struct AnalysisResult {
   // none (amorphous: sites are the positions, no atom on a lattice).
   LatticeFit fit;
   bool lattice_fitted = true;  // false for an amorphous sample (unless a lattice was given)
-  // Polycrystal: each grain's own fit (to its atoms), and the grain whose lattice gives each
+  // Polycrystal: each grain's own fit (to the atoms it holds), and the grain whose lattice gives each
   // atom's site (its own, or that of its nearest grain atom within 3 d_nn; -1 for none).
   std::vector<LatticeFit> grain_fits;
   std::vector<int> lattice_grain;

@@ -51,6 +51,11 @@ struct ParticleSpec {
   double vacancy_fraction = 0.0;  // fraction of sites removed at random
   double jitter_sd = 0.0;         // Angstrom, Gaussian per axis (thermal displacement)
   double b_factor = 0.0;          // Angstrom^2 written per atom; 0 = from jitter (8 pi^2 sd^2)
+  // A twinned particle (fcc only): the half on the (-1 -1 -1) side of the (111) lattice plane
+  // through the centre is kept and mirrored onto the other side, two grains 60 degrees apart
+  // that share the plane's atoms (a Sigma 3 twin boundary). Applied to the cut shape, before
+  // vacancies, strain, rotation and jitter.
+  bool twin = false;
   bool random_orientation = false;
   // A given rotation about the centre instead (applied where the random one would be); ignored
   // when random_orientation is set.
