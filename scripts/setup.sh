@@ -21,6 +21,8 @@ pkgs="$pkgs python3-numpy python3-mrcfile"
 # the tests run it under mpirun -np 2. A build without it runs as one process.
 pkgs="$pkgs libopenmpi-dev openmpi-bin"
 [ "$tests" = ON ] && pkgs="$pkgs libgtest-dev python3 python3-mrcfile python3-ase python3-h5py"
+# python3-venv: the OVITO peer of aet analyze (tests/peers) comes from PyPI into build/peers.
+[ "$tests" = ON ] && pkgs="$pkgs python3-venv"
 [ "$tests" = ON ] && pkgs="$pkgs chromium"
 pkgs=$(echo $pkgs)
 
@@ -47,3 +49,14 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAET_BUILD_TESTS=$tests
   ${AET_CMAKE_ARGS:-} >build-configure.log 2>&1 || { cat build-configure.log; exit 1; }
 grep -E "^-- aet " build-configure.log || true
 cmake --build build -j "$jobs"
+
+# The OVITO peer test (tests/peers/ovito_peer.sh) needs ovito, which Debian does not package: a
+# venv in build/peers, pinned to the version the test's floors were measured with. Best effort:
+# without it (offline, no wheel for this Python) that one test skips.
+if [ "$tests" = ON ] && ! build/peers/bin/python -c 'import ovito' >/dev/null 2>&1; then
+  if err=$( { python3 -m venv build/peers && build/peers/bin/pip install -q ovito==3.17.2; } 2>&1); then
+    echo "setup: OVITO peer installed in build/peers"
+  else
+    echo "setup: OVITO peer not installed ($(echo "$err" | tail -n 1)); its test will be skipped"
+  fi
+fi

@@ -178,6 +178,30 @@ FacetResult facets_per_grain(const std::vector<Vec3>& p, const AnalysisResult& r
   return out;
 }
 
+// The coordination cutoff: midway between the shells that make the bulk coordination and the
+// next, on the first-shell distance of the crystalline atoms (their mean bond to the 12, for bcc
+// 8, nearest neighbours; the single nearest neighbour is biased short by thermal jitter): fcc and
+// hcp 1.2 (shells at 1 and 1.41), bcc 1.39 (1.15 and 1.63, so its 14 stay together under
+// jitter). Without crystalline atoms 1.2 times the median nearest-neighbour distance.
+double default_cutoff(const std::vector<Vec3>& p, const LocalStructures& ls, double d_nn) {
+  std::vector<double> shell;
+  std::size_t bcc = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const auto t = lattice_of(ls.type[i]);
+    if (!t) continue;
+    const std::size_t first = *t == LatticeType::bcc ? 8 : 12;
+    bcc += *t == LatticeType::bcc;
+    double d = 0;
+    for (std::size_t k = 0; k < first; ++k) d += (p[ls.neighbours[i][k]] - p[i]).norm();
+    shell.push_back(d / static_cast<double>(first));
+  }
+  if (shell.empty()) return 1.2 * d_nn;
+  std::nth_element(shell.begin(), shell.begin() + static_cast<std::ptrdiff_t>(shell.size() / 2),
+                   shell.end());
+  const double d1 = shell[shell.size() / 2];
+  return (2 * bcc > shell.size() ? 1.39 : 1.2) * d1;
+}
+
 }  // namespace
 
 const char* sample_structure_name(SampleStructure s) {
@@ -224,16 +248,23 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
   auto warn = [&](const std::string& w) { r.warnings.push_back(w); };
 
   const std::size_t n = p.size();
-  r.cutoff = opt.cutoff > 0 ? opt.cutoff : 1.2 * r.d_nn;
-  r.coordination = coordination_numbers(p, r.cutoff);
-  r.surface = find_surface_atoms(p, r.coordination, r.d_nn);
   r.local = local_structures(p);
   r.grains = find_grains(p, r.local, r.d_nn);
-  // Interior: 12 or more neighbours within the coordination cutoff (below the surface layer,
-  // whose atoms and those just beneath lack neighbours and are never in crystalline order).
+  r.cutoff = opt.cutoff > 0 ? opt.cutoff : default_cutoff(p, r.local, r.d_nn);
+  r.coordination = coordination_numbers(p, r.cutoff);
+  r.surface = find_surface_atoms(p, r.coordination, r.d_nn);
+  // Interior: neither a surface atom nor a neighbour of one (the layer beneath the surface lacks
+  // neighbours too and is in no crystalline order).
+  std::vector<char> outer = r.surface.is_surface;
+  {
+    const NeighborSearch grid(p, r.cutoff, NeighborSearch::default_max_cells(n));
+    for (std::size_t i = 0; i < n; ++i)
+      if (r.surface.is_surface[i])
+        grid.for_each(p[i], r.cutoff, [&](std::size_t j, double) { outer[j] = 1; });
+  }
   std::size_t interior = 0, crystalline = 0;
   for (std::size_t i = 0; i < n; ++i)
-    if (r.coordination[i] >= 12) {
+    if (!outer[i]) {
       ++interior;
       crystalline += lattice_of(r.local.type[i]).has_value();
     }

@@ -278,12 +278,27 @@ LocalStructures local_structures(const std::vector<Vec3>& positions) {
   return ls;
 }
 
-double misorientation_deg(LatticeType t, const Mat3& a, const Mat3& b) {
+namespace {
+
+// The symmetry-equivalent of orientation b (b S over the point group) closest to a.
+Mat3 closest_equivalent(LatticeType t, const Mat3& a, const Mat3& b, double* cos_angle = nullptr) {
   const Mat3 d = a.transpose() * b;
-  double best_cos = -1;
-  for (const Mat3& s : symmetry_rotations(t))
-    best_cos = std::max(best_cos, 0.5 * ((d * s).trace() - 1));
-  return std::acos(std::clamp(best_cos, -1.0, 1.0)) / kDeg;
+  double best_cos = -2;
+  Mat3 best = b;
+  for (const Mat3& s : symmetry_rotations(t)) {
+    const double c = 0.5 * ((d * s).trace() - 1);
+    if (c > best_cos) best_cos = c, best = b * s;
+  }
+  if (cos_angle) *cos_angle = best_cos;
+  return best;
+}
+
+}  // namespace
+
+double misorientation_deg(LatticeType t, const Mat3& a, const Mat3& b) {
+  double c = 0;
+  closest_equivalent(t, a, b, &c);
+  return std::acos(std::clamp(c, -1.0, 1.0)) / kDeg;
 }
 
 Grains find_grains(const std::vector<Vec3>& positions, const LocalStructures& ls, double d_nn,
@@ -316,14 +331,22 @@ Grains find_grains(const std::vector<Vec3>& positions, const LocalStructures& ls
   for (auto& atoms : sets) {
     if (atoms.empty()) continue;
     const LatticeType type = *lattice_of(ls.type[atoms.front()]);
-    // The atom nearest the set's centroid speaks for its orientation.
+    // The set's orientation: the mean of its atoms' orientations, each taken as the symmetry
+    // equivalent closest to that of the atom nearest the centroid, projected back onto the
+    // rotations (one atom's orientation scatters by about half a degree under thermal jitter).
     Vec3 c = Vec3::Zero();
     for (std::size_t i : atoms) c += positions[i];
     c /= static_cast<double>(atoms.size());
     std::size_t centre = atoms.front();
     for (std::size_t i : atoms)
       if ((positions[i] - c).squaredNorm() < (positions[centre] - c).squaredNorm()) centre = i;
-    const Mat3 R = ls.orientation[centre];
+    Mat3 sum = Mat3::Zero();
+    for (std::size_t i : atoms)
+      sum += closest_equivalent(type, ls.orientation[centre], ls.orientation[i]);
+    const Eigen::JacobiSVD<Mat3> svd(sum, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    Mat3 D = Mat3::Identity();
+    D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
+    const Mat3 R = svd.matrixU() * D * svd.matrixV().transpose();
     if (type == LatticeType::hcp && fcc > hcp) {
       // Thickness along the hexagonal axis: one layer (a twin boundary) or two (an intrinsic
       // stacking fault) are 0 and 0.82 nearest-neighbour distances thick.

@@ -253,6 +253,20 @@ double r2_factor(const Array3& measured, const Array3& computed) {
   return den > 0 ? num / den : 0.0;
 }
 
+double noise_r1(const Array3& views) {
+  const std::int64_t nx = views.nx(), rows = views.ny() * views.nz();
+  if (nx < 3) return 0.0;
+  double sr = 0.0, sb = 0.0;
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const float* b = views.data() + row * nx;
+    for (std::int64_t x = 1; x + 1 < nx; ++x) {
+      sr += std::abs(b[x] - 0.5 * (static_cast<double>(b[x - 1]) + b[x + 1]));
+      sb += std::abs(static_cast<double>(b[x]));
+    }
+  }
+  return sb > 0 ? sr / std::sqrt(1.5) / sb : 0.0;
+}
+
 ReconResult reconstruct(const Array3& views, const TiltGeometry& geometry,
                         const ReconOptions& opt) {
   const auto start = std::chrono::steady_clock::now();

@@ -22,7 +22,7 @@ struct AnalyzeOptions {
   double a = 0, c = 0;                  // reference lattice constants (Angstrom); 0 = fitted
   double sigma = 3.0;                   // Gaussian smoothing of the strain field (Angstrom)
   double voxel = 1.0;                   // voxel of the strain and facet volumes (Angstrom)
-  double cutoff = 0;                    // coordination cutoff (Angstrom); 0 = 1.2 x median d_nn
+  double cutoff = 0;  // coordination cutoff (Angstrom); 0 = between the shells (analyze.cpp)
   double rdf_max = 10, rdf_bin = 0.05;  // Angstrom
   bool volumes = true;                  // make the strain and facet volumes
 };
@@ -44,8 +44,8 @@ struct AnalysisResult {
   SampleStructure kind = SampleStructure::crystal;
   LocalStructures local;  // per atom: fcc, hcp, bcc, icosahedral, other, and orientation
   Grains grains;
-  // Fraction of the interior atoms (12 or more neighbours within the coordination cutoff) in fcc,
-  // hcp or bcc order (of all atoms when none has 12).
+  // Fraction of the interior atoms (neither surface atoms nor their neighbours within the
+  // coordination cutoff) in fcc, hcp or bcc order (of all atoms when there are none).
   double crystalline_fraction = 0;
   // The lattice: of the whole model (crystal), of the largest grain (polycrystal; sites,
   // on_lattice and on_lattice_fraction then over all atoms, each against its grain's lattice), or

@@ -46,7 +46,7 @@ double misorientation_deg(LatticeType t, const Mat3& a, const Mat3& b);
 struct Grain {
   LatticeType type = LatticeType::fcc;
   std::vector<std::size_t> atoms;      // increasing
-  Mat3 orientation = Mat3::Identity();  // of its most central atom (see find_grains)
+  Mat3 orientation = Mat3::Identity();  // mean of its atoms' (see find_grains)
 };
 
 struct Grains {
