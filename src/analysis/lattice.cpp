@@ -60,18 +60,6 @@ std::vector<Vec3> bond_templates(LatticeType t, double a, double c, double d_nn)
   return out;
 }
 
-// The rotation taking the orthonormal frame of (t1, t2) onto that of (b1, b2).
-Mat3 frame_rotation(const Vec3& b1, const Vec3& b2, const Vec3& t1, const Vec3& t2) {
-  auto frame = [](const Vec3& u, const Vec3& v) {
-    Mat3 f;
-    f.col(0) = u.normalized();
-    f.col(2) = u.cross(v).normalized();
-    f.col(1) = f.col(2).cross(f.col(0));
-    return f;
-  };
-  return frame(b1, b2) * frame(t1, t2).transpose();
-}
-
 struct Neighbours {
   std::vector<std::vector<std::uint32_t>> of;
 };

@@ -4,7 +4,6 @@
 #include "aet/analysis/local_structure.hpp"
 
 #include <Eigen/Geometry>
-#include <Eigen/SVD>
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -67,18 +66,6 @@ const Template& neighbour_template(LatticeType t) {
   return all[static_cast<int>(t)];
 }
 
-// The rotation taking the orthonormal frame of (t1, t2) onto that of (b1, b2).
-Mat3 frame_rotation(const Vec3& b1, const Vec3& b2, const Vec3& t1, const Vec3& t2) {
-  auto frame = [](const Vec3& u, const Vec3& v) {
-    Mat3 f;
-    f.col(0) = u.normalized();
-    f.col(2) = u.cross(v).normalized();
-    f.col(1) = f.col(2).cross(f.col(0));
-    return f;
-  };
-  return frame(b1, b2) * frame(t1, t2).transpose();
-}
-
 // Sum over the bonds u of the squared distance to the nearest rotated template bond; `match`
 // gets the template index of each.
 double template_cost(const Template& T, const Mat3& R, const std::vector<Vec3>& u,
@@ -126,10 +113,7 @@ Mat3 fit_orientation(LatticeType t, const std::vector<Vec3>& v) {
   template_cost(T, best, u, &match);
   Mat3 M = Mat3::Zero();
   for (std::size_t i = 0; i < u.size(); ++i) M += u[i] * T.v[match[i]].transpose();
-  const Eigen::JacobiSVD<Mat3> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  Mat3 D = Mat3::Identity();
-  D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
-  return svd.matrixU() * D * svd.matrixV().transpose();
+  return nearest_rotation(M);
 }
 
 // The common neighbour signature counts of an atom whose n nearest neighbours are `v`, bonded
@@ -343,10 +327,7 @@ Grains find_grains(const std::vector<Vec3>& positions, const LocalStructures& ls
     Mat3 sum = Mat3::Zero();
     for (std::size_t i : atoms)
       sum += closest_equivalent(type, ls.orientation[centre], ls.orientation[i]);
-    const Eigen::JacobiSVD<Mat3> svd(sum, Eigen::ComputeFullU | Eigen::ComputeFullV);
-    Mat3 D = Mat3::Identity();
-    D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
-    const Mat3 R = svd.matrixU() * D * svd.matrixV().transpose();
+    const Mat3 R = nearest_rotation(sum);
     if (type == LatticeType::hcp && fcc > hcp) {
       // Thickness along the hexagonal axis: one layer (a twin boundary) or two (an intrinsic
       // stacking fault) are 0 and 0.82 nearest-neighbour distances thick.

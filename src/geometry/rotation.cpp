@@ -1,5 +1,6 @@
 #include "aet/geometry/rotation.hpp"
 
+#include <Eigen/Geometry>
 #include <Eigen/LU>
 #include <Eigen/SVD>
 #include <algorithm>
@@ -15,6 +16,17 @@ Mat3 nearest_rotation(const Mat3& M) {
   Mat3 D = Mat3::Identity();
   D(2, 2) = (svd.matrixU() * svd.matrixV().transpose()).determinant() < 0 ? -1 : 1;
   return svd.matrixU() * D * svd.matrixV().transpose();
+}
+
+Mat3 frame_rotation(const Vec3& b1, const Vec3& b2, const Vec3& t1, const Vec3& t2) {
+  auto frame = [](const Vec3& u, const Vec3& v) {
+    Mat3 f;
+    f.col(0) = u.normalized();
+    f.col(2) = u.cross(v).normalized();
+    f.col(1) = f.col(2).cross(f.col(0));
+    return f;
+  };
+  return frame(b1, b2) * frame(t1, t2).transpose();
 }
 
 double rotation_angle_deg(const Mat3& R) {

@@ -38,6 +38,9 @@ Euler euler_from_rotation(const Mat3& R);
 // The proper rotation nearest to M in the Frobenius norm (orthogonal Procrustes, by SVD): the
 // least-squares rotation between two sets of frames or point clouds.
 Mat3 nearest_rotation(const Mat3& M);
+// The rotation taking the orthonormal frame of (t1, t2) onto that of (b1, b2): t1 onto b1's
+// direction, the plane of t1 and t2 onto that of b1 and b2 (template matching of bond pairs).
+Mat3 frame_rotation(const Vec3& b1, const Vec3& b2, const Vec3& t1, const Vec3& t2);
 
 // Angle of the rotation R (degrees, in [0, 180]).
 double rotation_angle_deg(const Mat3& R);
