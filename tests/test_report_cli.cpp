@@ -115,6 +115,25 @@ TEST(ReportCli, ReportCommandWritesAPageThatRendersInHeadlessChromium) {
   EXPECT_NE(b.output.find(" images loaded"), std::string::npos) << b.output;
 }
 
+// A twinned particle (a cheap run: 13 views, 20 iterations, no network or refinement): the
+// analysis finds its two grains, and the report draws them beside the strain, the facets and g(r).
+TEST(ReportCli, ATwinnedParticlesReportDrawsItsGrains) {
+  TempDir tmp;
+  const std::string run = tmp.file("run");
+  auto r = run_aet(
+      "pipeline --phantom pt-twinned --tilt-range=-60:60:10 --iterations 20 --no-network "
+      "--no-refine --quiet --out " +
+      run);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto m = nlohmann::json::parse(aet::test::read_text(run + "/metrics.json"));
+  EXPECT_EQ(m["analysis"]["structure"], "polycrystal") << m["analysis"].dump();
+  EXPECT_EQ(m["analysis"]["grains"], 2) << m["analysis"].dump();
+  const auto c = run_command(check_report(run + "/report.html", "grains,strain,facets,rdf"));
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_NE(aet::test::read_text(run + "/report.html").find("makes the sample polycrystal"),
+            std::string::npos);
+}
+
 TEST(ReportCli, ReportCommandRefusesBadInputWithExitTwo) {
   TempDir tmp;
   const std::string missing = tmp.file("no-such-run");

@@ -333,3 +333,45 @@ def facet_projection(atoms, facet, miller=None):
     if len(labels):
         axes[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return png(fig)
+
+
+def rdf(r, g, partial):
+    """g(r) of the model (analysis.json rdf), with the partials of several species."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.2), constrained_layout=True)
+    ax.plot(r, g, "-", lw=1.5, color="black", label="all")
+    for name, values in sorted(partial.items()):
+        ax.plot(r, values, "-", lw=1, label=name)
+    ax.axhline(1.0, color="grey", ls=":", lw=1)
+    ax.set_xlabel("r (\u00c5)")
+    ax.set_ylabel("g(r)")
+    if partial:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return png(fig)
+
+
+def grain_projection(atoms, grain, structure):
+    """Atoms within SLAB of the three central planes coloured by grain; atoms in no grain grey,
+    those among them in hcp order (twin planes, stacking faults) dark."""
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8), constrained_layout=True)
+    cmap = plt.get_cmap("tab10")
+    labels = np.unique(grain[grain >= 0]).astype(int)
+    colours = np.array([cmap(int(g) % 10) if g >= 0 else
+                        ((0.27, 0.27, 0.27, 1.0) if s == 2 else (0.8, 0.8, 0.8, 1.0))
+                        for g, s in zip(grain, structure)])
+    for ax, (normal, ah, av, name) in zip(axes, [(2, 0, 1, "xy"), (1, 0, 2, "xz"),
+                                                 (0, 1, 2, "yz")]):
+        idx = slab_atoms(atoms, normal)
+        p = atoms.positions[idx]
+        ax.scatter(p[:, ah], p[:, av], s=30, c=colours[idx], edgecolors="#555555",
+                   linewidths=0.3)
+        ax.set_aspect("equal")
+        ax.set_title("%s, atoms within %.1f \u00c5 of the centre" % (name, SLAB), fontsize=9)
+        ax.set_xlabel("%s (\u00c5)" % "xyz"[ah])
+        ax.set_ylabel("%s (\u00c5)" % "xyz"[av])
+    for lab in labels[:10]:
+        axes[2].scatter([], [], color=cmap(lab % 10), label="grain %d" % lab)
+    axes[2].scatter([], [], color="#444444", label="hcp, no grain")
+    axes[2].scatter([], [], color="#cccccc", label="other")
+    axes[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return png(fig)

@@ -236,36 +236,68 @@ def add_alignment(rep, run):
 
 
 def add_analysis(rep, run):
-    rep.section("analysis", "Strain and facets")
+    rep.section("analysis", "Structure, strain and facets")
     if not run.has("analysis.json"):
         rep.note("no analysis.json in the folder (the analysis stage did not run)")
         rep.end()
         return
     with open(run.file("analysis.json")) as f:
         analysis = json.load(f)
-    maps = [(c, run.volume("strain_%s.mrc" % c)) for c in STRAIN_COMPONENTS
-            if run.has("strain_%s.mrc" % c)]
+    structure = analysis.get("structure") or {}
+    kind = structure.get("kind")
+    if kind:
+        grains = structure.get("grains", [])
+        text = "The local structure (adaptive common neighbour analysis) makes the sample %s: " \
+            "%.1f %% of its interior atoms in fcc, hcp or bcc order" % (
+                kind, 100 * structure.get("crystalline_fraction", 0))
+        if kind == "amorphous":
+            text += "; it has no lattice, so no strain or facets."
+        elif grains:
+            text += "; %d grain%s (%s)" % (len(grains), "" if len(grains) == 1 else "s", ", ".join(
+                "%d %s atoms" % (g["atoms"], g["type"]) for g in grains))
+            if structure.get("planar_defect_atoms"):
+                text += ", %d atoms in twin planes or stacking faults" % \
+                    structure["planar_defect_atoms"]
+            text += "."
+        rep.note(text)
     atoms = run.atoms("atoms.xyz")
     props = atoms.properties if atoms is not None else {}
-    if maps:
-        rep.figure("strain", figures.strain_maps(maps[:3] if len(maps) > 3 else maps),
-                   "Strain volumes (strain_<c>.mrc), central xy (top) and xz (bottom) slices, in "
-                   "percent on one symmetric scale; axes in \u00c5.")
-    elif "strain_xx" in props:
-        rep.figure("strain", figures.atom_property_map(atoms, 100 * props["strain_xx"],
-                                                       "strain xx (%)", "RdBu_r", True),
-                   "Per-atom strain xx (atoms.xyz), atoms near the central planes.")
-    else:
-        rep.note("no strain volumes or per-atom strain in the folder")
-    if "facet" in props:
-        miller = (np.stack([props["facet_h"], props["facet_k"], props["facet_l"]], axis=1)
-                  if all("facet_" + c in props for c in "hkl") else None)
-        rep.figure("facets", figures.facet_projection(atoms, props["facet"], miller),
-                   "The model seen along z, y and x (nearest atoms on top), facet atoms coloured "
-                   "by facet with their Miller indices (atoms.xyz facet, facet_h/k/l), the others "
-                   "grey.")
-    else:
-        rep.note("no per-atom facets in atoms.xyz")
+    if kind == "polycrystal" and "grain" in props and "structure" in props:
+        rep.figure("grains", figures.grain_projection(atoms, props["grain"], props["structure"]),
+                   "Atoms near the central planes coloured by grain (atoms.xyz grain); atoms in "
+                   "no grain grey (surface, disorder), those in hcp order (twin planes, stacking "
+                   "faults) dark. Each grain has a lattice of its own.")
+    if analysis.get("lattice") is not None:
+        maps = [(c, run.volume("strain_%s.mrc" % c)) for c in STRAIN_COMPONENTS
+                if run.has("strain_%s.mrc" % c)]
+        if maps:
+            rep.figure("strain", figures.strain_maps(maps[:3] if len(maps) > 3 else maps),
+                       "Strain volumes (strain_<c>.mrc), central xy (top) and xz (bottom) slices, "
+                       "in percent on one symmetric scale; axes in \u00c5.")
+        elif "strain_xx" in props:
+            valid = props.get("strain_valid", np.ones(len(props["strain_xx"])))
+            rep.figure("strain", figures.atom_property_map(
+                atoms, np.where(valid > 0, 100 * props["strain_xx"], np.nan), "strain xx (%)",
+                "RdBu_r", True), "Per-atom strain xx (atoms.xyz), atoms near the central planes.")
+        else:
+            rep.note("no strain volumes or per-atom strain in the folder")
+        if "facet" in props:
+            miller = (np.stack([props["facet_h"], props["facet_k"], props["facet_l"]], axis=1)
+                      if all("facet_" + c in props for c in "hkl") else None)
+            rep.figure("facets", figures.facet_projection(atoms, props["facet"], miller),
+                       "The model seen along z, y and x (nearest atoms on top), facet atoms "
+                       "coloured by facet with their Miller indices (atoms.xyz facet, "
+                       "facet_h/k/l), the others grey.")
+        else:
+            rep.note("no per-atom facets in atoms.xyz")
+    rdf = analysis.get("rdf") or {}
+    if rdf.get("r") and rdf.get("g"):
+        rep.figure("rdf", figures.rdf(np.asarray(rdf["r"]), np.asarray(rdf["g"]),
+                                      {k: np.asarray(v) for k, v in
+                                       (rdf.get("partial") or {}).items()}),
+                   "Radial distribution function g(r) of the model (analysis.json rdf; "
+                   "normalised by the density inside its surface, so it falls below 1 at large "
+                   "r), partials per species pair when there are several.")
     rep.raw(table(flatten(analysis)))
     rep.end()
 
