@@ -21,6 +21,19 @@ std::int64_t grid_size(const std::vector<Vec3>& p, double voxel, double margin) 
   return 2 * static_cast<std::int64_t>(std::ceil((h + margin) / voxel)) + 1;
 }
 
+// The lattices atoms sit on: one per grain of a polycrystal (AnalysisResult::grain_fits), else one.
+int lattice_count(const AnalysisResult& r) {
+  return r.grain_fits.empty() ? 1 : static_cast<int>(r.grain_fits.size());
+}
+
+// The atoms on lattice g: on the lattice, and (polycrystal) with their site on grain g's.
+std::vector<char> on_lattice_of(const AnalysisResult& r, int g) {
+  std::vector<char> use = r.fit.on_lattice;
+  if (!r.grain_fits.empty())
+    for (std::size_t i = 0; i < use.size(); ++i) use[i] = use[i] && r.lattice_grain[i] == g;
+  return use;
+}
+
 void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisResult& r) {
   const std::int64_t n = grid_size(p, opt.voxel, r.d_nn);
   if (static_cast<double>(n) * n * n > 3e8)
@@ -32,7 +45,6 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
   std::vector<Vec3> centres;
   std::vector<std::int64_t> where;
   std::vector<int> label, lattice;
-  const bool grains = !r.grain_fits.empty();
   for (std::int64_t z = 0; z < n; ++z)
     for (std::int64_t y = 0; y < n; ++y)
       for (std::int64_t x = 0; x < n; ++x) {
@@ -43,15 +55,12 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
         centres.push_back(v);
         where.push_back((z * n + y) * n + x);
         label.push_back(r.facets.facet_of.empty() ? -1 : r.facets.facet_of[j]);
-        lattice.push_back(grains ? r.lattice_grain[j] : 0);
+        lattice.push_back(r.grain_fits.empty() ? 0 : r.lattice_grain[j]);
       }
   // The gradient of each voxel within the lattice of its nearest atom (one per grain).
   std::vector<Mat3> G(centres.size(), Mat3::Constant(std::numeric_limits<double>::quiet_NaN()));
-  const int lattices = grains ? static_cast<int>(r.grain_fits.size()) : 1;
-  for (int g = 0; g < lattices; ++g) {
-    std::vector<char> use = r.fit.on_lattice;
-    if (grains)
-      for (std::size_t i = 0; i < use.size(); ++i) use[i] = use[i] && r.lattice_grain[i] == g;
+  for (int g = 0; g < lattice_count(r); ++g) {
+    const std::vector<char> use = on_lattice_of(r, g);
     std::vector<Vec3> at;
     std::vector<std::size_t> which;
     for (std::size_t k = 0; k < centres.size(); ++k)
@@ -298,36 +307,27 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
   const Mat3 undefined = Mat3::Constant(std::numeric_limits<double>::quiet_NaN());
   r.strain.assign(n, undefined);
   r.rotation.assign(n, undefined);
-  // The displacement gradient within each lattice: one for a crystal, one per grain.
-  const int lattices = r.kind == SampleStructure::polycrystal && !r.grain_fits.empty()
-                           ? static_cast<int>(r.grain_fits.size())
-                           : 1;
+  r.local_strain.assign(n, undefined);
+  // Strain within each lattice (one for a crystal, one per grain): across a grain boundary the
+  // displacement jumps and the ideal bond is undefined.
+  const int lattices = lattice_count(r);
   for (int g = 0; g < lattices; ++g) {
-    std::vector<char> use = r.fit.on_lattice;
+    const std::vector<char> use = on_lattice_of(r, g);
     std::vector<std::size_t> mine;
-    for (std::size_t i = 0; i < n; ++i) {
-      const bool in = lattices == 1 || r.lattice_grain[i] == g;
-      if (!in) use[i] = 0;
-      if (in && r.fit.on_lattice[i]) mine.push_back(i);
-    }
-    if (mine.empty()) continue;
     std::vector<Vec3> at;
-    for (std::size_t i : mine) at.push_back(r.fit.sites[i]);
+    for (std::size_t i = 0; i < n; ++i)
+      if (use[i]) {
+        mine.push_back(i);
+        at.push_back(r.fit.sites[i]);
+      }
+    if (mine.empty()) continue;
     const std::vector<Mat3> G = displacement_gradient(r.fit.sites, r.displacement, use, opt.sigma, at);
+    const std::vector<Mat3> e = local_strain(p, r.fit.sites, use, r.cutoff);
     for (std::size_t k = 0; k < mine.size(); ++k) {
       r.strain[mine[k]] = 0.5 * (G[k] + G[k].transpose());
       r.rotation[mine[k]] = 0.5 * (G[k] - G[k].transpose());
+      r.local_strain[mine[k]] = e[mine[k]];
     }
-  }
-  r.local_strain.assign(n, undefined);
-  for (int g = 0; g < lattices; ++g) {
-    // Bonds within one lattice only: across a grain boundary the ideal bond is undefined.
-    std::vector<char> mine = r.fit.on_lattice;
-    if (lattices > 1)
-      for (std::size_t i = 0; i < n; ++i) mine[i] = mine[i] && r.lattice_grain[i] == g;
-    const std::vector<Mat3> e = local_strain(p, r.fit.sites, mine, r.cutoff);
-    for (std::size_t i = 0; i < n; ++i)
-      if (mine[i]) r.local_strain[i] = e[i];
   }
   r.q4 = steinhardt_q(p, r.cutoff, 4);
   r.q6 = steinhardt_q(p, r.cutoff, 6);

@@ -6,8 +6,8 @@
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
+#include "aet/core/disjoint_sets.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/neighbor.hpp"
 #include "aet/core/parallel.hpp"
@@ -153,24 +153,17 @@ FacetResult find_facets(const std::vector<Vec3>& p, const std::vector<char>& is_
     }
   });
 
-  // Connected components of atoms on the same plane (union-find, lowest index as the root).
-  std::vector<std::size_t> parent(n);
-  std::iota(parent.begin(), parent.end(), 0);
-  auto find = [&](std::size_t x) {
-    while (parent[x] != x) x = parent[x] = parent[parent[x]];
-    return x;
-  };
+  // Connected components of atoms on the same plane (lowest index as the root).
+  DisjointSets sets(n);
   for (std::size_t i = 0; i < n; ++i) {
     if (plane[i] < 0) continue;
     grid.for_each(p[i], r_large, [&](std::size_t j, double) {
-      if (j <= i || plane[j] != plane[i]) return;
-      const std::size_t a = find(i), b = find(j);
-      if (a != b) parent[std::max(a, b)] = std::min(a, b);
+      if (j > i && plane[j] == plane[i]) sets.join(i, j);
     });
   }
   std::vector<std::vector<std::size_t>> groups(n);
   for (std::size_t i = 0; i < n; ++i)
-    if (plane[i] >= 0) groups[find(i)].push_back(i);
+    if (plane[i] >= 0) groups[sets.find(i)].push_back(i);
   std::vector<std::size_t> roots;
   for (std::size_t i = 0; i < n; ++i)
     if (groups[i].size() >= opt.min_atoms) roots.push_back(i);

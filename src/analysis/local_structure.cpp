@@ -8,8 +8,8 @@
 #include <array>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
+#include "aet/core/disjoint_sets.hpp"
 #include "aet/core/neighbor.hpp"
 #include "aet/core/parallel.hpp"
 
@@ -133,17 +133,12 @@ std::vector<int> cna_signatures(const std::vector<Vec3>& v, std::size_t n, doubl
       for (std::size_t y = x + 1; y < common.size(); ++y)
         if ((v[common[x]] - v[common[y]]).squaredNorm() < rc2)
           bonds.emplace_back(static_cast<int>(x), static_cast<int>(y));
-    // Clusters of bonds joined through shared atoms (union-find on the common neighbours).
-    std::vector<int> parent(common.size());
-    std::iota(parent.begin(), parent.end(), 0);
-    auto find = [&](int x) {
-      while (parent[x] != x) x = parent[x] = parent[parent[x]];
-      return x;
-    };
-    for (const auto& [x, y] : bonds) parent[find(x)] = find(y);
+    // Clusters of bonds joined through shared atoms.
+    DisjointSets clusters(common.size());
+    for (const auto& [x, y] : bonds) clusters.join(x, y);
     std::vector<int> per_root(common.size(), 0);
     int longest = 0;
-    for (const auto& [x, y] : bonds) longest = std::max(longest, ++per_root[find(x)]);
+    for (const auto& [x, y] : bonds) longest = std::max(longest, ++per_root[clusters.find(x)]);
     out[a] = 100 * static_cast<int>(common.size()) + 10 * static_cast<int>(bonds.size()) + longest;
   }
   return out;
@@ -288,25 +283,20 @@ double misorientation_deg(LatticeType t, const Mat3& a, const Mat3& b) {
 Grains find_grains(const std::vector<Vec3>& positions, const LocalStructures& ls, double d_nn,
                    double max_deg, std::size_t min_atoms) {
   const std::size_t n = positions.size();
-  std::vector<std::size_t> parent(n);
-  std::iota(parent.begin(), parent.end(), 0);
-  auto find = [&](std::size_t x) {
-    while (parent[x] != x) x = parent[x] = parent[parent[x]];
-    return x;
-  };
+  DisjointSets joined(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto t = lattice_of(ls.type[i]);
     if (!t) continue;
     for (std::uint32_t j : ls.neighbours[i])
-      if (ls.type[j] == ls.type[i] && find(i) != find(j) &&
+      if (ls.type[j] == ls.type[i] && joined.find(i) != joined.find(j) &&
           misorientation_deg(*t, ls.orientation[i], ls.orientation[j]) < max_deg)
-        parent[find(i)] = find(j);
+        joined.join(i, j);
   }
   std::vector<std::vector<std::size_t>> sets(n);
   std::size_t fcc = 0, hcp = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!lattice_of(ls.type[i])) continue;
-    sets[find(i)].push_back(i);
+    sets[joined.find(i)].push_back(i);
     fcc += ls.type[i] == LocalStructure::fcc;
     hcp += ls.type[i] == LocalStructure::hcp;
   }
