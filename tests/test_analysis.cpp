@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Geometry>
+#include <algorithm>
 #include <cmath>
 
 #include "aet/analysis/analyze.hpp"
@@ -138,7 +139,8 @@ TEST(LocalStructure, CrystalsAreTypedAndOrientedAtomByAtom) {
       std::size_t interior = 0, right = 0, oriented = 0;
       for (std::size_t i = 0; i < m.size(); ++i) {
         if (lattice_of(ls.type[i]) && ls.type[i] != c.type)
-          ADD_FAILURE() << c.element << " atom " << i << " typed " << local_structure_name(ls.type[i]);
+          ADD_FAILURE() << c.element << " atom " << i << " typed "
+                        << local_structure_name(ls.type[i]);
         if (coordination[i] < c.neighbours) continue;
         ++interior;
         if (ls.type[i] != c.type) continue;
@@ -227,10 +229,10 @@ TEST(Analysis, ATwinnedParticleHasTwoGrainsEachOnItsOwnLattice) {
   EXPECT_NEAR(j["structure"]["grains"][1]["misorientation_deg"].get<double>(), 60.0, 0.5);
 }
 
-// The catalogue's twinned particle (thermal jitter 0.05 A): two grains 60 degrees apart, each on its
-// own lattice, and a strain that is the jitter's noise only (measured: interior means up to 0.11 %
-// in a shear component; the jitter's smoothed strain has an sd of 0.2 % per atom, correlated over
-// the 3 A window, and each grain holds about 400 atoms).
+// The catalogue's twinned particle (thermal jitter 0.05 A): two grains 60 degrees apart, each on
+// its own lattice, and a strain that is the jitter's noise only (measured: interior means up to
+// 0.11 % in a shear component; the jitter's smoothed strain has an sd of 0.2 % per atom, correlated
+// over the 3 A window, and each grain holds about 400 atoms).
 TEST(Analysis, TheCataloguesTwinnedParticleHasTwoGrains) {
   const AtomModel m = phantoms::build_particle(phantoms::find_phantom("pt-twinned").spec);
   const AnalysisResult r = analyze(m, quick());
@@ -242,7 +244,8 @@ TEST(Analysis, TheCataloguesTwinnedParticleHasTwoGrains) {
   EXPECT_GT(r.fit.on_lattice_fraction, 0.98);
   EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
   const Json st = r.json()["strain"]["interior"]["mean"];
-  for (const char* c : strain_component_names()) EXPECT_LT(std::abs(st[c].get<double>()), 2.5e-3) << c;
+  for (const char* c : strain_component_names())
+    EXPECT_LT(std::abs(st[c].get<double>()), 2.5e-3) << c;
 }
 
 // An amorphous particle (random dense packing) has no lattice, so no strain and no facets, and
@@ -404,6 +407,164 @@ TEST(Analysis, BadInputIsRefused) {
   AnalyzeOptions o;
   o.sigma = 0;
   EXPECT_THROW(analyze(particle("Pt", Shape::sphere, 6.0), o), InputError);
+}
+
+// --- Chemical order (aet/analysis/chemical_order.hpp) ------------------------------------------
+
+AtomModel fept(double size, const Eigen::Quaterniond& q, double jitter = 0,
+               std::uint64_t seed = 3) {
+  ParticleSpec s;
+  s.element = "FePt";
+  s.shape = Shape::sphere;
+  s.size = size;
+  s.orientation = q;
+  s.jitter_sd = jitter;
+  s.seed = seed;
+  return phantoms::build_particle(s);
+}
+
+TEST(ChemicalOrder, AnL10ParticleIsFoundWithItsCAxisWhereverItPoints) {
+  // c along the sample's x, then turned 17 degrees about (1, 2, 3): the c axis cannot be told
+  // from the geometry's near-cubic cell (c/a 0.964) by the seed bonds alone; the species tell it.
+  const Eigen::Quaterniond q =
+      Eigen::Quaterniond(Eigen::AngleAxisd(17 * M_PI / 180, Vec3(1, 2, 3).normalized())) *
+      Eigen::Quaterniond(Eigen::AngleAxisd(M_PI / 2, Vec3::UnitY()));
+  const Vec3 c_axis = q * Vec3::UnitZ();
+  for (double jitter : {0.0, 0.05}) {
+    const AtomModel m = fept(11.0, q, jitter);
+    const AnalysisResult r = analyze(m, quick());
+    ASSERT_EQ(r.fit.lattice.type, LatticeType::l10) << "jitter " << jitter;
+    EXPECT_GT(std::abs(r.fit.lattice.orientation.col(2).dot(c_axis)), 0.9999);
+    EXPECT_NEAR(r.fit.lattice.a, 3.85, jitter > 0 ? 0.01 : 1e-9);
+    EXPECT_NEAR(r.fit.lattice.c, 3.71, jitter > 0 ? 0.01 : 1e-9);
+    EXPECT_DOUBLE_EQ(r.fit.order_parameter, 1.0);
+    ASSERT_TRUE(r.chemical.present());
+    EXPECT_EQ(r.chemical.first, "Fe");
+    EXPECT_EQ(r.chemical.second, "Pt");
+    EXPECT_DOUBLE_EQ(r.chemical.order_parameter, 1.0);
+    EXPECT_EQ(r.chemical.antisites, 0u);
+    EXPECT_DOUBLE_EQ(r.chemical.ordered_fraction, 1.0);
+    EXPECT_DOUBLE_EQ(r.chemical.variant_fraction[2], 1.0);  // along the lattice's own c
+    // The tetragonal cell is the reference: no strain from c/a.
+    const Mat3 zero = Mat3::Zero();
+    EXPECT_GT(expect_all(r.strain, zero, jitter > 0 ? 0.01 : 1e-9), m.size() / 2);
+    // The fcc fit of the same atoms would see c/a as a strain of 3.6 %.
+    EXPECT_NE(std::find_if(r.fit.tried.begin(), r.fit.tried.end(),
+                           [](const auto& t) { return t.first == "fcc"; }),
+              r.fit.tried.end());
+  }
+}
+
+TEST(ChemicalOrder, AntisitesAreCountedAndLowerTheOrderParameter) {
+  AtomModel m = fept(11.0, Eigen::Quaterniond::Identity());
+  std::vector<std::size_t> fe, pt;
+  for (std::size_t i = 0; i < m.size(); ++i) (m.species[i] == "Fe" ? fe : pt).push_back(i);
+  ASSERT_EQ(fe.size(), pt.size());
+  // Swap 10 % of the pairs: 2 x 0.1 of the atoms on the wrong planes, S = 0.9 + 0.9 - 1.
+  const std::size_t swaps = fe.size() / 10;
+  Rng rng(11);
+  for (std::size_t k = 0; k < swaps; ++k) {
+    const std::size_t a = k + rng.below(fe.size() - k), b = k + rng.below(pt.size() - k);
+    std::swap(fe[k], fe[a]);
+    std::swap(pt[k], pt[b]);
+    std::swap(m.species[fe[k]], m.species[pt[k]]);
+  }
+  const AnalysisResult r = analyze(m, quick());
+  ASSERT_EQ(r.fit.lattice.type, LatticeType::l10);
+  EXPECT_EQ(r.chemical.antisites, 2 * swaps);
+  const double f = static_cast<double>(swaps) / static_cast<double>(fe.size());
+  EXPECT_NEAR(r.chemical.order_parameter, 1 - 2 * f, 1e-12);
+  EXPECT_NEAR(r.fit.order_parameter, 1 - 2 * f, 1e-12);
+  std::size_t flagged = 0;
+  for (std::size_t k = 0; k < swaps; ++k)
+    flagged += r.chemical.antisite[fe[k]] + r.chemical.antisite[pt[k]];
+  EXPECT_EQ(flagged, 2 * swaps);  // exactly the swapped atoms
+  EXPECT_GT(r.chemical.ordered_fraction, 0.6);
+  EXPECT_LT(r.chemical.ordered_fraction, 1.0);
+}
+
+TEST(ChemicalOrder, ARandomAlloyStaysFccAndIsNotOrdered) {
+  AtomModel m = fept(11.0, Eigen::Quaterniond::Identity());
+  Rng rng(5);
+  for (std::size_t i = m.size(); i > 1; --i) std::swap(m.species[i - 1], m.species[rng.below(i)]);
+  const AnalysisResult r = analyze(m, quick());
+  EXPECT_EQ(r.fit.lattice.type, LatticeType::fcc);
+  ASSERT_TRUE(r.chemical.present());
+  EXPECT_TRUE(std::isnan(r.chemical.order_parameter));
+  EXPECT_EQ(r.chemical.antisites, 0u);
+  EXPECT_LT(r.chemical.ordered_fraction, 0.05);
+  double mean = 0;
+  for (std::size_t i = 0; i < m.size(); ++i)
+    if (std::isfinite(r.chemical.local_order[i])) mean += r.chemical.local_order[i];
+  EXPECT_LT(std::abs(mean / static_cast<double>(r.chemical.defined)), 0.2);
+  // Asked for, L1_0 is fitted all the same and its order parameter says there is none.
+  const AnalysisResult forced = analyze(m, quick(LatticeType::l10));
+  EXPECT_EQ(forced.fit.lattice.type, LatticeType::l10);
+  EXPECT_LT(forced.chemical.order_parameter, 0.15);
+}
+
+TEST(ChemicalOrder, TwoOrderingVariantsAreToldApartAtomByAtom) {
+  // One fcc sphere, species on alternating (001) planes where x < 0 and on alternating (100)
+  // planes where x >= 0: two L1_0 domains with c at right angles.
+  AtomModel m = particle("Pt", Shape::sphere, 12.0);
+  const double a = lattice_a(m);
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    const Vec3& p = m.positions[i];
+    const double along = p.x() < 0 ? p.z() : p.x();
+    m.species[i] = (std::llround(2 * along / a) & 1) ? "Pt" : "Fe";
+  }
+  const AnalysisResult r = analyze(m, quick(LatticeType::l10));
+  ASSERT_TRUE(r.chemical.present());
+  // All but the atoms whose averaged neighbourhood reaches across the boundary.
+  EXPECT_GT(r.chemical.ordered_fraction, 0.7);
+  // Axes of the fitted lattice, in the sample frame: c along whichever variant won.
+  const Mat3& R = r.fit.lattice.orientation;
+  std::size_t right = 0, wrong = 0;
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    if (r.chemical.local_axis[i] < 0 || r.chemical.local_order[i] < ChemicalOrder::kOrdered)
+      continue;
+    const Vec3 axis = R.col(r.chemical.local_axis[i]);
+    const Vec3 expect = m.positions[i].x() < 0 ? Vec3::UnitZ() : Vec3::UnitX();
+    // Neighbourhoods that reach across the boundary (and the next shell) are mixed.
+    if (std::abs(m.positions[i].x()) < 0.75 * a) continue;
+    (std::abs(axis.dot(expect)) > 0.999 ? right : wrong) += 1;
+  }
+  EXPECT_GT(right, 2 * m.size() / 5);
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_NEAR(r.chemical.variant_fraction[0] + r.chemical.variant_fraction[1] +
+                  r.chemical.variant_fraction[2],
+              1.0, 1e-12);
+  EXPECT_GT(std::min(std::max(r.chemical.variant_fraction[0], r.chemical.variant_fraction[1]),
+                     r.chemical.variant_fraction[2]),
+            0.35);
+  // Against one L1_0 lattice, each domain's atoms are half on the wrong planes of the other's.
+  EXPECT_LT(r.chemical.order_parameter, 0.7);
+}
+
+TEST(ChemicalOrder, OneSpeciesHasNoChemicalOrderAndCannotBeL10) {
+  const AtomModel m = particle("Pt", Shape::sphere, 8.0);
+  EXPECT_FALSE(analyze(m, quick()).chemical.present());
+  try {
+    analyze(m, quick(LatticeType::l10));
+    ADD_FAILURE() << "an L1_0 fit of one species was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("two species"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_lattice("L1_0"), LatticeType::l10);
+  EXPECT_EQ(parse_lattice("l10"), LatticeType::l10);
+}
+
+TEST(ChemicalOrder, TheXyzColumnsCarryTheOrder) {
+  AtomModel m = fept(8.0, Eigen::Quaterniond::Identity());
+  const AnalysisResult r = analyze(m, quick());
+  add_analysis_properties(m, r);
+  for (const char* name : {"local_order", "order_axis", "antisite"})
+    EXPECT_NE(m.find_property(name), nullptr) << name;
+  const Json j = r.json();
+  EXPECT_EQ(j["lattice"]["type"].get<std::string>(), "l10");
+  EXPECT_DOUBLE_EQ(j["chemical_order"]["order_parameter"].get<double>(), 1.0);
+  EXPECT_NE(analysis_summary(r).find("order parameter 1"), std::string::npos)
+      << analysis_summary(r);
 }
 
 }  // namespace

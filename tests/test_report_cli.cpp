@@ -134,6 +134,29 @@ TEST(ReportCli, ATwinnedParticlesReportDrawsItsGrains) {
             std::string::npos);
 }
 
+// An ordered alloy (no network or refinement; the light Fe atoms need the 47 views of the default
+// tilt range: 18 s), with --elements left to the phantom: both species are traced, the analysis
+// fits L1_0 with its order, and the report draws the chemical order.
+TEST(ReportCli, AnOrderedAlloysReportDrawsItsChemicalOrder) {
+  TempDir tmp;
+  const std::string run = tmp.file("run");
+  auto r = run_aet(
+      "pipeline --phantom fept-l10 --iterations 30 --no-network --no-refine --quiet --out " +
+      run);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto m = nlohmann::json::parse(aet::test::read_text(run + "/metrics.json"));
+  EXPECT_GE(m["evaluation"]["recall"].get<double>(), 0.99) << m["evaluation"].dump();
+  EXPECT_GE(m["evaluation"]["precision"].get<double>(), 0.99) << m["evaluation"].dump();
+  EXPECT_GE(m["evaluation"]["species_accuracy"].get<double>(), 0.99) << m["evaluation"].dump();
+  ASSERT_EQ(m["analysis"]["lattice"], "l10") << m["analysis"].dump();
+  EXPECT_GE(m["analysis"]["chemical_order"]["order_parameter"].get<double>(), 0.95)
+      << m["analysis"].dump();
+  const auto c = run_command(check_report(run + "/report.html", "chemical-order,strain,facets"));
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_NE(aet::test::read_text(run + "/report.html").find("L1_0 long-range order parameter"),
+            std::string::npos);
+}
+
 TEST(ReportCli, ReportCommandRefusesBadInputWithExitTwo) {
   TempDir tmp;
   const std::string missing = tmp.file("no-such-run");

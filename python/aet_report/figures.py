@@ -150,6 +150,15 @@ def slab_atoms(atoms, axis, at=0.0):
     return np.nonzero(np.abs(atoms.positions[:, axis] - at) < SLAB)[0]
 
 
+def central_slab(atoms, axis):
+    """The atoms within SLAB of the atomic plane nearest the centre, normal to `axis` (a particle
+    centred on an interstice, as an L1_0 one, has no atom in the plane through 0)."""
+    if len(atoms.positions) == 0:
+        return np.zeros(0, dtype=int)
+    at = atoms.positions[np.argmin(np.abs(atoms.positions[:, axis])), axis]
+    return slab_atoms(atoms, axis, at)
+
+
 def atom_overlay(vol, atoms, trust=None):
     """The central slices with the atoms within SLAB of each plane: coloured by species, and by
     `trust` (a second row: each atom's position standard deviation in pm) when given."""
@@ -294,15 +303,58 @@ def atom_property_map(atoms, values, label, cmap, symmetric):
     sc = None
     for ax, (normal, ah, av, name) in zip(axes, [(2, 0, 1, "xy"), (1, 0, 2, "xz"),
                                                  (0, 1, 2, "yz")]):
-        idx = slab_atoms(atoms, normal)
+        idx = central_slab(atoms, normal)
         idx = idx[ok[idx]]
         p = atoms.positions[idx]
         sc = ax.scatter(p[:, ah], p[:, av], c=values[idx], cmap=cmap, vmin=vmin, vmax=vmax, s=30)
         ax.set_aspect("equal")
-        ax.set_title("%s, atoms within %.1f \u00c5 of the centre" % (name, SLAB), fontsize=9)
+        ax.set_title("%s, atoms within %.1f \u00c5 of the central plane" % (name, SLAB),
+                     fontsize=9)
         ax.set_xlabel("%s (\u00c5)" % "xyz"[ah])
         ax.set_ylabel("%s (\u00c5)" % "xyz"[av])
     fig.colorbar(sc, ax=axes, shrink=0.8, label=label)
+    return png(fig)
+
+
+def chemical_order_projection(atoms, order_axis, local_order, antisite, threshold):
+    """Atoms within SLAB of the three central planes: the locally ordered ones coloured by the
+    cube axis along which their species' planes alternate (the L1_0 variant), shaded light or dark
+    by species; disordered ones grey; antisites ringed in red."""
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8), constrained_layout=True)
+    species = sorted(set(atoms.species))
+    heavy = np.array([s == species[-1] for s in atoms.species])
+    base = {0: np.array(plt.get_cmap("tab10")(0)), 1: np.array(plt.get_cmap("tab10")(1)),
+            2: np.array(plt.get_cmap("tab10")(2))}
+    colours = []
+    for ax_k, o, h in zip(order_axis, local_order, heavy):
+        if ax_k < 0 or not o >= threshold:
+            colours.append((0.45, 0.45, 0.45, 1.0) if h else (0.82, 0.82, 0.82, 1.0))
+        else:
+            c = base[int(ax_k)].copy()
+            colours.append(tuple(0.6 * c[:3]) + (1.0,) if h else tuple(0.45 + 0.55 * c[:3]) + (1.0,))
+    colours = np.array(colours)
+    for ax, (normal, ah, av, name) in zip(axes, [(2, 0, 1, "xy"), (1, 0, 2, "xz"),
+                                                 (0, 1, 2, "yz")]):
+        idx = central_slab(atoms, normal)
+        p = atoms.positions[idx]
+        ax.scatter(p[:, ah], p[:, av], s=30, c=colours[idx], edgecolors="#555555",
+                   linewidths=0.3)
+        bad = idx[antisite[idx] > 0]
+        if len(bad):
+            q = atoms.positions[bad]
+            ax.scatter(q[:, ah], q[:, av], s=70, facecolors="none", edgecolors="#d62728",
+                       linewidths=1.2)
+        ax.set_aspect("equal")
+        ax.set_title("%s, atoms within %.1f \u00c5 of the central plane" % (name, SLAB),
+                     fontsize=9)
+        ax.set_xlabel("%s (\u00c5)" % "xyz"[ah])
+        ax.set_ylabel("%s (\u00c5)" % "xyz"[av])
+    for k in range(3):
+        axes[2].scatter([], [], color=base[k], label="c along lattice %s" % "xyz"[k])
+    axes[2].scatter([], [], color="#bbbbbb", label="not ordered")
+    axes[2].scatter([], [], facecolors="none", edgecolors="#d62728", label="antisite")
+    axes[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                   title="dark: %s, light: %s" % (species[-1], species[0]), title_fontsize=7)
     return png(fig)
 
 
@@ -361,12 +413,13 @@ def grain_projection(atoms, grain, structure):
                         for g, s in zip(grain, structure)])
     for ax, (normal, ah, av, name) in zip(axes, [(2, 0, 1, "xy"), (1, 0, 2, "xz"),
                                                  (0, 1, 2, "yz")]):
-        idx = slab_atoms(atoms, normal)
+        idx = central_slab(atoms, normal)
         p = atoms.positions[idx]
         ax.scatter(p[:, ah], p[:, av], s=30, c=colours[idx], edgecolors="#555555",
                    linewidths=0.3)
         ax.set_aspect("equal")
-        ax.set_title("%s, atoms within %.1f \u00c5 of the centre" % (name, SLAB), fontsize=9)
+        ax.set_title("%s, atoms within %.1f \u00c5 of the central plane" % (name, SLAB),
+                     fontsize=9)
         ax.set_xlabel("%s (\u00c5)" % "xyz"[ah])
         ax.set_ylabel("%s (\u00c5)" % "xyz"[av])
     for lab in labels[:10]:

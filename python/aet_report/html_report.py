@@ -267,6 +267,28 @@ def add_analysis(rep, run):
                    "Atoms near the central planes coloured by grain (atoms.xyz grain); atoms in "
                    "no grain grey (surface, disorder), those in hcp order (twin planes, stacking "
                    "faults) dark. Each grain has a lattice of its own.")
+    chem = analysis.get("chemical_order")
+    if chem:
+        first, second = chem["species"]
+        text = "Chemical order of the %s-%s alloy (%.0f %% %s): " % (
+            first, second, 100 * chem["composition"][0], first)
+        if chem.get("order_parameter") is not None:
+            text += "L1_0 long-range order parameter S = %.3f, %d antisite atoms; " % (
+                chem["order_parameter"], chem["antisites"])
+        v = chem.get("variant_fraction") or {}
+        text += "%.1f %% of the atoms locally ordered (c along the lattice's x %.0f %%, y %.0f %%, " \
+            "z %.0f %% of them)." % (100 * chem["ordered_fraction"], 100 * v.get("x", 0),
+                                      100 * v.get("y", 0), 100 * v.get("z", 0))
+        rep.note(text)
+        if all(k in props for k in ("order_axis", "local_order", "antisite")):
+            rep.figure("chemical-order", figures.chemical_order_projection(
+                atoms, props["order_axis"], props["local_order"], props["antisite"],
+                chem.get("ordered_threshold", 0.5)),
+                "Atoms near the central planes coloured by the axis along which their "
+                "neighbourhood's species planes alternate (atoms.xyz order_axis; L1_0 variants), "
+                "grey where the neighbourhood is not ordered (local_order below %.1f); antisite "
+                "atoms (on the other species' planes of the fitted L1_0 lattice) ringed." %
+                chem.get("ordered_threshold", 0.5))
     if analysis.get("lattice") is not None:
         maps = [(c, run.volume("strain_%s.mrc" % c)) for c in STRAIN_COMPONENTS
                 if run.has("strain_%s.mrc" % c)]

@@ -63,7 +63,11 @@ Json AnalysisResult::json() const {
   Json lat;
   lat["type"] = lattice_name(L.type);
   lat["a"] = L.a;
-  if (L.type == LatticeType::hcp) lat["c"] = L.c;
+  if (L.type == LatticeType::hcp || L.type == LatticeType::l10) {
+    lat["c"] = L.c;
+    lat["c_over_a"] = L.c / L.a;
+  }
+  if (L.type == LatticeType::l10) lat["order_parameter"] = fit.order_parameter;
   lat["orientation"] = matrix_json(L.orientation);
   lat["origin"] = {L.origin.x(), L.origin.y(), L.origin.z()};
   lat["rms_residual"] = fit.rms_residual;
@@ -100,7 +104,8 @@ Json AnalysisResult::json() const {
     if (g < grain_fits.size()) {
       const LatticeFit& f = grain_fits[g];
       e["a"] = f.lattice.a;
-      if (f.lattice.type == LatticeType::hcp) e["c"] = f.lattice.c;
+      if (f.lattice.type == LatticeType::hcp || f.lattice.type == LatticeType::l10)
+        e["c"] = f.lattice.c;
       e["on_lattice_fraction"] = f.on_lattice_fraction;
       e["rms_residual"] = f.rms_residual;
     }
@@ -163,6 +168,26 @@ Json AnalysisResult::json() const {
     return k ? s / k : NAN;
   };
   j["order"] = {{"q4_mean", mean_of(q4)}, {"q6_mean", mean_of(q6)}};
+  if (chemical.present()) {
+    const ChemicalOrder& c = chemical;
+    const double total = static_cast<double>(c.count_first + c.count_second);
+    j["chemical_order"] = {
+        {"species", {c.first, c.second}},
+        {"composition",
+         {static_cast<double>(c.count_first) / total, static_cast<double>(c.count_second) / total}},
+        {"order_parameter", c.order_parameter},
+        {"antisites", c.antisites},
+        {"local_order_mean", mean_of(c.local_order)},
+        {"local_order_atoms", c.defined},
+        {"ordered_fraction", c.ordered_fraction},
+        {"ordered_threshold", ChemicalOrder::kOrdered},
+        {"variant_fraction",
+         {{"x", c.variant_fraction[0]},
+          {"y", c.variant_fraction[1]},
+          {"z", c.variant_fraction[2]}}}};
+  } else {
+    j["chemical_order"] = nullptr;
+  }
 
   Json fj;
   fj["count"] = facets.facets.size();
@@ -250,6 +275,11 @@ void add_analysis_properties(AtomModel& m, const AnalysisResult& r) {
   column("q6", [&](std::size_t i) { return r.q6[i]; });
   column("structure", [&](std::size_t i) { return static_cast<int>(r.local.type[i]); });
   column("grain", [&](std::size_t i) { return r.grains.of_atom[i]; });
+  if (r.chemical.present()) {
+    column("local_order", [&](std::size_t i) { return r.chemical.local_order[i]; });
+    column("order_axis", [&](std::size_t i) { return r.chemical.local_axis[i]; });
+    column("antisite", [&](std::size_t i) { return r.chemical.antisite[i]; });
+  }
   m.set_info("sample_structure", sample_structure_name(r.kind));
   if (r.lattice_fitted) {
     m.set_info("lattice", lattice_name(r.fit.lattice.type));
@@ -283,13 +313,25 @@ std::string analysis_summary(const AnalysisResult& r) {
   } else if (r.grains.planar_defect_atoms) {
     s = std::to_string(r.grains.planar_defect_atoms) + " atoms in planar defects; ";
   }
-  s += std::string(lattice_name(r.fit.lattice.type)) + " a = " + fmt_g(r.fit.lattice.a, 6) +
-       " A, " + pct(r.fit.on_lattice_fraction) + " on the lattice, " +
+  const CrystalLattice& L = r.fit.lattice;
+  s += std::string(lattice_name(L.type)) + " a = " + fmt_g(L.a, 6) + " A";
+  if (L.type == LatticeType::hcp || L.type == LatticeType::l10)
+    s += ", c = " + fmt_g(L.c, 6) + " A";
+  s += ", " + pct(r.fit.on_lattice_fraction) + " on the lattice, " +
        std::to_string(r.facets.facets.size()) + " facets";
   std::string facets;
   for (const auto& [k, v] : r.facets.area_fraction)
     facets += (facets.empty() ? "" : ", ") + k + " " + pct(v);
-  return s + (facets.empty() ? "" : " (" + facets + ")");
+  s += facets.empty() ? "" : " (" + facets + ")";
+  if (r.chemical.present()) {
+    const ChemicalOrder& c = r.chemical;
+    s += "; " + c.first + c.second + ": ";
+    if (std::isfinite(c.order_parameter))
+      s += "order parameter " + fmt_g(c.order_parameter, 3) + ", " + std::to_string(c.antisites) +
+           " antisites, ";
+    s += pct(c.ordered_fraction) + " locally ordered";
+  }
+  return s;
 }
 
 void write_analysis_files(const std::string& dir, const AtomModel& model, const AnalysisResult& r) {

@@ -34,6 +34,29 @@ std::vector<char> on_lattice_of(const AnalysisResult& r, int g) {
   return use;
 }
 
+// A binary model whose fcc lattice holds its species this ordered is L1_0 (unless a lattice was
+// given): a random alloy stays about 0, an ordered one that has half its atoms swapped at random
+// still reaches 0.5.
+constexpr double kL10Order = 0.5;
+
+// The lattice of one crystal (or one grain's atoms) of type `type` (nullopt: the best of fcc, bcc
+// and hcp); when the type was not given and comes out fcc for a binary model, L1_0 instead if its
+// species are ordered on it and it holds nearly as many atoms.
+LatticeFit fit_crystal(const std::vector<Vec3>& p, const std::vector<int>& species,
+                       std::optional<LatticeType> type, bool given, const AnalyzeOptions& opt) {
+  LatticeFit f = fit_lattice(p, {type, opt.a, opt.c, species});
+  if (given || species.empty() || f.lattice.type != LatticeType::fcc) return f;
+  std::size_t kinds[2] = {0, 0};
+  for (int s : species) ++kinds[s];
+  if (kinds[0] == 0 || kinds[1] == 0) return f;  // a grain of one species
+  LatticeFit t = fit_lattice(p, {LatticeType::l10, opt.a, opt.c, species});
+  f.tried.emplace_back("l10", t.on_lattice_fraction);
+  if (!(t.order_parameter >= kL10Order) || t.on_lattice_fraction < f.on_lattice_fraction - 0.02)
+    return f;
+  t.tried = f.tried;
+  return t;
+}
+
 void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisResult& r) {
   const std::int64_t n = grid_size(p, opt.voxel, r.d_nn);
   if (static_cast<double>(n) * n * n > 3e8)
@@ -69,7 +92,8 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
         which.push_back(k);
       }
     if (at.empty()) continue;
-    const std::vector<Mat3> Gg = displacement_gradient(r.fit.sites, r.displacement, use, opt.sigma, at);
+    const std::vector<Mat3> Gg =
+        displacement_gradient(r.fit.sites, r.displacement, use, opt.sigma, at);
     for (std::size_t k = 0; k < which.size(); ++k) G[which[k]] = Gg[k];
   }
   r.strain_volumes.assign(6, Array3(n, n, n, 0.0f));
@@ -92,7 +116,8 @@ void make_volumes(const std::vector<Vec3>& p, const AnalyzeOptions& opt, Analysi
 // 3 d_nn; each grain's lattice is fitted to all the atoms it holds (the twin plane's atoms lie on
 // both lattices; more bonds fix the lattice constant better). r.fit becomes the largest grain's
 // lattice with the sites over all atoms.
-void fit_grains(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisResult& r) {
+void fit_grains(const std::vector<Vec3>& p, const std::vector<int>& species,
+                const AnalyzeOptions& opt, AnalysisResult& r) {
   const std::size_t n = p.size();
   std::vector<Vec3> in_grain;
   std::vector<int> grain_of;
@@ -104,6 +129,7 @@ void fit_grains(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisR
   const NeighborSearch grid(in_grain, 3 * r.d_nn, NeighborSearch::default_max_cells(n));
   r.lattice_grain.assign(n, -1);
   std::vector<std::vector<Vec3>> held(r.grains.grains.size());
+  std::vector<std::vector<int>> held_species(r.grains.grains.size());
   for (std::size_t i = 0; i < n; ++i) {
     int g = r.grains.of_atom[i];
     if (g < 0) {
@@ -113,10 +139,12 @@ void fit_grains(const std::vector<Vec3>& p, const AnalyzeOptions& opt, AnalysisR
     }
     r.lattice_grain[i] = g;
     held[static_cast<std::size_t>(g)].push_back(p[i]);
+    if (!species.empty()) held_species[static_cast<std::size_t>(g)].push_back(species[i]);
   }
   for (std::size_t g = 0; g < r.grains.grains.size(); ++g)
-    r.grain_fits.push_back(
-        fit_lattice(held[g], {opt.lattice ? opt.lattice : r.grains.grains[g].type, opt.a, opt.c}));
+    r.grain_fits.push_back(fit_crystal(held[g], held_species[g],
+                                       opt.lattice ? opt.lattice : r.grains.grains[g].type,
+                                       opt.lattice.has_value(), opt));
   LatticeFit all = r.grain_fits.front();
   all.sites = p;
   all.on_lattice.assign(n, 0);
@@ -177,7 +205,8 @@ FacetResult facets_per_grain(const std::vector<Vec3>& p, const AnalysisResult& r
   }
   std::size_t surface = 0, on = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (out.facet_of[i] >= 0) out.facet_of[i] = new_index[static_cast<std::size_t>(out.facet_of[i])];
+    if (out.facet_of[i] >= 0)
+      out.facet_of[i] = new_index[static_cast<std::size_t>(out.facet_of[i])];
     if (!r.surface.is_surface[i]) continue;
     ++surface;
     on += out.facet_of[i] >= 0;
@@ -257,6 +286,8 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
   auto warn = [&](const std::string& w) { r.warnings.push_back(w); };
 
   const std::size_t n = p.size();
+  std::string first, second;
+  const std::vector<int> species = binary_species(model, &first, &second);
   r.local = local_structures(p);
   r.grains = find_grains(p, r.local, r.d_nn);
   r.cutoff = opt.cutoff > 0 ? opt.cutoff : default_cutoff(p, r.local, r.d_nn);
@@ -291,9 +322,9 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
     r.fit.sites = p;
     r.fit.on_lattice.assign(n, 0);
   } else if (r.kind == SampleStructure::polycrystal) {
-    fit_grains(p, opt, r);
+    fit_grains(p, species, opt, r);
   } else {
-    r.fit = fit_lattice(p, {opt.lattice, opt.a, opt.c});
+    r.fit = fit_crystal(p, species, opt.lattice, opt.lattice.has_value(), opt);
   }
   if (!amorphous && r.fit.on_lattice_fraction < 0.9)
     warn("analysis: only " + fmt_g(100 * r.fit.on_lattice_fraction, 3) + "% of the atoms lie on " +
@@ -321,12 +352,32 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
         at.push_back(r.fit.sites[i]);
       }
     if (mine.empty()) continue;
-    const std::vector<Mat3> G = displacement_gradient(r.fit.sites, r.displacement, use, opt.sigma, at);
+    const std::vector<Mat3> G =
+        displacement_gradient(r.fit.sites, r.displacement, use, opt.sigma, at);
     const std::vector<Mat3> e = local_strain(p, r.fit.sites, use, r.cutoff);
     for (std::size_t k = 0; k < mine.size(); ++k) {
       r.strain[mine[k]] = 0.5 * (G[k] + G[k].transpose());
       r.rotation[mine[k]] = 0.5 * (G[k] - G[k].transpose());
       r.local_strain[mine[k]] = e[mine[k]];
+    }
+  }
+  // A binary alloy on fcc or L1_0 lattices: its chemical order, each atom against its lattice.
+  if (!species.empty() && !amorphous) {
+    std::vector<const CrystalLattice*> lattice_of(n, nullptr);
+    bool any = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      const int g = r.grain_fits.empty() ? 0 : r.lattice_grain[i];
+      if (g < 0) continue;
+      const CrystalLattice& L =
+          r.grain_fits.empty() ? r.fit.lattice : r.grain_fits[static_cast<std::size_t>(g)].lattice;
+      if (L.type != LatticeType::fcc && L.type != LatticeType::l10) continue;
+      lattice_of[i] = &L;
+      any = true;
+    }
+    if (any) {
+      r.chemical = chemical_order(p, species, r.fit.sites, r.fit.on_lattice, lattice_of, r.cutoff);
+      r.chemical.first = first;
+      r.chemical.second = second;
     }
   }
   r.q4 = steinhardt_q(p, r.cutoff, 4);

@@ -24,7 +24,7 @@ const std::vector<Vec3>& basis_of(LatticeType t) {
   static const std::vector<Vec3> fcc = {{0, 0, 0}, {0, 0.5, 0.5}, {0.5, 0, 0.5}, {0.5, 0.5, 0}};
   static const std::vector<Vec3> bcc = {{0, 0, 0}, {0.5, 0.5, 0.5}};
   static const std::vector<Vec3> hcp = {{0, 0, 0}, {1.0 / 3, 2.0 / 3, 0.5}};
-  return t == LatticeType::fcc ? fcc : t == LatticeType::bcc ? bcc : hcp;
+  return t == LatticeType::bcc ? bcc : t == LatticeType::hcp ? hcp : fcc;
 }
 
 // Cell vectors for a = c = 1 (hcp: hexagonal a1, a2 and c along z).
@@ -96,13 +96,17 @@ struct TypeFit {
   double score = -1;
 };
 
+// Fits lattice type t: the orientation from a seed atom's bonds (or `start`), refined with the
+// constants on every fully coordinated atom's bonds, then the origin.
 TypeFit fit_type(const std::vector<Vec3>& p, const Neighbours& nb, double d_nn, LatticeType t,
-                 const LatticeFitOptions& opt) {
-  const double unit_nn = (t == LatticeType::fcc)   ? std::sqrt(0.5)
-                         : (t == LatticeType::bcc) ? std::sqrt(3.0) / 2
-                                                   : 1.0;
+                 const LatticeFitOptions& opt, const Mat3* start = nullptr) {
+  const double unit_nn = (t == LatticeType::bcc)   ? std::sqrt(3.0) / 2
+                         : (t == LatticeType::hcp) ? 1.0
+                                                   : std::sqrt(0.5);
+  // hcp and L1_0 have c fitted apart from a.
+  const bool tetragonal = t == LatticeType::hcp || t == LatticeType::l10;
   double a = opt.a > 0 ? opt.a : d_nn / unit_nn;
-  double c = t == LatticeType::hcp ? (opt.c > 0 ? opt.c : a * ideal_c_over_a(t)) : a;
+  double c = tetragonal ? (opt.c > 0 ? opt.c : a * ideal_c_over_a(t)) : a;
   // Lattice vectors for a = c = 1 (hcp: found at the ideal c/a, then z divided by it), so that
   // (x a, y a, z c) are those for any constants.
   std::vector<Vec3> unit_tmpl = bond_templates(t, 1.0, ideal_c_over_a(t), unit_nn);
@@ -149,9 +153,9 @@ TypeFit fit_type(const std::vector<Vec3>& p, const Neighbours& nb, double d_nn, 
     return m;
   };
 
-  Mat3 R = Mat3::Identity();
+  Mat3 R = start ? *start : Mat3::Identity();
   std::size_t best_global = 0;
-  const std::size_t n_seeds = std::min<std::size_t>(8, n);
+  const std::size_t n_seeds = start ? 0 : std::min<std::size_t>(8, n);
   for (std::size_t s = 0; s < n_seeds; ++s) {
     const std::size_t i = order[s];
     if (nb.of[i].size() < 2) continue;
@@ -213,7 +217,7 @@ TypeFit fit_type(const std::vector<Vec3>& p, const Neighbours& nb, double d_nn, 
     double sxy = 0, txy = 0, sz = 0, tz = 0;
     for (const auto& [b, u] : pairs) {
       const Vec3 bc = R.transpose() * b;
-      if (t == LatticeType::hcp) {
+      if (tetragonal) {
         sxy += bc.x() * u.x() + bc.y() * u.y();
         txy += u.x() * u.x() + u.y() * u.y();
         sz += bc.z() * u.z();
@@ -223,7 +227,7 @@ TypeFit fit_type(const std::vector<Vec3>& p, const Neighbours& nb, double d_nn, 
         txy += u.squaredNorm();
       }
     }
-    if (t == LatticeType::hcp) {
+    if (tetragonal) {
       if (!(opt.a > 0) && txy > 0) a = sxy / txy;
       if (!(opt.c > 0) && tz > 0) c = sz / tz;
     } else if (!(opt.a > 0) && txy > 0) {
@@ -280,18 +284,77 @@ TypeFit fit_type(const std::vector<Vec3>& p, const Neighbours& nb, double d_nn, 
   return out;
 }
 
+// L1_0: an fcc fit, the cubic axis along which the species' planes alternate best taken as c
+// (a cyclic relabelling of the axes keeps the orientation proper), then a and c fitted apart and
+// the origin moved by half a cell where species 0 came out on the other planes.
+LatticeFit fit_l10(const std::vector<Vec3>& p, const Neighbours& nb, double d_nn,
+                   const LatticeFitOptions& opt) {
+  const std::size_t n = p.size();
+  if (!opt.species.empty() && opt.species.size() != n)
+    fail_input("an L1_0 lattice needs the species of every atom (" + std::to_string(n) +
+               " atoms, " + std::to_string(opt.species.size()) + " species)");
+  std::size_t count[2] = {0, 0};
+  for (int s : opt.species)
+    if (s == 0 || s == 1) ++count[s];
+  if (count[0] == 0 || count[1] == 0)
+    fail_input(
+        "an L1_0 lattice needs a model of two species (ordered alloys such as FePt); "
+        "this one has " +
+        std::string(count[0] + count[1] == 0 ? "none" : "one") + " of them");
+  LatticeFitOptions cubic_opt = opt;
+  cubic_opt.c = 0;
+  const TypeFit cubic = fit_type(p, nb, d_nn, LatticeType::fcc, cubic_opt);
+  CrystalLattice trial = cubic.fit.lattice;
+  trial.type = LatticeType::l10;
+  Mat3 best_R = trial.orientation;
+  double best_s = -1;
+  for (int k = 0; k < 3; ++k) {
+    // New z = old axis k; (x, y, z) stays a cyclic, right-handed order.
+    Mat3 P = Mat3::Zero();
+    P(k, 2) = P((k + 1) % 3, 0) = P((k + 2) % 3, 1) = 1;
+    trial.orientation = cubic.fit.lattice.orientation * P;
+    const double s =
+        std::abs(l10_order_parameter(trial, cubic.fit.sites, opt.species, cubic.fit.on_lattice));
+    if (s > best_s) {
+      best_s = s;
+      best_R = trial.orientation;
+    }
+  }
+  TypeFit tet = fit_type(p, nb, d_nn, LatticeType::l10, opt, &best_R);
+  LatticeFit& f = tet.fit;
+  double s = l10_order_parameter(f.lattice, f.sites, opt.species, f.on_lattice);
+  if (s < 0) {
+    // The same sites, the other planes through the origin.
+    f.lattice.origin += f.lattice.orientation * (f.lattice.cell() * Vec3(0.5, 0, 0.5));
+    s = -s;
+  }
+  f.order_parameter = s;
+  return f;
+}
+
 }  // namespace
 
 const char* lattice_name(LatticeType t) {
-  return t == LatticeType::fcc ? "fcc" : t == LatticeType::bcc ? "bcc" : "hcp";
+  switch (t) {
+    case LatticeType::bcc:
+      return "bcc";
+    case LatticeType::hcp:
+      return "hcp";
+    case LatticeType::l10:
+      return "l10";
+    case LatticeType::fcc:
+      break;
+  }
+  return "fcc";
 }
 
 std::optional<LatticeType> parse_lattice(const std::string& name) {
   if (name == "fcc") return LatticeType::fcc;
   if (name == "bcc") return LatticeType::bcc;
   if (name == "hcp") return LatticeType::hcp;
+  if (name == "l10" || name == "L10" || name == "L1_0" || name == "l1_0") return LatticeType::l10;
   if (name == "auto") return std::nullopt;
-  fail_input("unknown lattice '" + name + "' (expected fcc, bcc, hcp or auto)");
+  fail_input("unknown lattice '" + name + "' (expected fcc, bcc, hcp, l10 or auto)");
 }
 
 Mat3 CrystalLattice::cell() const {
@@ -305,7 +368,27 @@ const std::vector<Vec3>& CrystalLattice::basis() const {
 double CrystalLattice::nearest_neighbour_distance() const {
   if (type == LatticeType::fcc) return a * std::sqrt(0.5);
   if (type == LatticeType::bcc) return a * std::sqrt(3.0) / 2;
+  if (type == LatticeType::l10) return std::min(a * std::sqrt(0.5), 0.5 * std::hypot(a, c));
   return std::min(a, std::sqrt(a * a / 3 + c * c / 4));
+}
+
+int CrystalLattice::layer(const Vec3& site) const {
+  if (type != LatticeType::l10) return 0;
+  const double z = (orientation.transpose() * (site - origin)).z() / c;
+  return static_cast<int>(std::llround(2 * z) & 1);
+}
+
+double l10_order_parameter(const CrystalLattice& L, const std::vector<Vec3>& sites,
+                           const std::vector<int>& species, const std::vector<char>& use) {
+  double held[2] = {0, 0}, right[2] = {0, 0};
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    if ((!use.empty() && !use[i]) || (species[i] != 0 && species[i] != 1)) continue;
+    const int l = L.layer(sites[i]);
+    held[l] += 1;
+    right[l] += species[i] == l;
+  }
+  if (held[0] == 0 || held[1] == 0) return std::numeric_limits<double>::quiet_NaN();
+  return right[0] / held[0] + right[1] / held[1] - 1;
 }
 
 Vec3 CrystalLattice::nearest_site(const Vec3& p) const {
@@ -372,6 +455,11 @@ LatticeFit fit_lattice(const std::vector<Vec3>& positions, const LatticeFitOptio
     types = {*opt.type};
   else
     types = {LatticeType::fcc, LatticeType::bcc, LatticeType::hcp};
+  if (opt.type == LatticeType::l10) {
+    LatticeFit f = fit_l10(positions, nb, d_nn, opt);
+    f.tried = {{"l10", f.on_lattice_fraction}};
+    return f;
+  }
   TypeFit best;
   std::vector<std::pair<std::string, double>> tried;
   for (auto t : types) {

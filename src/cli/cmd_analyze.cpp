@@ -20,12 +20,14 @@ int run_analyze(const Invocation& inv) {
     ("atoms,i", po::value<std::string>()->value_name("FILE"), "atom model (extended or plain XYZ)")
     ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
     ("lattice", po::value<std::string>()->default_value("auto")->value_name("L"),
-       "fcc, bcc, hcp, or auto (fit each, keep the one most atoms sit on)")
+       "fcc, bcc, hcp, l10 (the ordered alloy of a two-species model; its c axis from the "
+       "species), or auto (fit each, keep the one most atoms sit on; L1_0 for two species "
+       "ordered on an fcc lattice)")
     ("a", po::value<double>()->default_value(0.0)->value_name("A"),
        "reference lattice constant in Angstrom, against which strain is measured "
        "(0 = fitted to the atoms, so their mean dilatation is zero)")
     ("c", po::value<double>()->default_value(0.0)->value_name("A"),
-       "hcp: reference c in Angstrom (0 = fitted)")
+       "hcp and l10: reference c in Angstrom (0 = fitted)")
     ("sigma", po::value<double>()->default_value(3.0)->value_name("A"),
        "Gaussian smoothing of the strain field (Angstrom)")
     ("voxel", po::value<double>()->default_value(1.0)->value_name("A"),
@@ -38,14 +40,16 @@ int run_analyze(const Invocation& inv) {
   // clang-format on
   add_common_options(desc, false);
   const auto synopsis =
-      "--atoms atoms.xyz --out DIR [--lattice fcc|bcc|hcp|auto] [--a A] [options]";
+      "--atoms atoms.xyz --out DIR [--lattice fcc|bcc|hcp|l10|auto] [--a A] [options]";
   const auto about =
       "Analyses an atom model: fits one crystal lattice (type, orientation, lattice constant, "
       "origin), gives every atom its ideal site and displacement, the strain tensor from the "
       "displacement gradient (Gaussian-weighted local least squares of width --sigma) with its "
       "rotation, and the strain from its nearest-neighbour shell; coordination, surface atoms "
       "(low coordination and reachable from outside), Steinhardt Q4/Q6, the RDF and partial "
-      "RDFs; facets with Miller indices, areas and family fractions.\n\nWrites DIR/atoms.xyz "
+      "RDFs; facets with Miller indices, areas and family fractions; for a two-species alloy its "
+      "chemical order (L1_0 order parameter, antisites, local order and ordering "
+      "variants).\n\nWrites DIR/atoms.xyz "
       "(the model with the per-atom results as extra columns), DIR/analysis.json, "
       "DIR/strain_{xx,yy,zz,yz,xz,xy}.mrc and DIR/facets.mrc (voxel n // 2 at the origin). "
       "See docs/analysis.md.";

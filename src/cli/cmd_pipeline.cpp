@@ -1,15 +1,19 @@
 // aet pipeline: the whole chain in one command (the pipeline library, aet/pipeline). With --tilts
 // it runs on the user's series; with none it simulates a built-in particle, runs the same chain,
 // and scores itself against the truth.
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 #include <sstream>
 #include <string>
 
+#include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/angles.hpp"
 #include "aet/io/xyz.hpp"
+#include "aet/phantoms/nanoparticle.hpp"
 #include "aet/pipeline/pipeline.hpp"
 #include "cli/cli.hpp"
 #include "cli/options.hpp"
@@ -53,6 +57,22 @@ void write_outputs(const PipelineResult& r, OutputDir& out, const Invocation& in
   out.commit();
 }
 
+// The species of a built-in phantom ("Pt", or "FePt" for an ordered alloy), lightest first: what
+// --elements means, so that the tracer looks for every species the simulation holds.
+std::vector<std::string> phantom_elements(const std::string& name) {
+  const std::string& e = phantoms::find_phantom(name).spec.element;
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < e.size();) {
+    std::size_t j = i + 1;
+    while (j < e.size() && std::islower(static_cast<unsigned char>(e[j]))) ++j;
+    out.push_back(e.substr(i, j - i));
+    i = j;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return element(a).z < element(b).z; });
+  return out;
+}
+
 }  // namespace
 
 int run_pipeline(const Invocation& inv) {
@@ -65,7 +85,8 @@ int run_pipeline(const Invocation& inv) {
     ("truth", po::value<std::string>()->value_name("XYZ"), "score the result against this model");
   add_pixel_option(desc, "pixel size (default: from the MRC header)");
   add_elements_option(desc, "Pt", "LIST",
-                      "species by intensity, lightest first (e.g. Fe,Pt); required with --tilts");
+                      "species by intensity, lightest first (e.g. Fe,Pt); required with --tilts (a "
+                      "built-in phantom: its own species)");
   desc.add_options()
     ("out,o", po::value<std::string>()->value_name("DIR"), "output directory")
     ("algorithm", po::value<std::string>()->default_value("resire"), "resire, sirt or fbp");
@@ -235,6 +256,12 @@ int run_pipeline(const Invocation& inv) {
     in.shift_max_px = vm["shift-max"].as<double>();
     in.axis_rotation_deg = vm["axis-rotation"].as<double>();
     in.angle_error_deg = vm["angle-error"].as<double>();
+    if (vm["elements"].defaulted()) {
+      o.elements = phantom_elements(in.phantom);
+      std::string list;
+      for (const auto& e : o.elements) list += (list.empty() ? "" : ",") + e;
+      log_info("elements " + list + " (the phantom's species)");
+    }
     OutputDir out(out_dir, kPipelineFiles);
     r = run_pipeline(in, o, log, inv.command_line);
     write_outputs(r, out, inv, p);

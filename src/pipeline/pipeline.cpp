@@ -636,6 +636,11 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                       {"facets", full["facets"]["count"]},
                       {"facet_area_fraction", full["facets"]["area_fraction"]},
                       {"q6_mean", full["order"]["q6_mean"]}};
+      const Json& chem = full["chemical_order"];
+      if (!chem.is_null())
+        analysis["chemical_order"] = Json{{"order_parameter", chem["order_parameter"]},
+                                          {"antisites", chem["antisites"]},
+                                          {"ordered_fraction", chem["ordered_fraction"]}};
       log.line("analysis: " + analysis_summary(*r.analysis));
     }
   }

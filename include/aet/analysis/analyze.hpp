@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "aet/analysis/chemical_order.hpp"
 #include "aet/analysis/facets.hpp"
 #include "aet/analysis/lattice.hpp"
 #include "aet/analysis/local_structure.hpp"
@@ -18,11 +19,12 @@
 namespace aet {
 
 struct AnalyzeOptions {
-  std::optional<LatticeType> lattice;   // nullopt: auto (fcc, bcc, hcp; the best fit)
-  double a = 0, c = 0;                  // reference lattice constants (Angstrom); 0 = fitted
-  double sigma = 3.0;                   // Gaussian smoothing of the strain field (Angstrom)
-  double voxel = 1.0;                   // voxel of the strain and facet volumes (Angstrom)
-  double cutoff = 0;  // coordination cutoff (Angstrom); 0 = between the shells (analyze.cpp)
+  // nullopt: auto (fcc, bcc, hcp: the best fit; a binary model ordered on its fcc lattice: L1_0)
+  std::optional<LatticeType> lattice;
+  double a = 0, c = 0;  // reference lattice constants (Angstrom); 0 = fitted
+  double sigma = 3.0;   // Gaussian smoothing of the strain field (Angstrom)
+  double voxel = 1.0;   // voxel of the strain and facet volumes (Angstrom)
+  double cutoff = 0;    // coordination cutoff (Angstrom); 0 = between the shells (analyze.cpp)
   double rdf_max = 10, rdf_bin = 0.05;  // Angstrom
   bool volumes = true;                  // make the strain and facet volumes
 };
@@ -52,8 +54,8 @@ struct AnalysisResult {
   // none (amorphous: sites are the positions, no atom on a lattice).
   LatticeFit fit;
   bool lattice_fitted = true;  // false for an amorphous sample (unless a lattice was given)
-  // Polycrystal: each grain's own fit (to the atoms it holds), and the grain whose lattice gives each
-  // atom's site (its own, or that of its nearest grain atom within 3 d_nn; -1 for none).
+  // Polycrystal: each grain's own fit (to the atoms it holds), and the grain whose lattice gives
+  // each atom's site (its own, or that of its nearest grain atom within 3 d_nn; -1 for none).
   std::vector<LatticeFit> grain_fits;
   std::vector<int> lattice_grain;
   double d_nn = 0;                 // median nearest-neighbour distance (Angstrom)
@@ -66,6 +68,9 @@ struct AnalysisResult {
   std::vector<int> coordination;
   SurfaceAtoms surface;
   std::vector<double> q4, q6;
+  // A model of two species on fcc or L1_0 lattices: antisites, local order and its variants
+  // (ChemicalOrder::present() false otherwise).
+  ChemicalOrder chemical;
   Rdf rdf;
   FacetResult facets;
   // The strain components (Voigt order) and the facet labels (facet index + 1, 0 = none) on a
@@ -84,7 +89,8 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt = {});
 // Appends the per-atom results to `model` as properties (extended XYZ columns): strain_xx ...
 // strain_xy, rotation_x/y/z (degrees), local_strain_xx ..., displacement_x/y/z, on_lattice,
 // coordination, surface, facet (-1 none), facet_h/k/l, site_kind, q4, q6, structure (0 other,
-// 1 fcc, 2 hcp, 3 bcc, 4 icosahedral), grain (-1 none).
+// 1 fcc, 2 hcp, 3 bcc, 4 icosahedral), grain (-1 none); for a binary alloy local_order (0 where
+// undefined), order_axis (0, 1, 2 = x, y, z of the atom's lattice; -1 undefined), antisite.
 void add_analysis_properties(AtomModel& model, const AnalysisResult& r);
 
 // One line for the log: the sample's kind, the lattice (of the largest grain), the share of atoms
