@@ -6,7 +6,7 @@
 # each run's own solve time (reconstruct json `seconds` / 10), the CPU seconds of the whole run
 # (user + system of every process, which a shared machine's load does not inflate as it does the
 # wall time), the load average before each run, and the R1 of each (runs on one series must
-# agree). Run from the project root after building,
+# agree); then GENFIRE, whose gridding the ranks split. Run from the project root after building,
 # on an otherwise quiet machine.
 #   benchmarks/bench_mpi.sh [N_RANKS]      (default 2)
 set -euo pipefail
@@ -48,3 +48,28 @@ for series in sim tilted; do
   run "$mode | mpirun -np $ranks, 1 thread each" "$tmp/mpi.json" mpirun -np "$ranks" \
     --oversubscribe --bind-to none "$aet" "${in[@]}" --threads 1 --out "$tmp/mpi.mrc"
 done
+# GENFIRE: its gridding is split over the ranks by views, its iterations run on rank 0. Seconds of
+# the gridding (its log line) and of the whole solve, single-axis series.
+echo
+echo "| GENFIRE, single axis | gridding s | solve s | CPU s (run) | R1 | load before |"
+echo "|---|---|---|---|---|---|"
+genfire() {  # label, command...
+  local label=$1 load
+  shift
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  /usr/bin/time -f "%U %S" -o "$tmp/time" "$@" --verbose 2>"$tmp/log"
+  "${PYTHON:-/usr/bin/python3}" - "$label" "$tmp/g.json" "$load" "$tmp/time" "$tmp/log" <<'PY'
+import json, re, sys
+label, path, load, tfile, log = sys.argv[1:6]
+j = json.load(open(path))
+user, system = map(float, open(tfile).read().split()[-2:])
+grid = float(re.search(r"gridded in ([0-9.]+) s", open(log).read()).group(1))
+print(f"| {label} | {grid:.2f} | {j['seconds']:.2f} | {user + system:.1f} | {j['r1_final']:.6f} | {load} |")
+PY
+}
+in=(reconstruct --tilts "$tmp/sim/tilts.mrc" --angles "$tmp/sim/tilts.tlt" --algorithm genfire
+  --iterations $iters --out "$tmp/g.mrc")
+genfire "1 process, 1 thread" "$aet" "${in[@]}" --threads 1
+genfire "1 process, 2 threads" "$aet" "${in[@]}" --threads 2
+genfire "mpirun -np $ranks, 1 thread each" mpirun -np "$ranks" --oversubscribe --bind-to none \
+  "$aet" "${in[@]}" --threads 1

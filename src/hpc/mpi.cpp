@@ -3,11 +3,13 @@
 #include "aet/hpc/mpi.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <map>
+#include <thread>
 
 #include "aet/core/error.hpp"
 #include "aet/core/progress.hpp"
@@ -67,6 +69,35 @@ void reduce_sum_then_broadcast(T* data, std::size_t n, MPI_Datatype type) {
       check(MPI_Reduce(data + at, nullptr, count, type, MPI_SUM, 0, MPI_COMM_WORLD), "MPI_Reduce");
     check(MPI_Bcast(data + at, count, type, 0, MPI_COMM_WORLD), "MPI_Bcast");
   }
+}
+
+// A request of the worker protocol from rank 0 to every rank. Its length goes out as a
+// non-blocking broadcast that a worker tests with growing sleeps (50 us to 5 ms): between
+// requests a worker waits while rank 0 runs everything that is not distributed (GENFIRE's
+// iterations, tracing, refinement), and in a blocking broadcast OpenMPI would spin a core there
+// the whole time, taking it from rank 0 on a node with as many ranks as cores. Rank 0 uses the
+// non-blocking call too (a blocking and a non-blocking collective do not match).
+void broadcast_request(std::vector<std::uint8_t>& message) {
+  std::uint64_t n = message.size();
+  MPI_Request request;
+  check(MPI_Ibcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &request), "MPI_Ibcast");
+  if (g_world.rank == 0) {
+    check(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait");
+  } else {
+    long sleep_us = 50;
+    for (;;) {
+      int done = 0;
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+      sleep_us = std::min(2 * sleep_us, 5000L);
+    }
+  }
+  message.resize(static_cast<std::size_t>(n));
+  for (std::size_t at = 0; at < message.size(); at += kChunk)
+    check(MPI_Bcast(message.data() + at, static_cast<int>(std::min(kChunk, message.size() - at)),
+                    MPI_BYTE, 0, MPI_COMM_WORLD),
+          "MPI_Bcast");
 }
 
 void send_floats(const std::vector<float>& v, int dest) {
@@ -252,14 +283,18 @@ void mpi_request(std::uint32_t tag, const std::vector<std::uint8_t>& request) {
   std::vector<std::uint8_t> message(sizeof tag + request.size());
   std::memcpy(message.data(), &tag, sizeof tag);
   if (!request.empty()) std::memcpy(message.data() + sizeof tag, request.data(), request.size());
-  mpi_broadcast(message);
+#if AET_WITH_MPI
+  if (many()) broadcast_request(message);
+#endif
 }
 
 int serve_mpi_workers() {
   set_verbosity(Verbosity::quiet);
   for (;;) {
     std::vector<std::uint8_t> message;
-    mpi_broadcast(message);
+#if AET_WITH_MPI
+    if (many()) broadcast_request(message);
+#endif
     std::uint32_t tag = kDoneTag;
     if (message.size() < sizeof tag) {
       std::fprintf(stderr, "aet (MPI rank %d): malformed request\n", g_world.rank);

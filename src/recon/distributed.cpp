@@ -1,8 +1,8 @@
-// RESIRE, SIRT and FBP split over MPI ranks (docs/hpc.md). Rank 0 is inside reconstruct(); the
-// other ranks join through the worker protocol of aet/hpc/mpi.hpp: rank 0 broadcasts the plan
-// (options, the whole geometry, sizes), sends each rank its part of the views (and of the support
-// and starting volume), every rank runs the same CPU solve on its part (solvers.cpp's CpuIteration
-// with the reductions below), and rank 0 collects the volume.
+// RESIRE, SIRT and FBP split over MPI ranks, and GENFIRE's gridding (docs/hpc.md). Rank 0 is inside
+// reconstruct(); the other ranks join through the worker protocol of aet/hpc/mpi.hpp: rank 0
+// broadcasts the plan (options, the whole geometry, sizes), sends each rank its part of the views
+// (and of the support and starting volume), every rank runs the same CPU solve on its part
+// (solvers.cpp's CpuIteration with the reductions below), and rank 0 collects the volume.
 //
 // Slab mode (every view tilts about y, no y shift, volume height = view height): a ray of view
 // row j crosses volume row j only (its y coordinate is exactly j: the projector's y offset is
@@ -11,6 +11,7 @@
 // independently; they exchange only the R factors' partial sums (and SIRT's weight peak), which
 // also keeps FISTA's restarts those of one process. View mode (any other geometry): ranks take
 // interleaved views, and the back projection of each iteration is summed over the ranks.
+// GENFIRE: ranks grid interleaved views and the gridded sums are added; rank 0 iterates alone.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include "aet/hpc/mpi.hpp"
 #include "aet/recon/projector.hpp"
 #include "aet/recon/solvers.hpp"
+#include "genfire_detail.hpp"
 #include "iteration.hpp"
 #include "recon_detail.hpp"
 
@@ -34,6 +36,7 @@ namespace aet::detail {
 namespace {
 
 constexpr std::uint32_t kReconstructTag = 0x52454331;  // "REC1"
+constexpr std::uint32_t kGenfireGridTag = 0x47454e31;  // "GEN1"
 
 enum class Mode : std::uint8_t { slab = 1, views = 2 };
 
@@ -48,7 +51,8 @@ struct Plan {
   int threads = 0;  // rank 0's --threads (0 = each rank's default)
   std::int64_t nx = 0, ny = 0, nz = 0, view_nx = 0, view_ny = 0;
   VoxelSize pixel;
-  TiltGeometry geometry;  // every view's
+  TiltGeometry geometry;                // every view's
+  double oversampling = 0, radius = 0;  // GENFIRE's gridding
 };
 
 class Writer {
@@ -91,7 +95,7 @@ std::vector<std::uint8_t> encode(const Plan& p) {
   w.put(p.filter);
   w.put(p.threads);
   for (std::int64_t v : {p.nx, p.ny, p.nz, p.view_nx, p.view_ny}) w.put(v);
-  for (double v : {p.pixel.x, p.pixel.y, p.pixel.z}) w.put(v);
+  for (double v : {p.pixel.x, p.pixel.y, p.pixel.z, p.oversampling, p.radius}) w.put(v);
   w.put(static_cast<std::uint64_t>(p.geometry.size()));
   for (const ViewGeometry& g : p.geometry) {
     for (int r = 0; r < 3; ++r)
@@ -123,6 +127,8 @@ Plan decode(const std::vector<std::uint8_t>& bytes) {
   p.pixel.x = r.get<double>();
   p.pixel.y = r.get<double>();
   p.pixel.z = r.get<double>();
+  p.oversampling = r.get<double>();
+  p.radius = r.get<double>();
   p.geometry.resize(static_cast<std::size_t>(r.get<std::uint64_t>()));
   for (ViewGeometry& g : p.geometry) {
     for (int i = 0; i < 3; ++i)
@@ -318,6 +324,38 @@ void serve_reconstruct(const std::vector<std::uint8_t>& request) {
 
 const bool g_registered = register_mpi_service(kReconstructTag, serve_reconstruct);
 
+// GENFIRE's gridding on every rank: the padding from all views, the sums of this rank's views,
+// added over the ranks.
+genfire::GridSums grid_share(genfire::Problem& p, const Plan& plan, std::vector<float> my_views) {
+  genfire::set_padding(p, plan.geometry, plan.radius);
+  const std::vector<std::size_t> mine = rank_views(plan.geometry.size(), mpi_rank(), mpi_size());
+  TiltGeometry geometry;
+  for (std::size_t k : mine) geometry.push_back(plan.geometry[k]);
+  const Array3 views = array_of(std::move(my_views), plan.view_nx, plan.view_ny,
+                                static_cast<std::int64_t>(mine.size()), plan.pixel);
+  genfire::GridSums sums = genfire::grid_sums(p, views, geometry, plan.radius);
+  mpi_sum(reinterpret_cast<float*>(sums.sum.data()), 2 * sums.sum.size());
+  mpi_sum(sums.wsum.data(), sums.wsum.size());
+  return sums;
+}
+
+genfire::Problem genfire_problem(const Plan& plan) {
+  GenfireOptions go;
+  go.oversampling = plan.oversampling;
+  return genfire::problem_sizes(plan.view_nx, plan.view_ny,
+                                static_cast<std::int64_t>(plan.geometry.size()), go, plan.nx,
+                                plan.ny, plan.nz);
+}
+
+void serve_genfire_grid(const std::vector<std::uint8_t>& request) {
+  const Plan plan = decode(request);
+  set_num_threads(plan.threads);
+  genfire::Problem p = genfire_problem(plan);
+  grid_share(p, plan, mpi_scatter({}));
+}
+
+const bool g_genfire_registered = register_mpi_service(kGenfireGridTag, serve_genfire_grid);
+
 const char* mode_name(Mode m) {
   return m == Mode::slab ? "slab" : "view";
 }
@@ -328,10 +366,7 @@ bool distributes(const ReconOptions& opt, const TiltGeometry& geometry, std::int
                  std::int64_t ny) {
   (void)g_registered;
   const int size = mpi_size();
-  if (opt.algorithm == Algorithm::genfire) {
-    log_info("reconstruct: GENFIRE is not distributed; it runs on MPI rank 0 alone");
-    return false;
-  }
+  if (opt.algorithm == Algorithm::genfire) return false;  // run_genfire splits its gridding
   if (opt.device.kind != DeviceKind::cpu) {
     log_info("reconstruct: a CUDA solve is not distributed; it runs on MPI rank 0 alone");
     return false;
@@ -410,4 +445,39 @@ ReconResult reconstruct_distributed(const Array3& views, const TiltGeometry& geo
   }
 }
 
+namespace genfire {
+
+void grid_views_distributed(Problem& p, const Array3& views, const TiltGeometry& geometry,
+                            const ReconOptions& opt) {
+  (void)g_genfire_registered;
+  const int size = mpi_size();
+  Plan plan;
+  plan.algorithm = Algorithm::genfire;
+  plan.threads = requested_num_threads();
+  plan.nx = p.nx;
+  plan.ny = p.ny;
+  plan.nz = p.nz;
+  plan.view_nx = views.nx();
+  plan.view_ny = views.ny();
+  plan.pixel = views.voxel_size;
+  plan.geometry = geometry;
+  plan.oversampling = opt.genfire.oversampling;
+  plan.radius = opt.genfire.interpolation_radius;
+  log_info("reconstruct: GENFIRE's gridding over " + std::to_string(size) +
+           " MPI ranks; the iterations on rank 0");
+  mpi_request(kGenfireGridTag, encode(plan));
+  try {
+    std::vector<std::vector<float>> blocks;
+    for (int r = 0; r < size; ++r)
+      blocks.push_back(slices_of(views, rank_views(geometry.size(), r, size)));
+    std::vector<float> mine = mpi_scatter(blocks);
+    blocks.clear();
+    finish_grid(p, grid_share(p, plan, std::move(mine)), opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "aet: error in the distributed GENFIRE gridding: %s\n", e.what());
+    mpi_abort(1);
+  }
+}
+
+}  // namespace genfire
 }  // namespace aet::detail

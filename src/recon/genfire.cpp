@@ -33,6 +33,7 @@
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/core/rng.hpp"
+#include "aet/hpc/mpi.hpp"
 #include "aet/recon/projector.hpp"
 #include "fftw_util.hpp"
 #include "genfire_detail.hpp"
@@ -130,34 +131,29 @@ void deposit(const Problem& p, double gx, double gy, double gz, std::complex<flo
   }
 }
 
-// The sizes of the problem: the oversampled box and the view stack (no gridding yet).
-Problem problem_sizes(const Array3& views, const ReconOptions& opt, std::int64_t nx,
-                      std::int64_t ny, std::int64_t nz) {
+}  // namespace
+
+Problem problem_sizes(std::int64_t view_nx, std::int64_t view_ny, std::int64_t n_views,
+                      const GenfireOptions& go, std::int64_t nx, std::int64_t ny, std::int64_t nz) {
   Problem p;
   p.nx = nx, p.ny = ny, p.nz = nz;
   auto oversampled = [&](std::int64_t n) {
-    const double target = opt.genfire.oversampling * static_cast<double>(n);
+    const double target = go.oversampling * static_cast<double>(n);
     if (!(target < 1e9)) fail_input("GENFIRE: the oversampled grid is too large");
     return fft_size(std::max<std::int64_t>(n, std::llround(target)));
   };
   p.gx = oversampled(nx), p.gy = oversampled(ny), p.gz = oversampled(nz);
   p.hx = p.gx / 2 + 1;
   checked_product(2 * p.hx, p.gy, p.gz);
-  p.views_nx = views.nx(), p.views_ny = views.ny(), p.n_views = views.nz();
+  p.views_nx = view_nx, p.views_ny = view_ny, p.n_views = n_views;
   return p;
 }
 
-// Grids the views into p (sized by problem_sizes): measured spectrum, element kinds, the R_free
-// draw and the resolution schedule.
-void grid_views(Problem& p, const Array3& views, const TiltGeometry& geometry,
-                const ReconOptions& opt) {
-  const GenfireOptions& go = opt.genfire;
-
-  // Padding: consecutive slice samples at most `step` grid units apart along either view axis,
-  // so that every grid point within the radius of a slice has samples around it (a coarser step
-  // leaves holes in a beat pattern; measured on the test particle: R_free 0.17 at step 0.6 and
-  // 0.085 at 0.3). The floor bounds the padding for tiny radii.
-  const double radius = go.interpolation_radius;
+void set_padding(Problem& p, const TiltGeometry& geometry, double radius) {
+  // Consecutive slice samples at most `step` grid units apart along either view axis, so that
+  // every grid point within the radius of a slice has samples around it (a coarser step leaves
+  // holes in a beat pattern; measured on the test particle: R_free 0.17 at step 0.6 and 0.085 at
+  // 0.3). The floor bounds the padding for tiny radii.
   const double step = std::clamp(radius, 0.2, 1.0);
   double reach_u = 0, reach_v = 0;
   for (const auto& view : geometry) {
@@ -165,16 +161,22 @@ void grid_views(Problem& p, const Array3& views, const TiltGeometry& geometry,
     reach_u = std::max(reach_u, Vec3(R(0, 0) * p.gx, R(0, 1) * p.gy, R(0, 2) * p.gz).norm());
     reach_v = std::max(reach_v, Vec3(R(1, 0) * p.gx, R(1, 1) * p.gy, R(1, 2) * p.gz).norm());
   }
-  const std::int64_t mu = fft_size(std::max<std::int64_t>(
-      views.nx(), static_cast<std::int64_t>(std::ceil(reach_u / step - 1e-9))));
-  const std::int64_t mv = fft_size(std::max<std::int64_t>(
-      views.ny(), static_cast<std::int64_t>(std::ceil(reach_v / step - 1e-9))));
-  const std::int64_t hu = mu / 2 + 1;
-  p.pad_u = mu, p.pad_v = mv;
+  p.pad_u = fft_size(std::max<std::int64_t>(
+      p.views_nx, static_cast<std::int64_t>(std::ceil(reach_u / step - 1e-9))));
+  p.pad_v = fft_size(std::max<std::int64_t>(
+      p.views_ny, static_cast<std::int64_t>(std::ceil(reach_v / step - 1e-9))));
+}
 
+GridSums grid_sums(const Problem& p, const Array3& views, const TiltGeometry& geometry,
+                   double radius) {
+  const std::int64_t mu = p.pad_u, mv = p.pad_v;
+  const std::int64_t hu = mu / 2 + 1;
   const std::size_t half = p.half_size();
-  std::vector<std::complex<float>> sum(half, std::complex<float>(0.0f, 0.0f));
-  std::vector<float> wsum(half, 0.0f);
+  GridSums sums;
+  sums.sum.assign(half, std::complex<float>(0.0f, 0.0f));
+  sums.wsum.assign(half, 0.0f);
+  std::complex<float>* sum = sums.sum.data();
+  float* wsum = sums.wsum.data();
 
   FftwBuffer<float> real = fftw_alloc<float>(static_cast<std::size_t>(mu * mv), "GENFIRE");
   FftwBuffer<fftwf_complex> spectrum =
@@ -233,22 +235,27 @@ void grid_views(Problem& p, const Array3& views, const TiltGeometry& geometry,
     parallel_for(p.gz, [&](std::int64_t z0, std::int64_t z1) {
       for (const Sample& s : samples) {
         if (!s.valid) continue;
-        deposit(p, s.gx, s.gy, s.gz, s.value, radius, z0, z1, sum.data(), wsum.data());
+        deposit(p, s.gx, s.gy, s.gz, s.value, radius, z0, z1, sum, wsum);
         if (s.mirror)
-          deposit(p, -s.gx, -s.gy, -s.gz, std::conj(s.value), radius, z0, z1, sum.data(),
-                  wsum.data());
+          deposit(p, -s.gx, -s.gy, -s.gz, std::conj(s.value), radius, z0, z1, sum, wsum);
       }
     });
   }
 
+  return sums;
+}
+
+void finish_grid(Problem& p, GridSums sums, const ReconOptions& opt) {
+  const GenfireOptions& go = opt.genfire;
+  const std::size_t half = p.half_size();
   p.kind.assign(half, kUnmeasured);
   for (std::size_t i = 0; i < half; ++i) {
-    if (wsum[i] > 0.0f) {
-      sum[i] /= wsum[i];
+    if (sums.wsum[i] > 0.0f) {
+      sums.sum[i] /= sums.wsum[i];
       p.kind[i] = kConstrained;
     }
   }
-  p.measured = std::move(sum);
+  p.measured = std::move(sums.sum);
 
   // R_free: a seeded draw over the measured elements (never the origin, whose loss would leave
   // the mean free); Hermitian partners on the x = 0 plane are held out together.
@@ -295,6 +302,8 @@ void grid_views(Problem& p, const Array3& views, const TiltGeometry& geometry,
     }
   }
 }
+
+namespace {
 
 // R_free of the spectrum F against the held-out measured values (serial: deterministic).
 double r_free(const Problem& p, const std::complex<float>* F) {
@@ -433,12 +442,24 @@ ReconResult run_genfire(const Array3& views, const TiltGeometry& geometry, const
   if (cuda) fail_input("this build of aet has no CUDA support; use --device cpu");
 #endif
   const double pixel = views.voxel_size.x;
-  genfire::Problem p = genfire::problem_sizes(views, opt, nx, ny, nz);
+  genfire::Problem p =
+      genfire::problem_sizes(views.nx(), views.ny(), views.nz(), opt.genfire, nx, ny, nz);
 #if AET_WITH_CUDA
   if (cuda) genfire::check_device_memory(p, opt);  // before the host work of the gridding
 #endif
   const auto start = std::chrono::steady_clock::now();
-  genfire::grid_views(p, views, geometry, opt);
+  ReconResult result;
+  if (mpi_size() > 1) {
+    // The gridding (most of the host time for large volumes) split over the ranks by views; the
+    // iterations then run on rank 0 alone.
+    genfire::grid_views_distributed(p, views, geometry, opt);
+    result.mpi_ranks = mpi_size();
+    result.mpi_mode = "gridding";
+  } else {
+    genfire::set_padding(p, geometry, opt.genfire.interpolation_radius);
+    genfire::finish_grid(
+        p, genfire::grid_sums(p, views, geometry, opt.genfire.interpolation_radius), opt);
+  }
   {
     char line[320];
     std::snprintf(
@@ -451,7 +472,6 @@ ReconResult run_genfire(const Array3& views, const TiltGeometry& geometry, const
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     log_verbose(line);
   }
-  ReconResult result;
   genfire::Recorder recorder(views, geometry, opt, result, p.held_out > 0 && p.free_norm > 0);
   if (cuda) {
 #if AET_WITH_CUDA

@@ -73,6 +73,29 @@ struct Problem {
   }
 };
 
+// The sizes of the problem: the oversampled box and the view stack (no gridding yet).
+Problem problem_sizes(std::int64_t view_nx, std::int64_t view_ny, std::int64_t n_views,
+                      const GenfireOptions& go, std::int64_t nx, std::int64_t ny, std::int64_t nz);
+
+// The gridding in three parts, so that MPI ranks can each grid a share of the views: the views'
+// padding (from every view's geometry: the same on every rank), the inverse-distance weighted
+// sums of the samples of some views, and the weighted means with the element kinds, the R_free
+// draw and the resolution schedule.
+struct GridSums {
+  std::vector<std::complex<float>> sum;  // half grid
+  std::vector<float> wsum;
+};
+void set_padding(Problem& p, const TiltGeometry& geometry, double radius);
+GridSums grid_sums(const Problem& p, const Array3& views, const TiltGeometry& geometry,
+                   double radius);
+void finish_grid(Problem& p, GridSums sums, const ReconOptions& opt);
+
+// The three over the MPI ranks (distributed.cpp): each rank grids every size-th view, the sums
+// are added over the ranks (so the result equals one process's up to the order of float
+// additions), rank 0 finishes.
+void grid_views_distributed(Problem& p, const Array3& views, const TiltGeometry& geometry,
+                            const ReconOptions& opt);
+
 // Weight of a half-grid element in sums over the full spectrum: elements off the x = 0 plane
 // stand for themselves and their conjugate partner (the Nyquist plane is never measured).
 AET_HOST_DEVICE inline double hermitian_weight(std::int64_t ix) {
