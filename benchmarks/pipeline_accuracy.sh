@@ -36,3 +36,4 @@ run co-hcp-sphere Co -70:70:3 108
 run fe-bcc-sphere Fe -70:70:3 109
 run fept-l10 Fe,Pt -70:70:3 110
 run pt-large Pt -60:60:3 111
+run au-decahedron Au -60:60:3 112

@@ -4,9 +4,11 @@
 
 #include <Eigen/Geometry>
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
@@ -430,7 +432,7 @@ std::string canonical(const std::string& name) {
 constexpr Shape kAllShapes[] = {
     Shape::sphere,        Shape::octahedron, Shape::truncated_octahedron,
     Shape::cuboctahedron, Shape::cube,       Shape::wulff,
-    Shape::random,        Shape::amorphous};
+    Shape::random,        Shape::amorphous,  Shape::decahedron};
 
 }  // namespace
 
@@ -452,6 +454,8 @@ const char* shape_name(Shape s) {
       return "random";
     case Shape::amorphous:
       return "amorphous";
+    case Shape::decahedron:
+      return "decahedron";
   }
   return "?";
 }
@@ -499,6 +503,13 @@ AtomModel build_particle(const ParticleSpec& spec) {
       fail_input(std::string("cuboctahedral closed shells are defined for fcc only; ") +
                  spec.element + " is " + structure_name(L.structure) +
                  " (use octahedron, cube, sphere or wulff)");
+  } else if (spec.shape == Shape::decahedron) {
+    if (spec.shells < 1 || spec.shells > 200)
+      fail_input("decahedron needs shells (nearest-neighbour spacings per edge) in [1, 200], got " +
+                 std::to_string(spec.shells));
+    if (L.structure != Structure::fcc)
+      fail_input(std::string("a decahedron is made of fcc grains; ") + spec.element + " is " +
+                 structure_name(L.structure));
   } else if (spec.shape != Shape::wulff && !amorphous &&
              (!std::isfinite(spec.size) || spec.size <= 0.0)) {
     fail_input("particle size must be > 0 Angstrom for shape " +
@@ -553,6 +564,39 @@ AtomModel build_particle(const ParticleSpec& spec) {
             return false;
           },
           pos, spc);
+      break;
+    }
+    case Shape::decahedron: {
+      // Grain s is the fcc tetrahedron with vertices B, T (the axis' ends) and the pentagon's
+      // corners V_s, V_s+1, its sites B + (i (T - B) + j (V_s - B) + k (V_s+1 - B)) / n with
+      // i + j + k <= n. The edges from the axis are n nearest-neighbour spacings d long (corner
+      // radius sqrt(3)/2 n d), so the bonds along the axis and to it are exactly d and the
+      // tangential ones 2 sin(36) sqrt(3)/2 d = 1.018 d. Sites of the shared twin planes and of
+      // the axis are kept once.
+      const long n = spec.shells;
+      const double d = L.a / std::sqrt(2.0);
+      const double corner = std::sqrt(3.0) / 2.0 * static_cast<double>(n) * d;
+      const Vec3 B(0, 0, -0.5 * static_cast<double>(n) * d),
+          T(0, 0, 0.5 * static_cast<double>(n) * d);
+      std::set<std::array<long long, 3>> seen;
+      for (int g = 0; g < 5; ++g) {
+        const double t0 = 2.0 * kPi * g / 5.0, t1 = 2.0 * kPi * (g + 1) / 5.0;
+        const Vec3 V0(corner * std::cos(t0), corner * std::sin(t0), 0.0);
+        const Vec3 V1(corner * std::cos(t1), corner * std::sin(t1), 0.0);
+        for (long i = 0; i <= n; ++i)
+          for (long j = 0; i + j <= n; ++j)
+            for (long k = 0; i + j + k <= n; ++k) {
+              const Vec3 p =
+                  B + (static_cast<double>(i) * (T - B) + static_cast<double>(j) * (V0 - B) +
+                       static_cast<double>(k) * (V1 - B)) /
+                          static_cast<double>(n);
+              const std::array<long long, 3> key = {
+                  std::llround(p.x() * 1e6), std::llround(p.y() * 1e6), std::llround(p.z() * 1e6)};
+              if (!seen.insert(key).second) continue;
+              pos.push_back(p);
+              spc.push_back(0);
+            }
+      }
       break;
     }
     case Shape::amorphous: {
@@ -610,6 +654,8 @@ AtomModel build_particle(const ParticleSpec& spec) {
   }
 
   if (spec.twin) {
+    if (spec.shape == Shape::decahedron)
+      fail_input("a decahedron is twinned already (five grains); twin applies to one crystal");
     if (amorphous || L.structure != Structure::fcc)
       fail_input("a twinned particle is fcc; " + spec.element + " is " +
                  (amorphous ? std::string("amorphous") : structure_name(L.structure)));
@@ -688,11 +734,11 @@ AtomModel build_particle(const ParticleSpec& spec) {
   model.set_info("structure", amorphous ? "amorphous" : structure_name(L.structure));
   model.set_info("shape", shape_name(spec.shape));
   // Wulff shapes and closed shells are sized by their facets and shell count, not by `size`.
-  if (spec.shape == Shape::cuboctahedron)
+  if (spec.shape == Shape::cuboctahedron || spec.shape == Shape::decahedron)
     model.set_info("shells", std::to_string(spec.shells));
   else if (amorphous)
     model.set_info("size", fmt_g(am.radius, 10));  // the radius, also when set by the count
-  else if (spec.shape != Shape::wulff)
+  else if (spec.shape != Shape::wulff && spec.shape != Shape::decahedron)
     model.set_info("size", fmt_g(spec.size, 10));
   if (spec.shape == Shape::wulff) {
     std::string f;

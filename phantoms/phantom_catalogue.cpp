@@ -51,6 +51,17 @@ std::vector<NamedPhantom> make_catalogue() {
     p.spec.jitter_sd = 0.05;
     c.push_back(p);
   }
+  {
+    // Five-fold twinned particles are common among Au, Pd and Pt nanoparticles; five grains and
+    // five twin planes, the five-fold axis along the beam at 0 degrees (z).
+    auto p = phantom("au-decahedron",
+                     "Au decahedron: five fcc grains around a five-fold axis along z, 9 atoms per "
+                     "edge, 609 atoms, 0.05 A jitter",
+                     "Au", Shape::decahedron, 0.0);
+    p.spec.shells = 8;
+    p.spec.jitter_sd = 0.05;
+    c.push_back(p);
+  }
   c.push_back(
       phantom("pt-sphere", "Pt fcc sphere, radius 12.9 A, 603 atoms", "Pt", Shape::sphere, 12.9));
   {

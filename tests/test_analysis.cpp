@@ -250,6 +250,40 @@ TEST(Analysis, TheCataloguesTwinnedParticleHasTwoGrains) {
 
 // An amorphous particle (random dense packing) has no lattice, so no strain and no facets, and
 // that is no degraded result: no warning. A crystal is one grain.
+// A five-fold twinned decahedron (the catalogue's au-decahedron without jitter): five fcc grains,
+// neighbours related by the 60-degree twin (72 degrees about the common [110] axis, 1.5 degrees
+// from 70.5), the twin planes' interior atoms hcp, every atom on its grain's lattice, the ten
+// {111} faces as facets.
+TEST(Analysis, ADecahedronHasFiveTwinRelatedGrains) {
+  ParticleSpec s;
+  s.element = "Au";
+  s.shape = Shape::decahedron;
+  s.shells = 8;
+  const AtomModel m = phantoms::build_particle(s);
+  const AnalysisResult r = analyze(m, quick());
+  EXPECT_EQ(r.kind, SampleStructure::polycrystal);
+  ASSERT_EQ(r.grains.grains.size(), 5u);
+  const Json j = r.json();
+  int twins = 0, second = 0;
+  for (std::size_t g = 1; g < 5; ++g) {
+    const double mis = j["structure"]["grains"][g]["misorientation_deg"].get<double>();
+    twins += std::abs(mis - 60.0) < 0.1;
+    second += std::abs(mis - 36.0) < 0.1;  // two grains apart: 144 degrees about [110]
+    EXPECT_EQ(r.grains.grains[g].atoms.size(), r.grains.grains[0].atoms.size());
+  }
+  EXPECT_EQ(twins, 2);
+  EXPECT_EQ(second, 2);
+  EXPECT_GT(r.grains.planar_defect_atoms, 0u);
+  EXPECT_DOUBLE_EQ(r.fit.on_lattice_fraction, 1.0);
+  EXPECT_EQ(r.facets.facets.size(), 10u);
+  EXPECT_NEAR(r.facets.area_fraction.at("{111}"), 1.0, 1e-12);
+  // Each grain's lattice constant takes up part of the 1.8 % stretch of the closed pentagon.
+  for (const LatticeFit& f : r.grain_fits) {
+    EXPECT_GT(f.lattice.a, 4.078);
+    EXPECT_LT(f.lattice.a, 4.078 * 1.018);
+  }
+}
+
 TEST(Analysis, AnAmorphousParticleHasNoLatticeAndNoWarning) {
   const AtomModel glass = phantoms::build_particle(phantoms::find_phantom("ta-amorphous-2k").spec);
   const AnalysisResult r = analyze(glass, quick());

@@ -111,6 +111,52 @@ TEST(Nanoparticle, CuboctahedronMagicNumbers) {
   }
 }
 
+// The pentagonal bipyramid of five fcc tetrahedra: its atom counts, bonds and symmetry.
+TEST(Nanoparticle, DecahedronIsFiveTwinnedTetrahedraAroundAFiveFoldAxis) {
+  const int expected[] = {7, 23, 54, 105, 181, 287, 428, 609};
+  for (int n = 1; n <= 8; ++n) {
+    ParticleSpec s = spec_of("Au", Shape::decahedron, 0.0);
+    s.shells = n;
+    const AtomModel m = build_particle(s);
+    EXPECT_EQ(m.size(), static_cast<std::size_t>(expected[n - 1])) << n;
+    EXPECT_LT(centroid(m).norm(), 1e-9) << n;
+  }
+  ParticleSpec s = spec_of("Au", Shape::decahedron, 0.0);
+  s.shells = 6;
+  const AtomModel m = build_particle(s);
+  const double d = element("Au").a / std::sqrt(2.0);
+  // Nearest neighbours at d (radial and axial bonds) or the closed pentagon's 1.018 d, never
+  // closer: no site is duplicated on the shared twin planes or the axis.
+  EXPECT_NEAR(min_pair_distance(m), d, 1e-9);
+  const double stretched = 2 * std::sin(M_PI / 5) * std::sqrt(3.0) / 2 * d;
+  EXPECT_NEAR(stretched / d, 1.018, 5e-4);
+  for (std::size_t i = 0; i < m.size(); ++i)
+    for (double r : distances_from(m, i)) {
+      if (r > 1.1 * d) break;
+      EXPECT_TRUE(std::abs(r - d) < 1e-9 || std::abs(r - stretched) < 1e-9) << r / d;
+    }
+  // The axis (7 atoms along z) and the five-fold symmetry about it, the mirror z -> -z.
+  std::size_t on_axis = 0;
+  for (const auto& p : m.positions) on_axis += p.head<2>().norm() < 1e-9;
+  EXPECT_EQ(on_axis, 7u);
+  const Mat3 turn = Eigen::AngleAxisd(2 * M_PI / 5, Vec3::UnitZ()).toRotationMatrix();
+  for (const auto& p : m.positions) {
+    EXPECT_TRUE(has_atom_at(m, turn * p, "Au")) << p.transpose();
+    EXPECT_TRUE(has_atom_at(m, Vec3(p.x(), p.y(), -p.z()), "Au")) << p.transpose();
+  }
+  EXPECT_EQ(*m.find_info("shape"), "decahedron");
+  EXPECT_EQ(*m.find_info("shells"), "6");
+  ParticleSpec bad = spec_of("Fe", Shape::decahedron, 0.0);
+  bad.shells = 4;
+  expect_input_error([&] { build_particle(bad); }, {"fcc", "Fe"});
+  bad = spec_of("Au", Shape::decahedron, 0.0);
+  expect_input_error([&] { build_particle(bad); }, {"decahedron", "shells"});
+  bad.shells = 4;
+  bad.twin = true;
+  expect_input_error([&] { build_particle(bad); }, {"twinned already"});
+  EXPECT_EQ(parse_shape("decahedron"), Shape::decahedron);
+}
+
 TEST(Nanoparticle, CuboctahedronIsCentredOnAnAtomWithTwelveNeighbours) {
   ParticleSpec s = spec_of("Pt", Shape::cuboctahedron, 0.0);
   s.shells = 1;
@@ -550,11 +596,13 @@ TEST(Nanoparticle, TwinnedParticleIsTheMirroredHalf) {
   // Of the mirrored layers only every third falls on the lower grain's lattice.
   EXPECT_LT(in_crystal, below / 2);
   EXPECT_EQ(*twin.find_info("twin"), "111");
-  expect_input_error([] {
-    ParticleSpec fe = spec_of("Fe", Shape::sphere, 10.0);
-    fe.twin = true;
-    build_particle(fe);
-  }, {"twinned", "fcc", "Fe"});
+  expect_input_error(
+      [] {
+        ParticleSpec fe = spec_of("Fe", Shape::sphere, 10.0);
+        fe.twin = true;
+        build_particle(fe);
+      },
+      {"twinned", "fcc", "Fe"});
 }
 
 TEST(Nanoparticle, ShapeNames) {

@@ -20,7 +20,12 @@ enum class Shape {
   cube,                  // {100} facets at distance `size`
   wulff,                 // intersection of facet families at the given distances
   random,                // union of random spheres (centres within 0.35 size, radii 0.4-0.8 size)
-  amorphous              // random dense packing in a sphere of radius `size` (no lattice)
+  amorphous,             // random dense packing in a sphere of radius `size` (no lattice)
+  // Five tetrahedral fcc grains around a common five-fold [110] axis along z, each pair sharing
+  // a {111} twin plane: the pentagonal bipyramid with `shells` nearest-neighbour spacings along
+  // every edge (fcc only; ignores size). Five regular tetrahedra leave a 7.35 degree gap; here
+  // the pentagon is closed, so each grain carries the classic 1.8 % tangential stretch.
+  decahedron
 };
 
 // A facet family {hkl}: every symmetry-equivalent plane (all sign changes and permutations) at
@@ -36,9 +41,9 @@ struct ParticleSpec {
   std::string structure;       // "" = the element's own; fcc, bcc, hcp or l10 to override
   double a = 0.0, c = 0.0;     // lattice constants in Angstrom; 0 = tabulated value
   Shape shape = Shape::sphere;
-  double size = 10.0;               // Angstrom: radius (sphere), facet distance (polyhedra);
-                                    // unused by wulff and cuboctahedron
-  int shells = 0;                   // cuboctahedron shells (1 -> 13 atoms, 2 -> 55, ...)
+  double size = 10.0;  // Angstrom: radius (sphere), facet distance (polyhedra);
+                       // unused by wulff and cuboctahedron
+  int shells = 0;  // cuboctahedron shells (1 -> 13 atoms, 2 -> 55, ...); decahedron edge spacings
   std::vector<FacetFamily> facets;  // for Shape::wulff
   int random_spheres = 6;           // for Shape::random
   // For Shape::amorphous: the number density (atoms per A^3; 0 = 0.97 of the element's crystal),
