@@ -142,6 +142,31 @@ TEST(Pipeline, MostAtomsRemovedWarnsAndStrictExitsWithThree) {
   EXPECT_FALSE(aet::test::file_exists(tmp.file("strict"))) << "--strict left output";
 }
 
+// A species missing from --elements (the FePt particle given as Pt): the trace's warning reaches
+// stderr and metrics.json once, and --strict makes it exit code 3.
+TEST(Pipeline, ASpeciesMissingFromElementsIsAWarning) {
+  TempDir tmp;
+  const auto sim = run_aet("simulate --phantom fept-l10 --tilt-range=-70:70:5 --quiet --out " +
+                           tmp.file("sim"));
+  ASSERT_EQ(sim.exit_code, 0) << sim.output;
+  const std::string args = "pipeline --tilts " + tmp.file("sim/tilts.mrc") + " --angles " +
+                           tmp.file("sim/tilts.tlt") +
+                           " --no-align --no-network --no-refine --no-analysis --no-report "
+                           "--iterations 20 --quiet --out ";
+  auto r = run_aet(args + tmp.file("pt") + " --elements Pt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string said = "a species lighter than Pt missing from --elements";
+  const auto first = r.output.find(said);
+  ASSERT_NE(first, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(said, first + 1), std::string::npos) << r.output;
+  EXPECT_NE(aet::test::read_text(tmp.file("pt/metrics.json")).find(said), std::string::npos);
+  r = run_aet(args + tmp.file("strict") + " --elements Pt --strict");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  r = run_aet(args + tmp.file("fept") + " --elements Fe,Pt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("missing from --elements"), std::string::npos) << r.output;
+}
+
 TEST(Pipeline, ShippedNetworkImprovesAHeldOutParticle) {
   TempDir tmp;
   const std::string out = tmp.file("run");

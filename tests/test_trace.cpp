@@ -13,6 +13,7 @@
 #include "aet/phantoms/project_atoms.hpp"
 #include "aet/trace/classify.hpp"
 #include "aet/trace/trace.hpp"
+#include "trace/classify_detail.hpp"
 #include "support/trace_fixtures.hpp"
 
 namespace aet {
@@ -220,6 +221,72 @@ TEST(Trace, KeepsWeakLightAtomsBesideManyNoisePeaks) {
   EXPECT_GE(static_cast<double>(m.species_ok), 0.98 * static_cast<double>(pos.size()));
   EXPECT_LE(m.rms, 0.03);
   std::printf("[ trace    ] %s\n", traced.find_info("trace_classes")->c_str());
+}
+
+// A species missing from --elements: Fe atoms traced as if only Pt were there all fall into the
+// non-atom class, a population as tight as a species' atoms and well above the noise; the trace
+// says so (trace_warning) and names a lighter species. With Fe listed, nothing is said.
+TEST(Trace, WarnsOfALighterSpeciesMissingFromElements) {
+  Rng rng(23);
+  const auto pos = jittered_fcc(3.8, 7.5, 0.05, rng);
+  std::vector<std::string> species;
+  std::size_t fe = 0;
+  for (std::size_t i = 0; i < pos.size(); ++i) {
+    species.push_back(rng.uniform() < 0.5 ? "Fe" : "Pt");
+    fe += species.back() == "Fe";
+  }
+  const Planted p = make_volume(pos, species, 56, 0.02, 24);
+  TraceOptions opt;
+  opt.elements = {"Pt"};
+  const AtomModel pt_only = trace_atoms(p.volume, opt);
+  const std::string* w = pt_only.find_info("trace_warning");
+  ASSERT_NE(w, nullptr) << *pt_only.find_info("trace_classes");
+  EXPECT_NE(w->find("lighter than Pt"), std::string::npos) << *w;
+  EXPECT_NE(w->find(std::to_string(fe) + " peaks"), std::string::npos) << fe << ": " << *w;
+  opt.elements = {"Fe", "Pt"};
+  const AtomModel both = trace_atoms(p.volume, opt);
+  EXPECT_EQ(both.find_info("trace_warning"), nullptr) << *both.find_info("trace_warning");
+  EXPECT_EQ(both.size(), pos.size());
+}
+
+// The rule on its own: lognormal noise peaks (spread over a factor of several) are not a species,
+// with or without a tight group among them too small to be one; a tight group of a tenth of the
+// atoms or more above them is.
+TEST(Classify, OnlyATightNumerousGroupOfNonAtomsIsAMissingSpecies) {
+  Rng rng(5);
+  std::vector<double> intensity;
+  std::vector<int> cls;
+  for (int i = 0; i < 400; ++i) {  // atoms of the listed species
+    intensity.push_back(rng.normal(1.0, 0.03));
+    cls.push_back(1);
+  }
+  for (int i = 0; i < 500; ++i) {  // noise peaks around 2 % of an atom, log-sd 0.6
+    intensity.push_back(0.02 * std::exp(rng.normal(0, 0.6)));
+    cls.push_back(0);
+  }
+  const std::vector<std::string> pt = {"Pt"};
+  EXPECT_EQ(detail::unlisted_species_warning(intensity, cls, pt), "");
+  auto with_group = [&](int n) {
+    std::vector<double> x = intensity;
+    std::vector<int> c = cls;
+    for (int i = 0; i < n; ++i) {
+      x.push_back(0.15 * std::exp(rng.normal(0, 0.1)));
+      c.push_back(0);
+    }
+    return detail::unlisted_species_warning(x, c, pt);
+  };
+  EXPECT_EQ(with_group(20), "");  // 20 peaks: under a tenth of the 400 atoms
+  const std::string w = with_group(200);
+  ASSERT_EQ(w.rfind("trace: ", 0), 0u) << w;
+  // The group's size as the mixture weighs it, its share and the atomic number it suggests
+  // (Z^1.7 contrast: 78 * 0.15^(1/1.7) = 25).
+  const int count = std::stoi(w.substr(7));
+  EXPECT_GE(count, 180) << w;
+  EXPECT_LE(count, 220) << w;
+  EXPECT_NE(w.find("15% of the intensity of Pt"), std::string::npos) << w;
+  const int z = std::stoi(w.substr(w.find("about ") + 6));
+  EXPECT_GE(z, 24) << w;
+  EXPECT_LE(z, 27) << w;
 }
 
 TEST(Trace, MinimumDistanceMergesClosePeaks) {

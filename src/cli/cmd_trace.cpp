@@ -102,6 +102,7 @@ int run_trace(const Invocation& inv) {
            fmt_g(vs.x) + " A), fit " + peak_fit_name(opt.fit));
 
   AtomModel model = trace_atoms(volume, opt);
+  if (const std::string* w = model.find_info("trace_warning")) log_warning(*w);
   model.set_info("source_volume", in_path);
   model.set_info("aet_version", AET_VERSION);
   model.set_info("seed", std::to_string(opt.seed));

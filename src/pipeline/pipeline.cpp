@@ -559,6 +559,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     log.warn(
         "no atoms were traced: the model is empty (check --elements, the views' contrast and "
         "the alignment)");
+  if (const std::string* w = r.traced.find_info("trace_warning")) log.warn(*w);
   r.traced.set_info("source", r.source);
   r.traced.set_info("seed", std::to_string(o.seed));
   r.traced.set_info("aet_version", AET_VERSION);

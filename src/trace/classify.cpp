@@ -308,6 +308,110 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
   return how;
 }
 
+std::string unlisted_species_warning(const std::vector<double>& intensity,
+                                     const std::vector<int>& cls,
+                                     const std::vector<std::string>& elements) {
+  std::vector<double> non, lightest;
+  std::size_t atoms = 0;
+  for (std::size_t i = 0; i < cls.size(); ++i) {
+    atoms += cls[i] > 0;
+    if (!(intensity[i] > 0) || !std::isfinite(intensity[i])) continue;
+    if (cls[i] == 0) non.push_back(std::log(intensity[i]));
+    if (cls[i] == 1) lightest.push_back(intensity[i]);
+  }
+  const std::size_t enough = std::max<std::size_t>(10, atoms / 10);
+  if (non.size() < enough || lightest.empty()) return "";
+  std::sort(non.begin(), non.end());
+  // Prefix sums: the mean and sd of any run [a, b) of the sorted values.
+  std::vector<double> s1(non.size() + 1, 0.0), s2(non.size() + 1, 0.0);
+  for (std::size_t t = 0; t < non.size(); ++t) {
+    s1[t + 1] = s1[t] + non[t];
+    s2[t + 1] = s2[t] + non[t] * non[t];
+  }
+  auto mean = [&](std::size_t a, std::size_t b) {
+    return (s1[b] - s1[a]) / static_cast<double>(b - a);
+  };
+  auto sd = [&](std::size_t a, std::size_t b) {
+    const double m = mean(a, b);
+    return std::sqrt(std::max(0.0, (s2[b] - s2[a]) / static_cast<double>(b - a) - m * m));
+  };
+  const std::size_t n = non.size();
+  // The population: all of them when they are tight already; else the upper component of a
+  // two-Gaussian mixture fitted by EM from the best split in two (a split alone hands a broad
+  // noise population's tail to the tight group above it).
+  double count = 0, centre = 0, spread = 0;
+  if (sd(0, n) <= kUnlistedTight) {
+    count = static_cast<double>(n);
+    centre = mean(0, n);
+    spread = sd(0, n);
+  } else {
+    std::size_t split = 1;
+    double best = HUGE_VAL;
+    for (std::size_t k = 1; k < n; ++k) {
+      const double lo = sd(0, k), hi = sd(k, n);
+      const double sse = static_cast<double>(k) * lo * lo + static_cast<double>(n - k) * hi * hi;
+      if (sse < best) {
+        best = sse;
+        split = k;
+      }
+    }
+    double w[2] = {static_cast<double>(split) / n, static_cast<double>(n - split) / n};
+    double m[2] = {mean(0, split), mean(split, n)};
+    double v[2] = {std::max(sd(0, split), 1e-3), std::max(sd(split, n), 1e-3)};
+    std::vector<double> up(n);
+    for (int it = 0; it < 200; ++it) {
+      double r[2] = {0, 0}, rx[2] = {0, 0}, rxx[2] = {0, 0};
+      for (std::size_t t = 0; t < n; ++t) {
+        double p[2];
+        for (int j = 0; j < 2; ++j) {
+          const double z = (non[t] - m[j]) / v[j];
+          p[j] = w[j] / v[j] * std::exp(-0.5 * z * z);
+        }
+        const double tot = p[0] + p[1];
+        up[t] = tot > 0 ? p[1] / tot : (non[t] > m[1] ? 1.0 : 0.0);
+        for (int j = 0; j < 2; ++j) {
+          const double q = j ? up[t] : 1 - up[t];
+          r[j] += q;
+          rx[j] += q * non[t];
+          rxx[j] += q * non[t] * non[t];
+        }
+      }
+      if (!(r[0] > 1) || !(r[1] > 1)) break;
+      for (int j = 0; j < 2; ++j) {
+        w[j] = r[j] / n;
+        m[j] = rx[j] / r[j];
+        v[j] = std::sqrt(std::max(rxx[j] / r[j] - m[j] * m[j], 1e-6));
+      }
+    }
+    // Apart from the noise: 3 of its own spreads and one of the noise's above the noise's centre
+    // (noise spreads so widely that the two spreads together would hide any species near it).
+    if (m[1] - m[0] >= std::max(3.0 * v[1], v[0])) {
+      count = w[1] * n;
+      centre = m[1];
+      spread = v[1];
+    }
+  }
+  if (count < static_cast<double>(enough) || !(spread <= kUnlistedTight)) return "";
+  std::nth_element(lightest.begin(),
+                   lightest.begin() + static_cast<std::ptrdiff_t>(lightest.size() / 2),
+                   lightest.end());
+  const double share = std::exp(centre) / lightest[lightest.size() / 2];
+  const Element& light = element(elements.front());
+  const double z = light.z * std::pow(share, 1.0 / 1.7);
+  return "trace: " + std::to_string(std::lround(count)) +
+         " peaks left out as non-atoms form a population of "
+         "their own at " +
+         fmt_g(100 * share, 2) + "% of the intensity of " + light.symbol +
+         " atoms, as tight as one species' atoms and apart from the noise: a species lighter "
+         "than " +
+         light.symbol +
+         " missing from --elements? (At Z^1.7 contrast its atomic number would be "
+         "about " +
+         std::to_string(static_cast<int>(std::lround(z))) +
+         "; --elements lists every "
+         "species, lightest first, e.g. Fe,Pt.)";
+}
+
 // Runs in index order, itself excluded from its neighbours, so the result does not depend on
 // threads.
 int local_reclassify(const std::vector<Vec3>& pos, const std::vector<double>& intensity,

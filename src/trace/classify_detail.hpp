@@ -16,6 +16,18 @@ namespace aet::detail {
 std::string classify(const std::vector<double>& intensity, std::size_t n_species,
                      std::uint64_t seed, std::vector<int>& cls);
 
+// Whether the peaks classified as non-atoms (class 0) hide a species missing from `elements`: a
+// population as tight in log intensity as one species' atoms (sd <= kUnlistedTight; noise peaks
+// spread over a factor of several) and as numerous as a tenth of the atoms, either all of them or
+// the upper component of a two-Gaussian mixture in log intensity, apart from the lower (noise)
+// component by 3 of its own spreads and one of the noise's. Returns the warning
+// naming its share of the lightest listed species' intensity and the atomic number that share
+// suggests at Z^1.7 contrast, or "" when there is none.
+constexpr double kUnlistedTight = 0.25;
+std::string unlisted_species_warning(const std::vector<double>& intensity,
+                                     const std::vector<int>& cls,
+                                     const std::vector<std::string>& elements);
+
 // Local re-classification (Miao group): each atom (class > 0) takes the species whose mean
 // intensity among the atoms within `radius` of `pos` is closest to its own, until stable.
 // Returns the number of changes.

@@ -344,6 +344,7 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   for (std::size_t i = 0; i < peaks.size(); ++i) intensity[i] = peaks[i].class_intensity;
   std::vector<int> cls;
   const std::string how = detail::classify(intensity, opt.elements.size(), opt.seed, cls);
+  const std::string unlisted = detail::unlisted_species_warning(intensity, cls, opt.elements);
 
   // (5) local re-classification among the species
   const std::vector<Vec3> pos_all = [&] {
@@ -400,6 +401,7 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   model.set_info("trace_fit_fallbacks", std::to_string(fallbacks));
   model.set_info("trace_classes", how);
   model.set_info("trace_reclassified", std::to_string(reclassified));
+  if (!unlisted.empty()) model.set_info("trace_warning", unlisted);  // the caller reports it
   log_verbose("trace: " + std::to_string(model.size()) + " atoms, " + std::to_string(non_atoms) +
               " non-atoms removed, " + std::to_string(fallbacks) + " centroid fallbacks; " + how);
   return model;

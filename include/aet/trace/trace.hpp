@@ -49,7 +49,8 @@ struct TraceOptions {
 // 1 for the lightest species ... elements.size() for the heaviest; 0, not an atom, is removed),
 // "fit_fallback" (1 where the fit failed and the centroid was used). Info records the options,
 // the matched filter's width (trace_atom_width), the number of candidates, non-atoms and fit
-// fallbacks, and the class decision with its cut (trace_classes). Maxima on the faces of the volume
+// fallbacks, and the class decision with its cut (trace_classes); trace_warning when the peaks
+// left out as non-atoms look like a species missing from `elements` (for the caller to report). Maxima on the faces of the volume
 // are not traced. Throws InputError for an empty volume, NaN/Inf voxels, a non-positive voxel size,
 // min_distance <= 0, a negative fit_radius or threshold (or threshold >= 1), no elements, or an
 // unknown element.
