@@ -23,10 +23,15 @@ std::string classify(const std::vector<double>& intensity, std::size_t n_species
 // component by 3 of its own spreads and one of the noise's. Returns the warning
 // naming its share of the lightest listed species' intensity and the atomic number that share
 // suggests at Z^1.7 contrast, or "" when there is none.
+// With `positions`, most of the population (kUnlistedBonded) must also lie beside the atoms, a
+// kept atom within 1.25 of their median nearest-neighbour distance: a poor reconstruction's
+// streaks make tight populations of peaks too, but away from the atoms.
 constexpr double kUnlistedTight = 0.25;
+constexpr double kUnlistedBonded = 0.8;
 std::string unlisted_species_warning(const std::vector<double>& intensity,
                                      const std::vector<int>& cls,
-                                     const std::vector<std::string>& elements);
+                                     const std::vector<std::string>& elements,
+                                     const std::vector<Vec3>* positions = nullptr);
 
 // Local re-classification (Miao group): each atom (class > 0) takes the species whose mean
 // intensity among the atoms within `radius` of `pos` is closest to its own, until stable.

@@ -344,7 +344,6 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
   for (std::size_t i = 0; i < peaks.size(); ++i) intensity[i] = peaks[i].class_intensity;
   std::vector<int> cls;
   const std::string how = detail::classify(intensity, opt.elements.size(), opt.seed, cls);
-  const std::string unlisted = detail::unlisted_species_warning(intensity, cls, opt.elements);
 
   // (5) local re-classification among the species
   const std::vector<Vec3> pos_all = [&] {
@@ -352,6 +351,8 @@ AtomModel trace_atoms(const Array3& volume, const TraceOptions& opt) {
     for (const auto& pk : peaks) p.push_back(physical(pk, g));
     return p;
   }();
+  const std::string unlisted =
+      detail::unlisted_species_warning(intensity, cls, opt.elements, &pos_all);
   int reclassified = 0;
   if (opt.local_reclassify && opt.elements.size() > 1)
     reclassified = detail::local_reclassify(pos_all, intensity, opt.elements.size(),
