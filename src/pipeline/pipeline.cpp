@@ -100,12 +100,53 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
   mo.position_prior = o.position_prior;
   mo.bootstrap = bootstrap ? o.bootstrap : 0;  // the comparison without the network: curvature
   mo.seed = o.seed;
-  ModelRefineResult mr =
-      refine_atomic_model(views_of_the_field(r, o.device), r.geometry, traced, mo);
+  const Array3 views = views_of_the_field(r, o.device);
+  ModelRefineResult mr = refine_atomic_model(views, r.geometry, traced, mo);
   const std::vector<double> weight = *mr.model.find_property("model_weight");
   double total = 0, kept = 0;
   for (double w : weight) total += std::max(0.0, w);
-  const ClassifyResult cr = classify_atoms(mr.model, weight, o.elements, o.seed);
+  // A film's atoms whose images leave the rows the refinement sees (views_of_the_field drops the
+  // edge rows) are fitted to their footprints' tails alone, and their intensities take up
+  // whatever lies in those rows: on ta_film_example the 15 atoms within 1 A of the field's top
+  // and bottom edges took 5 to 50 times a typical atom's and made k-means call the other 186
+  // non-atoms. They keep their traced positions and species, and only the others decide the
+  // classes.
+  std::vector<bool> edge(mr.model.size(), false);
+  std::size_t n_edge = 0;
+  if (!r.recon.full_volume.empty()) {
+    const double a = views.voxel_size.y, inset = 0.5;  // Angstrom
+    const double lo = -static_cast<double>(views.ny() / 2) * a + inset;
+    const double hi = static_cast<double>(views.ny() - 1 - views.ny() / 2) * a - inset;
+    for (std::size_t i = 0; i < mr.model.size(); ++i) {
+      for (const ViewGeometry& g : r.geometry) {
+        const double v = (g.R * mr.model.positions[i]).y() + g.shift.y();
+        if (v < lo || v > hi) edge[i] = true;
+      }
+      if (!edge[i]) continue;
+      ++n_edge;
+      mr.model.positions[i] = traced.positions[i];
+    }
+  }
+  AtomModel inside = mr.model;
+  std::vector<bool> is_inside(edge.size());
+  for (std::size_t i = 0; i < edge.size(); ++i) is_inside[i] = !edge[i];
+  inside.filter(is_inside);
+  const ClassifyResult cr =
+      classify_atoms(inside, *inside.find_property("model_weight"), o.elements, o.seed);
+  if (n_edge > 0) {
+    // The classified inner atoms, then the edge atoms as traced (species) and refined (the rest).
+    AtomModel merged = inside;
+    for (std::size_t i = 0; i < edge.size(); ++i) {
+      if (!edge[i]) continue;
+      merged.species.push_back(traced.species[i]);
+      merged.positions.push_back(mr.model.positions[i]);
+      for (auto& [name, column] : merged.properties)
+        column.push_back((*mr.model.find_property(name))[i]);
+    }
+    mr.model = std::move(merged);
+  } else {
+    mr.model = std::move(inside);
+  }
   for (double w : *mr.model.find_property("model_weight")) kept += std::max(0.0, w);
   const double removed_weight = total > 0 ? std::max(0.0, 1 - kept / total) : 0.0;
   const double moved = mr.rms_displacement;
@@ -113,9 +154,11 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
     log->line("refined the atoms against the views: R1 " + fmt("%.4f", mr.r1.front()) + " -> " +
               fmt("%.4f", mr.r1.back()) + ", width " + fmt("%.3f", mr.sigma) + " A, atoms moved " +
               fmt("%.1f", 100 * moved) + " pm RMS");
-    log->line("  classes from the refined intensities: " + std::to_string(cr.changed) +
-              " species changed, " + std::to_string(cr.removed) + " atoms removed (" + cr.how +
-              ")");
+    log->line(
+        "  classes from the refined intensities: " + std::to_string(cr.changed) +
+        " species changed, " + std::to_string(cr.removed) + " atoms removed (" + cr.how + ")" +
+        (n_edge ? "; " + std::to_string(n_edge) + " atoms at the field's edge rows kept as traced"
+                : std::string()));
   }
   summary = Json{{"r1_initial", mr.r1.front()},
                  {"r1_final", mr.r1.back()},
@@ -124,6 +167,7 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
                  {"position_prior_angstrom", o.position_prior},
                  {"species_changed", cr.changed},
                  {"atoms_removed", cr.removed},
+                 {"edge_atoms_kept_as_traced", n_edge},
                  {"removed_intensity_fraction", removed_weight},
                  {"classes", cr.how}};
   return Refined{std::move(mr.model), mr.r1.front(), mr.r1.back(), mr.sigma, removed_weight};
