@@ -316,6 +316,26 @@ def atom_property_map(atoms, values, label, cmap, symmetric):
     return png(fig)
 
 
+def central_slab_panels(axes, atoms, colours, ringed=None):
+    """The atoms within SLAB of the atomic planes nearest the centre normal to z, y and x, one
+    panel each, in the given per-atom colours; atoms where `ringed` holds get a red ring."""
+    for ax, (normal, ah, av, name) in zip(axes, [(2, 0, 1, "xy"), (1, 0, 2, "xz"),
+                                                 (0, 1, 2, "yz")]):
+        idx = central_slab(atoms, normal)
+        p = atoms.positions[idx]
+        ax.scatter(p[:, ah], p[:, av], s=30, c=colours[idx], edgecolors="#555555",
+                   linewidths=0.3)
+        if ringed is not None and ringed[idx].any():
+            q = atoms.positions[idx[ringed[idx]]]
+            ax.scatter(q[:, ah], q[:, av], s=70, facecolors="none", edgecolors="#d62728",
+                       linewidths=1.2)
+        ax.set_aspect("equal")
+        ax.set_title("%s, atoms within %.1f \u00c5 of the central plane" % (name, SLAB),
+                     fontsize=9)
+        ax.set_xlabel("%s (\u00c5)" % "xyz"[ah])
+        ax.set_ylabel("%s (\u00c5)" % "xyz"[av])
+
+
 def chemical_order_projection(atoms, order_axis, local_order, antisite, threshold):
     """Atoms within SLAB of the three central planes: the locally ordered ones coloured by the
     cube axis along which their species' planes alternate (the L1_0 variant), shaded light or dark
@@ -332,23 +352,7 @@ def chemical_order_projection(atoms, order_axis, local_order, antisite, threshol
         else:
             c = base[int(ax_k)].copy()
             colours.append(tuple(0.6 * c[:3]) + (1.0,) if h else tuple(0.45 + 0.55 * c[:3]) + (1.0,))
-    colours = np.array(colours)
-    for ax, (normal, ah, av, name) in zip(axes, [(2, 0, 1, "xy"), (1, 0, 2, "xz"),
-                                                 (0, 1, 2, "yz")]):
-        idx = central_slab(atoms, normal)
-        p = atoms.positions[idx]
-        ax.scatter(p[:, ah], p[:, av], s=30, c=colours[idx], edgecolors="#555555",
-                   linewidths=0.3)
-        bad = idx[antisite[idx] > 0]
-        if len(bad):
-            q = atoms.positions[bad]
-            ax.scatter(q[:, ah], q[:, av], s=70, facecolors="none", edgecolors="#d62728",
-                       linewidths=1.2)
-        ax.set_aspect("equal")
-        ax.set_title("%s, atoms within %.1f \u00c5 of the central plane" % (name, SLAB),
-                     fontsize=9)
-        ax.set_xlabel("%s (\u00c5)" % "xyz"[ah])
-        ax.set_ylabel("%s (\u00c5)" % "xyz"[av])
+    central_slab_panels(axes, atoms, np.array(colours), ringed=antisite > 0)
     for k in range(3):
         axes[2].scatter([], [], color=base[k], label="c along lattice %s" % "xyz"[k])
     axes[2].scatter([], [], color="#bbbbbb", label="not ordered")
@@ -411,17 +415,7 @@ def grain_projection(atoms, grain, structure):
     colours = np.array([cmap(int(g) % 10) if g >= 0 else
                         ((0.27, 0.27, 0.27, 1.0) if s == 2 else (0.8, 0.8, 0.8, 1.0))
                         for g, s in zip(grain, structure)])
-    for ax, (normal, ah, av, name) in zip(axes, [(2, 0, 1, "xy"), (1, 0, 2, "xz"),
-                                                 (0, 1, 2, "yz")]):
-        idx = central_slab(atoms, normal)
-        p = atoms.positions[idx]
-        ax.scatter(p[:, ah], p[:, av], s=30, c=colours[idx], edgecolors="#555555",
-                   linewidths=0.3)
-        ax.set_aspect("equal")
-        ax.set_title("%s, atoms within %.1f \u00c5 of the central plane" % (name, SLAB),
-                     fontsize=9)
-        ax.set_xlabel("%s (\u00c5)" % "xyz"[ah])
-        ax.set_ylabel("%s (\u00c5)" % "xyz"[av])
+    central_slab_panels(axes, atoms, colours)
     for lab in labels[:10]:
         axes[2].scatter([], [], color=cmap(lab % 10), label="grain %d" % lab)
     axes[2].scatter([], [], color="#444444", label="hcp, no grain")
