@@ -138,6 +138,17 @@ phantoms::ParticleSpec particle_spec(const TrainingDataSpec& spec, const Draw& d
     case Shape::amorphous:
       p.size = r;  // the density and minimum distance from the element's crystal
       break;
+    case Shape::decahedron:
+      if (is_fcc_element(d.element)) {
+        // Five tetrahedra of edge L = n d: volume 5 L^3 / (6 sqrt 2) = 0.589 L^3, so L = 1.92 r.
+        const double nn = element(d.element).a / std::sqrt(2.0);
+        p.shells = std::max(1, static_cast<int>(std::lround(1.92 * r / nn)));
+      } else {
+        // Five-fold twins are fcc; the others get the truncated octahedron of that volume.
+        p.shape = Shape::truncated_octahedron;
+        p.size = 0.879 * r;
+      }
+      break;
   }
   return p;
 }

@@ -83,6 +83,29 @@ class TrainingSamples : public ::testing::Test {
 
 // ---- what a spec draws ------------------------------------------------------------------------
 
+// Decahedra, asked for: five-fold twins of about the drawn volume for fcc elements, truncated
+// octahedra for the others.
+TEST(TrainingData, DecahedraAreDrawnWhenAskedFor) {
+  TrainingDataSpec spec;
+  spec.shapes = {"decahedron"};
+  spec.elements = {"Au", "Fe"};
+  std::set<std::string> shapes;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    const AtomModel m = nn::training_particle(spec, nn::training_sample_seed(7, seed));
+    const std::string element = *m.find_info("element"), shape = *m.find_info("shape");
+    shapes.insert(shape);
+    EXPECT_EQ(shape, element == "Au" ? "decahedron" : "truncated-octahedron") << element;
+    // About the volume of the equal-volume sphere: Au 0.059 atoms per A^3.
+    if (element == "Au") {
+      const double volume = static_cast<double>(m.size()) / 0.059;
+      const double r = std::cbrt(3 * volume / (4 * M_PI));
+      EXPECT_GT(r, 0.7 * spec.radius_min);
+      EXPECT_LT(r, 1.4 * spec.radius_max);
+    }
+  }
+  EXPECT_EQ(shapes.size(), 2u);
+}
+
 TEST(TrainingData, SpecDrawsEveryElementShapeAndLattice) {
   const TrainingDataSpec spec;
   std::set<std::string> elements, shapes, structures;

@@ -71,7 +71,7 @@ int run_make_training_set(const Invocation& inv) {
        "elements drawn from: symbols (fcc, bcc or hcp) or L1_0 alloys such as FePt")
     ("shapes", po::value<std::string>()->default_value(join_text(def.shapes))->value_name("LIST"),
        "particle shapes drawn from (sphere, octahedron, truncated-octahedron, cuboctahedron, "
-       "cube, wulff, random)")
+       "cube, wulff, random, amorphous, decahedron: the five-fold twin, fcc elements only)")
     ("radius-min", po::value<double>()->default_value(def.radius_min)->value_name("A"),
        "smallest particle (radius of the sphere of equal volume, Angstrom)")
     ("radius-max", po::value<double>()->default_value(def.radius_max)->value_name("A"),

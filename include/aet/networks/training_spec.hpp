@@ -19,7 +19,9 @@ struct TrainingDataSpec {
   std::vector<std::string> elements = {"Pt", "Au", "Pd", "Ag", "Fe", "W", "Mo", "FePt", "CoPt"};
   // Particle shapes, drawn uniformly. "cuboctahedron" is the closed-shell cluster for fcc and the
   // {100} + {111} truncation of the same proportions for other lattices; "wulff" has {111} and
-  // {100} facets (and {110} half of the time) at random relative distances.
+  // {100} facets (and {110} half of the time) at random relative distances; "decahedron" (not
+  // drawn by default) the five-fold twinned particle for fcc elements, a truncated octahedron for
+  // the others.
   std::vector<std::string> shapes = {"sphere",        "octahedron", "truncated-octahedron",
                                      "cuboctahedron", "wulff",      "random"};
   double radius_min = 5.0, radius_max = 9.0;         // Angstrom: radius of the equal-volume sphere
