@@ -575,6 +575,25 @@ TEST(ChemicalOrder, TwoOrderingVariantsAreToldApartAtomByAtom) {
   EXPECT_LT(r.chemical.order_parameter, 0.7);
 }
 
+// Warren-Cowley short-range order: L1_0's unlike preference (-1/3 in the bulk: 8 unlike among 12
+// neighbours against an even share), none at random, none for one species.
+TEST(ChemicalOrder, WarrenCowleyShortRangeOrder) {
+  const AtomModel ordered = fept(11.0, Eigen::Quaterniond::Identity());
+  const AnalysisResult r = analyze(ordered, quick());
+  ASSERT_EQ(r.short_range_order.size(), 2u);
+  EXPECT_NEAR(r.short_range_order.at("Fe-Pt"), -1.0 / 3.0, 0.03);
+  EXPECT_NEAR(r.short_range_order.at("Pt-Fe"), -1.0 / 3.0, 0.03);
+  AtomModel shuffled = ordered;
+  Rng rng(9);
+  for (std::size_t i = shuffled.size(); i > 1; --i)
+    std::swap(shuffled.species[i - 1], shuffled.species[rng.below(i)]);
+  const AnalysisResult random = analyze(shuffled, quick());
+  EXPECT_LT(std::abs(random.short_range_order.at("Fe-Pt")), 0.06);
+  EXPECT_TRUE(analyze(particle("Pt", Shape::sphere, 8.0), quick()).short_range_order.empty());
+  EXPECT_NEAR(r.json()["short_range_order"]["Fe-Pt"].get<double>(), r.short_range_order.at("Fe-Pt"),
+              1e-12);
+}
+
 TEST(ChemicalOrder, OneSpeciesHasNoChemicalOrderAndCannotBeL10) {
   const AtomModel m = particle("Pt", Shape::sphere, 8.0);
   EXPECT_FALSE(analyze(m, quick()).chemical.present());

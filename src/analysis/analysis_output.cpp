@@ -188,6 +188,13 @@ Json AnalysisResult::json() const {
   } else {
     j["chemical_order"] = nullptr;
   }
+  if (short_range_order.empty()) {
+    j["short_range_order"] = nullptr;
+  } else {
+    Json sro;
+    for (const auto& [pair, alpha] : short_range_order) sro[pair] = alpha;
+    j["short_range_order"] = sro;
+  }
 
   Json fj;
   fj["count"] = facets.facets.size();

@@ -380,6 +380,7 @@ AnalysisResult analyze(const AtomModel& model, const AnalyzeOptions& opt) {
       r.chemical.second = second;
     }
   }
+  r.short_range_order = warren_cowley(model, r.cutoff);
   r.q4 = steinhardt_q(p, r.cutoff, 4);
   r.q6 = steinhardt_q(p, r.cutoff, 6);
   r.rdf = radial_distribution(model, r.surface.volume, opt.rdf_max, opt.rdf_bin);

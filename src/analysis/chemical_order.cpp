@@ -116,4 +116,41 @@ ChemicalOrder chemical_order(const std::vector<Vec3>& p, const std::vector<int>&
   return r;
 }
 
+std::map<std::string, double> warren_cowley(const AtomModel& model, double cutoff) {
+  std::map<std::string, int> kinds;
+  for (const auto& s : model.species) kinds.emplace(s, 0);
+  if (kinds.size() < 2) return {};
+  std::vector<std::string> names;
+  for (auto& [name, k] : kinds) {
+    k = static_cast<int>(names.size());
+    names.push_back(name);
+  }
+  const std::size_t n = model.size(), m = names.size();
+  std::vector<int> kind(n);
+  std::vector<double> count(m, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    kind[i] = kinds.at(model.species[i]);
+    count[static_cast<std::size_t>(kind[i])] += 1;
+  }
+  // pairs[a][b]: neighbours of kind b around atoms of kind a.
+  std::vector<std::vector<double>> pairs(m, std::vector<double>(m, 0.0));
+  const NeighborSearch grid(model.positions, cutoff,
+                            NeighborSearch::default_max_cells(model.positions.size()));
+  for (std::size_t i = 0; i < n; ++i)
+    grid.for_each(model.positions[i], cutoff, [&](std::size_t j, double) {
+      if (j != i) pairs[static_cast<std::size_t>(kind[i])][static_cast<std::size_t>(kind[j])] += 1;
+    });
+  std::map<std::string, double> alpha;
+  for (std::size_t a = 0; a < m; ++a) {
+    double around = 0;
+    for (std::size_t b = 0; b < m; ++b) around += pairs[a][b];
+    if (!(around > 0)) continue;
+    for (std::size_t b = 0; b < m; ++b)
+      if (b != a)
+        alpha[names[a] + "-" + names[b]] =
+            1 - (pairs[a][b] / around) / (count[b] / static_cast<double>(n));
+  }
+  return alpha;
+}
+
 }  // namespace aet

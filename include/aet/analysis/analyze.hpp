@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,8 @@ struct AnalysisResult {
   // A model of two species on fcc or L1_0 lattices: antisites, local order and its variants
   // (ChemicalOrder::present() false otherwise).
   ChemicalOrder chemical;
+  std::map<std::string, double>
+      short_range_order;  // Warren-Cowley alpha per pair (several species)
   Rdf rdf;
   FacetResult facets;
   // The strain components (Voigt order) and the facet labels (facet index + 1, 0 = none) on a

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,5 +49,12 @@ std::vector<int> binary_species(const AtomModel& model, std::string* first = nul
 ChemicalOrder chemical_order(const std::vector<Vec3>& positions, const std::vector<int>& species,
                              const std::vector<Vec3>& sites, const std::vector<char>& on_lattice,
                              const std::vector<const CrystalLattice*>& lattice_of, double cutoff);
+
+// Warren-Cowley chemical short-range order of a model of several species over the neighbours
+// within `cutoff` of each atom: for an ordered pair "A-B" (A != B) alpha = 1 - P(B | A) / c_B,
+// with P(B | A) the share of B among the neighbours of A atoms and c_B the share of B among all
+// atoms: 0 at random, negative where A prefers B as neighbour (L1_0 FePt: -1/3 in the bulk),
+// positive where it avoids it. Crystal or glass alike. Empty for one species.
+std::map<std::string, double> warren_cowley(const AtomModel& model, double cutoff);
 
 }  // namespace aet
