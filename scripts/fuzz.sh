@@ -66,8 +66,13 @@ if [ -n "${AET_FUZZ_GUARDED:-}" ]; then
 fi
 # -fork=1 keeps going after a crash (libhdf5's, for the in-process HDF5 readers), counting them.
 cd "$findings"
+# libFuzzer stops at a corpus folder that does not exist (readers without crashers have no
+# regression folder).
+corpora=("$corpus")
+for c in "$root/tests/fuzz/corpus/$reader" "$root/tests/fuzz/regression/$reader"; do
+  [ -d "$c" ] && corpora+=("$c")
+done
 nice -n 10 "$dir/tests/fuzz/fuzz_$reader" -max_total_time="$seconds" -timeout=$timeout -rss_limit_mb=2048 \
   -max_len=65536 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-  -artifact_prefix="$findings/" "$@" "$corpus" "$root/tests/fuzz/corpus/$reader" \
-  "$root/tests/fuzz/regression/$reader" 2>&1 | tee "$dir/fuzz-$reader$mode.log" | grep -E "^#|INFO: fuzzed|crash|CRASH|timeout|oom" | tail -20 || true
+  -artifact_prefix="$findings/" "$@" "${corpora[@]}" 2>&1 | tee "$dir/fuzz-$reader$mode.log" | grep -E "^#|INFO: fuzzed|crash|CRASH|timeout|oom" | tail -20 || true
 echo "fuzz: $reader: findings in $findings ($(ls "$findings" | wc -l) files), log $dir/fuzz-$reader$mode.log"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 
@@ -26,7 +27,12 @@ void read_mrc_file(const std::string& path) {
   read_mrc_header(path);
   MrcHeader h;
   const Array3 a = read_mrc(path, &h);
-  if (a.nx() != h.nx || a.ny() != h.ny || a.nz() != h.nz)
+  // The file's columns, rows and sections are the x, y, z axes its mapc, mapr, maps name.
+  const std::int64_t file_n[3] = {h.nx, h.ny, h.nz};
+  const int axis_of[3] = {h.mapc - 1, h.mapr - 1, h.maps - 1};
+  std::int64_t n[3] = {0, 0, 0};
+  for (int k = 0; k < 3; ++k) n[axis_of[k]] = file_n[k];
+  if (a.nx() != n[0] || a.ny() != n[1] || a.nz() != n[2])
     throw std::logic_error(path + ": read_mrc returned another shape than its header");
 }
 
