@@ -414,32 +414,6 @@ Vec3 CrystalLattice::nearest_site(const Vec3& p) const {
   return best;
 }
 
-double median_nearest_distance(const std::vector<Vec3>& p) {
-  if (p.size() < 2) fail_input("the nearest-neighbour distance needs at least 2 atoms");
-  Vec3 lo = p.front(), hi = p.front();
-  for (const auto& q : p) {
-    lo = lo.cwiseMin(q);
-    hi = hi.cwiseMax(q);
-  }
-  const double span = std::max((hi - lo).norm(), 1e-6);
-  const double cell =
-      std::min(span, std::max(span / std::cbrt(static_cast<double>(p.size())), 1.0));
-  const NeighborSearch grid(p, cell, NeighborSearch::default_max_cells(p.size()));
-  std::vector<double> d(p.size(), 0.0);
-  parallel_for(static_cast<std::int64_t>(p.size()), [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i)
-      for (double r = grid.cell_size();; r *= 2) {
-        double d2 = 0;
-        if (grid.nearest(p[i], r, &d2, i) >= 0) {
-          d[i] = std::sqrt(d2);
-          break;
-        }
-        if (r > 4 * span) break;
-      }
-  });
-  return median_of(std::move(d));
-}
-
 LatticeFit fit_lattice(const std::vector<Vec3>& positions, const LatticeFitOptions& opt) {
   if (positions.size() < 4)
     fail_input("a lattice fit needs at least 4 atoms, got " + std::to_string(positions.size()));

@@ -208,27 +208,6 @@ bool all_separated(const Clusters& c, bool with_non_atoms) {
   return true;
 }
 
-// Median distance from each point to its nearest other point.
-double median_nearest_distance_of(const std::vector<Vec3>& p) {
-  Vec3 lo = p.front(), hi = p.front();
-  for (const auto& q : p) lo = lo.cwiseMin(q), hi = hi.cwiseMax(q);
-  const double span = std::max((hi - lo).norm(), 1e-6);
-  const NeighborSearch grid(p, std::max(span / std::cbrt(static_cast<double>(p.size())), 1.0));
-  std::vector<double> d;
-  for (std::size_t i = 0; i < p.size(); ++i)
-    for (double r = grid.cell_size();; r *= 2) {
-      double d2 = 0;
-      if (grid.nearest(p[i], r, &d2, static_cast<std::int64_t>(i)) >= 0) {
-        d.push_back(std::sqrt(d2));
-        break;
-      }
-      if (r > 4 * span) break;
-    }
-  if (d.empty()) return 0;
-  std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
-  return d[d.size() / 2];
-}
-
 }  // namespace
 
 std::string classify(const std::vector<double>& intensity, std::size_t n_species,
@@ -422,7 +401,7 @@ std::string unlisted_species_warning(const std::vector<double>& intensity,
     for (std::size_t i = 0; i < cls.size(); ++i)
       if (cls[i] > 0) kept.push_back((*positions)[i]);
     if (kept.size() < 2) return "";
-    const double bond = 1.25 * median_nearest_distance_of(kept);
+    const double bond = 1.25 * median_nearest_distance(kept);
     const NeighborSearch grid(kept, bond);
     std::size_t members = 0, bonded = 0;
     for (std::size_t i = 0; i < cls.size(); ++i) {

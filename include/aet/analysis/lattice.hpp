@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "aet/core/neighbor.hpp"  // median_nearest_distance
 #include "aet/geometry/rotation.hpp"
 
 namespace aet {
@@ -78,9 +79,6 @@ LatticeFit fit_lattice(const std::vector<Vec3>& positions, const LatticeFitOptio
 // when a layer holds no atom.
 double l10_order_parameter(const CrystalLattice& lattice, const std::vector<Vec3>& sites,
                            const std::vector<int>& species, const std::vector<char>& use = {});
-
-// Median nearest-neighbour distance (Angstrom); throws InputError for fewer than 2 points.
-double median_nearest_distance(const std::vector<Vec3>& positions);
 
 // Displacement gradient G = du/dX (sample frame) at each point of `at`, fitted by weighted least
 // squares u(X) = u0 + G (X - at) to the displacements `u` of the reference points `ref` with

@@ -77,4 +77,7 @@ class NeighborSearch {
   std::vector<std::uint32_t> start_, items_;
 };
 
+// Median nearest-neighbour distance (Angstrom); throws InputError for fewer than 2 points.
+double median_nearest_distance(const std::vector<Vec3>& positions);
+
 }  // namespace aet
