@@ -298,9 +298,7 @@ LatticeFit fit_l10(const std::vector<Vec3>& p, const Neighbours& nb, double d_nn
     if (s == 0 || s == 1) ++count[s];
   if (count[0] == 0 || count[1] == 0)
     fail_input(
-        "an L1_0 lattice needs a model of two species (ordered alloys such as FePt); "
-        "this one has " +
-        std::string(count[0] + count[1] == 0 ? "none" : "one") + " of them");
+        "an L1_0 lattice needs a model of exactly two species (an ordered alloy such as FePt)");
   LatticeFitOptions cubic_opt = opt;
   cubic_opt.c = 0;
   const TypeFit cubic = fit_type(p, nb, d_nn, LatticeType::fcc, cubic_opt);
