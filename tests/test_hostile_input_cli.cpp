@@ -65,6 +65,24 @@ TEST(HostileInputCli, AnOptionNameWithAPlaceholderIsRefusedNotAHang) {
   EXPECT_NE(r.output.find("invalid option: --x%canonical_option%"), std::string::npos) << r.output;
 }
 
+// The same loop for a value holding its own placeholder, on the command line and in a config
+// file: the error names the option and shows the value, and the command ends at once.
+TEST(HostileInputCli, AValueWithAPlaceholderIsAnErrorNotAHang) {
+  TempDir dir;
+  RunResult r = run_command(std::string("timeout 60 '") + AET_TEST_BINARY +
+                            "' reconstruct -n 'x%value%' --tilts a.mrc --angles a.tlt --out o.mrc");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("('x%value %') for option '--iterations' is invalid"), std::string::npos)
+      << r.output;
+  const std::string ini = dir.file("evil.ini");
+  write_text(ini, "[info]\nthreads = %original_token%%value%\n");
+  r = run_command(std::string("timeout 60 '") + AET_TEST_BINARY + "' info --devices --config " +
+                  ini);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(ini + ": the argument"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("for option 'threads' is invalid"), std::string::npos) << r.output;
+}
+
 #if AET_WITH_TORCH
 
 const std::string kShipped = std::string(AET_SOURCE_DIR) + "/networks/models/missing_wedge_unet.h5";

@@ -2,6 +2,7 @@
 // syntax: `key = value`, `# comment`, `[section]`), then every section and key checked here, so
 // that a typo is an error naming the file, the section and the key instead of a silent default.
 #include "aet/benchmark/sweep.hpp"
+#include "aet/core/option_error.hpp"
 
 #include <boost/program_options.hpp>
 #include <cmath>
@@ -288,7 +289,7 @@ Sweep parse_sweep(const std::string& text, const std::string& path) {
   try {
     parsed = po::parse_config_file(in, po::options_description(), true);
   } catch (const po::error& e) {
-    r.fail("", e.what());
+    r.fail("", option_error_message(e));
   }
   // Sections in file order (found here too, since the parser reports no section without keys),
   // each once; keys once per section.

@@ -10,6 +10,7 @@
 
 #include "aet/core/error.hpp"
 #include "aet/core/interrupt.hpp"
+#include "aet/core/option_error.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/atomic_file.hpp"
@@ -91,7 +92,7 @@ Parsed parse(const Invocation& inv, const po::options_description& desc,
       // Stored after the command line, so command-line values win.
       po::store(po::parse_config_file(text, desc), r.vm);
     } catch (const po::error& e) {
-      fail_file(path, e.what());
+      fail_file(path, option_error_message(e));
     }
   }
   po::notify(r.vm);

@@ -10,6 +10,7 @@
 #include "aet/core/error.hpp"
 #include "aet/core/format.hpp"
 #include "aet/core/interrupt.hpp"
+#include "aet/core/option_error.hpp"
 #include "aet/hpc/mpi.hpp"
 #include "cli/cli.hpp"
 
@@ -129,7 +130,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "aet %s: error: %s\n", s.name, e.what());
       return 1;
     } catch (const boost::program_options::error& e) {
-      std::fprintf(stderr, "aet %s: error: %s (see aet %s --help)\n", s.name, e.what(), s.name);
+      std::fprintf(stderr, "aet %s: error: %s (see aet %s --help)\n", s.name,
+                   aet::option_error_message(e).c_str(), s.name);
       return 2;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "aet %s: error: out of memory\n", s.name);
