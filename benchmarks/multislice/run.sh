@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # aet on the multislice-simulated series (simulate.py): for each case and dose, plain
 # `aet reconstruct` + `aet trace` (baseline), `aet pipeline` with defaults and with --no-align,
-# each scored by `aet evaluate` against the truth. Prints a Markdown table; every run's files stay
+# each scored by `aet evaluate` against the truth (MODES may add `tail`: --no-align --probe-tail). Prints a Markdown table; every run's files stay
 # under RUNS (default benchmarks/multislice/runs/). Run from the project root after building:
 #   benchmarks/multislice/run.sh                      all cached cases, all doses
 #   CASES="pt_to201" DOSES="5e+04" benchmarks/multislice/run.sh
@@ -48,9 +48,10 @@ print(','.join(sorted({l.split()[0] for l in lines[2:2 + int(lines[0])]})))" "$t
             "${nice_[@]}" "$aet" trace --volume "$dir/reconstruction.mrc" --out "$dir/atoms.xyz" \
               --elements "$elements" --quiet 2>>"$dir/stderr.txt"
           rc=$? ;;
-        pipeline | no-align)
+        pipeline | no-align | tail)
           extra=()
           [[ $mode == no-align ]] && extra=(--no-align)
+          [[ $mode == tail ]] && extra=(--no-align --probe-tail)
           "${nice_[@]}" "$aet" pipeline --tilts "$tilts" --angles "$tlt" --elements "$elements" \
             --out "$dir" --quiet "${extra[@]}" 2>"$runs/$c/$d/$mode.stderr.txt"
           rc=$?

@@ -123,6 +123,7 @@ int run_pipeline(const Invocation& inv) {
   add_position_prior_option(desc,
       "refinement: sd of a Gaussian prior on each atom's position about its traced position, "
       "per coordinate, weighed against the views' noise (0 = none; docs/refinement.md)");
+  add_probe_tail_option(desc, "refinement: ");
   desc.add_options()
     ("bootstrap", po::value<int>()->default_value(0)->value_name("N"),
        "trust per atom: N refinements of the refined atoms against views drawn with "
@@ -194,6 +195,7 @@ int run_pipeline(const Invocation& inv) {
   o.alignment.angle_search_deg = angle_search_option(vm);
   o.min_distance = min_distance_option(vm);
   o.position_prior = position_prior_option(vm);
+  o.probe_tail = vm.count("probe-tail") > 0;
   o.bootstrap = vm["bootstrap"].as<int>();
   check_pipeline_options(o);
   if (vm.count("checkpoint")) {

@@ -43,6 +43,7 @@ int run_refine(const Invocation& inv) {
       "sd of a Gaussian prior on each atom's position about where it starts, per coordinate, "
       "weighed against the views' noise on the atom's footprint: holds atoms the views say "
       "little about (light atoms at a low dose) near the input (0 = none; docs/refinement.md)");
+  add_probe_tail_option(desc, "");
   desc.add_options()
     ("bootstrap", po::value<int>()->default_value(0)->value_name("N"),
        "trust per atom: N refinements of the refined atoms against views drawn with "
@@ -75,6 +76,7 @@ int run_refine(const Invocation& inv) {
   if (opt.search_range_deg > 0 && !opt.refine_angles)
     fail_input("--angle-search needs --geometry (it searches the views' rotations)");
   opt.position_prior = position_prior_option(vm);
+  opt.fit_tail = vm.count("probe-tail") > 0;
   opt.bootstrap = vm["bootstrap"].as<int>();
   if (opt.bootstrap < 0 || opt.bootstrap == 1)
     fail_input("--bootstrap must be 0 (off) or >= 2 replicates");
@@ -122,10 +124,11 @@ int run_refine(const Invocation& inv) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "aet %s refine\ncommand: %s\natoms: %zu from %s\nviews: %lld\nR1 %.5f -> %.5f in "
-                "%zu iterations\nprojected width %.4f A\nRMS atom displacement %.4f A\n",
+                "%zu iterations\nprojected width %.4f A\nprobe tail %.4f of the core at "
+                "%.3f A\nRMS atom displacement %.4f A\n",
                 AET_VERSION, inv.command_line.c_str(), atoms.size(), atoms_path.c_str(),
                 static_cast<long long>(views.nz()), r.r1.front(), r.r1.back(), r.r1.size() - 1,
-                r.sigma, moved);
+                r.sigma, r.tail_amplitude, r.tail_width, moved);
   log << buf;
   if (!elements.empty())
     log << "classes from the refined intensities: " << classes.changed << " species changed, "
@@ -158,6 +161,9 @@ int run_refine(const Invocation& inv) {
   js["threads"] = num_threads();
   js["seconds"] = seconds;
   js["sigma_angstrom"] = r.sigma;
+  js["probe_tail"] = opt.fit_tail
+                         ? Json{{"amplitude", r.tail_amplitude}, {"width_angstrom", r.tail_width}}
+                         : Json(nullptr);
   js["rms_displacement_angstrom"] = moved;
   js["position_prior_angstrom"] = opt.position_prior;
   js["r1"] = r.r1;

@@ -200,6 +200,14 @@ double position_prior_option(const po::variables_map& vm) {
   return sd;
 }
 
+void add_probe_tail_option(po::options_description& desc, const char* where) {
+  desc.add_options()("probe-tail",
+                     (std::string(where) +
+                      "fit a probe tail with the atoms: a second, wide Gaussian under every atom "
+                      "(amplitude and width fitted to the views; docs/refinement.md)")
+                         .c_str());
+}
+
 void add_model_option(po::options_description& desc) {
   desc.add_options()(
       "model", po::value<std::string>()->value_name("FILE"),

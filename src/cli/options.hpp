@@ -71,6 +71,8 @@ int iterations_option(const po::variables_map& vm);  // >= 1
 // starts (default 0.05 A; 0 = none)
 void add_position_prior_option(po::options_description& desc, const char* help);
 double position_prior_option(const po::variables_map& vm);  // finite, >= 0
+// --probe-tail (a flag); `where` starts the help ("refinement: " or "").
+void add_probe_tail_option(po::options_description& desc, const char* where);
 
 // ---- the missing-wedge network
 // --model FILE: network weights; "" when not given (the shipped model).

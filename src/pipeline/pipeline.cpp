@@ -98,6 +98,7 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
   ModelRefineOptions mo;
   mo.refine_shifts = mo.refine_angles = false;  // the geometry is alignment's business
   mo.position_prior = o.position_prior;
+  mo.fit_tail = o.probe_tail;
   mo.bootstrap = bootstrap ? o.bootstrap : 0;  // the comparison without the network: curvature
   mo.seed = o.seed;
   const Array3 views = views_of_the_field(r, o.device);
@@ -152,8 +153,11 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
   const double moved = mr.rms_displacement;
   if (log) {
     log->line("refined the atoms against the views: R1 " + fmt("%.4f", mr.r1.front()) + " -> " +
-              fmt("%.4f", mr.r1.back()) + ", width " + fmt("%.3f", mr.sigma) + " A, atoms moved " +
-              fmt("%.1f", 100 * moved) + " pm RMS");
+              fmt("%.4f", mr.r1.back()) + ", width " + fmt("%.3f", mr.sigma) + " A" +
+              (o.probe_tail ? ", probe tail " + fmt("%.3f", mr.tail_amplitude) +
+                                  " of the core at " + fmt("%.2f", mr.tail_width) + " A"
+                            : std::string()) +
+              ", atoms moved " + fmt("%.1f", 100 * moved) + " pm RMS");
     log->line(
         "  classes from the refined intensities: " + std::to_string(cr.changed) +
         " species changed, " + std::to_string(cr.removed) + " atoms removed (" + cr.how + ")" +
@@ -163,6 +167,9 @@ Refined refine_and_classify(const PipelineResult& r, const AtomModel& traced,
   summary = Json{{"r1_initial", mr.r1.front()},
                  {"r1_final", mr.r1.back()},
                  {"sigma_angstrom", mr.sigma},
+                 {"probe_tail", o.probe_tail ? Json{{"amplitude", mr.tail_amplitude},
+                                                    {"width_angstrom", mr.tail_width}}
+                                             : Json(nullptr)},
                  {"rms_displacement_angstrom", moved},
                  {"position_prior_angstrom", o.position_prior},
                  {"species_changed", cr.changed},

@@ -50,6 +50,56 @@ void make_profile(double mu, double s, std::int64_t n, double a, Profile& p) {
   }
 }
 
+void add_tail(const std::vector<Vec3>& p, const std::vector<double>& w, const Mat3& R,
+              const Vec2& shift, std::int64_t nx, std::int64_t ny, double a, double amplitude,
+              double width, double* S) {
+  if (!(amplitude > 0) || !(width > 0)) return;
+  const double s = width / a;  // pixels
+  const std::int64_t m = static_cast<std::int64_t>(std::ceil(4 * s));
+  const std::int64_t bx = nx + 2 * m, by = ny + 2 * m;
+  std::vector<double> spread(static_cast<std::size_t>(bx * by), 0.0);
+  const double cx = static_cast<double>(nx / 2 + m), cy = static_cast<double>(ny / 2 + m);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (w[i] == 0) continue;
+    const Vec3 q = R * p[i];
+    const double x = (q.x() + shift.x()) / a + cx, y = (q.y() + shift.y()) / a + cy;
+    const double fx = std::floor(x), fy = std::floor(y);
+    const std::int64_t ix = static_cast<std::int64_t>(fx), iy = static_cast<std::int64_t>(fy);
+    if (!(x >= 0 && y >= 0) || ix + 1 >= bx || iy + 1 >= by) continue;  // NaN included
+    const double tx = x - fx, ty = y - fy;
+    double* row = spread.data() + iy * bx + ix;
+    row[0] += w[i] * (1 - tx) * (1 - ty);
+    row[1] += w[i] * tx * (1 - ty);
+    row[bx] += w[i] * (1 - tx) * ty;
+    row[bx + 1] += w[i] * tx * ty;
+  }
+  std::vector<double> kern(static_cast<std::size_t>(2 * m + 1));
+  double ksum = 0;
+  for (std::int64_t d = -m; d <= m; ++d) {
+    const double z = static_cast<double>(d) / s;
+    ksum += kern[static_cast<std::size_t>(d + m)] = std::exp(-0.5 * z * z);
+  }
+  for (double& k : kern) k /= ksum;
+  // Along x for every row of the padded buffer (the columns of the field only), then along y.
+  std::vector<double> rows(static_cast<std::size_t>(nx * by), 0.0);
+  for (std::int64_t y = 0; y < by; ++y) {
+    const double* in = spread.data() + y * bx;
+    double* out = rows.data() + y * nx;
+    for (std::int64_t x = 0; x < nx; ++x) {
+      double v = 0;
+      for (std::int64_t d = 0; d <= 2 * m; ++d) v += kern[static_cast<std::size_t>(d)] * in[x + d];
+      out[x] = v;
+    }
+  }
+  for (std::int64_t y = 0; y < ny; ++y)
+    for (std::int64_t d = 0; d <= 2 * m; ++d) {
+      const double k = amplitude * kern[static_cast<std::size_t>(d)];
+      const double* in = rows.data() + (y + d) * nx;
+      double* out = S + y * nx;
+      for (std::int64_t x = 0; x < nx; ++x) out[x] += k * in[x];
+    }
+}
+
 }  // namespace detail
 
 namespace {
@@ -84,7 +134,9 @@ class Refiner {
         w_(atoms.size(), 1.0),
         l_(static_cast<std::size_t>(nv_), 1.0),
         c_(static_cast<std::size_t>(nv_), 0.0),
-        r_(static_cast<std::size_t>(nv_ * nx_ * ny_)) {
+        r_(static_cast<std::size_t>(nv_ * nx_ * ny_)),
+        tail_amp_(opt.tail_amplitude > 0 && opt.tail_width > 0 ? opt.tail_amplitude : 0.0),
+        tail_width_(tail_amp_ > 0 ? opt.tail_width : 0.0) {
     sigma_min_ = 0.1 * a_;
     sigma_max_ = (kMaxPixels - 6) * a_ / (2 * kReach);
     sigma_ = std::clamp(opt.sigma > 0 ? opt.sigma : 1.5 * a_, sigma_min_, sigma_max_);
@@ -110,6 +162,14 @@ class Refiner {
       step_sigma();
       fit_views(false, false);
     }
+    if (opt_.fit_tail) {
+      // The tail takes up intensity the core's width took before: both settle together.
+      for (int i = 0; i < 3; ++i) {
+        update_residual();
+        fit_tail(i == 0);
+        fit_views(false, false);
+      }
+    }
     if (opt_.search_range_deg > 0 && opt_.refine_angles) {
       const TiltGeometry before = g_;
       res.search_change_deg = search_views(opt_.search_range_deg);
@@ -125,6 +185,10 @@ class Refiner {
       if (opt_.refine_atoms) {
         sweep_atoms();
         step_sigma();
+        if (opt_.fit_tail) {
+          update_residual();
+          fit_tail(false);
+        }
       }
       if (opt_.refine_shifts || opt_.refine_angles) {
         const TiltGeometry before = g_;
@@ -155,6 +219,8 @@ class Refiner {
     res.scale = l_;
     res.offset = c_;
     res.sigma = sigma_;
+    res.tail_amplitude = tail_amp_;
+    res.tail_width = tail_width_;
     return res;
   }
 
@@ -173,6 +239,7 @@ class Refiner {
   std::vector<double> model_;
   bool model_valid_ = false;
   double sigma_ = 0, sigma_min_ = 0, sigma_max_ = 0;
+  double tail_amp_ = 0, tail_width_ = 0;  // the probe tail (0: none)
 
   double* residual(std::int64_t k) { return r_.data() + k * nx_ * ny_; }
 
@@ -187,7 +254,16 @@ class Refiner {
   }
 
   // S_k: the unscaled model view k (sum over atoms of w_i times the pixel masses).
-  void project(std::int64_t k, std::vector<double>& S) const { project(g_[k].R, g_[k].shift, S); }
+  // With the probe tail.
+  void project(std::int64_t k, std::vector<double>& S) const {
+    project(g_[k].R, g_[k].shift, S);
+    add_tail(k, tail_amp_, tail_width_, S.data());
+  }
+
+  // S += the probe tail of amplitude `amp` and width `width` in view k.
+  void add_tail(std::int64_t k, double amp, double width, double* S) const {
+    detail::add_tail(p_, w_, g_[k].R, g_[k].shift, nx_, ny_, a_, amp, width, S);
+  }
 
   // The unscaled model seen with rotation R and shift `shift`.
   void project(const Mat3& R, const Vec2& shift, std::vector<double>& S) const {
@@ -286,6 +362,9 @@ class Refiner {
               }
             }
           }
+          // The tail follows the atoms; its derivatives by the geometry are left out (it is
+          // wide and weak: the cores place the view).
+          add_tail(k, tail_amp_, tail_width_, S);
           const int m = 2 + (shifts ? 2 : 0) + (angles ? 3 : 0);
           Eigen::MatrixXd A = Eigen::MatrixXd::Zero(m, m);
           Eigen::VectorXd rhs = Eigen::VectorXd::Zero(m), J(m);
@@ -560,27 +639,163 @@ class Refiner {
     }
   }
 
-  // One Newton step on the common width against the current residual (at most 20 %).
-  void step_sigma() {
-    std::vector<double> aa(static_cast<std::size_t>(nv_), 0.0), gg(aa);
+  // Fits the probe tail's amplitude, and with `search` its width, to the current residual (r_
+  // current; the atom positions and the views fixed), together with a step of the core width and
+  // of the atoms' common intensity: the three trade intensity (a core fitted without the tail is
+  // too wide and too bright, and the core's excess at each atom cancels the tail's correlation
+  // with the residual), so for each tail width they are one linear least-squares problem, each
+  // view's offset free (sums demeaned per view). The width is searched on a log-spaced grid, then
+  // by golden section on the fit's gain. Leaves r_ stale: the caller fits the views and updates
+  // the residual.
+  void fit_tail(bool search) {
+    if (!search && tail_width_ == 0) return;
+    const std::size_t per = static_cast<std::size_t>(nx_ * ny_);
+    // The residual of the cores alone.
+    if (tail_amp_ > 0)
+      parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
+        std::vector<double> T(per);
+        for (std::int64_t k = kb; k < ke; ++k) {
+          std::fill(T.begin(), T.end(), 0.0);
+          add_tail(k, 1.0, tail_width_, T.data());
+          double* r = residual(k);
+          for (std::size_t i = 0; i < per; ++i) r[i] += l_[k] * tail_amp_ * T[i];
+        }
+      });
+    const std::vector<double> D = core_width_derivative();
+    std::vector<double> S(static_cast<std::size_t>(nv_) * per);
     parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
-      std::vector<double> D;
+      std::vector<double> own;
+      for (std::int64_t k = kb; k < ke; ++k) {
+        project(g_[k].R, g_[k].shift, own);
+        std::copy(own.begin(), own.end(), S.begin() + k * nx_ * ny_);
+      }
+    });
+    struct TailFit {
+      Eigen::Vector3d x = Eigen::Vector3d::Zero();  // core width step, intensity step, amplitude
+      double gain = 0;
+    };
+    auto fit = [&](double width) {
+      // Per view: the demeaned normal equations of (D, S, T) against the residual.
+      std::vector<Eigen::Matrix<double, 3, 4>> sums(static_cast<std::size_t>(nv_));
+      parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
+        std::vector<double> T(per);
+        for (std::int64_t k = kb; k < ke; ++k) {
+          std::fill(T.begin(), T.end(), 0.0);
+          add_tail(k, 1.0, width, T.data());
+          const double* r = residual(k);
+          const double* d = D.data() + k * nx_ * ny_;
+          const double* c = S.data() + k * nx_ * ny_;
+          Eigen::Vector4d mean = Eigen::Vector4d::Zero();
+          Eigen::Matrix4d M = Eigen::Matrix4d::Zero();
+          for (std::size_t i = 0; i < per; ++i) {
+            const Eigen::Vector4d v(d[i], c[i], T[i], r[i]);
+            mean += v;
+            M.noalias() += v * v.transpose();
+          }
+          const double n = static_cast<double>(per);
+          M -= mean * mean.transpose() / n;
+          const double l = l_[k];
+          sums[k].leftCols<3>() = l * l * M.topLeftCorner<3, 3>();
+          sums[k].col(3) = l * M.block<3, 1>(0, 3);
+        }
+      });
+      Eigen::Matrix3d A = Eigen::Matrix3d::Zero();
+      Eigen::Vector3d g = Eigen::Vector3d::Zero();
+      for (const auto& m : sums) A += m.leftCols<3>(), g += m.col(3);
+      TailFit f;
+      A.diagonal().array() += 1e-12 * A.diagonal().maxCoeff() + 1e-300;
+      Eigen::Vector3d x = A.ldlt().solve(g);
+      if (!x.allFinite()) return f;
+      if (x[2] < 0) {  // no negative tail: the core's two terms alone
+        x.setZero();
+        x.head<2>() = A.topLeftCorner<2, 2>().ldlt().solve(g.head<2>());
+        if (!x.allFinite()) return f;
+      }
+      f.x = x;
+      f.gain = 2 * x.dot(g) - x.dot(A * x);
+      return f;
+    };
+    // Golden section of the gain over log width in [u, v], from `start` (the best so far).
+    auto golden = [&](double u, double v, int steps, double start, double start_gain) {
+      constexpr double kG = 0.6180339887498949;
+      double c = v - kG * (v - u), d = u + kG * (v - u);
+      double gc = fit(std::exp(c)).gain, gd = fit(std::exp(d)).gain;
+      for (int it = 0; it < steps; ++it) {
+        if (gc > gd) {
+          v = d, d = c, gd = gc, c = v - kG * (v - u), gc = fit(std::exp(c)).gain;
+        } else {
+          u = c, c = d, gc = gd, d = u + kG * (v - u), gd = fit(std::exp(d)).gain;
+        }
+      }
+      if (std::max(gc, gd) < start_gain) return start;
+      return gc > gd ? c : d;
+    };
+    const double lo = std::log(std::max(3 * sigma_, 2 * a_));
+    const double hi = std::log(std::min(ModelRefineOptions::kMaxTailWidth,
+                                        0.25 * a_ * static_cast<double>(std::min(nx_, ny_))));
+    double width = 0;
+    if (search && hi > lo) {
+      // A log-spaced grid over the whole range, then the best point's neighbourhood.
+      constexpr int kGrid = 8;
+      std::vector<double> x(kGrid), gain(kGrid);
+      int best = 0;
+      for (int i = 0; i < kGrid; ++i) {
+        x[i] = lo + (hi - lo) * i / (kGrid - 1);
+        gain[i] = fit(std::exp(x[i])).gain;
+        if (gain[i] > gain[best]) best = i;
+      }
+      width = std::exp(golden(x[std::max(0, best - 1)], x[std::min(kGrid - 1, best + 1)], 6,
+                              x[best], gain[best]));
+    } else if (!search && hi > lo) {
+      // Follows the width as the atoms settle: within a quarter of where it was.
+      const double x0 = std::clamp(std::log(tail_width_), lo, hi);
+      width = std::exp(golden(std::max(lo, x0 - std::log(1.25)), std::min(hi, x0 + std::log(1.25)),
+                              3, x0, fit(std::exp(x0)).gain));
+    }
+    const TailFit f = width > 0 ? fit(width) : TailFit{};
+    // The intensity step goes to the atoms (the views' scales keep their mean of 1), and the
+    // amplitude is relative to the atoms' new intensities.
+    const double grow = std::clamp(1.0 + f.x[1], 0.5, 2.0);
+    for (double& w : w_) w *= grow;
+    tail_amp_ = f.x[2] > 0 ? f.x[2] / grow : 0.0;
+    tail_width_ = tail_amp_ > 0 ? width : 0.0;
+    sigma_ = std::clamp(sigma_ + std::clamp(f.x[0], -0.2 * sigma_, 0.2 * sigma_), sigma_min_,
+                        sigma_max_);
+    model_valid_ = false;
+  }
+
+  // Per view, the derivative of the unscaled core view by the common width (sum over atoms of w_i
+  // times the pixel masses' derivative).
+  std::vector<double> core_width_derivative() const {
+    std::vector<double> D(static_cast<std::size_t>(nv_ * nx_ * ny_), 0.0);
+    parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
       Profile px, py;
       for (std::int64_t k = kb; k < ke; ++k) {
-        D.assign(static_cast<std::size_t>(nx_ * ny_), 0.0);
+        double* Dk = D.data() + k * nx_ * ny_;
         for (std::size_t i = 0; i < p_.size(); ++i) {
           if (w_[i] == 0) continue;
-          const Vec3 q = g_[k].R * p_[i];
-          footprint(k, q, px, py);
+          footprint(k, g_[k].R * p_[i], px, py);
           for (std::int64_t y = 0; y < py.count; ++y) {
-            double* row = D.data() + (py.lo + y) * nx_ + px.lo;
+            double* row = Dk + (py.lo + y) * nx_ + px.lo;
             for (std::int64_t x = 0; x < px.count; ++x)
               row[x] += w_[i] * (px.ds[x] * py.m[y] + px.m[x] * py.ds[y]);
           }
         }
+      }
+    });
+    return D;
+  }
+
+  // One Newton step on the common width against the current residual (at most 20 %).
+  void step_sigma() {
+    const std::vector<double> D = core_width_derivative();
+    std::vector<double> aa(static_cast<std::size_t>(nv_), 0.0), gg(aa);
+    parallel_for(nv_, [&](std::int64_t kb, std::int64_t ke) {
+      for (std::int64_t k = kb; k < ke; ++k) {
+        const double* d = D.data() + k * nx_ * ny_;
         const double* r = residual(k);
         for (std::int64_t i = 0; i < nx_ * ny_; ++i) {
-          const double J = l_[k] * D[i];
+          const double J = l_[k] * d[i];
           aa[k] += J * J;
           gg[k] += J * r[i];
         }

@@ -6,6 +6,7 @@
 #include <Eigen/Dense>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "aet/refine/model_refinement.hpp"
 
@@ -67,6 +68,16 @@ std::int64_t add_atom_normal(const Profile& px, const Profile& py, const Vec3& a
   rr += r2;
   return px.count * py.count;
 }
+
+// The probe tail (ModelRefineOptions::fit_tail): adds to S (nx x ny, row-major) `amplitude` times
+// each atom's weight w spread by a Gaussian of standard deviation `width` (Angstrom) about its
+// image (R p + shift) in the view. The weights are spread to the four nearest pixels and the sum
+// is blurred by a separable sampled Gaussian, so the cost does not grow with atoms times the
+// tail's area; the bilinear spread adds about a third of a pixel in quadrature, negligible against
+// a tail several pixels wide. Tails of atoms outside the field reach into it.
+void add_tail(const std::vector<Vec3>& p, const std::vector<double>& w, const Mat3& R,
+              const Vec2& shift, std::int64_t nx, std::int64_t ny, double a, double amplitude,
+              double width, double* S);
 
 // refine_atomic_model's checks and fit, without the trust per atom (result.trust left empty).
 ModelRefineResult refine_atoms_and_views(const Array3& views, const TiltGeometry& geometry,

@@ -30,7 +30,7 @@ void footprint(const Fit& f, std::int64_t k, const Vec3& p, Profile& px, Profile
   make_profile(q.y() + f.res.geometry[k].shift.y(), f.res.sigma, f.ny, f.a, py);
 }
 
-// The residual views b - (l S + c) of the refined fit.
+// The residual views b - (l S + c) of the refined fit (S with its probe tail).
 std::vector<float> final_residual(const Fit& f) {
   const std::size_t natoms = f.res.model.size();
   std::vector<float> residual;
@@ -49,6 +49,8 @@ std::vector<float> final_residual(const Fit& f) {
           for (std::int64_t x = 0; x < px.count; ++x) row[x] += wy * px.m[x];
         }
       }
+      add_tail(f.res.model.positions, f.w, f.res.geometry[k].R, f.res.geometry[k].shift, f.nx, f.ny,
+               f.a, f.res.tail_amplitude, f.res.tail_width, S.data());
       const float* b = f.views.slice(k);
       for (std::int64_t i = 0; i < f.nx * f.ny; ++i)
         residual[static_cast<std::size_t>(k * f.nx * f.ny + i)] =
@@ -120,6 +122,8 @@ std::vector<Vec3> bootstrap(const Array3& views, const ModelRefineOptions& opt,
   bo.refine_atoms = true;
   bo.refine_shifts = bo.refine_angles = false;
   bo.sigma = res.sigma;
+  bo.tail_amplitude = res.tail_amplitude;  // held: the replicates measure the atoms
+  bo.tail_width = res.tail_width;
   bo.max_atom_step = opt.max_atom_step;
   bo.tolerance = 0;  // a fixed number of iterations, the same in every replicate
   AtomModel start;

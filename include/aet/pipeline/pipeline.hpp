@@ -69,6 +69,7 @@ struct PipelineOptions {
   }();
   bool refine = true;            // refine the traced atoms against the views
   double position_prior = 0.05;  // Angstrom; 0 = none
+  bool probe_tail = false;       // the refinement fits a probe tail (ModelRefineOptions)
   // Trust per atom of the refined model: bootstrap replicates over the views (0 = the fit's
   // curvature alone; docs/refinement.md), seeded by `seed`.
   int bootstrap = 0;

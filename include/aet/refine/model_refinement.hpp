@@ -57,6 +57,15 @@ struct ModelRefineOptions {
   // 0 = never.
   int settle_iterations = 0;
   double settle_px = 0;
+  // Probe tail: a second, wide Gaussian under every atom, `tail_amplitude` times its (core)
+  // intensity, of standard deviation `tail_width` (Angstrom): what a real probe and the
+  // scattering of a column spread far from the atom (docs/refinement.md, "Probe tail"). With
+  // fit_tail both are fitted to the views (the width searched between three core widths and
+  // kMaxTailWidth); without it the given tail (0: none) is held.
+  bool fit_tail = false;
+  double tail_amplitude = 0;
+  double tail_width = 0;
+  static constexpr double kMaxTailWidth = 8.0;  // Angstrom
 };
 
 // The trust of each refined atom (docs/refinement.md, "Trust per atom"). Sigmas are standard
@@ -83,6 +92,9 @@ struct ModelRefineResult {
   std::vector<double> scale;   // per-view intensity scale (mean 1)
   std::vector<double> offset;  // per-view constant background
   double sigma = 0;  // refined projected width (Angstrom): atom and probe core, pixel excluded
+  // The probe tail (ModelRefineOptions::fit_tail): amplitude relative to each atom's core
+  // intensity and width (Angstrom); 0 and 0 without one.
+  double tail_amplitude = 0, tail_width = 0;
   double rms_displacement = 0;  // Angstrom: RMS distance of the atoms from where they started
   std::vector<double> search_change_deg;  // per view, by the grid search (empty without it)
   std::vector<double> r1;  // sum |view - model| / sum |view| before the first and after each
