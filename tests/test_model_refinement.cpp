@@ -68,6 +68,31 @@ TEST(ModelRefinement, SeparableNormalEquationsAreThePixelSums) {
     EXPECT_LE((A - A0).norm(), 1e-13 * A0.norm());
     EXPECT_LE((rhs - rhs0).norm(), 1e-12 * rhs0.norm());
     EXPECT_NEAR(rr, rr0, 1e-13 * rr0);
+    // With a tail (detail::atom_curvature_with_tail): the same against the pixel sums of the
+    // Jacobian of core + amp * tail, the tail wider than the core and cut by the edge as well.
+    detail::Profile tx, ty;
+    const double st = rng.uniform(0.8, 3.0), amp = rng.uniform(0.05, 0.8);
+    detail::make_profile(rng.uniform(-8, 8), st, nx, a, tx);
+    detail::make_profile(rng.uniform(-7, 7), st, ny, a, ty);
+    const Eigen::Matrix4d At = detail::atom_curvature_with_tail(px, py, tx, ty, amp, ra, rb, l);
+    Eigen::Matrix4d At0 = Eigen::Matrix4d::Zero();
+    auto value = [](const detail::Profile& p, const auto& f, std::int64_t i) {
+      return i >= p.lo && i < p.lo + p.count ? f[static_cast<std::size_t>(i - p.lo)] : 0.0;
+    };
+    for (std::int64_t y = 0; y < ny; ++y)
+      for (std::int64_t x = 0; x < nx; ++x) {
+        const double du = value(px, px.dmu, x) * value(py, py.m, y) +
+                          amp * value(tx, tx.dmu, x) * value(ty, ty.m, y);
+        const double dv = value(px, px.m, x) * value(py, py.dmu, y) +
+                          amp * value(tx, tx.m, x) * value(ty, ty.dmu, y);
+        const double m =
+            value(px, px.m, x) * value(py, py.m, y) + amp * value(tx, tx.m, x) * value(ty, ty.m, y);
+        Eigen::Vector4d J;
+        J.head<3>() = du * ra + dv * rb;
+        J[3] = l * m;
+        At0 += J * J.transpose();
+      }
+    EXPECT_LE((At - At0).norm(), 1e-12 * At0.norm());
   }
 }
 

@@ -50,6 +50,42 @@ void make_profile(double mu, double s, std::int64_t n, double a, Profile& p) {
   }
 }
 
+Eigen::Matrix4d atom_curvature_with_tail(const Profile& px, const Profile& py, const Profile& tx,
+                                         const Profile& ty, double amp, const Vec3& a,
+                                         const Vec3& b, double l) {
+  using Values = std::array<double, kRefineMaxPixels>;
+  // Sum over the pixels both profiles cover of f (of p) times g (of q).
+  auto cross = [](const Profile& p, const Values& f, const Profile& q, const Values& g) {
+    const std::int64_t lo = std::max(p.lo, q.lo), hi = std::min(p.lo + p.count, q.lo + q.count);
+    double s = 0;
+    for (std::int64_t i = lo; i < hi; ++i) s += f[i - p.lo] * g[i - q.lo];
+    return s;
+  };
+  const Profile* xs[2] = {&px, &tx};
+  const Profile* ys[2] = {&py, &ty};
+  const double beta[2] = {1.0, amp};
+  Eigen::Matrix4d A = Eigen::Matrix4d::Zero();
+  for (int j = 0; j < 2; ++j)
+    for (int k = 0; k < 2; ++k) {
+      const Profile &xj = *xs[j], &xk = *xs[k], &yj = *ys[j], &yk = *ys[k];
+      const double c = beta[j] * beta[k];
+      const double dd_x = cross(xj, xj.dmu, xk, xk.dmu), mm_x = cross(xj, xj.m, xk, xk.m);
+      const double dm_x = cross(xj, xj.dmu, xk, xk.m), md_x = cross(xj, xj.m, xk, xk.dmu);
+      const double dd_y = cross(yj, yj.dmu, yk, yk.dmu), mm_y = cross(yj, yj.m, yk, yk.m);
+      const double dm_y = cross(yj, yj.dmu, yk, yk.m), md_y = cross(yj, yj.m, yk, yk.dmu);
+      // Pixel Jacobian of component j: position du_j a + dv_j b (du = dmu_x m_y, dv = m_x dmu_y),
+      // intensity l m_x m_y.
+      A.topLeftCorner<3, 3>() +=
+          c * (dd_x * mm_y * a * a.transpose() + dm_x * md_y * a * b.transpose() +
+               md_x * dm_y * b * a.transpose() + mm_x * dd_y * b * b.transpose());
+      const Vec3 pw = c * l * (dm_x * mm_y * a + mm_x * dm_y * b);
+      A.block<3, 1>(0, 3) += pw;
+      A.block<1, 3>(3, 0) += pw.transpose();
+      A(3, 3) += c * l * l * mm_x * mm_y;
+    }
+  return A;
+}
+
 void add_tail(const std::vector<Vec3>& p, const std::vector<double>& w, const Mat3& R,
               const Vec2& shift, std::int64_t nx, std::int64_t ny, double a, double amplitude,
               double width, double* S) {

@@ -69,6 +69,15 @@ std::int64_t add_atom_normal(const Profile& px, const Profile& py, const Vec3& a
   return px.count * py.count;
 }
 
+// J^T J of one atom in one view whose image is its core (px, py) plus `amp` times its tail (tx, ty:
+// the pixel masses of a Gaussian of the tail's width), in the unknowns and units of
+// add_atom_normal: the curvature of the trust per atom when the refinement fitted a probe tail,
+// whose part of each atom's image is evidence of the atom as well (up to a fifth of the curvature
+// of a 1 A tail). Separable as there: only sums along each axis, whatever the tail's size.
+Eigen::Matrix4d atom_curvature_with_tail(const Profile& px, const Profile& py, const Profile& tx,
+                                         const Profile& ty, double amp, const Vec3& a,
+                                         const Vec3& b, double l);
+
 // The probe tail (ModelRefineOptions::fit_tail): adds to S (nx x ny, row-major) `amplitude` times
 // each atom's weight w spread by a Gaussian of standard deviation `width` (Angstrom) about its
 // image (R p + shift) in the view. The weights are spread to the four nearest pixels and the sum

@@ -76,7 +76,8 @@ void curvature(const Fit& f, const std::vector<float>& residual, double position
   t.noise_variance.assign(natoms, 0.0);
   const double inv_prior2 = position_prior > 0 ? 1.0 / (position_prior * position_prior) : 0.0;
   parallel_for(static_cast<std::int64_t>(natoms), [&](std::int64_t ib, std::int64_t ie) {
-    Profile px, py;
+    Profile px, py, tx, ty;
+    const bool tail = f.res.tail_amplitude > 0 && f.res.tail_width > 0;
     for (std::int64_t i = ib; i < ie; ++i) {
       const Vec3& p = f.res.model.positions[i];
       Eigen::Matrix4d A = Eigen::Matrix4d::Zero();
@@ -86,9 +87,19 @@ void curvature(const Fit& f, const std::vector<float>& residual, double position
         const Mat3& R = f.res.geometry[k].R;
         footprint(f, k, p, px, py);
         const double l = f.res.scale[k], lw = l * f.w[i];
+        const Vec3 ra = lw * R.row(0).transpose(), rb = lw * R.row(1).transpose();
+        // The noise variance is the residual's on the core's footprint; the curvature counts the
+        // tail's share of the atom's image too.
+        Eigen::Matrix4d Ak = Eigen::Matrix4d::Zero();
         npix += static_cast<double>(add_atom_normal(
-            px, py, Vec3(lw * R.row(0).transpose()), Vec3(lw * R.row(1).transpose()), l,
-            residual.data() + k * f.nx * f.ny, f.nx, A, rhs, rr));
+            px, py, ra, rb, l, residual.data() + k * f.nx * f.ny, f.nx, Ak, rhs, rr));
+        if (tail) {
+          const Vec3 q = R * p;
+          make_profile(q.x() + f.res.geometry[k].shift.x(), f.res.tail_width, f.nx, f.a, tx);
+          make_profile(q.y() + f.res.geometry[k].shift.y(), f.res.tail_width, f.ny, f.a, ty);
+          Ak = atom_curvature_with_tail(px, py, tx, ty, f.res.tail_amplitude, ra, rb, l);
+        }
+        A += Ak;
       }
       // An exact fit (noise-free views) has zero variance: floored so that sigma is ~0, not NaN.
       t.noise_variance[i] = std::max(npix > 0 ? rr / npix : 0.0, 1e-100);
