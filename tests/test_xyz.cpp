@@ -58,6 +58,19 @@ TEST(Xyz, RoundTrip) {
   EXPECT_EQ(*r.find_info("pbc"), "F F F");
 }
 
+// Whitespace the reader splits on (vertical tab, form feed) inside a value: written quoted, as
+// spaces, so no word of it becomes a key of its own (found by fuzzing: Properties=T on reading).
+TEST(Xyz, ValuesWithAnyWhitespaceComeBackAsOneValue) {
+  TempDir dir;
+  AtomModel m;
+  m.set_info("note", "a\vProperties\vz\fpbc");
+  write_xyz(dir.file("ws.xyz"), m);
+  const AtomModel r = read_xyz(dir.file("ws.xyz"));
+  ASSERT_NE(r.find_info("note"), nullptr);
+  EXPECT_EQ(*r.find_info("note"), "a Properties z pbc");
+  EXPECT_EQ(*r.find_info("pbc"), "F F F");
+}
+
 TEST(Xyz, EmptyModelRoundTrip) {
   TempDir dir;
   write_xyz(dir.file("none.xyz"), AtomModel{});

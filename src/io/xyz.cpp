@@ -146,7 +146,10 @@ std::vector<KeyValue> parse_comment(const std::string& line) {
 
 std::string quote_value(const std::string& raw) {
   std::string v;
-  for (char c : raw) v.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
+  // Every character the reader splits on becomes a space (and the value is then quoted): a
+  // vertical tab or form feed left bare split a value into words, one of which could read as a
+  // key (found by fuzzing: a value holding "\vProperties\v" came back as Properties=T).
+  for (char c : raw) v.push_back(c == '\n' || is_space(c) ? ' ' : c);
   bool needs = v.empty();
   for (char c : v)
     if (c == ' ' || c == '=' || c == '"' || c == '\'' || c == '\\' || c == '{' || c == '}' ||
