@@ -6,6 +6,7 @@
 
 #include "aet/core/build_config.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/core/parallel.hpp"
 #include "aet/core/progress.hpp"
 #include "aet/io/angles.hpp"
@@ -120,16 +121,16 @@ int run_refine(const Invocation& inv) {
   write_geometry(
       out.path("geometry.txt"), r.geometry,
       "aet refine: geometry of " + tilts_path + (opt.refine_angles ? " (refined)" : " (as given)"));
+  // Streamed, not formatted into a fixed buffer: the command line can be any length.
   std::ostringstream log;
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "aet %s refine\ncommand: %s\natoms: %zu from %s\nviews: %lld\nR1 %.5f -> %.5f in "
-                "%zu iterations\nprojected width %.4f A\nprobe tail %.4f of the core at "
-                "%.3f A\nRMS atom displacement %.4f A\n",
-                AET_VERSION, inv.command_line.c_str(), atoms.size(), atoms_path.c_str(),
-                static_cast<long long>(views.nz()), r.r1.front(), r.r1.back(), r.r1.size() - 1,
-                r.sigma, r.tail_amplitude, r.tail_width, moved);
-  log << buf;
+  log << "aet " << AET_VERSION << " refine\ncommand: " << inv.command_line
+      << "\natoms: " << atoms.size() << " from " << atoms_path << "\nviews: " << views.nz()
+      << "\nR1 " << fmt("%.5f", r.r1.front()) << " -> " << fmt("%.5f", r.r1.back()) << " in "
+      << r.r1.size() - 1 << " iterations\nprojected width " << fmt("%.4f", r.sigma) << " A\n";
+  if (opt.fit_tail)
+    log << "probe tail " << fmt("%.4f", r.tail_amplitude) << " of the core at "
+        << fmt("%.3f", r.tail_width) << " A\n";
+  log << "RMS atom displacement " << fmt("%.4f", moved) << " A\n";
   if (!elements.empty())
     log << "classes from the refined intensities: " << classes.changed << " species changed, "
         << classes.removed << " atoms removed (" << classes.how << ")\n";

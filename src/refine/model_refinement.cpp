@@ -202,7 +202,7 @@ class Refiner {
       // The tail takes up intensity the core's width took before: both settle together.
       for (int i = 0; i < 3; ++i) {
         update_residual();
-        fit_tail(i == 0);
+        fit_tail(i == 0 ? TailSearch::full : TailSearch::near);
         fit_views(false, false);
       }
     }
@@ -223,7 +223,11 @@ class Refiner {
         step_sigma();
         if (opt_.fit_tail) {
           update_residual();
-          fit_tail(false);
+          // The width follows the atoms until a search moves it by less than 2 %; after that
+          // only the amplitude (each search costs several tail images per view).
+          const double before = tail_width_;
+          fit_tail(tail_settled_ ? TailSearch::none : TailSearch::near);
+          tail_settled_ = tail_settled_ || std::abs(tail_width_ - before) < 0.02 * before;
         }
       }
       if (opt_.refine_shifts || opt_.refine_angles) {
@@ -276,6 +280,7 @@ class Refiner {
   bool model_valid_ = false;
   double sigma_ = 0, sigma_min_ = 0, sigma_max_ = 0;
   double tail_amp_ = 0, tail_width_ = 0;  // the probe tail (0: none)
+  bool tail_settled_ = false;             // its width no longer searched
 
   double* residual(std::int64_t k) { return r_.data() + k * nx_ * ny_; }
 
@@ -683,8 +688,9 @@ class Refiner {
   // view's offset free (sums demeaned per view). The width is searched on a log-spaced grid, then
   // by golden section on the fit's gain. Leaves r_ stale: the caller fits the views and updates
   // the residual.
-  void fit_tail(bool search) {
-    if (!search && tail_width_ == 0) return;
+  enum class TailSearch { full, near, none };  // the width: whole range, within 25 %, held
+  void fit_tail(TailSearch search) {
+    if (search != TailSearch::full && tail_width_ == 0) return;
     const std::size_t per = static_cast<std::size_t>(nx_ * ny_);
     // The residual of the cores alone.
     if (tail_amp_ > 0)
@@ -770,7 +776,7 @@ class Refiner {
     const double hi = std::log(std::min(ModelRefineOptions::kMaxTailWidth,
                                         0.25 * a_ * static_cast<double>(std::min(nx_, ny_))));
     double width = 0;
-    if (search && hi > lo) {
+    if (search == TailSearch::full && hi > lo) {
       // A log-spaced grid over the whole range, then the best point's neighbourhood.
       constexpr int kGrid = 8;
       std::vector<double> x(kGrid), gain(kGrid);
@@ -782,11 +788,13 @@ class Refiner {
       }
       width = std::exp(golden(x[std::max(0, best - 1)], x[std::min(kGrid - 1, best + 1)], 6,
                               x[best], gain[best]));
-    } else if (!search && hi > lo) {
+    } else if (search == TailSearch::near && hi > lo) {
       // Follows the width as the atoms settle: within a quarter of where it was.
       const double x0 = std::clamp(std::log(tail_width_), lo, hi);
       width = std::exp(golden(std::max(lo, x0 - std::log(1.25)), std::min(hi, x0 + std::log(1.25)),
                               3, x0, fit(std::exp(x0)).gain));
+    } else if (search == TailSearch::none) {
+      width = tail_width_;
     }
     const TailFit f = width > 0 ? fit(width) : TailFit{};
     // The intensity step goes to the atoms (the views' scales keep their mean of 1), and the
