@@ -68,6 +68,18 @@ TEST(RefineCli, WritesTheRefinedModelAndRejectsBadInput) {
   EXPECT_NE(js.find("\"atoms_removed\": 0"), std::string::npos) << js;
   EXPECT_NE(js.find("\"position_prior_angstrom\": 0.05"), std::string::npos) << js;
   EXPECT_NE(js.find("\"bootstrap_replicates\": 2"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"probe_tail\": null"), std::string::npos) << js;
+  // --probe-tail: the simulator's tail (0.111 of the core at 4 A) in refine.json and the log.
+  const auto tail = test::run_aet("refine --tilts " + dir.file("t.mrc") + " --angles " +
+                                  dir.file("g.txt") + " --atoms " + dir.file("start.xyz") +
+                                  " --probe-tail --out " + dir.file("out3") + " --quiet");
+  ASSERT_EQ(tail.exit_code, 0) << tail.output;
+  const std::string tail_js = test::read_text(dir.file("out3/refine.json"));
+  const std::string key = "\"probe_tail\": {\"amplitude\": ";
+  const auto tail_at = tail_js.find(key);
+  ASSERT_NE(tail_at, std::string::npos) << tail_js;
+  EXPECT_NEAR(std::stod(tail_js.substr(tail_at + key.size())), 0.111, 0.02) << tail_js;
+  EXPECT_NE(test::read_text(dir.file("out3/refine.log")).find("probe tail 0.1"), std::string::npos);
 
   auto refuse = [&](const std::string& args, const std::string& named) {
     const auto r = test::run_aet("refine " + args + " --out " + dir.file("bad") + " --quiet");
