@@ -9,6 +9,8 @@
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
+#include "aet/core/json.hpp"
 #include "aet/core/rng.hpp"
 #include "aet/phantoms/nanoparticle.hpp"
 #include "aet/phantoms/tilt_series.hpp"
@@ -218,6 +220,47 @@ TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t 
 
   s.target = ideal_atom_volume(s.truth, n, n, n, spec.pixel, spec.target_sigma);
   s.truth.set_info("training_seed", std::to_string(seed));
+  return s;
+}
+
+TrainingSample training_sample_from_series(const Array3& views, const TiltGeometry& geometry,
+                                           const AtomModel& truth, const TrainingDataSpec& spec,
+                                           const Device& dev) {
+  check_training_spec(spec);
+  if (views.empty() || views.nx() != views.ny())
+    fail_input("training sample: the views are " + std::to_string(views.nx()) + " x " +
+               std::to_string(views.ny()) + " pixels; a sample needs square views");
+  if (static_cast<std::int64_t>(geometry.size()) != views.nz())
+    fail_input("training sample: " + std::to_string(geometry.size()) + " view geometries for " +
+               std::to_string(views.nz()) + " views");
+  if (!(std::abs(views.voxel_size.x - spec.pixel) <= 1e-3 * spec.pixel))
+    fail_input("training sample: the views' pixel is " + json_number(views.voxel_size.x) +
+               " A, the set's " + json_number(spec.pixel) + " A (make the set with --pixel " +
+               json_number(views.voxel_size.x) + ", or resample the views)");
+  if (truth.size() == 0) fail_input("training sample: the truth holds no atoms");
+  TrainingSample s;
+  s.truth = truth;
+  // Signed tilt of each view about the detector's v axis (a single-axis series' theta).
+  std::vector<double> tilt;
+  for (const ViewGeometry& g : geometry)
+    tilt.push_back(std::atan2(g.R(0, 2), g.R(2, 2)) * 180.0 / M_PI);
+  std::sort(tilt.begin(), tilt.end());
+  for (double t : tilt) s.tilt_max = std::max(s.tilt_max, std::abs(t));
+  std::vector<double> steps;
+  for (std::size_t i = 1; i < tilt.size(); ++i) steps.push_back(tilt[i] - tilt[i - 1]);
+  s.tilt_step = steps.empty() ? 0.0 : median_of(std::move(steps));
+  ReconOptions opt;
+  opt.algorithm = Algorithm::resire;
+  opt.iterations = spec.iterations;
+  opt.step = spec.recon_step;
+  opt.positivity = true;
+  opt.device = dev;
+  const std::int64_t n = views.nx();
+  opt.nx = opt.ny = opt.nz = n;
+  s.input = reconstruct(views, geometry, opt).volume;
+  s.input.voxel_size = VoxelSize{spec.pixel, spec.pixel, spec.pixel};
+  normalise_volume(s.input);
+  s.target = ideal_atom_volume(s.truth, n, n, n, spec.pixel, spec.target_sigma);
   return s;
 }
 

@@ -319,6 +319,45 @@ TEST_F(TrainingSamples, InputCorrelatesWithTargetAndAtomsMapToOne) {
   }
 }
 
+// A sample from a series the sampler did not draw (multislice, measured): the spec's
+// reconstruction recipe on the given views and geometry, the ideal volume of the given atoms, the
+// tilt range read off the geometry; views of another pixel, not square, or of another count than
+// the geometry are refused.
+TEST_F(TrainingSamples, ASampleFromAGivenSeries) {
+  TrainingDataSpec spec;
+  spec.radius_min = 4.5;
+  spec.radius_max = 5.5;
+  const AtomModel truth = nn::training_particle(spec, nn::training_sample_seed(11, 0));
+  phantoms::SimulationSpec sim;
+  sim.pixel = spec.pixel;
+  sim.nx = sim.ny = phantoms::fitting_view_size(truth, spec.pixel, spec.view_margin);
+  for (double t = -70; t <= 70 + 1e-9; t += 5) sim.nominal.push_back(Euler{0, t, 0});
+  sim.dose = 1e5;
+  sim.seed = 3;
+  const phantoms::TiltSeries series = phantoms::simulate_tilt_series(truth, sim, Device{});
+  TiltGeometry geometry;
+  for (const Euler& e : series.nominal) geometry.push_back(ViewGeometry::from_euler(e));
+  const TrainingSample s =
+      nn::training_sample_from_series(series.views, geometry, truth, spec, Device{});
+  const std::int64_t n = sim.nx;
+  EXPECT_TRUE(s.input.nx() == n && s.input.ny() == n && s.input.nz() == n);
+  EXPECT_TRUE(same(s.target, nn::ideal_atom_volume(truth, n, n, n, spec.pixel, spec.target_sigma)));
+  EXPECT_NEAR(s.tilt_max, 70.0, 1e-9);
+  EXPECT_NEAR(s.tilt_step, 5.0, 1e-9);
+  EXPECT_EQ(s.dose, 0.0);
+  EXPECT_NEAR(nn::normalisation_scale(s.input), 1.0, 1e-6);
+  EXPECT_GT(correlation(s.input, s.target), 0.82);
+  Array3 other = series.views;
+  other.voxel_size = VoxelSize{0.4, 0.4, 0.4};
+  EXPECT_THROW(nn::training_sample_from_series(other, geometry, truth, spec, Device{}), InputError);
+  TiltGeometry fewer(geometry.begin(), geometry.end() - 1);
+  EXPECT_THROW(nn::training_sample_from_series(series.views, fewer, truth, spec, Device{}),
+               InputError);
+  Array3 wide(n + 2, n, series.views.nz());
+  wide.voxel_size = series.views.voxel_size;
+  EXPECT_THROW(nn::training_sample_from_series(wide, geometry, truth, spec, Device{}), InputError);
+}
+
 // ---- the ideal target -------------------------------------------------------------------------
 
 TEST(IdealAtomVolume, PeaksSitOnTheAtomsWithPerSpeciesHeights) {

@@ -67,5 +67,46 @@ TEST(TrainingSetCli, WritesAReadableSetAndRefusesBadOptions) {
   }
 }
 
+// --series: a sample from each listed series (paths relative to the list), after the simulated
+// ones; a list line that is not three paths, a missing file or views of another pixel are refused
+// naming the file, and no set is written.
+TEST(TrainingSetCli, GivenSeriesJoinTheSet) {
+  TempDir dir;
+  auto r = test::run_aet("simulate --phantom pt-cuboctahedron-309 --tilt-range -70:70:10 --out " +
+                         dir.file("sim") + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  test::write_text(dir.file("list.txt"),
+                   "# a series of aet simulate\nsim/tilts.mrc sim/tilts.tlt sim/truth.xyz\n");
+  const std::string fast = " --iterations 5 --threads 2 --radius-min 4 --radius-max 5";
+  r = test::run_aet("make-training-set --count 1 --series " + dir.file("list.txt") + " --out " +
+                    dir.file("set.h5") + fast);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto samples = nn::read_training_set(dir.file("set.h5"));
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[1].truth.size(), 309u);
+  EXPECT_NEAR(samples[1].tilt_max, 70.0, 1e-6);
+  EXPECT_NEAR(samples[1].tilt_step, 10.0, 1e-6);
+  EXPECT_NEAR(nn::normalisation_scale(samples[1].input), 1.0, 1e-6);
+  // Only series: --count may be left out.
+  r = test::run_aet("make-training-set --series " + dir.file("list.txt") + " --out " +
+                    dir.file("only.h5") + fast);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nn::read_training_set(dir.file("only.h5")).size(), 1u);
+
+  test::write_text(dir.file("two.txt"), "sim/tilts.mrc sim/tilts.tlt\n");
+  test::write_text(dir.file("gone.txt"), "sim/tilts.mrc sim/tilts.tlt sim/none.xyz\n");
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--series " + dir.file("two.txt"), dir.file("two.txt") + ": line 1: expected TILTS"},
+      {"--series " + dir.file("gone.txt"), "cannot open " + dir.file("sim/none.xyz")},
+      {"--series " + dir.file("list.txt") + " --pixel 0.4",
+       dir.file("sim/tilts.mrc") + ": training sample: the views' pixel is 0.35 A"}};
+  for (const auto& [args, named] : bad) {
+    r = test::run_aet("make-training-set " + args + " --out " + dir.file("bad.h5") + fast);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(named), std::string::npos) << r.output;
+    EXPECT_FALSE(test::file_exists(dir.file("bad.h5"))) << args;
+  }
+}
+
 }  // namespace
 }  // namespace aet

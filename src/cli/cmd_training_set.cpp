@@ -8,11 +8,17 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "aet/core/device.hpp"
 #include "aet/core/error.hpp"
+#include "aet/core/format.hpp"
 #include "aet/core/progress.hpp"
+#include "aet/io/angles.hpp"
+#include "aet/io/atomic_file.hpp"
+#include "aet/io/mrc.hpp"
+#include "aet/io/xyz.hpp"
 #include "aet/networks/training_data.hpp"
 #include "cli/cli.hpp"
 #include "cli/options.hpp"
@@ -58,6 +64,39 @@ std::string join_text(const std::vector<std::string>& v) {
   return s;
 }
 
+// One line of a --series list: a tilt series, its angles and the atoms in its frame.
+struct SeriesEntry {
+  std::string tilts, angles, truth;
+};
+
+// The --series list: per line TILTS ANGLES TRUTH (paths relative to the list's folder unless
+// absolute), '#' starting a comment. Every file is checked to exist now, before any sample.
+std::vector<SeriesEntry> read_series_list(const std::string& path) {
+  const std::string text = read_text_file(path);
+  const auto slash = path.find_last_of('/');
+  const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  std::vector<SeriesEntry> out;
+  std::istringstream in(text);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    for (std::string w; fields >> w;) f.push_back(w[0] == '/' ? w : folder + w);
+    if (f.empty()) continue;
+    if (f.size() != 3)
+      fail_file(path, "line " + std::to_string(number) +
+                          ": expected TILTS ANGLES TRUTH (three paths), found " +
+                          std::to_string(f.size()) + " fields");
+    for (const std::string& file : f)
+      if (!std::ifstream(file))
+        fail_file(path, "line " + std::to_string(number) + ": cannot open " + file);
+    out.push_back({f[0], f[1], f[2]});
+  }
+  if (out.empty()) fail_file(path, "lists no series");
+  return out;
+}
+
 }  // namespace
 
 int run_make_training_set(const Invocation& inv) {
@@ -65,7 +104,12 @@ int run_make_training_set(const Invocation& inv) {
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()
-    ("count,n", po::value<std::int64_t>()->value_name("N"), "number of samples")
+    ("count,n", po::value<std::int64_t>()->value_name("N"), "number of simulated samples")
+    ("series", po::value<std::string>()->value_name("LIST"),
+       "also a sample from each tilt series in the text file LIST (per line: TILTS.mrc ANGLES "
+       "TRUTH.xyz, paths relative to LIST's folder): views the project did not simulate "
+       "(multislice, measured with a published model), reconstructed by the same recipe; square "
+       "views of --pixel")
     ("out,o", po::value<std::string>()->value_name("FILE"), "output training set (HDF5)")
     ("elements", po::value<std::string>()->default_value(join_text(def.elements))->value_name("LIST"),
        "elements drawn from: symbols (fcc, bcc or hcp) or L1_0 alloys such as FePt")
@@ -112,7 +156,7 @@ int run_make_training_set(const Invocation& inv) {
        "width of the ideal target atoms (Gaussian sigma, Angstrom)");
   // clang-format on
   add_common_options(desc);
-  const auto synopsis = "--count N --out FILE.h5 [options]";
+  const auto synopsis = "--count N | --series LIST --out FILE.h5 [options]";
   const auto about =
       "Makes training data for the missing-wedge network. Each sample is a random particle "
       "(element, shape, size, vacancies, thermal jitter and orientation drawn from the seed), a "
@@ -122,14 +166,21 @@ int run_make_training_set(const Invocation& inv) {
       "(Z/Zmax)^1.7). Sample i uses a seed derived from --seed and i, so a set is reproducible "
       "and its samples independent of --threads.\n\nWrites FILE.h5 (one group per sample: "
       "input, target, truth positions and species, tilt_max, tilt_step, dose, seed; the "
-      "settings and command line as attributes), only when every sample is made.";
+      "settings and command line as attributes), only when every sample is made. --series adds a "
+      "sample from each listed tilt series with its atoms (views the project did not "
+      "simulate), reconstructed by the same recipe.";
 
-  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"count N", "out FILE"}});
+  const Parsed p = parse_or_help(inv, desc, {synopsis, about, {"out FILE"}});
   if (p.help) return 0;
   const auto& vm = p.vm;
-  const std::int64_t count = vm["count"].as<std::int64_t>();
-  if (count < 1 || count > 100000000)
+  if (!vm.count("count") && !vm.count("series"))
+    fail_input("--count N (simulated samples) or --series LIST (given series) is required");
+  const std::int64_t count = vm.count("count") ? vm["count"].as<std::int64_t>() : 0;
+  if (vm.count("count") && (count < 1 || count > 100000000))
     fail_input("--count must be between 1 and 1e8, got " + std::to_string(count));
+  const std::vector<SeriesEntry> series = vm.count("series")
+                                              ? read_series_list(vm["series"].as<std::string>())
+                                              : std::vector<SeriesEntry>{};
 
   nn::TrainingDataSpec spec;
   spec.elements = split_list(vm["elements"].as<std::string>(), "elements");
@@ -166,10 +217,12 @@ int run_make_training_set(const Invocation& inv) {
     tmp_guard = InterruptCleanup(out + ".tmp." + std::to_string(static_cast<long>(::getpid())));
   }
   nn::TrainingSetWriter writer(out, spec, inv.command_line, p.effective_config);
-  log_info("aet make-training-set: " + std::to_string(count) + " samples, seed " +
-           std::to_string(seed) + ", device " + device.str());
+  log_info(
+      "aet make-training-set: " + std::to_string(count) + " simulated samples" +
+      (series.empty() ? std::string() : " and " + std::to_string(series.size()) + " given series") +
+      ", seed " + std::to_string(seed) + ", device " + device.str());
   const Verbosity verbosity_set = verbosity();
-  Progress progress("make-training-set", count);
+  Progress progress("make-training-set", count + static_cast<std::int64_t>(series.size()));
   const auto start = std::chrono::steady_clock::now();
   for (std::int64_t i = 0; i < count; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -198,13 +251,41 @@ int run_make_training_set(const Invocation& inv) {
     log_verbose(line);
     progress.advance();
   }
+  // The given series, after the simulated samples.
+  for (const SeriesEntry& e : series) {
+    MrcHeader header;
+    Array3 views = read_mrc(e.tilts, &header);
+    const double pixel = header_pixel(e.tilts, header);
+    views.voxel_size = VoxelSize{pixel, pixel, pixel};
+    const AngleFile angles = read_angles(e.angles, static_cast<long>(views.nz()), e.tilts);
+    AtomModel truth = read_xyz(e.truth);
+    truth.set_info("series", e.tilts);
+    if (verbosity_set == Verbosity::normal) set_verbosity(Verbosity::quiet);
+    nn::TrainingSample s;
+    try {
+      s = nn::training_sample_from_series(views, angles.geometry(), truth, spec, device);
+    } catch (const InputError& err) {
+      set_verbosity(verbosity_set);
+      fail_file(e.tilts, err.what());
+    } catch (...) {
+      set_verbosity(verbosity_set);
+      throw;
+    }
+    set_verbosity(verbosity_set);
+    writer.add(s);
+    log_verbose("series " + e.tilts + ": " + std::to_string(s.truth.size()) + " atoms, " +
+                std::to_string(s.input.nx()) + "^3 voxels, +-" + fmt("%.1f", s.tilt_max) +
+                " deg step " + fmt("%g", s.tilt_step));
+    progress.advance();
+  }
   progress.finish();
   writer.commit();
   const double total =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char summary[160];
   std::snprintf(summary, sizeof summary, "wrote %s: %lld samples (%.2f s per sample)", out.c_str(),
-                static_cast<long long>(count), total / static_cast<double>(count));
+                static_cast<long long>(count + static_cast<std::int64_t>(series.size())),
+                total / static_cast<double>(count + static_cast<std::int64_t>(series.size())));
   log_info(summary);
   return 0;
 }

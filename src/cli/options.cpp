@@ -56,6 +56,21 @@ void add_pixel_option(po::options_description& desc, const char* help) {
   desc.add_options()("pixel", po::value<double>()->value_name("A"), help);
 }
 
+double header_pixel(const std::string& path, const MrcHeader& header) {
+  if (header.cella[0] <= 0 || header.mx <= 0) {
+    log_warning(path + ": the header gives no pixel size; using 1 A (set --pixel)");
+    return 1.0;
+  }
+  const VoxelSize v = header.voxel_size();
+  if (std::abs(v.y - v.x) > 1e-4 * v.x)
+    fail_file(path, "pixels are not square (" + json_number(v.x) + " x " + json_number(v.y) +
+                        " A); give --pixel after resampling");
+  // CELLA is float32: 0.8 comes back as 0.7999999788; keep the 7 digits a float holds.
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", v.x);
+  return std::strtod(text, nullptr);
+}
+
 Array3 read_tilt_series(const std::string& path, const po::variables_map& vm) {
   MrcHeader header;
   Array3 views = read_mrc(path, &header);
@@ -64,18 +79,8 @@ Array3 read_tilt_series(const std::string& path, const po::variables_map& vm) {
     pixel = vm["pixel"].as<double>();
     if (!(pixel > 0) || !std::isfinite(pixel))
       fail_input("--pixel must be > 0, got " + json_number(pixel));
-  } else if (header.cella[0] <= 0 || header.mx <= 0) {
-    pixel = 1.0;
-    log_warning(path + ": the header gives no pixel size; using 1 A (set --pixel)");
   } else {
-    const VoxelSize v = header.voxel_size();
-    if (std::abs(v.y - v.x) > 1e-4 * v.x)
-      fail_file(path, "pixels are not square (" + json_number(v.x) + " x " + json_number(v.y) +
-                          " A); give --pixel after resampling");
-    // CELLA is float32: 0.8 comes back as 0.7999999788; keep the 7 digits a float holds.
-    char text[32];
-    std::snprintf(text, sizeof text, "%.7g", v.x);
-    pixel = std::strtod(text, nullptr);
+    pixel = header_pixel(path, header);
   }
   views.voxel_size = VoxelSize{pixel, pixel, pixel};
   if (views.nz() < 2)

@@ -11,6 +11,7 @@
 #include "aet/core/array.hpp"
 #include "aet/core/device.hpp"
 #include "aet/hpc/slurm.hpp"
+#include "aet/io/mrc.hpp"
 #include "aet/networks/stage.hpp"
 #include "cli/cli.hpp"
 
@@ -35,6 +36,9 @@ void add_pixel_option(po::options_description& desc,
 // Reads a tilt series (MRC stack): the pixel size is --pixel when given (> 0), else the header's
 // (square pixels required), else 1 A with a warning; at least two views. Errors name the file.
 Array3 read_tilt_series(const std::string& path, const po::variables_map& vm);
+// The pixel size an MRC header gives, to the 7 digits its float32 holds (1 A, with a warning,
+// when it gives none); non-square pixels are an error naming the file.
+double header_pixel(const std::string& path, const MrcHeader& header);
 
 // ---- --elements A,B: the species, lightest first
 // `default_list` nullptr: no default (the option is optional).

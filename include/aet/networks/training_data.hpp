@@ -22,6 +22,17 @@ namespace aet::nn {
 TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t seed,
                                     const Device& dev);
 
+// A sample from a tilt series the project did not simulate (multislice, or measured views with a
+// published model): its reconstruction by the spec's recipe (RESIRE, spec.iterations, spec.step,
+// positivity, the given geometry) as the input and the ideal atom volume of `truth` as the target,
+// on the views' width in every direction, as make_training_sample does. The views must be square
+// with pixels of spec.pixel (the network learns one scale; the caller names the file when they
+// are not) and the truth in their frame (centred on voxel n // 2). tilt_max and tilt_step are
+// read off the geometry; dose is 0 (not known here).
+TrainingSample training_sample_from_series(const Array3& views, const TiltGeometry& geometry,
+                                           const AtomModel& truth, const TrainingDataSpec& spec,
+                                           const Device& dev);
+
 // The particle of sample `seed` (the truth of make_training_sample, centred, randomly oriented),
 // without simulating or reconstructing: cheap, for checking what a spec draws.
 AtomModel training_particle(const TrainingDataSpec& spec, std::uint64_t seed);
