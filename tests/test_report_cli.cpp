@@ -38,13 +38,13 @@ const std::string kCheapRun =
 
 // A small misaligned run with every stage the report draws: alignment (shifts, no
 // projection-matching rounds, to stay cheap), 32 iterations (the network's 30-iteration input is
-// a snapshot of them), the network with one pass, refinement.
+// a snapshot of them), the network with one pass, refinement with a probe tail.
 TEST(ReportCli, PipelineWritesEveryFigureAndTheMetricsTheyDrawFrom) {
   TempDir tmp;
   const std::string run = tmp.file("run");
   const auto r = run_aet(
       "pipeline --phantom pt-cuboctahedron-309 --tilt-range=-60:60:15 --iterations 32 "
-      "--shift-max 1 --align-rounds 0 --no-refine-angles --flips 1 --quiet --out " +
+      "--shift-max 1 --align-rounds 0 --no-refine-angles --flips 1 --probe-tail --quiet --out " +
       run);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string report = run + "/report.html";
@@ -65,6 +65,13 @@ TEST(ReportCli, PipelineWritesEveryFigureAndTheMetricsTheyDrawFrom) {
   // a trust per atom) was kept.
   EXPECT_EQ(html.find("standard deviation (pm; sigma_x, sigma_y, sigma_z") != std::string::npos,
             m["refinement"]["kept"].get<bool>());
+  // The refinement's probe tail (the simulator's is 0.111 of the core at 4 A; the preprocessing's
+  // background model takes part of it from these 9 views), in the metrics and among the report's
+  // decisions.
+  ASSERT_TRUE(m["refinement"]["probe_tail"].is_object()) << m["refinement"].dump();
+  EXPECT_GT(m["refinement"]["probe_tail"]["amplitude"].get<double>(), 0.03);
+  EXPECT_LT(m["refinement"]["probe_tail"]["amplitude"].get<double>(), 0.2);
+  EXPECT_NE(html.find("refined with a probe tail of 0."), std::string::npos);
 
   // What the pipeline records for the report: R1 per iteration (its last value is the run's R1),
   // each view's R1 against the reconstruction's projection (weighted by the views' sum |b| they
@@ -141,8 +148,7 @@ TEST(ReportCli, AnOrderedAlloysReportDrawsItsChemicalOrder) {
   TempDir tmp;
   const std::string run = tmp.file("run");
   auto r = run_aet(
-      "pipeline --phantom fept-l10 --iterations 30 --no-network --no-refine --quiet --out " +
-      run);
+      "pipeline --phantom fept-l10 --iterations 30 --no-network --no-refine --quiet --out " + run);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto m = nlohmann::json::parse(aet::test::read_text(run + "/metrics.json"));
   EXPECT_GE(m["evaluation"]["recall"].get<double>(), 0.99) << m["evaluation"].dump();

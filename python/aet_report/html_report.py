@@ -199,6 +199,10 @@ def add_histogram(rep, run, notes):
                        final.properties["model_weight"], final.species, bounds,
                        "refined weight"))
         decisions.append("refinement: " + how)
+        tail = refinement.get("probe_tail")
+        if isinstance(tail, dict):
+            decisions.append("refined with a probe tail of %.3f times each atom's core at %.2f A"
+                             % (tail.get("amplitude", 0.0), tail.get("width_angstrom", 0.0)))
     if panels:
         rep.figure("histogram", figures.intensity_histograms(panels),
                    "Per-atom intensity, stacked by species, with the class decision: dotted, "
