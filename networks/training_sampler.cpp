@@ -180,6 +180,26 @@ AtomModel training_particle(const TrainingDataSpec& spec, std::uint64_t seed) {
   return build_drawn_particle(spec, draw_sample(spec, seed));
 }
 
+// The sample's input (the spec's RESIRE recipe on the views, a cube of their width, normalised)
+// and target (the ideal volume of s.truth on the same grid): one recipe for simulated and given
+// series.
+static void add_input_and_target(const Array3& views, const TiltGeometry& geometry,
+                                 const TrainingDataSpec& spec, const Device& dev,
+                                 TrainingSample& s) {
+  ReconOptions opt;
+  opt.algorithm = Algorithm::resire;
+  opt.iterations = spec.iterations;
+  opt.step = spec.recon_step;
+  opt.positivity = true;
+  opt.device = dev;
+  const std::int64_t n = views.nx();
+  opt.nx = opt.ny = opt.nz = n;
+  s.input = reconstruct(views, geometry, opt).volume;
+  s.input.voxel_size = VoxelSize{spec.pixel, spec.pixel, spec.pixel};
+  normalise_volume(s.input);
+  s.target = ideal_atom_volume(s.truth, n, n, n, spec.pixel, spec.target_sigma);
+}
+
 TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t seed,
                                     const Device& dev) {
   check_training_spec(spec);
@@ -206,19 +226,7 @@ TrainingSample make_training_sample(const TrainingDataSpec& spec, std::uint64_t 
   // The network sees what a real reconstruction gives: the nominal angles, not the true ones.
   TiltGeometry geometry;
   for (const Euler& e : series.nominal) geometry.push_back(ViewGeometry::from_euler(e));
-  ReconOptions opt;
-  opt.algorithm = Algorithm::resire;
-  opt.iterations = spec.iterations;
-  opt.step = spec.recon_step;
-  opt.positivity = true;
-  opt.device = dev;
-  const std::int64_t n = series.views.nx();
-  opt.nx = opt.ny = opt.nz = n;
-  s.input = reconstruct(series.views, geometry, opt).volume;
-  s.input.voxel_size = VoxelSize{spec.pixel, spec.pixel, spec.pixel};
-  normalise_volume(s.input);
-
-  s.target = ideal_atom_volume(s.truth, n, n, n, spec.pixel, spec.target_sigma);
+  add_input_and_target(series.views, geometry, spec, dev, s);
   s.truth.set_info("training_seed", std::to_string(seed));
   return s;
 }
@@ -249,18 +257,7 @@ TrainingSample training_sample_from_series(const Array3& views, const TiltGeomet
   std::vector<double> steps;
   for (std::size_t i = 1; i < tilt.size(); ++i) steps.push_back(tilt[i] - tilt[i - 1]);
   s.tilt_step = steps.empty() ? 0.0 : median_of(std::move(steps));
-  ReconOptions opt;
-  opt.algorithm = Algorithm::resire;
-  opt.iterations = spec.iterations;
-  opt.step = spec.recon_step;
-  opt.positivity = true;
-  opt.device = dev;
-  const std::int64_t n = views.nx();
-  opt.nx = opt.ny = opt.nz = n;
-  s.input = reconstruct(views, geometry, opt).volume;
-  s.input.voxel_size = VoxelSize{spec.pixel, spec.pixel, spec.pixel};
-  normalise_volume(s.input);
-  s.target = ideal_atom_volume(s.truth, n, n, n, spec.pixel, spec.target_sigma);
+  add_input_and_target(views, geometry, spec, dev, s);
   return s;
 }
 
