@@ -191,6 +191,45 @@ TEST(Align, AlignedSeriesIsKeptAfterTheCheck) {
   EXPECT_EQ(s.rounds.size(), 2u);
 }
 
+// Progress kept after each round (aet align / aet pipeline --checkpoint): a run that goes on
+// after round 1 or 2 of a stopped one ends with the geometry and figures of a run never stopped.
+TEST(Align, GoingOnAfterASavedRoundEndsAsARunNeverStopped) {
+  const phantoms::TiltSeries s = small_series(3.0, 1.5, 53, 12);
+  AlignOptions opt;
+  opt.rounds = 3;
+  opt.recon_iterations = 6;
+  std::vector<AlignRoundState> saved;
+  opt.save_round = [&](const AlignRoundState& st) { saved.push_back(st); };
+  const AlignResult whole = align_tilt_series(s.views, s.nominal, opt);
+  ASSERT_FALSE(whole.already_aligned);
+  ASSERT_EQ(saved.size(), whole.rounds.size());
+  ASSERT_GE(saved.size(), 2u);
+  EXPECT_EQ(saved[0].rounds_done, 1);
+  EXPECT_FALSE(saved[0].volume.empty());
+  for (std::size_t i = 0; i + 1 < saved.size(); ++i) {
+    AlignOptions again = opt;
+    again.save_round = nullptr;
+    again.resume = &saved[i];
+    const AlignResult r = align_tilt_series(s.views, s.nominal, again);
+    ASSERT_EQ(r.geometry.size(), whole.geometry.size());
+    for (std::size_t k = 0; k < r.geometry.size(); ++k) {
+      EXPECT_EQ(r.geometry[k].R, whole.geometry[k].R) << "after round " << i + 1 << ", view " << k;
+      EXPECT_EQ(r.geometry[k].shift, whole.geometry[k].shift);
+    }
+    EXPECT_EQ(r.tilt_axis_deg, whole.tilt_axis_deg);
+    EXPECT_EQ(r.r1_initial, whole.r1_initial);
+    EXPECT_EQ(r.r1_final, whole.r1_final);
+    ASSERT_EQ(r.rounds.size(), whole.rounds.size());
+    for (std::size_t k = 0; k < r.rounds.size(); ++k) EXPECT_EQ(r.rounds[k].r1, whole.rounds[k].r1);
+  }
+  // Progress of other views or options is refused, not used.
+  AlignOptions wrong = opt;
+  AlignRoundState bad = saved[0];
+  bad.geometry.pop_back();
+  wrong.resume = &bad;
+  EXPECT_THROW(align_tilt_series(s.views, s.nominal, wrong), InputError);
+}
+
 TEST(Align, RejectsBadInput) {
   const phantoms::TiltSeries s = small_series(0, 0, 41, 36);
   AlignOptions opt;

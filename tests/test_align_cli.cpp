@@ -2,6 +2,7 @@
 // an angle search beyond its range, one view, an all-zero view) exits 2 and writes nothing.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 #include "aet/io/angles.hpp"
@@ -62,6 +63,50 @@ TEST(AlignCli, WritesOutputsAndRejectsBadInput) {
                 .exit_code,
             2);
   EXPECT_FALSE(test::file_exists(dir.file("bad")));
+}
+
+// aet align --checkpoint: the progress after each round is kept in the folder, and a run that
+// stopped before it finished (here: the finished run's key removed) goes on after its last
+// round, ending with the geometry of a run without checkpoints; a finished alignment is taken.
+TEST(AlignCli, CheckpointsKeepTheRoundsAndTheResult) {
+  const phantoms::TiltSeries s = small_series(3.0, 1.0, 54, 12);
+  test::TempDir dir;
+  write_mrc(dir.file("t.mrc"), s.views, MrcKind::stack);
+  std::string tlt;
+  for (const auto& e : s.nominal) tlt += std::to_string(e.theta) + "\n";
+  test::write_text(dir.file("t.tlt"), tlt);
+  const std::string base = "align --tilts " + dir.file("t.mrc") + " --angles " + dir.file("t.tlt") +
+                           " --rounds 2 --iterations 5 --no-angles --threads 1";
+  const std::string ck = dir.file("ck");
+  auto r = test::run_aet(base + " --checkpoint " + ck + " --out " + dir.file("a") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(test::file_exists(ck + "/align.progress_key"));
+  ASSERT_TRUE(test::file_exists(ck + "/align.key"));
+  std::remove((ck + "/align.key").c_str());
+  r = test::run_aet(base + " --checkpoint " + ck + " --out " + dir.file("b") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("going on after round 2 of the checkpoint"), std::string::npos)
+      << r.output;
+  r = test::run_aet(base + " --out " + dir.file("c") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_aet(base + " --checkpoint " + ck + " --out " + dir.file("d") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("taken from the checkpoint"), std::string::npos) << r.output;
+  const std::string geometry = test::read_text(dir.file("c/geometry.txt"));
+  for (const char* run : {"a", "b", "d"})
+    EXPECT_EQ(test::read_text(dir.file(std::string(run) + "/geometry.txt")), geometry) << run;
+  for (const char* f : {"aligned.mrc", "preprocessed.mrc"})
+    EXPECT_EQ(read_mrc(dir.file(std::string("d/") + f)).vector(),
+              read_mrc(dir.file(std::string("c/") + f)).vector())
+        << f;
+  // Another setting: nothing is taken.
+  r = test::run_aet(base + " --no-axis --checkpoint " + ck + " --out " + dir.file("e") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("checkpoint in"), std::string::npos) << r.output;
+  // The checkpoint folder inside --out would go with a stopped run's output folder.
+  r = test::run_aet(base + " --checkpoint " + dir.file("f/ck") + " --out " + dir.file("f") +
+                    " 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
 }  // namespace

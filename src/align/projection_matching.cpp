@@ -341,7 +341,18 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
 
   // A series that is aligned already costs a fraction of a reconstruction, not the rounds.
   bool rounds = opt.rounds > 0;
-  if (opt.quick_check && rounds && (opt.refine_shifts || opt.refine_axis) && nx >= 32 && ny >= 32) {
+  const AlignRoundState* resume = opt.resume;
+  if (resume) {
+    // Saved after a round of a run with these views and options: its check found work to do.
+    if (resume->geometry.size() != static_cast<std::size_t>(nv) ||
+        resume->best_geometry.size() != static_cast<std::size_t>(nv) ||
+        resume->rounds_done < 1 || resume->rounds_done > opt.rounds ||
+        (!resume->volume.empty() && resume->volume.nx() != nx))
+      fail_input("align: the saved progress does not belong to these views and options");
+    res.check_shift_px = resume->check_shift_px;
+    res.check_axis_deg = resume->check_axis_deg;
+  } else if (opt.quick_check && rounds && (opt.refine_shifts || opt.refine_axis) && nx >= 32 &&
+             ny >= 32) {
     const QuickCheck q =
         quick_check(pre, geom, nom_R, opt, max_shift, opt.refine_axis && single_axis);
     res.check_shift_px = q.shift_px;
@@ -357,7 +368,7 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   }
   ReconResult final_rec;
   if (!res.already_aligned) {
-    if (opt.coarse) {
+    if (opt.coarse && !resume) {
       // The common line needs the whole object in every view (its projection onto the axis is then
       // the same in all views); for a film it is left to projection matching.
       if (opt.refine_axis && single_axis && !cut) {
@@ -381,7 +392,41 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
     };
     Progress progress("align", opt.rounds);
     Array3 volume;  // the last round's reconstruction: the next round starts from it
-    for (int round = 0; round < opt.rounds; ++round) {
+    int first_round = 0;
+    bool converged = false;
+    if (resume) {
+      geom = resume->geometry;
+      alpha = resume->axis_deg;
+      volume = resume->volume;
+      best_geom = resume->best_geometry;
+      best_alpha = resume->best_axis_deg;
+      best_r1 = resume->best_r1;
+      res.rounds = resume->rounds;
+      res.r1_initial = resume->r1_initial;
+      first_round = resume->rounds_done;
+      converged = resume->converged;
+      progress.set(first_round);
+      log_verbose("align: going on after round " + std::to_string(first_round) +
+                  " of saved progress");
+    }
+    const auto save = [&](int rounds_done) {
+      if (!opt.save_round) return;
+      AlignRoundState st;
+      st.rounds_done = rounds_done;
+      st.converged = converged;
+      st.check_shift_px = res.check_shift_px;
+      st.check_axis_deg = res.check_axis_deg;
+      st.geometry = geom;
+      st.axis_deg = alpha;
+      st.volume = volume;
+      st.best_geometry = best_geom;
+      st.best_axis_deg = best_alpha;
+      st.best_r1 = best_r1;
+      st.rounds = res.rounds;
+      st.r1_initial = res.r1_initial;
+      opt.save_round(st);
+    };
+    for (int round = first_round; round < opt.rounds && !converged; ++round) {
       ReconOptions ro_round = volume.empty() ? ro_cold : ro;
       ro_round.initial = volume.empty() ? nullptr : &volume;
       ReconResult rec = reconstruct(pre, geom, ro_round);
@@ -392,6 +437,8 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
       if (!opt.refine_shifts && !(opt.refine_axis && search)) {
         res.rounds.push_back({round + 1, r1, 0.0, 0.0});
         progress.advance();
+        converged = true;
+        save(round + 1);
         break;
       }
       TiltGeometry next = geom;
@@ -426,7 +473,8 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
                   ", shift change " + std::to_string(rms(ds)) + " px, angle change " +
                   std::to_string(rms(dw)) + " deg, axis " + std::to_string(alpha) + " deg");
       progress.advance();
-      if (round > 0 && rms(ds) < 0.01 && rms(dw) < 0.005) break;
+      converged = round > 0 && rms(ds) < 0.01 && rms(dw) < 0.005;
+      save(round + 1);
     }
     progress.finish();
 

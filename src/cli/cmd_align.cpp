@@ -20,6 +20,7 @@
 #include "aet/recon/projector.hpp"
 #include "cli/cli.hpp"
 #include "cli/options.hpp"
+#include "pipeline/checkpoint.hpp"
 
 namespace aet::cli {
 
@@ -44,6 +45,8 @@ int run_align(const Invocation& inv) {
       "with --refine-angles: half-range of the grid search of each view's rotation about its tilt "
       "axis before the local fit, for views recorded far off (0 = local fit only)");
   // clang-format on
+  add_checkpoint_option(desc,
+      "the alignment's progress after every projection-matching round, and its result,");
   add_pixel_option(desc);
   add_common_options(desc);
   add_alignment_options(desc);
@@ -71,6 +74,7 @@ int run_align(const Invocation& inv) {
   read_alignment_options(vm, opt);
   opt.seed = seed_or_default(vm);
   opt.device = resolve_recon_device(vm);
+  const CheckpointOption cko = checkpoint_option(p, {"tilts", "angles"});
 
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
@@ -91,7 +95,26 @@ int run_align(const Invocation& inv) {
                 {"aligned.mrc", "preprocessed.mrc", "geometry.txt", "aligned_angles.txt",
                  "aligned.tlt", "shifts.xf", "align.log", "align.json"});
   const auto t0 = std::chrono::steady_clock::now();
-  const AlignResult r = align_tilt_series(views, angles.views, opt);
+  // With --checkpoint: a finished alignment of the same input and settings is taken whole, the
+  // rounds of a stopped one are gone on from.
+  detail::Checkpoint ck(cko.dir, views, angles.views, TiltGeometry{}, cko.settings);
+  AlignResult r;
+  if (ck.begin("align")) {
+    r = detail::load_align_result(ck);
+    log_info("aet align: the alignment taken from the checkpoint in " + cko.dir);
+  } else {
+    AlignRoundState saved;
+    if (detail::load_align_round(ck, saved)) {
+      opt.resume = &saved;
+      log_info("aet align: going on after round " + std::to_string(saved.rounds_done) +
+               " of the checkpoint in " + cko.dir);
+    }
+    if (ck.enabled())
+      opt.save_round = [&ck](const AlignRoundState& st) { detail::save_align_round(ck, st); };
+    r = align_tilt_series(views, angles.views, opt);
+    detail::save_align_result(ck, r);
+    ck.done();
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<Euler> residual;

@@ -108,12 +108,11 @@ int run_pipeline(const Invocation& inv) {
     ("no-refine", "keep the traced atoms: skip their refinement against the views")
     ("no-analysis", "skip the analysis of the final model (lattice, strain, surface, facets: "
        "analysis.json and the extra columns of atoms.xyz)")
-    ("no-report", "do not write report.html (docs/report.md; aet report DIR writes it later)")
-    ("checkpoint", po::value<std::string>()->value_name("DIR"),
-       "keep the alignment, reconstruction and network results in DIR as each finishes; the same "
-       "command run again (after a time limit, scancel, a crash) takes them from DIR instead of "
-       "computing them again, as long as the input and the settings are the same. DIR outside "
-       "--out")
+    ("no-report", "do not write report.html (docs/report.md; aet report DIR writes it later)");
+  add_checkpoint_option(desc,
+      "the alignment, reconstruction and network results as each finishes (and the alignment's "
+      "rounds as they finish)");
+  desc.add_options()
     ("checkpoint-every", po::value<int>()->default_value(10)->value_name("N"),
        "with --checkpoint: keep a plain RESIRE or SIRT solve's progress every N iterations, so "
        "that a stopped run goes on from there (0: only finished stages)")
@@ -199,28 +198,13 @@ int run_pipeline(const Invocation& inv) {
   o.bootstrap = vm["bootstrap"].as<int>();
   check_pipeline_options(o);
   if (vm.count("checkpoint")) {
-    namespace fs = std::filesystem;
-    const fs::path ck = fs::absolute(vm["checkpoint"].as<std::string>()).lexically_normal();
-    const fs::path out = fs::absolute(vm["out"].as<std::string>()).lexically_normal();
-    const auto rel = ck.lexically_relative(out);
-    // A stopped run removes the output folder it created, and the checkpoints with it.
-    if (!rel.empty() && *rel.begin() != "..")
-      fail_input("--checkpoint " + vm["checkpoint"].as<std::string>() +
-                 ": put the checkpoint folder outside --out");
-    o.checkpoint_dir = ck.string();
+    const CheckpointOption ck =
+        checkpoint_option(p, {"no-report", "tilts", "angles", "truth"});
+    o.checkpoint_dir = ck.dir;
+    o.checkpoint_settings = ck.settings;
     o.checkpoint_every = vm["checkpoint-every"].as<int>();
     if (o.checkpoint_every < 0)
       fail_input("--checkpoint-every must be >= 0, got " + std::to_string(o.checkpoint_every));
-    // Every setting but those that change no stage's result; the input files enter by content.
-    std::istringstream lines(p.effective_config);
-    std::string line;
-    while (std::getline(lines, line)) {
-      const std::string key = line.substr(0, line.find(" = "));
-      static const std::set<std::string> ignored = {
-          "threads",   "quiet",  "verbose", "out",    "checkpoint", "checkpoint-every",
-          "no-report", "strict", "tilts",   "angles", "truth"};
-      if (!ignored.count(key)) o.checkpoint_settings += line + "\n";
-    }
   }
 
   PipelineObserver log;  // lines on stderr; progress drawn there as by every command

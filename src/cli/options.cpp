@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include "aet/core/elements.hpp"
@@ -211,6 +212,40 @@ void add_probe_tail_option(po::options_description& desc, const char* where) {
                       "fit a probe tail with the atoms: a second, wide Gaussian under every atom "
                       "(amplitude and width fitted to the views; docs/refinement.md)")
                          .c_str());
+}
+
+void add_checkpoint_option(po::options_description& desc, const char* what) {
+  desc.add_options()("checkpoint", po::value<std::string>()->value_name("DIR"),
+                     (std::string("keep ") + what +
+                      " in DIR; the same command run again (after a time limit, scancel, a "
+                      "crash) takes them from DIR instead of computing them again, as long as "
+                      "the input and the settings are the same. DIR outside --out")
+                         .c_str());
+}
+
+CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>& ignored) {
+  namespace fs = std::filesystem;
+  CheckpointOption c;
+  if (!p.vm.count("checkpoint")) return c;
+  const std::string given = p.vm["checkpoint"].as<std::string>();
+  if (given.empty()) fail_input("--checkpoint: empty folder name");
+  const fs::path ck = fs::absolute(given).lexically_normal();
+  if (p.vm.count("out")) {
+    const fs::path out = fs::absolute(p.vm["out"].as<std::string>()).lexically_normal();
+    const auto rel = ck.lexically_relative(out);
+    if (!rel.empty() && *rel.begin() != "..")
+      fail_input("--checkpoint " + given + ": put the checkpoint folder outside --out");
+  }
+  c.dir = ck.string();
+  static const std::set<std::string> never = {
+      "threads", "quiet", "verbose", "out", "checkpoint", "checkpoint-every", "strict"};
+  std::istringstream lines(p.effective_config);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const std::string key = line.substr(0, line.find(" = "));
+    if (!never.count(key) && !ignored.count(key)) c.settings += line + "\n";
+  }
+  return c;
 }
 
 void add_model_option(po::options_description& desc) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,19 @@ int flips_option(const po::variables_map& vm);
 Device network_device(const po::variables_map& vm, const Device& recon_device);
 // The network stage's options from --no-network, --model, --flips and --device.
 nn::StageOptions network_stage_options(const po::variables_map& vm, const Device& recon_device);
+
+// ---- Checkpoints (aet pipeline, aet align): --checkpoint DIR, with `what` the command's own
+// words for what it keeps there.
+void add_checkpoint_option(po::options_description& desc, const char* what);
+struct CheckpointOption {
+  std::string dir;       // absolute; empty without --checkpoint
+  std::string settings;  // part of the checkpoints' keys: "key = value" lines
+};
+// DIR checked to lie outside --out (a stopped run removes the output folder it created, with what
+// is in it); the settings are every option's value but those of `ignored` (the input files, which
+// enter the keys by content, and options that change no result) and --threads, --quiet,
+// --verbose, --out, --checkpoint, --checkpoint-every and --strict.
+CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>& ignored);
 
 // ---- Slurm (aet submit, aet benchmark --slurm): --partition, --account, --qos, --time, --cpus,
 // --gpus, --mem, --throttle, --job-name, --sbatch, --module, --container, --aet, --workdir.

@@ -19,6 +19,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
+Json rounds_json(const std::vector<AlignRound>& rounds) {
+  Json j = Json::array();
+  for (const AlignRound& d : rounds) j.push_back({d.round, d.r1, d.shift_change_px, d.angle_change_deg});
+  return j;
+}
+
+std::vector<AlignRound> rounds_from_json(const Json& j) {
+  std::vector<AlignRound> rounds;
+  for (const Json& d : j)
+    rounds.push_back({d.at(0).get<int>(), d.at(1).get<double>(), d.at(2).get<double>(),
+                      d.at(3).get<double>()});
+  return rounds;
+}
+
+[[noreturn]] void damaged_alignment(const nlohmann::json::exception& e) {
+  throw InputError(std::string("a damaged alignment checkpoint (remove the checkpoint folder): ") +
+                   e.what());
+}
+
 }  // namespace
 
 Checkpoint::Checkpoint(const std::string& dir, const Array3& views,
@@ -158,6 +177,97 @@ bool Checkpoint::has_progress() const {
 
 void Checkpoint::done() const {
   if (enabled()) write_text_file(file("key"), key_ + "\n");
+}
+
+void save_align_round(const Checkpoint& ck, const AlignRoundState& st) {
+  if (!ck.enabled()) return;
+  ck.begin_progress();
+  ck.save_geometry("round.geometry", st.geometry);
+  ck.save_geometry("round.best_geometry", st.best_geometry);
+  if (!st.volume.empty()) ck.save_array("round.volume", st.volume, MrcKind::volume);
+  ck.save_json("round", Json{{"rounds_done", st.rounds_done},
+                             {"converged", st.converged},
+                             {"check_shift_px", st.check_shift_px},
+                             {"check_axis_deg", st.check_axis_deg},
+                             {"axis_deg", st.axis_deg},
+                             {"best_axis_deg", st.best_axis_deg},
+                             {"best_r1", st.best_r1},
+                             {"r1_initial", st.r1_initial},
+                             {"volume", !st.volume.empty()},
+                             {"rounds", rounds_json(st.rounds)}});
+  ck.end_progress();
+}
+
+bool load_align_round(const Checkpoint& ck, AlignRoundState& st) {
+  if (!ck.has_progress()) return false;
+  const Json j = ck.load_json("round");
+  try {
+    st.rounds_done = j.at("rounds_done").get<int>();
+    st.converged = j.at("converged").get<bool>();
+    st.check_shift_px = j.at("check_shift_px").get<double>();
+    st.check_axis_deg = j.at("check_axis_deg").get<double>();
+    st.axis_deg = j.at("axis_deg").get<double>();
+    st.best_axis_deg = j.at("best_axis_deg").get<double>();
+    st.best_r1 = j.at("best_r1").get<double>();
+    st.r1_initial = j.at("r1_initial").get<double>();
+    st.rounds = rounds_from_json(j.at("rounds"));
+    st.volume = j.at("volume").get<bool>() ? ck.load_array("round.volume") : Array3();
+  } catch (const nlohmann::json::exception& e) {
+    damaged_alignment(e);
+  }
+  st.geometry = ck.load_geometry("round.geometry");
+  st.best_geometry = ck.load_geometry("round.best_geometry");
+  return true;
+}
+
+void save_align_result(const Checkpoint& ck, const AlignResult& r) {
+  if (!ck.enabled()) return;
+  ck.save_array("views", r.views, MrcKind::stack);
+  ck.save_geometry("geometry", r.geometry);
+  ck.save_json("result", Json{{"sample", sample_name(r.sample)},
+                              {"border_fraction", r.border_fraction},
+                              {"tilt_axis_deg", r.tilt_axis_deg},
+                              {"rounds", rounds_json(r.rounds)},
+                              {"r1_initial", r.r1_initial},
+                              {"r1_final", r.r1_final},
+                              {"model_atoms", r.model_atoms},
+                              {"model_r1_initial", r.model_r1_initial},
+                              {"model_r1_final", r.model_r1_final},
+                              {"angles_rejected", r.angles_rejected},
+                              {"angle_change_px", r.angle_change_px},
+                              {"angles_deferred", r.angles_deferred},
+                              {"search_change_deg", r.search_change_deg},
+                              {"already_aligned", r.already_aligned},
+                              {"check_shift_px", r.check_shift_px},
+                              {"check_axis_deg", r.check_axis_deg}});
+}
+
+AlignResult load_align_result(const Checkpoint& ck) {
+  AlignResult r;
+  const Json j = ck.load_json("result");
+  try {
+    r.sample = parse_sample(j.at("sample").get<std::string>());
+    r.border_fraction = j.at("border_fraction").get<double>();
+    r.tilt_axis_deg = j.at("tilt_axis_deg").get<double>();
+    r.rounds = rounds_from_json(j.at("rounds"));
+    r.r1_initial = j.at("r1_initial").get<double>();
+    r.r1_final = j.at("r1_final").get<double>();
+    r.model_atoms = j.at("model_atoms").get<std::size_t>();
+    r.model_r1_initial = j.at("model_r1_initial").get<double>();
+    r.model_r1_final = j.at("model_r1_final").get<double>();
+    r.angles_rejected = j.at("angles_rejected").get<bool>();
+    r.angle_change_px = j.at("angle_change_px").get<double>();
+    r.angles_deferred = j.at("angles_deferred").get<bool>();
+    r.search_change_deg = j.at("search_change_deg").get<std::vector<double>>();
+    r.already_aligned = j.at("already_aligned").get<bool>();
+    r.check_shift_px = j.at("check_shift_px").get<double>();
+    r.check_axis_deg = j.at("check_axis_deg").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    damaged_alignment(e);
+  }
+  r.views = ck.load_array("views");
+  r.geometry = ck.load_geometry("geometry");
+  return r;
 }
 
 }  // namespace aet::detail

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "aet/align/align.hpp"
 #include "aet/core/array.hpp"
 #include "aet/core/json.hpp"
 #include "aet/geometry/rotation.hpp"
@@ -58,5 +59,15 @@ class Checkpoint {
   std::string dir_, key_, stage_;
   std::vector<std::string> resumed_;
 };
+
+// The alignment's progress after a projection-matching round (AlignOptions::save_round), kept as
+// progress of the current stage: save_align_round writes it whole or not at all (for a reader),
+// load_align_round returns false when DIR holds none for this key.
+void save_align_round(const Checkpoint& ck, const AlignRoundState& state);
+bool load_align_round(const Checkpoint& ck, AlignRoundState& state);
+
+// A finished alignment (aet align): every field of the result, under the current stage.
+void save_align_result(const Checkpoint& ck, const AlignResult& result);
+AlignResult load_align_result(const Checkpoint& ck);
 
 }  // namespace aet::detail

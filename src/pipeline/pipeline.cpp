@@ -354,6 +354,15 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
       seconds["align"] = 0.0;
       resumed();
     } else {
+      // Rounds finished by a stopped run with the same input and settings: go on after them.
+      AlignRoundState saved;
+      if (detail::load_align_round(ck, saved)) {
+        ao.resume = &saved;
+        log.line("  going on after round " + std::to_string(saved.rounds_done) +
+                 " of the checkpoint in " + o.checkpoint_dir);
+      }
+      if (ck.enabled())
+        ao.save_round = [&ck](const AlignRoundState& st) { detail::save_align_round(ck, st); };
       const auto t_align = Clock::now();
       AlignResult al = align_tilt_series(r.views, r.nominal, ao);
       seconds["align"] = seconds_since(t_align);

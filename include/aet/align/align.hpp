@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ struct PreprocessOptions {
 // normalisation, in that order. Throws InputError for an empty stack or non-finite values.
 Array3 preprocess_views(const Array3& views, const PreprocessOptions& opt);
 
+struct AlignRoundState;  // below
+
 struct AlignOptions {
   // automatic: detect_sample on the views. A film turns the background subtraction and the
   // normalisation off (whatever `preprocess` says) and per-view angles are not refined.
@@ -76,6 +79,12 @@ struct AlignOptions {
   double max_shift_px = 0;  // 0 = auto (a quarter of the view width)
   Device device;            // cpu default
   std::uint64_t seed = 0;   // recorded; the methods are deterministic
+  // Progress kept between projection-matching rounds (aet align / aet pipeline --checkpoint):
+  // `save_round`, when set, receives the state after every round; `resume`, when given, is a
+  // state saved by a run with the same views and options, and the rounds go on after it, ending
+  // with the result of a run that was never stopped (AlignRoundState below).
+  std::function<void(const AlignRoundState&)> save_round;
+  const AlignRoundState* resume = nullptr;
 };
 
 struct AlignRound {
@@ -83,6 +92,22 @@ struct AlignRound {
   double r1;                // R1 of the round's reconstruction against the views (before updates)
   double shift_change_px;   // RMS shift update of the round
   double angle_change_deg;  // RMS rotation update of the round (per view, axis included)
+};
+
+// Everything projection matching carries from one round to the next: enough to go on from a
+// finished round as if the run had never stopped.
+struct AlignRoundState {
+  int rounds_done = 0;
+  bool converged = false;      // the last round changed nothing: no more rounds
+  double check_shift_px = 0;   // what the half-resolution check measured (AlignResult)
+  double check_axis_deg = 0;
+  TiltGeometry geometry;       // the geometry the next round starts from
+  double axis_deg = 0;         // its tilt axis
+  Array3 volume;               // the last round's reconstruction (the next one starts from it)
+  TiltGeometry best_geometry;  // the best geometry so far, its axis and R1
+  double best_axis_deg = 0, best_r1 = 0;
+  std::vector<AlignRound> rounds;
+  double r1_initial = 0;
 };
 
 struct AlignResult {
