@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Stops the demo pipeline with SIGKILL, SIGTERM and SIGINT at spread-out points and checks what
 a user relies on (docs/hardening.md, "Stopped runs"):
 
@@ -130,6 +130,10 @@ def compare(ref, got):
         elif n.endswith(".h5"):
             with h5py.File(a, "r") as x, h5py.File(b, "r") as y:
                 compare_h5(x, y, out)
+        elif n.endswith((".txt", ".tlt")):
+            body = lambda f: [l for l in open(f).read().splitlines() if not l.startswith("#")]
+            if body(a) != body(b):
+                out.append(f"{n}: lines differ")
         # pipeline.log and report.html hold times and paths: their numbers are those above.
     return out
 
