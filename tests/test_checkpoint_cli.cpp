@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -91,10 +92,26 @@ TEST(CheckpointCli, AStoppedRunGoesOnFromItsCheckpoints) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(atom_lines(tmp.file("a/atoms.xyz")), atom_lines(tmp.file("b/atoms.xyz")));
 
-  // A setting that changes the result: the stored alignment is not taken; its key goes before
-  // anything is saved over it.
+  // A setting of the tracing only: every checkpointed stage is taken.
+  r = run_aet(line(with({"--checkpoint", ck, "--out", tmp.file("t"), "--min-distance", "2.1"})) +
+              " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(resumed(tmp.file("t/metrics.json")),
+            (std::vector<std::string>{"align", "reconstruct", "angles"}));
+  // A setting of the reconstruction: the alignment is taken, the reconstruction computed again,
+  // and the log says so.
+  std::vector<std::string> more = with({"--checkpoint", ck, "--out", tmp.file("i")});
+  *(std::find(more.begin(), more.end(), "--iterations") + 1) = "21";
+  r = run_aet(line(more) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(resumed(tmp.file("i/metrics.json")), std::vector<std::string>{"align"});
+  EXPECT_TRUE(contains(r.output, "the checkpoint's reconstruct")) << r.output;
+  EXPECT_TRUE(contains(r.output, "is of other input or settings: computed again")) << r.output;
+
+  // A setting of the alignment: the stored alignment is not taken; its key goes before anything
+  // is saved over it.
   const pid_t again =
-      test::start_aet(with({"--checkpoint", ck, "--out", tmp.file("c"), "--min-distance", "2.1"}),
+      test::start_aet(with({"--checkpoint", ck, "--out", tmp.file("c"), "--no-shifts"}),
                       tmp.file("log2"));
   ASSERT_GT(again, 0);
   for (int i = 0; i < 600 && test::file_exists(ck + "/align.key"); ++i)
@@ -102,6 +119,7 @@ TEST(CheckpointCli, AStoppedRunGoesOnFromItsCheckpoints) {
   EXPECT_FALSE(test::file_exists(ck + "/align.key"));
   EXPECT_EQ(test::stop_with(again, SIGTERM), 143);
   EXPECT_FALSE(contains(read_text(tmp.file("log2")), "taken from the checkpoint"));
+  EXPECT_TRUE(contains(read_text(tmp.file("log2")), "the checkpoint's align")) << read_text(tmp.file("log2"));
 
   // The checkpoint folder inside --out would go with a stopped run's output folder.
   r = run_aet(line(with({"--checkpoint", tmp.file("d/ck"), "--out", tmp.file("d")})) + " 2>&1");

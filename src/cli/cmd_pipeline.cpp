@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -198,10 +199,27 @@ int run_pipeline(const Invocation& inv) {
   o.bootstrap = vm["bootstrap"].as<int>();
   check_pipeline_options(o);
   if (vm.count("checkpoint")) {
-    const CheckpointOption ck =
-        checkpoint_option(p, {"no-report", "tilts", "angles", "truth"});
+    // The options of one stage and of the stages after the network (which always run); every
+    // other option changes every checkpointed stage. The input files enter the keys by content.
+    static const std::map<std::string, std::string> stage_of = {
+        {"align", "align"},          {"no-align", "align"},      {"align-rounds", "align"},
+        {"align-iterations", "align"}, {"no-refine-angles", "align"}, {"angle-search", "align"},
+        {"no-background", "align"},  {"no-normalise", "align"},  {"no-hot-pixels", "align"},
+        {"denoise", "align"},        {"no-axis", "align"},       {"no-shifts", "align"},
+        {"no-coarse", "align"},      {"max-shift", "align"},     {"algorithm", "reconstruct"},
+        {"iterations", "reconstruct"}, {"flips", "network"}};
+    std::set<std::string> not_common = {"no-report", "tilts",       "angles",     "truth",
+                                        "elements",  "min-distance", "no-refine", "no-analysis",
+                                        "position-prior", "probe-tail", "bootstrap"};
+    for (const auto& [option, stage] : stage_of) not_common.insert(option);
+    const CheckpointOption ck = checkpoint_option(p, not_common);
     o.checkpoint_dir = ck.dir;
     o.checkpoint_settings = ck.settings;
+    std::istringstream lines(p.effective_config);
+    std::string line;
+    while (std::getline(lines, line))
+      if (const auto it = stage_of.find(line.substr(0, line.find(" = "))); it != stage_of.end())
+        o.checkpoint_stage_settings[it->second] += line + "\n";
     o.checkpoint_every = vm["checkpoint-every"].as<int>();
     if (o.checkpoint_every < 0)
       fail_input("--checkpoint-every must be >= 0, got " + std::to_string(o.checkpoint_every));

@@ -42,8 +42,10 @@ std::vector<AlignRound> rounds_from_json(const Json& j) {
 
 Checkpoint::Checkpoint(const std::string& dir, const Array3& views,
                        const std::vector<Euler>& nominal, const TiltGeometry& geometry,
-                       const std::string& settings)
-    : dir_(dir) {
+                       const std::string& settings,
+                       std::map<std::string, std::string> stage_settings,
+                       std::function<void(const std::string&)> log)
+    : dir_(dir), stage_settings_(std::move(stage_settings)), log_(std::move(log)) {
   if (dir_.empty()) return;
   ensure_directory(dir_);
   // What the key covers, as text: version, dimensions and pixel size, the views' digest, every
@@ -72,12 +74,17 @@ Checkpoint::Checkpoint(const std::string& dir, const Array3& views,
 
 bool Checkpoint::begin(const std::string& stage) {
   if (!enabled()) return false;
-  const std::string chained = key_ + "\n" + stage;
+  const auto own = stage_settings_.find(stage);
+  const std::string chained =
+      key_ + "\n" + stage + "\n" + (own == stage_settings_.end() ? "" : own->second);
   key_ = nn::detail::sha256_hex(chained.data(), chained.size());
   stage_ = stage;
   std::string stored = read_text_file(file("key"));
   while (!stored.empty() && stored.back() == '\n') stored.pop_back();
   if (stored == key_) return true;
+  if (!stored.empty() && log_)
+    log_("  the checkpoint's " + stage + " (" + file("key") +
+         ") is of other input or settings: computed again");
   // Another run's result: its key goes before any file is replaced, so that files half replaced
   // by a run killed while saving can never pass for that run's.
   std::error_code ec;

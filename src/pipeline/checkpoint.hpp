@@ -6,6 +6,8 @@
 // written last, so a stage killed while saving is simply computed again.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,12 +24,16 @@ class Checkpoint {
   // `dir` empty: no checkpoints (every call below is a no-op or false). The fingerprint covers
   // aet's version, the views (dimensions, pixel size, every value), the nominal angles, the given
   // geometry and `settings` (every setting that changes a result, as text).
+  // `stage_settings`: the settings that change one stage (and, by the chain, the later ones).
+  // `log`, when set, is told when DIR holds a stage's result for other input or settings.
   Checkpoint(const std::string& dir, const Array3& views, const std::vector<Euler>& nominal,
-             const TiltGeometry& geometry, const std::string& settings);
+             const TiltGeometry& geometry, const std::string& settings,
+             std::map<std::string, std::string> stage_settings = {},
+             std::function<void(const std::string&)> log = nullptr);
   bool enabled() const { return !dir_.empty(); }
 
-  // Starts stage `stage`: its key, chained after the previous stage's. Returns whether DIR holds
-  // this stage's result under that key.
+  // Starts stage `stage`: its key, chained after the previous stage's with the stage's own
+  // settings. Returns whether DIR holds this stage's result under that key.
   bool begin(const std::string& stage);
 
   // The stage's files (read after begin() returned true, written before done()).
@@ -57,6 +63,8 @@ class Checkpoint {
  private:
   std::string file(const std::string& name) const;
   std::string dir_, key_, stage_;
+  std::map<std::string, std::string> stage_settings_;
+  std::function<void(const std::string&)> log_;
   std::vector<std::string> resumed_;
 };
 

@@ -322,7 +322,9 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
 
   // Checkpoints (PipelineOptions::checkpoint_dir): each long stage from the folder if there.
   detail::Checkpoint ck(o.checkpoint_dir, r.views, r.nominal, r.geometry,
-                        o.checkpoint_settings + "\nsample = " + sample_name(r.sample));
+                        o.checkpoint_settings + "\nsample = " + sample_name(r.sample),
+                        o.checkpoint_stage_settings,
+                        [&log](const std::string& line) { log.line(line); });
   const auto resumed = [&] {
     ck.note_resumed();
     log.line("  taken from the checkpoint in " + o.checkpoint_dir);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -95,9 +96,14 @@ struct PipelineOptions {
   // stopped run goes on from the last (the same volume as an uninterrupted solve). 0: only the
   // finished stage.
   int checkpoint_every = 10;
-  // Every setting of the run that changes a result, as text (the CLI gives its effective
-  // configuration): part of the checkpoints' keys, with the stages' own settings.
+  // Every setting of the run that changes a checkpointed result, as text (the CLI gives its
+  // effective configuration): part of every checkpoint's key. Settings that change only one
+  // stage and the stages after it go in `checkpoint_stage_settings` under the stage's name
+  // ("align", "reconstruct", "network"): a change there leaves the earlier stages' checkpoints
+  // valid. Settings of the stages after the network (tracing, refinement, analysis) are in none:
+  // those stages always run.
   std::string checkpoint_settings;
+  std::map<std::string, std::string> checkpoint_stage_settings;
 };
 
 // What a caller sees of a run while it goes: each log line (also kept in PipelineResult::log) and,
