@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "aet/core/json.hpp"
+#include "aet/io/mrc.hpp"
 #include "support/cli_support.hpp"
 
 namespace aet {
@@ -182,6 +183,57 @@ TEST(CheckpointCli, AStoppedSolveGoesOnFromItsProgress) {
   const Json mb = Json::parse(read_text(tmp.file("b/metrics.json")));
   EXPECT_EQ(ma["r1_per_iteration"].size(), 40u);
   EXPECT_EQ(ma["r1_per_iteration"], mb["r1_per_iteration"]);
+}
+
+// aet reconstruct --checkpoint: a solve stopped half-way goes on from its last progress and
+// writes the volume and R factors of a solve never stopped; a changed starting volume (same
+// path, other content) takes nothing from the folder.
+TEST(CheckpointCli, AStoppedReconstructionGoesOnFromItsProgress) {
+  TempDir tmp;
+  ASSERT_EQ(run_aet("simulate --phantom pt-cuboctahedron-309 --tilt-range -60:60:6 --seed 13 "
+                    "--quiet --out " +
+                    tmp.file("sim"))
+                .exit_code,
+            0);
+  const std::string inputs = "reconstruct --tilts " + tmp.file("sim/tilts.mrc") + " --angles " +
+                             tmp.file("sim/tilts.tlt") + " --threads 1";
+  const std::string base = inputs + " --iterations 40";
+  const std::string ck = tmp.file("ck");
+  const pid_t pid = test::start_aet(
+      {"reconstruct", "--tilts", tmp.file("sim/tilts.mrc"), "--angles", tmp.file("sim/tilts.tlt"),
+       "--iterations", "40", "--threads", "1", "--checkpoint-every", "4", "--checkpoint", ck,
+       "--out", tmp.file("a.mrc")},
+      tmp.file("log"));
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(test::wait_for(ck + "/reconstruct.progress_key", pid)) << read_text(tmp.file("log"));
+  EXPECT_EQ(test::stop_with(pid, SIGTERM), 143) << read_text(tmp.file("log"));
+  EXPECT_FALSE(test::file_exists(tmp.file("a.mrc")));
+
+  auto r = run_aet(base + " --checkpoint-every 4 --checkpoint " + ck + " --out " +
+                   tmp.file("a.mrc") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "going on from iteration ")) << r.output;
+  r = run_aet(base + " --out " + tmp.file("b.mrc") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_mrc(tmp.file("a.mrc")).vector(), read_mrc(tmp.file("b.mrc")).vector());
+  const Json ja = Json::parse(read_text(tmp.file("a.json")));
+  const Json jb = Json::parse(read_text(tmp.file("b.json")));
+  EXPECT_EQ(ja["r1"].size(), 40u);
+  EXPECT_EQ(ja["r1"], jb["r1"]);
+  EXPECT_EQ(ja["r2"], jb["r2"]);
+
+  // A starting volume enters the key by content: the same path with other values is a new solve.
+  Array3 start = read_mrc(tmp.file("b.mrc"));
+  write_mrc(tmp.file("start.mrc"), start, MrcKind::volume);
+  const std::string warm = inputs + " --checkpoint-every 4 --checkpoint " + ck + " --initial " +
+                           tmp.file("start.mrc") + " --iterations 9";
+  r = run_aet(warm + " --out " + tmp.file("c.mrc") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (float& v : start.vector()) v *= 0.5f;
+  write_mrc(tmp.file("start.mrc"), start, MrcKind::volume);
+  r = run_aet(warm + " --out " + tmp.file("d.mrc") + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(contains(r.output, "going on from iteration")) << r.output;
 }
 
 }  // namespace

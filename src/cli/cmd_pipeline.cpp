@@ -113,10 +113,8 @@ int run_pipeline(const Invocation& inv) {
   add_checkpoint_option(desc,
       "the alignment, reconstruction and network results as each finishes (and the alignment's "
       "rounds as they finish)");
+  add_checkpoint_every_option(desc);
   desc.add_options()
-    ("checkpoint-every", po::value<int>()->default_value(10)->value_name("N"),
-       "with --checkpoint: keep a plain RESIRE or SIRT solve's progress every N iterations, so "
-       "that a stopped run goes on from there (0: only finished stages)")
     ("strict", "a stage's result that fails its check (the refinement removing more than half "
        "of the atoms or fitting the views worse, ...) ends the run with exit code 3 and no "
        "output, instead of a warning (stderr, metrics.json) and the better result kept");
@@ -220,9 +218,7 @@ int run_pipeline(const Invocation& inv) {
     while (std::getline(lines, line))
       if (const auto it = stage_of.find(line.substr(0, line.find(" = "))); it != stage_of.end())
         o.checkpoint_stage_settings[it->second] += line + "\n";
-    o.checkpoint_every = vm["checkpoint-every"].as<int>();
-    if (o.checkpoint_every < 0)
-      fail_input("--checkpoint-every must be >= 0, got " + std::to_string(o.checkpoint_every));
+    o.checkpoint_every = checkpoint_every_option(vm);
   }
 
   PipelineObserver log;  // lines on stderr; progress drawn there as by every command

@@ -17,6 +17,7 @@
 #include "aet/recon/solvers.hpp"
 #include "cli/cli.hpp"
 #include "cli/options.hpp"
+#include "pipeline/checkpoint.hpp"
 
 namespace aet::cli {
 namespace {
@@ -82,6 +83,8 @@ int run_reconstruct(const Invocation& inv) {
        "GENFIRE: enforce all measured frequencies from the first iteration (default: a "
        "frequency limit growing over the first half of the iterations)");
   // clang-format on
+  add_checkpoint_option(desc, "a plain RESIRE or SIRT solve's progress as it goes");
+  add_checkpoint_every_option(desc);
   add_pixel_option(desc);
   add_common_options(desc);
   const auto synopsis = "--tilts T.mrc --angles A.tlt --out V.mrc [options]";
@@ -146,6 +149,15 @@ int run_reconstruct(const Invocation& inv) {
   }
 
   opt.device = resolve_recon_device(vm);
+  // The input files enter the checkpoint's key by content (below).
+  const CheckpointOption cko = checkpoint_option(p, {"tilts", "angles", "support", "initial"});
+  const int checkpoint_every = checkpoint_every_option(vm);
+  const bool in_parts = !cko.dir.empty() && checkpoint_every > 0 && !opt.accelerate &&
+                        (opt.algorithm == Algorithm::resire || opt.algorithm == Algorithm::sirt);
+  if (!cko.dir.empty() && !in_parts)
+    log_info("--checkpoint: only a plain RESIRE or SIRT solve goes on from its progress (not "
+             "FBP, GENFIRE or a solve with momentum, whose state is more than a volume); this "
+             "one runs whole");
 
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
@@ -194,7 +206,18 @@ int run_reconstruct(const Invocation& inv) {
            std::to_string(views.nz()) + " views of " + std::to_string(views.nx()) + " x " +
            std::to_string(views.ny()) + " px at " + json_number(pixel) + " A, device " +
            opt.device.str());
-  const ReconResult result = reconstruct(views, geometry, opt);
+  std::string settings = cko.settings;
+  if (opt.support) settings += "support content = " + detail::array_digest(support) + "\n";
+  if (opt.initial) settings += "initial content = " + detail::array_digest(initial) + "\n";
+  detail::Checkpoint ck(in_parts ? cko.dir : "", views, angles.views, geometry, settings);
+  ck.begin("reconstruct");
+  const ReconResult result =
+      in_parts ? detail::reconstruct_in_parts(views, geometry, opt, ck, checkpoint_every, 0, nullptr,
+                                              [&](const std::string& line) {
+                                                log_info("aet reconstruct:" + line + " in " +
+                                                         cko.dir);
+                                              })
+               : reconstruct(views, geometry, opt);
   if (opt.extended)
     log_info("extended object: solved on " + dims_text(result.full_volume) +
              ", wrote the field of view " + dims_text(result.volume));

@@ -223,6 +223,19 @@ void add_checkpoint_option(po::options_description& desc, const char* what) {
                          .c_str());
 }
 
+void add_checkpoint_every_option(po::options_description& desc) {
+  desc.add_options()("checkpoint-every", po::value<int>()->default_value(10)->value_name("N"),
+                     "with --checkpoint: keep a plain RESIRE or SIRT solve's progress every N "
+                     "iterations, so that a stopped run goes on from there (0: only finished "
+                     "stages)");
+}
+
+int checkpoint_every_option(const po::variables_map& vm) {
+  const int every = vm["checkpoint-every"].as<int>();
+  if (every < 0) fail_input("--checkpoint-every must be >= 0, got " + std::to_string(every));
+  return every;
+}
+
 CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>& ignored) {
   namespace fs = std::filesystem;
   CheckpointOption c;

@@ -100,6 +100,10 @@ nn::StageOptions network_stage_options(const po::variables_map& vm, const Device
 // ---- Checkpoints (aet pipeline, aet align): --checkpoint DIR, with `what` the command's own
 // words for what it keeps there.
 void add_checkpoint_option(po::options_description& desc, const char* what);
+// --checkpoint-every N (aet pipeline, aet reconstruct): how often a plain RESIRE or SIRT solve
+// keeps its progress; read back checked (>= 0).
+void add_checkpoint_every_option(po::options_description& desc);
+int checkpoint_every_option(const po::variables_map& vm);
 struct CheckpointOption {
   std::string dir;       // absolute; empty without --checkpoint
   std::string settings;  // part of the checkpoints' keys: "key = value" lines

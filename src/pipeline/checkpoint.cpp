@@ -277,4 +277,67 @@ AlignResult load_align_result(const Checkpoint& ck) {
   return r;
 }
 
+ReconResult reconstruct_in_parts(const Array3& views, const TiltGeometry& geometry,
+                                 const ReconOptions& ro, const Checkpoint& ck, int every,
+                                 int snapshot_at, Array3* snapshot,
+                                 const std::function<void(const std::string&)>& log) {
+  if (ro.accelerate || (ro.algorithm != Algorithm::resire && ro.algorithm != Algorithm::sirt))
+    throw InternalError("reconstruct_in_parts: only plain RESIRE or SIRT goes on exactly");
+  const bool keep = ck.enabled() && every > 0;
+  ReconResult result;
+  int done = 0;
+  Array3 start;  // where the next part goes on from (an extended object's whole solve)
+  if (keep && ck.has_progress()) {
+    const Json j = ck.load_json("progress");
+    done = j["iterations"];
+    result.r1 = j["r1"].get<std::vector<double>>();
+    result.r2 = j["r2"].get<std::vector<double>>();
+    result.seconds = j["seconds"];
+    start = ck.load_array("progress_volume");
+    if (snapshot && j["network_input"].get<bool>())
+      *snapshot = ck.load_array("progress_network_input");
+    if (log) log("  going on from iteration " + std::to_string(done) + " of the checkpoint");
+  }
+  while (done < ro.iterations) {
+    int next = keep ? std::min(ro.iterations, done + every) : ro.iterations;
+    if (snapshot && snapshot_at > 0 && done < snapshot_at) next = std::min(next, snapshot_at);
+    ReconOptions part = ro;
+    part.iterations = next - done;
+    part.initial = start.empty() ? ro.initial : &start;
+    ReconResult pr = reconstruct(views, geometry, part);
+    result.r1.insert(result.r1.end(), pr.r1.begin(), pr.r1.end());
+    result.r2.insert(result.r2.end(), pr.r2.begin(), pr.r2.end());
+    result.seconds += pr.seconds;
+    result.device_bytes = std::max(result.device_bytes, pr.device_bytes);
+    result.mpi_ranks = pr.mpi_ranks;
+    result.mpi_mode = pr.mpi_mode;
+    start = pr.full_volume.empty() ? pr.volume : pr.full_volume;
+    result.volume = std::move(pr.volume);
+    result.full_volume = std::move(pr.full_volume);
+    done = next;
+    if (snapshot && done == snapshot_at) *snapshot = result.volume;
+    if (keep && done < ro.iterations) {
+      const bool with_snapshot = snapshot && !snapshot->empty();
+      ck.begin_progress();
+      ck.save_array("progress_volume", start, MrcKind::volume);
+      if (with_snapshot) ck.save_array("progress_network_input", *snapshot, MrcKind::volume);
+      ck.save_json("progress", Json{{"iterations", done},
+                                    {"r1", result.r1},
+                                    {"r2", result.r2},
+                                    {"seconds", result.seconds},
+                                    {"network_input", with_snapshot}});
+      ck.end_progress();
+    }
+  }
+  return result;
+}
+
+std::string array_digest(const Array3& a) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%lld %lld %lld %a %a %a ", static_cast<long long>(a.nx()),
+                static_cast<long long>(a.ny()), static_cast<long long>(a.nz()), a.voxel_size.x,
+                a.voxel_size.y, a.voxel_size.z);
+  return buf + nn::detail::sha256_hex(a.data(), a.size() * sizeof(float));
+}
+
 }  // namespace aet::detail

@@ -16,6 +16,7 @@
 #include "aet/core/json.hpp"
 #include "aet/geometry/rotation.hpp"
 #include "aet/io/mrc.hpp"
+#include "aet/recon/solvers.hpp"
 
 namespace aet::detail {
 
@@ -73,6 +74,19 @@ class Checkpoint {
 // load_align_round returns false when DIR holds none for this key.
 void save_align_round(const Checkpoint& ck, const AlignRoundState& state);
 bool load_align_round(const Checkpoint& ck, AlignRoundState& state);
+
+// A plain RESIRE or SIRT solve (not accelerated) in parts, which gradient descent makes the same
+// solve as one uninterrupted run: a part ends every `every` iterations (0: never) and after
+// `snapshot_at` (0: never), where `snapshot` receives the volume (the network's input recipe).
+// With `every` > 0 and `ck` enabled, the progress after each part is kept in the current stage
+// of `ck` and a solve whose progress DIR holds goes on from it (said through `log`).
+ReconResult reconstruct_in_parts(const Array3& views, const TiltGeometry& geometry,
+                                 const ReconOptions& ro, const Checkpoint& ck, int every,
+                                 int snapshot_at, Array3* snapshot,
+                                 const std::function<void(const std::string&)>& log);
+
+// The SHA-256 digest of an array's values and voxel size (an input that enters a key by content).
+std::string array_digest(const Array3& a);
 
 // A finished alignment (aet align): every field of the result, under the current stage.
 void save_align_result(const Checkpoint& ck, const AlignResult& result);

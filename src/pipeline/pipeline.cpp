@@ -461,54 +461,13 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     // every checkpoint_every iterations, progress that a stopped run takes up again.
     const bool chunked = ck.enabled() && !ro.accelerate && o.checkpoint_every > 0 &&
                          (ro.algorithm == Algorithm::resire || ro.algorithm == Algorithm::sirt);
-    if (!chunked && !snapshot) {
+    if (!chunked && !snapshot)
       r.recon = reconstruct(r.views, r.geometry, ro);
-    } else {
-      int done_it = 0;
-      Array3 start;  // where the next part goes on from (an extended object's whole solve)
-      if (chunked && ck.has_progress()) {
-        const Json j = ck.load_json("progress");
-        done_it = j["iterations"];
-        r.recon.r1 = j["r1"].get<std::vector<double>>();
-        r.recon.r2 = j["r2"].get<std::vector<double>>();
-        r.recon.seconds = j["seconds"];
-        start = ck.load_array("progress_volume");
-        if (j["network_input"].get<bool>()) network_input = ck.load_array("progress_network_input");
-        log.line("  going on from iteration " + std::to_string(done_it) + " of the checkpoint in " +
-                 o.checkpoint_dir);
-      }
-      while (done_it < o.iterations) {
-        int next = chunked ? std::min(o.iterations, done_it + o.checkpoint_every) : o.iterations;
-        if (snapshot && done_it < recipe.iterations) next = std::min(next, recipe.iterations);
-        ReconOptions part = ro;
-        part.iterations = next - done_it;
-        part.initial = start.empty() ? nullptr : &start;
-        ReconResult pr = reconstruct(r.views, r.geometry, part);
-        r.recon.r1.insert(r.recon.r1.end(), pr.r1.begin(), pr.r1.end());
-        r.recon.r2.insert(r.recon.r2.end(), pr.r2.begin(), pr.r2.end());
-        r.recon.seconds += pr.seconds;
-        r.recon.device_bytes = std::max(r.recon.device_bytes, pr.device_bytes);
-        r.recon.mpi_ranks = pr.mpi_ranks;
-        r.recon.mpi_mode = pr.mpi_mode;
-        start = pr.full_volume.empty() ? pr.volume : pr.full_volume;
-        r.recon.volume = std::move(pr.volume);
-        r.recon.full_volume = std::move(pr.full_volume);
-        done_it = next;
-        if (snapshot && done_it == recipe.iterations) network_input = r.recon.volume;
-        if (chunked && done_it < o.iterations) {
-          ck.begin_progress();
-          ck.save_array("progress_volume", start, MrcKind::volume);
-          if (!network_input.empty())
-            ck.save_array("progress_network_input", network_input, MrcKind::volume);
-          ck.save_json("progress", Json{{"iterations", done_it},
-                                        {"r1", r.recon.r1},
-                                        {"r2", r.recon.r2},
-                                        {"seconds", r.recon.seconds},
-                                        {"network_input", !network_input.empty()}});
-          ck.end_progress();
-        }
-      }
-    }
+    else
+      r.recon = detail::reconstruct_in_parts(
+          r.views, r.geometry, ro, ck, chunked ? o.checkpoint_every : 0,
+          snapshot ? recipe.iterations : 0, &network_input,
+          [&](const std::string& line) { log.line(line + " in " + o.checkpoint_dir); });
     ck.save_array("volume", r.recon.volume, MrcKind::volume);
     if (!r.recon.full_volume.empty())
       ck.save_array("full_volume", r.recon.full_volume, MrcKind::volume);
