@@ -15,13 +15,18 @@ namespace {
 
 using test::small_series;
 
-TEST(AlignCli, WritesOutputsAndRejectsBadInput) {
-  const phantoms::TiltSeries s = small_series(3.0, 0, 51, 12);
-  test::TempDir dir;
+// The series as a user gives it: t.mrc and t.tlt in `dir`.
+void write_series(const test::TempDir& dir, const phantoms::TiltSeries& s) {
   write_mrc(dir.file("t.mrc"), s.views, MrcKind::stack);
   std::string tlt;
   for (const auto& e : s.nominal) tlt += std::to_string(e.theta) + "\n";
   test::write_text(dir.file("t.tlt"), tlt);
+}
+
+TEST(AlignCli, WritesOutputsAndRejectsBadInput) {
+  const phantoms::TiltSeries s = small_series(3.0, 0, 51, 12);
+  test::TempDir dir;
+  write_series(dir, s);
   const auto ok = test::run_aet("align --tilts " + dir.file("t.mrc") + " --angles " +
                                 dir.file("t.tlt") + " --out " + dir.file("out") +
                                 " --rounds 1 --iterations 3 --no-angles --no-axis --quiet");
@@ -71,10 +76,7 @@ TEST(AlignCli, WritesOutputsAndRejectsBadInput) {
 TEST(AlignCli, CheckpointsKeepTheRoundsAndTheResult) {
   const phantoms::TiltSeries s = small_series(3.0, 1.0, 54, 12);
   test::TempDir dir;
-  write_mrc(dir.file("t.mrc"), s.views, MrcKind::stack);
-  std::string tlt;
-  for (const auto& e : s.nominal) tlt += std::to_string(e.theta) + "\n";
-  test::write_text(dir.file("t.tlt"), tlt);
+  write_series(dir, s);
   const std::string base = "align --tilts " + dir.file("t.mrc") + " --angles " + dir.file("t.tlt") +
                            " --rounds 2 --iterations 5 --no-angles --threads 1";
   const std::string ck = dir.file("ck");
