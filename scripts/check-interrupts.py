@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import h5py
@@ -38,17 +39,37 @@ VOLATILE = {"seconds", "command_line", "command", "resumed", "out", "checkpoint"
             "timestamp", "created", "output_dir", "log"}
 
 
-def start(aet, args, log):
-    # A process started in the background by a shell ignores SIGINT; reset it for the child.
-    return subprocess.Popen([aet, "pipeline"] + args, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+class Run:
+    """aet pipeline ARGS in the background, its output lines (with their times) kept as they come
+    and written to LOG."""
+
+    def __init__(self, aet, args, log_path):
+        self.t0 = time.monotonic()
+        self.lines = []  # (seconds since the start, line)
+        # A process started in the background by a shell ignores SIGINT; reset it for the child.
+        self.p = subprocess.Popen([aet, "pipeline"] + args, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, errors="replace",
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.log = open(log_path, "w")
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append((time.monotonic() - self.t0, line.rstrip("\n")))
+            self.log.write(line)
+
+    def wait(self):
+        rc = self.p.wait()
+        self.reader.join()
+        self.log.close()
+        return rc, time.monotonic() - self.t0
 
 
 def run(aet, args, log_path):
-    with open(log_path, "w") as log:
-        t0 = time.monotonic()
-        rc = start(aet, args, log).wait()
-        return rc, time.monotonic() - t0
+    r = Run(aet, args, log_path)
+    rc, seconds = r.wait()
+    return rc, seconds, r.lines
 
 
 def volatile(key):
@@ -163,10 +184,10 @@ def main():
     W = lambda *p: os.path.join(work, *p)
 
     # Two uninterrupted runs: the reference, and proof that a run is reproducible at all.
-    rc, t_ref = run(o.aet, o.args + ["--out", W("ref")], W("ref.log"))
-    if rc != 0:
+    rc, t_ref, ref_lines = run(o.aet, o.args + ["--out", W("ref")], W("ref.log"))
+    if rc != 0 or not ref_lines:
         sys.exit(f"check-interrupts: the reference run failed (exit {rc}); see {W('ref.log')}")
-    rc, _ = run(o.aet, o.args + ["--out", W("ref2")], W("ref2.log"))
+    rc, _, _ = run(o.aet, o.args + ["--out", W("ref2")], W("ref2.log"))
     d = compare(W("ref"), W("ref2")) if rc == 0 else [f"exit {rc}"]
     print(f"reference: {t_ref:.1f} s; a second uninterrupted run "
           f"{'is identical' if not d else 'DIFFERS: ' + '; '.join(d[:5])}", flush=True)
@@ -176,19 +197,25 @@ def main():
     rows = []
     for j in range(total):
         sig = sigs[j % len(sigs)]
-        at = t_ref * (j + 0.5) / total  # the stops of all signals interleaved over the run
+        # The stops of all signals interleaved over the reference run's time, each anchored to
+        # the last line the reference had written by then (a stage or progress line), so that a
+        # machine busier or quieter than during the reference stops the run in the same place.
+        at = t_ref * (j + 0.5) / total
+        anchor = max(i for i, (t, _) in enumerate(ref_lines) if t <= at or i == 0)
+        after = max(0.0, at - ref_lines[anchor][0])
         name = f"{j + 1:02d}-{sig}"
         ck, out = W(name + ".ck"), W(name + ".out")
         args = o.args + ["--checkpoint", ck, "--out", out]
-        with open(W(name + ".stopped.log"), "w") as log:
-            p = start(o.aet, args, log)
-            deadline = time.monotonic() + at
-            while time.monotonic() < deadline and p.poll() is None:
-                time.sleep(0.05)
-            finished_first = p.poll() is not None
-            if not finished_first:
-                p.send_signal(getattr(signal, "SIG" + sig))
-            rc = p.wait()
+        p = Run(o.aet, args, W(name + ".stopped.log"))
+        while len(p.lines) <= anchor and p.p.poll() is None:
+            time.sleep(0.01)
+        deadline = time.monotonic() + after
+        while time.monotonic() < deadline and p.p.poll() is None:
+            time.sleep(0.01)
+        finished_first = p.p.poll() is not None
+        if not finished_first:
+            p.p.send_signal(getattr(signal, "SIG" + sig))
+        rc, _ = p.wait()
         problems = []
         if finished_first:
             problems.append(f"finished before the stop (exit {rc})")
@@ -202,6 +229,8 @@ def main():
                 problems.append("no line saying where it stopped")
             else:
                 where = line[-1].split("interrupted by SIG" + sig, 1)[-1].split(";")[0].strip()
+        elif p.lines:  # SIGKILL says nothing: the run's last line tells where it was
+            where = "after: " + p.lines[-1][1].strip()[:48]
         left = leftovers(out) if os.path.exists(out) else []
         staged = [f for f in left if f.startswith(".aet-partial-")]
         if sig == "KILL":
@@ -214,17 +243,23 @@ def main():
         if tmp and sig != "KILL":
             problems.append(f"temporary files in the checkpoint folder: {tmp[:3]}")
 
-        rc2, t2 = run(o.aet, args, W(name + ".resumed.log"))
+        rc2, t2, rerun_lines = run(o.aet, args, W(name + ".resumed.log"))
         resumed = []
         if rc2 != 0:
             problems.append(f"rerun exit {rc2}")
         else:
             with open(os.path.join(out, "metrics.json")) as f:
                 resumed = json.load(f).get("resumed", [])
+            # Progress inside a stage taken up again (a solve's iterations, alignment rounds).
+            for _, l in rerun_lines:
+                for what in ("going on from iteration ", "going on after round "):
+                    if what in l:
+                        n = l.split(what, 1)[1].split()[0]
+                        resumed.append(("iteration " if "iteration" in what else "round ") + n)
             if any(f.startswith(".aet-partial-") for f in os.listdir(out)):
                 problems.append("rerun left a staging folder")
             problems += compare(W("ref"), out)
-        rows.append((name, at, where or ("-" if sig == "KILL" else "?"), len(staged),
+        rows.append((name, at, where or "?", len(staged),
                      ",".join(resumed) or "-", t2, "ok" if not problems else "; ".join(problems)))
         print(f"{name} at {at:6.1f} s: {rows[-1][-1]}", flush=True)
         failures += bool(problems)
@@ -232,7 +267,7 @@ def main():
             shutil.rmtree(out, ignore_errors=True)
             shutil.rmtree(ck, ignore_errors=True)
 
-    print("\n| stop | signal at s | where (the run's line) | staging left | taken from the "
+    print("\n| stop | signal at s (reference run) | where it stopped | staging left | taken from the "
           "checkpoint | rerun s | result |\n|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]:.1f} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.1f} | {r[6]} |")
