@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "aet/core/error.hpp"
+#include "aet/core/progress.hpp"
 #include "aet/networks/normalisation.hpp"
 #include "torch_detail.hpp"
 
@@ -159,11 +160,18 @@ Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& o
       flip_masks(resolve_flips(opt.flips, static_cast<std::int64_t>(volume.size())));
   // One scale for every mirror image (the median of local maxima does not change under flips).
   const float inv = static_cast<float>(1.0 / normalisation_scale(volume));
-  if (masks.size() == 1) return augment_once(model, volume, opt, inv);
+  // Also what a stopped run names as where it was (current_activity).
+  Progress progress("network", static_cast<std::int64_t>(masks.size()));
+  if (masks.size() == 1) {
+    Array3 once = augment_once(model, volume, opt, inv);
+    progress.finish();
+    return once;
+  }
 
   Array3 sum;
   for (const int mask : masks) {
     Array3 pass = flip_volume(augment_once(model, flip_volume(volume, mask), opt, inv), mask);
+    progress.advance();
     if (sum.empty()) {
       sum = std::move(pass);
       continue;
@@ -174,6 +182,7 @@ Array3 augment(const Model& model, const Array3& volume, const AugmentOptions& o
   }
   const float w = 1.0f / static_cast<float>(masks.size());
   for (float& v : sum.vector()) v *= w;
+  progress.finish();
   return sum;
 }
 
