@@ -111,16 +111,16 @@ TEST(CheckpointCli, AStoppedRunGoesOnFromItsCheckpoints) {
 
   // A setting of the alignment: the stored alignment is not taken; its key goes before anything
   // is saved over it.
-  const pid_t again =
-      test::start_aet(with({"--checkpoint", ck, "--out", tmp.file("c"), "--no-shifts"}),
-                      tmp.file("log2"));
+  const pid_t again = test::start_aet(
+      with({"--checkpoint", ck, "--out", tmp.file("c"), "--no-shifts"}), tmp.file("log2"));
   ASSERT_GT(again, 0);
   for (int i = 0; i < 600 && test::file_exists(ck + "/align.key"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(test::file_exists(ck + "/align.key"));
   EXPECT_EQ(test::stop_with(again, SIGTERM), 143);
   EXPECT_FALSE(contains(read_text(tmp.file("log2")), "taken from the checkpoint"));
-  EXPECT_TRUE(contains(read_text(tmp.file("log2")), "the checkpoint's align")) << read_text(tmp.file("log2"));
+  EXPECT_TRUE(contains(read_text(tmp.file("log2")), "the checkpoint's align"))
+      << read_text(tmp.file("log2"));
 
   // The checkpoint folder inside --out would go with a stopped run's output folder.
   r = run_aet(line(with({"--checkpoint", tmp.file("d/ck"), "--out", tmp.file("d")})) + " 2>&1");
@@ -199,11 +199,11 @@ TEST(CheckpointCli, AStoppedReconstructionGoesOnFromItsProgress) {
                              tmp.file("sim/tilts.tlt") + " --threads 1";
   const std::string base = inputs + " --iterations 40";
   const std::string ck = tmp.file("ck");
-  const pid_t pid = test::start_aet(
-      {"reconstruct", "--tilts", tmp.file("sim/tilts.mrc"), "--angles", tmp.file("sim/tilts.tlt"),
-       "--iterations", "40", "--threads", "1", "--checkpoint-every", "4", "--checkpoint", ck,
-       "--out", tmp.file("a.mrc")},
-      tmp.file("log"));
+  const pid_t pid =
+      test::start_aet({"reconstruct", "--tilts", tmp.file("sim/tilts.mrc"), "--angles",
+                       tmp.file("sim/tilts.tlt"), "--iterations", "40", "--threads", "1",
+                       "--checkpoint-every", "4", "--checkpoint", ck, "--out", tmp.file("a.mrc")},
+                      tmp.file("log"));
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(test::wait_for(ck + "/reconstruct.progress_key", pid)) << read_text(tmp.file("log"));
   EXPECT_EQ(test::stop_with(pid, SIGTERM), 143) << read_text(tmp.file("log"));

@@ -345,9 +345,8 @@ AlignResult align_tilt_series(const Array3& views, const std::vector<Euler>& nom
   if (resume) {
     // Saved after a round of a run with these views and options: its check found work to do.
     if (resume->geometry.size() != static_cast<std::size_t>(nv) ||
-        resume->best_geometry.size() != static_cast<std::size_t>(nv) ||
-        resume->rounds_done < 1 || resume->rounds_done > opt.rounds ||
-        (!resume->volume.empty() && resume->volume.nx() != nx))
+        resume->best_geometry.size() != static_cast<std::size_t>(nv) || resume->rounds_done < 1 ||
+        resume->rounds_done > opt.rounds || (!resume->volume.empty() && resume->volume.nx() != nx))
       fail_input("align: the saved progress does not belong to these views and options");
     res.check_shift_px = resume->check_shift_px;
     res.check_axis_deg = resume->check_axis_deg;

@@ -45,8 +45,8 @@ int run_align(const Invocation& inv) {
       "with --refine-angles: half-range of the grid search of each view's rotation about its tilt "
       "axis before the local fit, for views recorded far off (0 = local fit only)");
   // clang-format on
-  add_checkpoint_option(desc,
-      "the alignment's progress after every projection-matching round, and its result,");
+  add_checkpoint_option(
+      desc, "the alignment's progress after every projection-matching round, and its result,");
   add_pixel_option(desc);
   add_common_options(desc);
   add_alignment_options(desc);

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "aet/core/elements.hpp"
 #include "aet/core/error.hpp"
@@ -199,16 +200,19 @@ int run_pipeline(const Invocation& inv) {
   if (vm.count("checkpoint")) {
     // The options of one stage and of the stages after the network (which always run); every
     // other option changes every checkpointed stage. The input files enter the keys by content.
-    static const std::map<std::string, std::string> stage_of = {
-        {"align", "align"},          {"no-align", "align"},      {"align-rounds", "align"},
-        {"align-iterations", "align"}, {"no-refine-angles", "align"}, {"angle-search", "align"},
-        {"no-background", "align"},  {"no-normalise", "align"},  {"no-hot-pixels", "align"},
-        {"denoise", "align"},        {"no-axis", "align"},       {"no-shifts", "align"},
-        {"no-coarse", "align"},      {"max-shift", "align"},     {"algorithm", "reconstruct"},
-        {"iterations", "reconstruct"}, {"flips", "network"}};
-    std::set<std::string> not_common = {"no-report", "tilts",       "angles",     "truth",
-                                        "elements",  "min-distance", "no-refine", "no-analysis",
-                                        "position-prior", "probe-tail", "bootstrap"};
+    static const std::map<std::string, std::vector<std::string>> options_of = {
+        {"align",
+         {"align", "no-align", "align-rounds", "align-iterations", "no-refine-angles",
+          "angle-search", "no-background", "no-normalise", "no-hot-pixels", "denoise", "no-axis",
+          "no-shifts", "no-coarse", "max-shift"}},
+        {"reconstruct", {"algorithm", "iterations"}},
+        {"network", {"flips"}}};
+    std::map<std::string, std::string> stage_of;
+    for (const auto& [stage, options] : options_of)
+      for (const std::string& option : options) stage_of[option] = stage;
+    std::set<std::string> not_common = {
+        "no-report", "tilts",       "angles",         "truth",      "elements", "min-distance",
+        "no-refine", "no-analysis", "position-prior", "probe-tail", "bootstrap"};
     for (const auto& [option, stage] : stage_of) not_common.insert(option);
     const CheckpointOption ck = checkpoint_option(p, not_common);
     o.checkpoint_dir = ck.dir;

@@ -155,9 +155,10 @@ int run_reconstruct(const Invocation& inv) {
   const bool in_parts = !cko.dir.empty() && checkpoint_every > 0 && !opt.accelerate &&
                         (opt.algorithm == Algorithm::resire || opt.algorithm == Algorithm::sirt);
   if (!cko.dir.empty() && !in_parts)
-    log_info("--checkpoint: only a plain RESIRE or SIRT solve goes on from its progress (not "
-             "FBP, GENFIRE or a solve with momentum, whose state is more than a volume); this "
-             "one runs whole");
+    log_info(
+        "--checkpoint: only a plain RESIRE or SIRT solve goes on from its progress (not "
+        "FBP, GENFIRE or a solve with momentum, whose state is more than a volume); this "
+        "one runs whole");
 
   const std::string tilts_path = vm["tilts"].as<std::string>();
   const std::string angles_path = vm["angles"].as<std::string>();
@@ -212,12 +213,12 @@ int run_reconstruct(const Invocation& inv) {
   detail::Checkpoint ck(in_parts ? cko.dir : "", views, angles.views, geometry, settings);
   ck.begin("reconstruct");
   const ReconResult result =
-      in_parts ? detail::reconstruct_in_parts(views, geometry, opt, ck, checkpoint_every, 0, nullptr,
-                                              [&](const std::string& line) {
-                                                log_info("aet reconstruct:" + line + " in " +
-                                                         cko.dir);
-                                              })
-               : reconstruct(views, geometry, opt);
+      in_parts
+          ? detail::reconstruct_in_parts(views, geometry, opt, ck, checkpoint_every, 0, nullptr,
+                                         [&](const std::string& line) {
+                                           log_info("aet reconstruct:" + line + " in " + cko.dir);
+                                         })
+          : reconstruct(views, geometry, opt);
   if (opt.extended)
     log_info("extended object: solved on " + dims_text(result.full_volume) +
              ", wrote the field of view " + dims_text(result.volume));

@@ -21,15 +21,16 @@ namespace fs = std::filesystem;
 
 Json rounds_json(const std::vector<AlignRound>& rounds) {
   Json j = Json::array();
-  for (const AlignRound& d : rounds) j.push_back({d.round, d.r1, d.shift_change_px, d.angle_change_deg});
+  for (const AlignRound& d : rounds)
+    j.push_back({d.round, d.r1, d.shift_change_px, d.angle_change_deg});
   return j;
 }
 
 std::vector<AlignRound> rounds_from_json(const Json& j) {
   std::vector<AlignRound> rounds;
   for (const Json& d : j)
-    rounds.push_back({d.at(0).get<int>(), d.at(1).get<double>(), d.at(2).get<double>(),
-                      d.at(3).get<double>()});
+    rounds.push_back(
+        {d.at(0).get<int>(), d.at(1).get<double>(), d.at(2).get<double>(), d.at(3).get<double>()});
   return rounds;
 }
 

@@ -98,8 +98,8 @@ struct AlignRound {
 // finished round as if the run had never stopped.
 struct AlignRoundState {
   int rounds_done = 0;
-  bool converged = false;      // the last round changed nothing: no more rounds
-  double check_shift_px = 0;   // what the half-resolution check measured (AlignResult)
+  bool converged = false;     // the last round changed nothing: no more rounds
+  double check_shift_px = 0;  // what the half-resolution check measured (AlignResult)
   double check_axis_deg = 0;
   TiltGeometry geometry;       // the geometry the next round starts from
   double axis_deg = 0;         // its tilt axis
