@@ -99,22 +99,11 @@ int run_align(const Invocation& inv) {
   // rounds of a stopped one are gone on from.
   detail::Checkpoint ck(cko.dir, views, angles.views, TiltGeometry{}, cko.settings);
   AlignResult r;
-  if (ck.begin("align")) {
-    r = detail::load_align_result(ck);
-    log_info("aet align: the alignment taken from the checkpoint in " + cko.dir);
-  } else {
-    AlignRoundState saved;
-    if (detail::load_align_round(ck, saved)) {
-      opt.resume = &saved;
-      log_info("aet align: going on after round " + std::to_string(saved.rounds_done) +
-               " of the checkpoint in " + cko.dir);
-    }
-    if (ck.enabled())
-      opt.save_round = [&ck](const AlignRoundState& st) { detail::save_align_round(ck, st); };
-    r = align_tilt_series(views, angles.views, opt);
-    detail::save_align_result(ck, r);
-    ck.done();
-  }
+  const auto said = [&](const std::string& line) {
+    log_info("aet align: " + line + " in " + cko.dir);
+  };
+  if (detail::checkpointed_alignment(ck, views, angles.views, opt, r, said))
+    said("the alignment taken from the checkpoint");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<Euler> residual;

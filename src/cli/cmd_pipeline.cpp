@@ -3,10 +3,7 @@
 // and scores itself against the truth.
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <map>
-#include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -210,18 +207,14 @@ int run_pipeline(const Invocation& inv) {
     std::map<std::string, std::string> stage_of;
     for (const auto& [stage, options] : options_of)
       for (const std::string& option : options) stage_of[option] = stage;
-    std::set<std::string> not_common = {
-        "no-report", "tilts",       "angles",         "truth",      "elements", "min-distance",
-        "no-refine", "no-analysis", "position-prior", "probe-tail", "bootstrap"};
-    for (const auto& [option, stage] : stage_of) not_common.insert(option);
-    const CheckpointOption ck = checkpoint_option(p, not_common);
+    const CheckpointOption ck =
+        checkpoint_option(p,
+                          {"no-report", "tilts", "angles", "truth", "elements", "min-distance",
+                           "no-refine", "no-analysis", "position-prior", "probe-tail", "bootstrap"},
+                          stage_of);
     o.checkpoint_dir = ck.dir;
     o.checkpoint_settings = ck.settings;
-    std::istringstream lines(p.effective_config);
-    std::string line;
-    while (std::getline(lines, line))
-      if (const auto it = stage_of.find(line.substr(0, line.find(" = "))); it != stage_of.end())
-        o.checkpoint_stage_settings[it->second] += line + "\n";
+    o.checkpoint_stage_settings = ck.stage_settings;
     o.checkpoint_every = checkpoint_every_option(vm);
   }
 

@@ -216,7 +216,7 @@ int run_reconstruct(const Invocation& inv) {
       in_parts
           ? detail::reconstruct_in_parts(views, geometry, opt, ck, checkpoint_every, 0, nullptr,
                                          [&](const std::string& line) {
-                                           log_info("aet reconstruct:" + line + " in " + cko.dir);
+                                           log_info("aet reconstruct: " + line + " in " + cko.dir);
                                          })
           : reconstruct(views, geometry, opt);
   if (opt.extended)

@@ -236,7 +236,8 @@ int checkpoint_every_option(const po::variables_map& vm) {
   return every;
 }
 
-CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>& ignored) {
+CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>& ignored,
+                                   const std::map<std::string, std::string>& stage_of) {
   namespace fs = std::filesystem;
   CheckpointOption c;
   if (!p.vm.count("checkpoint")) return c;
@@ -256,7 +257,9 @@ CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>&
   std::string line;
   while (std::getline(lines, line)) {
     const std::string key = line.substr(0, line.find(" = "));
-    if (!never.count(key) && !ignored.count(key)) c.settings += line + "\n";
+    if (never.count(key) || ignored.count(key)) continue;
+    const auto stage = stage_of.find(key);
+    (stage == stage_of.end() ? c.settings : c.stage_settings[stage->second]) += line + "\n";
   }
   return c;
 }

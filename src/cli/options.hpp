@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -106,13 +107,16 @@ void add_checkpoint_every_option(po::options_description& desc);
 int checkpoint_every_option(const po::variables_map& vm);
 struct CheckpointOption {
   std::string dir;       // absolute; empty without --checkpoint
-  std::string settings;  // part of the checkpoints' keys: "key = value" lines
+  std::string settings;  // part of every checkpoint's key: "key = value" lines
+  std::map<std::string, std::string> stage_settings;  // part of one stage's key (and later ones')
 };
 // DIR checked to lie outside --out (a stopped run removes the output folder it created, with what
 // is in it); the settings are every option's value but those of `ignored` (the input files, which
 // enter the keys by content, and options that change no result) and --threads, --quiet,
-// --verbose, --out, --checkpoint, --checkpoint-every and --strict.
-CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>& ignored);
+// --verbose, --out, --checkpoint, --checkpoint-every and --strict; an option that `stage_of`
+// names goes to its stage's settings instead.
+CheckpointOption checkpoint_option(const Parsed& p, const std::set<std::string>& ignored,
+                                   const std::map<std::string, std::string>& stage_of = {});
 
 // ---- Slurm (aet submit, aet benchmark --slurm): --partition, --account, --qos, --time, --cpus,
 // --gpus, --mem, --throttle, --job-name, --sbatch, --module, --container, --aet, --workdir.

@@ -187,6 +187,11 @@ void Checkpoint::done() const {
   if (enabled()) write_text_file(file("key"), key_ + "\n");
 }
 
+namespace {
+
+// The alignment's progress after a projection-matching round (AlignOptions::save_round), kept as
+// progress of the current stage: written whole or not at all (for a reader); load_align_round
+// returns false when DIR holds none for this key.
 void save_align_round(const Checkpoint& ck, const AlignRoundState& st) {
   if (!ck.enabled()) return;
   ck.begin_progress();
@@ -278,6 +283,28 @@ AlignResult load_align_result(const Checkpoint& ck) {
   return r;
 }
 
+}  // namespace
+
+bool checkpointed_alignment(Checkpoint& ck, const Array3& views, const std::vector<Euler>& nominal,
+                            AlignOptions opt, AlignResult& result,
+                            const std::function<void(const std::string&)>& log) {
+  if (ck.begin("align")) {
+    result = load_align_result(ck);
+    return true;
+  }
+  AlignRoundState saved;
+  if (load_align_round(ck, saved)) {
+    opt.resume = &saved;
+    if (log)
+      log("going on after round " + std::to_string(saved.rounds_done) + " of the checkpoint");
+  }
+  if (ck.enabled()) opt.save_round = [&ck](const AlignRoundState& st) { save_align_round(ck, st); };
+  result = align_tilt_series(views, nominal, opt);
+  save_align_result(ck, result);
+  ck.done();
+  return false;
+}
+
 ReconResult reconstruct_in_parts(const Array3& views, const TiltGeometry& geometry,
                                  const ReconOptions& ro, const Checkpoint& ck, int every,
                                  int snapshot_at, Array3* snapshot,
@@ -297,7 +324,7 @@ ReconResult reconstruct_in_parts(const Array3& views, const TiltGeometry& geomet
     start = ck.load_array("progress_volume");
     if (snapshot && j["network_input"].get<bool>())
       *snapshot = ck.load_array("progress_network_input");
-    if (log) log("  going on from iteration " + std::to_string(done) + " of the checkpoint");
+    if (log) log("going on from iteration " + std::to_string(done) + " of the checkpoint");
   }
   while (done < ro.iterations) {
     int next = keep ? std::min(ro.iterations, done + every) : ro.iterations;

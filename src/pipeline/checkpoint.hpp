@@ -69,12 +69,6 @@ class Checkpoint {
   std::vector<std::string> resumed_;
 };
 
-// The alignment's progress after a projection-matching round (AlignOptions::save_round), kept as
-// progress of the current stage: save_align_round writes it whole or not at all (for a reader),
-// load_align_round returns false when DIR holds none for this key.
-void save_align_round(const Checkpoint& ck, const AlignRoundState& state);
-bool load_align_round(const Checkpoint& ck, AlignRoundState& state);
-
 // A plain RESIRE or SIRT solve (not accelerated) in parts, which gradient descent makes the same
 // solve as one uninterrupted run: a part ends every `every` iterations (0: never) and after
 // `snapshot_at` (0: never), where `snapshot` receives the volume (the network's input recipe).
@@ -88,8 +82,11 @@ ReconResult reconstruct_in_parts(const Array3& views, const TiltGeometry& geomet
 // The SHA-256 digest of an array's values and voxel size (an input that enters a key by content).
 std::string array_digest(const Array3& a);
 
-// A finished alignment (aet align): every field of the result, under the current stage.
-void save_align_result(const Checkpoint& ck, const AlignResult& result);
-AlignResult load_align_result(const Checkpoint& ck);
+// The alignment as the checkpointed stage "align" (aet align, the pipeline): its whole result
+// from DIR when DIR holds one for this key (returns true), else align_tilt_series, going on after
+// the last round DIR holds (said through `log`), with its rounds and its result saved.
+bool checkpointed_alignment(Checkpoint& ck, const Array3& views, const std::vector<Euler>& nominal,
+                            AlignOptions opt, AlignResult& result,
+                            const std::function<void(const std::string&)>& log);
 
 }  // namespace aet::detail

@@ -325,9 +325,12 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
                         o.checkpoint_settings + "\nsample = " + sample_name(r.sample),
                         o.checkpoint_stage_settings,
                         [&log](const std::string& line) { log.line(line); });
+  const auto said = [&](const std::string& line) {
+    log.line("  " + line + " in " + o.checkpoint_dir);
+  };
   const auto resumed = [&] {
     ck.note_resumed();
-    log.line("  taken from the checkpoint in " + o.checkpoint_dir);
+    said("taken from the checkpoint");
   };
 
   // ---- align --------------------------------------------------------------------------------
@@ -348,60 +351,40 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     log.line("aligning (" + std::to_string(ao.rounds) + " rounds of projection matching" +
              (r.sample == SampleKind::film ? ", as a film: background and intensity kept" : "") +
              ")");
-    if (ck.begin("align")) {
-      r.views = ck.load_array("views");
-      r.geometry = ck.load_geometry("geometry");
-      alignment = ck.load_json("summary");
-      angles_deferred = alignment.value("angles_deferred", false);
-      seconds["align"] = 0.0;
-      resumed();
-    } else {
-      // Rounds finished by a stopped run with the same input and settings: go on after them.
-      AlignRoundState saved;
-      if (detail::load_align_round(ck, saved)) {
-        ao.resume = &saved;
-        log.line("  going on after round " + std::to_string(saved.rounds_done) +
-                 " of the checkpoint in " + o.checkpoint_dir);
-      }
-      if (ck.enabled())
-        ao.save_round = [&ck](const AlignRoundState& st) { detail::save_align_round(ck, st); };
-      const auto t_align = Clock::now();
-      AlignResult al = align_tilt_series(r.views, r.nominal, ao);
-      seconds["align"] = seconds_since(t_align);
-      if (al.already_aligned)
-        log.line("  aligned already: at half resolution the shifts would change by " +
-                 fmt("%.2f", al.check_shift_px) + " px RMS and the tilt axis by " +
-                 fmt("%.2f", al.check_axis_deg) + " deg; the geometry is kept");
-      else
-        log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
-                 fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
-      alignment = Json{{"already_aligned", al.already_aligned},
-                       {"check_shift_px", al.check_shift_px},
-                       {"check_axis_deg", al.check_axis_deg},
-                       {"tilt_axis_deg", al.tilt_axis_deg},
-                       {"r1_initial", al.r1_initial},
-                       {"r1_final", al.r1_final},
-                       {"rounds", al.rounds.size()},
-                       {"refine_angles", ao.refine_angles},
-                       {"angle_search_deg", ao.angle_search_deg},
-                       {"model_r1_final", al.model_r1_final},
-                       {"angles_rejected", al.angles_rejected},
-                       {"angle_change_px", al.angle_change_px},
-                       {"angles_deferred", al.angles_deferred}};
-      angles_deferred = al.angles_deferred;
-      // What the report draws: each round's R1 and the nominal angles the geometry started from.
-      Json round_r1 = Json::array(), nominal = Json::array();
-      for (const AlignRound& round : al.rounds) round_r1.push_back(round.r1);
-      for (const Euler& e : r.nominal) nominal.push_back({e.phi, e.theta, e.psi});
-      alignment["round_r1"] = round_r1;
-      alignment["nominal_deg"] = nominal;
-      r.views = std::move(al.views);
-      r.geometry = std::move(al.geometry);
-      ck.save_array("views", r.views, MrcKind::stack);
-      ck.save_geometry("geometry", r.geometry);
-      ck.save_json("summary", alignment);
-      ck.done();
-    }
+    const auto t_align = Clock::now();
+    AlignResult al;
+    const bool taken = detail::checkpointed_alignment(ck, r.views, r.nominal, ao, al, said);
+    seconds["align"] = taken ? 0.0 : seconds_since(t_align);
+    if (taken) resumed();
+    if (al.already_aligned)
+      log.line("  aligned already: at half resolution the shifts would change by " +
+               fmt("%.2f", al.check_shift_px) + " px RMS and the tilt axis by " +
+               fmt("%.2f", al.check_axis_deg) + " deg; the geometry is kept");
+    else
+      log.line("  tilt axis " + fmt("%.3f", al.tilt_axis_deg) + " deg from y, R1 " +
+               fmt("%.4f", al.r1_initial) + " -> " + fmt("%.4f", al.r1_final));
+    alignment = Json{{"already_aligned", al.already_aligned},
+                     {"check_shift_px", al.check_shift_px},
+                     {"check_axis_deg", al.check_axis_deg},
+                     {"tilt_axis_deg", al.tilt_axis_deg},
+                     {"r1_initial", al.r1_initial},
+                     {"r1_final", al.r1_final},
+                     {"rounds", al.rounds.size()},
+                     {"refine_angles", ao.refine_angles},
+                     {"angle_search_deg", ao.angle_search_deg},
+                     {"model_r1_final", al.model_r1_final},
+                     {"angles_rejected", al.angles_rejected},
+                     {"angle_change_px", al.angle_change_px},
+                     {"angles_deferred", al.angles_deferred}};
+    angles_deferred = al.angles_deferred;
+    // What the report draws: each round's R1 and the nominal angles the geometry started from.
+    Json round_r1 = Json::array(), nominal = Json::array();
+    for (const AlignRound& round : al.rounds) round_r1.push_back(round.r1);
+    for (const Euler& e : r.nominal) nominal.push_back({e.phi, e.theta, e.psi});
+    alignment["round_r1"] = round_r1;
+    alignment["nominal_deg"] = nominal;
+    r.views = std::move(al.views);
+    r.geometry = std::move(al.geometry);
   }
 
   // ---- reconstruct --------------------------------------------------------------------------
@@ -466,8 +449,7 @@ void run_chain(PipelineResult& r, const PipelineOptions& o, nn::NetworkStage& ne
     else
       r.recon = detail::reconstruct_in_parts(
           r.views, r.geometry, ro, ck, chunked ? o.checkpoint_every : 0,
-          snapshot ? recipe.iterations : 0, &network_input,
-          [&](const std::string& line) { log.line(line + " in " + o.checkpoint_dir); });
+          snapshot ? recipe.iterations : 0, &network_input, said);
     ck.save_array("volume", r.recon.volume, MrcKind::volume);
     if (!r.recon.full_volume.empty())
       ck.save_array("full_volume", r.recon.full_volume, MrcKind::volume);
