@@ -242,6 +242,12 @@ TEST_F(NetworkCli, AugmentKeepsTheGridAndRefusesBadInput) {
   EXPECT_EQ(a.nz(), 25);
   EXPECT_NEAR(a.voxel_size.x, 0.35, 1e-6);
   for (float x : a.vector()) ASSERT_TRUE(std::isfinite(x));
+  // The mirror-image passes report their progress (what a stopped run names as where it was).
+  r = run_aet("augment --volume " + dir_->file("v.mrc") + " --out " + dir_->file("a2.mrc") +
+              model + " --flips 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("network: 50%"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("network: 100%"), std::string::npos) << r.output;
 
   // Missing volume, truncated model, wrong voxel size: exit 2, the file named, nothing written.
   r = run_aet("augment --volume " + dir_->file("none.mrc") + " --out " + dir_->file("b.mrc") +
